@@ -35,6 +35,16 @@ class VatRates:
     source: str
     as_of: date
 
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object]) -> VatRates:
+        """From the rates data file's parsed content: `source`, `as_of`, `rates: {CC: {cat: pct}}`."""
+        raw_rates = data["rates"]
+        assert isinstance(raw_rates, Mapping)
+        rates = {str(cc).upper(): {str(cat): Decimal(str(pct)) for cat, pct in cats.items()}
+                 for cc, cats in raw_rates.items()}  # fmt: skip
+        as_of = data["as_of"]
+        return cls(rates, str(data["source"]), as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)))
+
     def rate(self, country: str, tax_category: str) -> Decimal:
         try:
             return self.rates[country][tax_category]
