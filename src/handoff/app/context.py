@@ -1,0 +1,26 @@
+"""What every use case needs, built once in the composition root (`handoff.bootstrap`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Callable
+
+from sqlalchemy import Engine
+
+from handoff.config import BusinessConfig
+from handoff.store.unit_of_work import UnitOfWork
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class AppContext:
+    engine: Engine
+    config: BusinessConfig
+    clock: Callable[[], datetime] = utc_now
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)

@@ -1,0 +1,351 @@
+"""Intake use cases: store deal events in the inbox, then apply them to orders.
+
+`receive` only stores (so a webhook can acknowledge fast and nothing is lost); `process_pending`
+applies stored events in id order, in batches, each batch one transaction; `ingest` does both.
+A batch loads its orders, exceptions, tasks and drafts in a few queries and writes in bulk, which
+is what keeps bulk imports fast; each event still runs in its own savepoint, so one event that
+fails is marked `failed` with its error while the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import Row, bindparam, delete, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from handoff.app import notices
+from handoff.app.context import AppContext
+from handoff.domain.flow import Decision, OrderSnapshot, decide
+from handoff.domain.invoices import draft_invoice
+from handoff.domain.money import D, MoneyError
+from handoff.domain.orders import DealEvent, DealInput, OrderState, to_billable
+from handoff.store import schema
+from handoff.store.codec import deal_from_json, to_jsonable
+from handoff.store.unit_of_work import UnitOfWork, insert_ignoring_conflicts
+
+INBOX_CHUNK = 1000
+
+
+@dataclass
+class ReceiveReport:
+    received: int = 0
+    duplicates: int = 0
+
+
+@dataclass
+class ProcessReport:
+    applied: int = 0
+    stale: int = 0
+    failed: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+
+
+def receive(ctx: AppContext, events: Sequence[DealEvent]) -> ReceiveReport:
+    """Store events in the inbox, all or nothing. A (source, event id) already stored is skipped."""
+    report = ReceiveReport()
+    now = ctx.clock()
+    with ctx.unit_of_work() as uow:
+        for start in range(0, len(events), INBOX_CHUNK):
+            chunk = _dedupe(events[start:start + INBOX_CHUNK])
+            known = set(uow.conn.execute(
+                select(schema.inbox.c.source, schema.inbox.c.event_id).where(
+                    schema.inbox.c.event_id.in_([e.event_id for e in chunk]))).all())  # fmt: skip
+            fresh = [e for e in chunk if (e.source, e.event_id) not in known]
+            insert_ignoring_conflicts(uow.conn, schema.inbox, [
+                {"source": e.source, "event_id": e.event_id, "deal_id": e.deal.deal_id,
+                 "occurred_at": e.occurred_at, "received_at": now, "payload": e.deal.as_dict(),
+                 "status": "pending"} for e in fresh], ["source", "event_id"])  # fmt: skip
+            report.received += len(fresh)
+            report.duplicates += len(events[start:start + INBOX_CHUNK]) - len(fresh)
+        uow.commit()
+    return report
+
+
+def _dedupe(events: Sequence[DealEvent]) -> list[DealEvent]:
+    seen: dict[tuple[str, str], DealEvent] = {}
+    for e in events:
+        seen.setdefault((e.source, e.event_id), e)
+    return list(seen.values())
+
+
+def ingest(ctx: AppContext, events: Sequence[DealEvent], batch: int = 500) -> tuple[ReceiveReport, ProcessReport]:
+    received = receive(ctx, events)
+    return received, process_pending(ctx, batch=batch)
+
+
+def process_pending(ctx: AppContext, batch: int = 500, limit: int | None = None) -> ProcessReport:
+    """Apply pending inbox events until none is left (or `limit` were handled)."""
+    report = ProcessReport()
+    handled = 0
+    while limit is None or handled < limit:
+        size = batch if limit is None else min(batch, limit - handled)
+        try:
+            done = _process_batch(ctx, size, report)
+        except (IntegrityError, OperationalError):
+            # Another worker created the same new order concurrently: the batch rolled back and
+            # its events are still pending; taking them again sees that order.
+            continue
+        if done == 0:
+            break
+        handled += done
+    return report
+
+
+@dataclass
+class _Order:
+    id: int
+    snapshot: OrderSnapshot
+    ready_at: datetime | None
+    invoiced_at: datetime | None
+    received_at: datetime
+
+
+class _Batch:
+    """One transaction's worth of events and the rows they touch, loaded up front."""
+
+    def __init__(self, ctx: AppContext, uow: UnitOfWork, rows: Sequence[Row[Any]]) -> None:
+        self.ctx, self.uow, self.rows = ctx, uow, rows
+        deal_ids = list({r.deal_id for r in rows})
+        o = schema.orders
+        q = select(o).where(o.c.deal_id.in_(deal_ids))
+        if uow.is_postgres:
+            q = q.with_for_update()
+        self.orders: dict[str, _Order] = {
+            r.deal_id: _Order(r.id, OrderSnapshot(r.deal_id, OrderState(r.state), r.version_at, r.version_event,
+                                                  deal_from_json(r.data)), r.ready_at, r.invoiced_at, r.received_at)
+            for r in uow.conn.execute(q)
+        }  # fmt: skip
+        ids = [x.id for x in self.orders.values()]
+        ex = schema.exceptions
+        self.open_exceptions: dict[int, int] = dict(uow.conn.execute(
+            select(ex.c.order_id, ex.c.id).where(ex.c.order_id.in_(ids), ex.c.status == "open")).all())  # fmt: skip
+        t = schema.tasks
+        self.tasks: dict[int, tuple[int, str]] = {r.order_id: (r.id, r.status) for r in uow.conn.execute(
+            select(t.c.order_id, t.c.id, t.c.status).where(t.c.order_id.in_(ids), t.c.kind == "issue_invoice"))}
+        inv, link = schema.invoices, schema.invoice_orders
+        self.drafts: dict[int, int] = dict(uow.conn.execute(
+            select(link.c.order_id, inv.c.id).join(inv, inv.c.id == link.c.invoice_id)
+            .where(link.c.order_id.in_(ids), inv.c.status == "draft")).all())  # fmt: skip
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.order_updates: dict[int, dict[str, Any]] = {}
+        self.inbox_updates: list[dict[str, Any]] = []
+
+
+def _claim(uow: UnitOfWork, size: int) -> Sequence[Row[Any]]:
+    i = schema.inbox
+    q = select(i).where(i.c.status == "pending").order_by(i.c.id).limit(size)
+    if uow.is_postgres:
+        q = q.with_for_update(skip_locked=True)
+    return uow.conn.execute(q).all()
+
+
+def _process_batch(ctx: AppContext, size: int, report: ProcessReport) -> int:
+    with ctx.unit_of_work() as uow:
+        rows = _claim(uow, size)
+        if not rows:
+            return 0
+        b = _Batch(ctx, uow, rows)
+        now = ctx.clock()
+        for row in rows:
+            event = DealEvent(row.source, row.event_id, row.occurred_at, deal_from_json(row.payload))
+            mark = uow.mark()
+            savepoint = uow.conn.begin_nested()
+            try:
+                status = _apply(b, event, now)
+                savepoint.commit()
+            except Exception as exc:  # one bad event must not hold up the others; it is kept with its error
+                savepoint.rollback()
+                uow.rollback_to(mark)
+                b.inbox_updates.append({"_id": row.id, "status": "failed", "processed_at": now,
+                                        "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+                report.failed += 1
+                continue
+            b.inbox_updates.append({"_id": row.id, "status": status, "processed_at": now, "error": None})
+            if status == "stale":
+                report.stale += 1
+            else:
+                report.applied += 1
+        _flush(b)
+        uow.commit()
+        for order in b.orders.values():
+            report.states[order.snapshot.state.value] = report.states.get(order.snapshot.state.value, 0) + 1
+        return len(rows)
+
+
+def _flush(b: _Batch) -> None:
+    conn = b.uow.conn
+    if b.customers:
+        _upsert_customers(b)
+    o = schema.orders
+    if b.order_updates:
+        cols = ["state", "version_at", "version_event", "data", "customer_id", "customer_name", "legal_entity",
+                "owner_email", "amount", "currency", "ready_at", "invoiced_at", "updated_at"]  # fmt: skip
+        conn.execute(update(o).where(o.c.id == bindparam("_id")).values({c: bindparam(c) for c in cols}),
+                     list(b.order_updates.values()))  # fmt: skip
+    i = schema.inbox
+    conn.execute(update(i).where(i.c.id == bindparam("_id")).values(
+        status=bindparam("status"), processed_at=bindparam("processed_at"), error=bindparam("error")),
+        b.inbox_updates)  # fmt: skip
+
+
+def _upsert_customers(b: _Batch) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if b.uow.is_postgres else sqlite
+    stmt = dialect.insert(schema.customers)
+    stmt = stmt.on_conflict_do_update(index_elements=["customer_id"], set_={
+        c: stmt.excluded[c] for c in ("legal_name", "country", "vat_id", "is_business", "billing_email", "updated_at")})
+    b.uow.conn.execute(stmt, list(b.customers.values()))
+
+
+def _order_columns(deal: DealInput) -> dict[str, Any]:
+    try:
+        amount = D(deal.get("amount")) if deal.get("amount") else None
+    except MoneyError:
+        amount = None
+    return {
+        "data": deal.as_dict(),
+        "customer_id": deal.get("customer_id"),
+        "customer_name": deal.get("customer_legal_name"),
+        "legal_entity": deal.get("legal_entity"),
+        "owner_email": deal.get("owner_email"),
+        "amount": amount,
+        "currency": deal.get("currency").upper()[:3],
+    }
+
+
+def _apply(b: _Batch, event: DealEvent, now: datetime) -> str:
+    ctx, uow = b.ctx, b.uow
+    deal = event.deal
+    current = b.orders.get(deal.deal_id)
+    decision = decide(current.snapshot if current else None, deal, event.occurred_at, event.event_id,
+                      ctx.config.ruleset, ctx.config.won_stages, ctx.config.model.automation.draft_on_ready)  # fmt: skip
+    if decision.stale:
+        return "stale"
+    actor = event.source
+    before_state = current.snapshot.state.value if current else None
+    before_data = current.snapshot.deal.as_dict() if current else {}
+    cols = _order_columns(deal)
+    if current is None:
+        order_id = uow.conn.execute(schema.orders.insert().values(
+            deal_id=deal.deal_id, source=event.source, state=decision.state.value, version_at=event.occurred_at,
+            version_event=event.event_id, received_at=now, updated_at=now, **cols)).inserted_primary_key[0]  # fmt: skip
+        current = _Order(order_id, OrderSnapshot(deal.deal_id, decision.state, event.occurred_at, event.event_id, deal),
+                         None, None, now)  # fmt: skip
+        b.orders[deal.deal_id] = current
+    changed = {k: (before_data.get(k), v) for k, v in deal.as_dict().items() if before_data.get(k) != v}
+    uow.audit(at=now, actor=actor, action="order.version_applied", entity_type="order", entity_id=deal.deal_id,
+              reason=decision.reason, before={"state": before_state, **{k: old for k, (old, _) in changed.items()}},
+              after={"state": decision.state.value, **{k: new for k, (_, new) in changed.items()}})  # fmt: skip
+    if deal.get("customer_id"):
+        b.customers[deal.get("customer_id")] = {
+            "customer_id": deal.get("customer_id"), "legal_name": deal.get("customer_legal_name"),
+            "country": deal.get("country").upper()[:2], "vat_id": deal.get("vat_id"),
+            "is_business": deal.is_business, "billing_email": deal.get("billing_email"), "updated_at": now}  # fmt: skip
+    _apply_exception(b, current, decision, deal, actor, now)
+    _apply_task_and_draft(b, current, decision, deal, event, actor, now)
+    if decision.amended_after_invoice:
+        _open_task(b, current.id, deal.deal_id, "review_amendment", actor, now, decision.reason)
+    if decision.state in (OrderState.READY, OrderState.DRAFTED) and current.ready_at is None:
+        current.ready_at = now
+    current.snapshot = OrderSnapshot(deal.deal_id, decision.state, event.occurred_at, event.event_id, deal)
+    b.order_updates[current.id] = {
+        "_id": current.id, "state": decision.state.value, "version_at": event.occurred_at,
+        "version_event": event.event_id, "ready_at": current.ready_at, "invoiced_at": current.invoiced_at,
+        "updated_at": now, **cols}  # fmt: skip
+    return "applied"
+
+
+def _apply_exception(b: _Batch, order: _Order, decision: Decision, deal: DealInput, actor: str, now: datetime) -> None:
+    uow, ex = b.uow, schema.exceptions
+    problems = [p.as_dict() for p in decision.problems]
+    open_id = b.open_exceptions.get(order.id)
+    owner = deal.get("owner_email") or b.ctx.config.model.notifications.finance_email
+    if decision.state is OrderState.BLOCKED:
+        if open_id is None:
+            b.open_exceptions[order.id] = uow.conn.execute(ex.insert().values(
+                order_id=order.id, deal_id=deal.deal_id, owner=owner, problems=problems, status="open",
+                opened_at=now, updated_at=now)).inserted_primary_key[0]  # fmt: skip
+            uow.audit(at=now, actor=actor, action="exception.opened", entity_type="order", entity_id=deal.deal_id,
+                      reason=decision.reason, after={"owner": owner, "problems": problems})  # fmt: skip
+        else:
+            uow.conn.execute(update(ex).where(ex.c.id == open_id).values(problems=problems, owner=owner, updated_at=now))
+            uow.audit(at=now, actor=actor, action="exception.updated", entity_type="order", entity_id=deal.deal_id,
+                      reason=decision.reason, after={"owner": owner, "problems": problems})  # fmt: skip
+        notices.exception_opened(uow, b.ctx, now, deal.deal_id, deal.get("deal_name"), owner, decision.problems)
+    elif open_id is not None:
+        uow.conn.execute(update(ex).where(ex.c.id == open_id).values(status="resolved", resolved_at=now, updated_at=now))
+        del b.open_exceptions[order.id]
+        uow.audit(at=now, actor=actor, action="exception.resolved", entity_type="order", entity_id=deal.deal_id,
+                  reason=decision.reason)  # fmt: skip
+
+
+def _open_task(b: _Batch, order_id: int, deal_id: str, kind: str, actor: str, now: datetime, note: str) -> bool:
+    t = schema.tasks
+    existing = b.tasks.get(order_id) if kind == "issue_invoice" else b.uow.conn.execute(
+        select(t.c.id, t.c.status).where(t.c.order_id == order_id, t.c.kind == kind)).first()  # fmt: skip
+    if existing is not None and existing[1] == "open":
+        return False
+    if existing is None:
+        task_id = b.uow.conn.execute(t.insert().values(order_id=order_id, deal_id=deal_id, kind=kind, status="open",
+                                                       note=note, created_at=now)).inserted_primary_key[0]  # fmt: skip
+    else:
+        task_id = existing[0]
+        b.uow.conn.execute(update(t).where(t.c.id == task_id).values(status="open", done_at=None, note=note))
+    if kind == "issue_invoice":
+        b.tasks[order_id] = (task_id, "open")
+    b.uow.audit(at=now, actor=actor, action="task.opened", entity_type="order", entity_id=deal_id,
+                reason=note, after={"task": kind})  # fmt: skip
+    return True
+
+
+def _apply_task_and_draft(b: _Batch, order: _Order, decision: Decision, deal: DealInput, event: DealEvent,
+                          actor: str, now: datetime) -> None:  # fmt: skip
+    uow, t = b.uow, schema.tasks
+    if decision.discard_draft and order.id in b.drafts:
+        invoice_id = b.drafts.pop(order.id)
+        uow.conn.execute(delete(schema.invoice_orders).where(schema.invoice_orders.c.invoice_id == invoice_id))
+        uow.conn.execute(delete(schema.invoices).where(schema.invoices.c.id == invoice_id))
+        uow.audit(at=now, actor=actor, action="invoice.draft_discarded", entity_type="order",
+                  entity_id=deal.deal_id, reason="the deal changed after the draft was made")  # fmt: skip
+    task = b.tasks.get(order.id)
+    if decision.open_task:
+        if _open_task(b, order.id, deal.deal_id, "issue_invoice", actor, now, "review and send the invoice"):
+            notices.task_opened(uow, b.ctx, now, deal.deal_id, deal.get("deal_name"), event.event_id)
+    elif task is not None and task[1] == "open" and decision.state in (OrderState.BLOCKED, OrderState.PIPELINE):
+        uow.conn.execute(update(t).where(t.c.id == task[0]).values(status="cancelled", done_at=now))
+        b.tasks[order.id] = (task[0], "cancelled")
+        uow.audit(at=now, actor=actor, action="task.cancelled", entity_type="order", entity_id=deal.deal_id,
+                  reason=decision.reason)  # fmt: skip
+    if decision.make_draft:
+        _make_draft(b, order, deal, actor, now)
+
+
+def _make_draft(b: _Batch, order: _Order, deal: DealInput, actor: str, now: datetime) -> None:
+    cfg = b.ctx.config
+    billable = to_billable(deal)
+    invoice = draft_invoice(billable, cfg.entities[billable.legal_entity], cfg.vat_rates, cfg.model.payment_terms)
+    invoice_id = b.uow.conn.execute(schema.invoices.insert().values(
+        draft_key=f"order:{deal.deal_id}", kind=invoice.kind.value, status="draft", payment_state="unpaid",
+        legal_entity=billable.legal_entity, customer_id=billable.customer.customer_id,
+        customer_name=billable.customer.legal_name, currency=invoice.currency,
+        net_amount=invoice.totals.tax_exclusive, tax_amount=invoice.totals.tax, gross_amount=invoice.totals.tax_inclusive,
+        paid_amount=D("0"), document=to_jsonable(invoice), created_at=now)).inserted_primary_key[0]  # fmt: skip
+    b.uow.conn.execute(schema.invoice_orders.insert().values(invoice_id=invoice_id, order_id=order.id))
+    b.drafts[order.id] = invoice_id
+    b.uow.audit(at=now, actor=actor, action="invoice.drafted", entity_type="order", entity_id=deal.deal_id,
+                reason="billing data complete",
+                after={"gross": invoice.totals.tax_inclusive, "currency": invoice.currency,
+                       "tax_rules": sorted({ln.tax.rule for ln in invoice.lines})})  # fmt: skip
+
+
+def pending_count(ctx: AppContext) -> int:
+    from sqlalchemy import func
+
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(schema.inbox).where(
+            schema.inbox.c.status == "pending")).scalar_one())  # fmt: skip
+

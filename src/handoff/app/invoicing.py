@@ -1,0 +1,118 @@
+"""Invoicing use cases: issue a draft (number it, date it, send it), list and load invoices.
+
+Numbers are gapless per selling entity, series and year: the counter row is incremented in the
+same transaction that issues the invoice (row-locked on PostgreSQL; SQLite serialises writers),
+so a number is used exactly when an invoice is issued and never skipped or reused.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from handoff.app.context import AppContext
+from handoff.domain.invoices import Invoice, invoice_number, issue
+from handoff.domain.orders import OrderState
+from handoff.store import schema
+from handoff.store.codec import invoice_from_json, to_jsonable
+from handoff.store.unit_of_work import Notice, UnitOfWork
+
+
+class InvoicingError(Exception):
+    """A request that the invoice's state does not allow (logical, not transient)."""
+
+
+def next_number(uow: UnitOfWork, entity: str, series: str, year: int) -> int:
+    s = schema.invoice_sequences
+    q = select(s.c.last_number).where(s.c.legal_entity == entity, s.c.series == series, s.c.year == year)
+    if uow.is_postgres:
+        q = q.with_for_update()
+    last = uow.conn.execute(q).scalar_one_or_none()
+    if last is None:
+        uow.conn.execute(s.insert().values(legal_entity=entity, series=series, year=year, last_number=1))
+        return 1
+    uow.conn.execute(update(s).where(s.c.legal_entity == entity, s.c.series == series, s.c.year == year)
+                     .values(last_number=last + 1))  # fmt: skip
+    return last + 1
+
+
+def issue_draft(ctx: AppContext, invoice_id: int, actor: str, on: date | None = None) -> Invoice:
+    """Issue one draft: number, dates, payment reference; the finance task is done; the invoice
+    goes to the customer's billing contact through the outbox."""
+    now = ctx.clock()
+    with ctx.unit_of_work() as uow:
+        issued = _issue(uow, ctx, invoice_id, actor, on or now.date(), now)
+        uow.commit()
+    return issued
+
+
+def issue_all_drafts(ctx: AppContext, actor: str, on: date | None = None) -> list[Invoice]:
+    now = ctx.clock()
+    with ctx.engine.connect() as conn:
+        ids = list(conn.execute(select(schema.invoices.c.id).where(schema.invoices.c.status == "draft")
+                                .order_by(schema.invoices.c.id)).scalars())  # fmt: skip
+    issued = []
+    for start in range(0, len(ids), 200):
+        with ctx.unit_of_work() as uow:
+            issued += [_issue(uow, ctx, i, actor, on or now.date(), now) for i in ids[start:start + 200]]
+            uow.commit()
+    return issued
+
+
+def _issue(uow: UnitOfWork, ctx: AppContext, invoice_id: int, actor: str, on: date, now: datetime) -> Invoice:
+    inv = schema.invoices
+    q = select(inv).where(inv.c.id == invoice_id)
+    if uow.is_postgres:
+        q = q.with_for_update()
+    row = uow.conn.execute(q).one_or_none()
+    if row is None:
+        raise InvoicingError(f"invoice id {invoice_id} does not exist")
+    if row.status != "draft":
+        raise InvoicingError(f"invoice {row.number or invoice_id} is {row.status}; only a draft can be issued")
+    draft = invoice_from_json(row.document)
+    series = "INV" if draft.kind.value == "invoice" else "CRN"
+    number = invoice_number(draft.seller, series, on.year, next_number(uow, row.legal_entity, series, on.year))
+    issued = issue(draft, number, on)
+    uow.conn.execute(update(inv).where(inv.c.id == invoice_id).values(
+        number=number, status="issued", issue_date=issued.issue_date, due_date=issued.due_date,
+        payment_reference=issued.payment_reference, document=to_jsonable(issued), issued_at=now))  # fmt: skip
+    order_ids = list(uow.conn.execute(select(schema.invoice_orders.c.order_id).where(
+        schema.invoice_orders.c.invoice_id == invoice_id)).scalars())  # fmt: skip
+    o, t = schema.orders, schema.tasks
+    uow.conn.execute(update(o).where(o.c.id.in_(order_ids)).values(state=OrderState.SENT.value, invoiced_at=now,
+                                                                   updated_at=now))  # fmt: skip
+    uow.conn.execute(update(t).where(t.c.order_id.in_(order_ids), t.c.kind == "issue_invoice", t.c.status == "open")
+                     .values(status="done", done_at=now, assignee=actor))  # fmt: skip
+    for deal_id in issued.order_refs:
+        uow.audit(at=now, actor=actor, action="invoice.issued", entity_type="order", entity_id=deal_id,
+                  reason="finance reviewed and sent the invoice", before={"state": "drafted", "invoice": None},
+                  after={"state": "sent", "invoice": number, "gross": issued.totals.tax_inclusive})  # fmt: skip
+    buyer = issued.buyer
+    uow.notify(Notice(f"email:invoice:{number}", "email", "invoice", {
+        "to": [buyer.billing_email],
+        "subject": f"Invoice {number} from {issued.seller.name}",
+        "text": (f"Dear {buyer.billing_contact_name or buyer.legal_name},\n\nplease find invoice {number} over "
+                 f"{issued.totals.payable} {issued.currency}, due on {issued.due_date}. Please pay to IBAN "
+                 f"{issued.seller.iban or '-'} quoting {issued.payment_reference}.\n\n{issued.seller.name}\n"),
+    }), now)  # fmt: skip
+    return issued
+
+
+def load_invoice(ctx: AppContext, number: str) -> Invoice:
+    with ctx.engine.connect() as conn:
+        doc = conn.execute(select(schema.invoices.c.document).where(schema.invoices.c.number == number)).scalar()
+    if doc is None:
+        raise InvoicingError(f"no invoice numbered {number}")
+    return invoice_from_json(doc)
+
+
+def invoice_rows(ctx: AppContext, status: str | None = None) -> list[dict[str, Any]]:
+    inv = schema.invoices
+    q = select(inv.c.id, inv.c.number, inv.c.status, inv.c.payment_state, inv.c.customer_name, inv.c.currency,
+               inv.c.gross_amount, inv.c.paid_amount, inv.c.due_date).order_by(inv.c.id)  # fmt: skip
+    if status:
+        q = q.where(inv.c.status == status)
+    with ctx.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]

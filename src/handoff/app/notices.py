@@ -1,0 +1,50 @@
+"""The notices the flow sends: who hears of what, rendered for e-mail and the log channel."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from handoff.app.context import AppContext
+from handoff.domain.readiness import Problem
+from handoff.store.unit_of_work import Notice, UnitOfWork
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def send(uow: UnitOfWork, ctx: AppContext, at: datetime, *, key: str, topic: str, to: list[str],
+         subject: str, text: str, channels: list[str], html: str | None = None) -> None:  # fmt: skip
+    for channel in channels:
+        payload = {"to": to, "subject": subject, "text": text}
+        if html is not None and channel == "email":
+            payload["html"] = html
+        uow.notify(Notice(f"{channel}:{key}", channel, topic, payload), at)
+
+
+def exception_opened(uow: UnitOfWork, ctx: AppContext, at: datetime, deal_id: str, deal_name: str,
+                     owner: str, problems: tuple[Problem, ...]) -> None:  # fmt: skip
+    lines = "\n".join(f"- {p.field}: {p.message}" for p in problems)
+    key = f"exception:{deal_id}:{_digest(*(f'{p.code}{p.field}{p.message}' for p in problems))}"
+    send(uow, ctx, at, key=key, topic="exception", to=[owner],
+         subject=f"[handoff] Deal {deal_id} cannot be invoiced yet",
+         text=f"Deal {deal_id} ({deal_name}) is blocked until these are fixed:\n{lines}\n",
+         channels=list(ctx.config.model.notifications.exception_channels))  # fmt: skip
+
+
+def task_opened(uow: UnitOfWork, ctx: AppContext, at: datetime, deal_id: str, deal_name: str,
+                version_event: str) -> None:  # fmt: skip
+    finance = ctx.config.model.notifications.finance_email
+    send(uow, ctx, at, key=f"task:{deal_id}:{_digest(version_event)}", topic="task", to=[finance],
+         subject=f"[handoff] Deal {deal_id} is ready to invoice",
+         text=f"Deal {deal_id} ({deal_name}) has complete billing data; its invoice draft awaits review.\n",
+         channels=list(ctx.config.model.notifications.task_channels))  # fmt: skip
+
+
+def payment_status(uow: UnitOfWork, ctx: AppContext, at: datetime, owner: str, invoice_number: str,
+                   state: str, paid: str, gross: str, currency: str) -> None:  # fmt: skip
+    send(uow, ctx, at, key=f"payment:{invoice_number}:{state}:{paid}", topic="payment_status", to=[owner],
+         subject=f"[handoff] Invoice {invoice_number} is {state}",
+         text=f"Invoice {invoice_number}: {paid} of {gross} {currency} received ({state}).\n",
+         channels=["email", "log"])  # fmt: skip

@@ -1,0 +1,46 @@
+"""Order use cases for people: fix billing fields, list the exception queue, read an order."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Mapping
+
+from sqlalchemy import select
+
+from handoff.app.context import AppContext
+from handoff.app.intake import ProcessReport, ingest
+from handoff.domain.orders import DEAL_FIELDS, DealEvent
+from handoff.store import schema
+from handoff.store.codec import deal_from_json
+
+# Fields a person may correct; identity (deal_id) and CRM-owned facts stay with the source.
+EDITABLE = frozenset(DEAL_FIELDS) - {"deal_id", "stage", "close_date", "amount", "currency"}
+
+
+class OrderError(Exception):
+    pass
+
+
+def update_fields(ctx: AppContext, deal_id: str, changes: Mapping[str, str], actor: str) -> ProcessReport:
+    """A person's fix is a new version of the deal, applied through the same flow as any event:
+    it is re-checked at once and moves on by itself when it becomes ready."""
+    unknown = sorted(set(changes) - EDITABLE)
+    if unknown:
+        raise OrderError(f"field(s) {', '.join(unknown)} cannot be edited here")
+    with ctx.engine.connect() as conn:
+        data = conn.execute(select(schema.orders.c.data).where(schema.orders.c.deal_id == deal_id)).scalar()
+    if data is None:
+        raise OrderError(f"no deal {deal_id}")
+    deal = deal_from_json(data).with_fields(changes)
+    event = DealEvent(f"user:{actor}", f"edit-{uuid.uuid4()}", ctx.clock(), deal)
+    return ingest(ctx, [event])[1]
+
+
+def exception_queue(ctx: AppContext, owner: str | None = None) -> list[dict[str, Any]]:
+    ex, o = schema.exceptions, schema.orders
+    q = (select(ex.c.deal_id, ex.c.owner, ex.c.problems, ex.c.opened_at, o.c.customer_name, o.c.amount, o.c.currency)
+         .join(o, o.c.id == ex.c.order_id).where(ex.c.status == "open").order_by(ex.c.opened_at, ex.c.id))  # fmt: skip
+    if owner:
+        q = q.where(ex.c.owner == owner)
+    with ctx.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]

@@ -1,0 +1,204 @@
+"""Settings (environment) and business configuration (YAML files), validated at load.
+
+Two kinds of configuration, kept apart:
+- `Settings`: where things run (database URL, SMTP server), from `HANDOFF_*` environment variables.
+- `BusinessConfig`: what the business owns (selling entities, payment terms, readiness rules, VAT
+  rates), from versioned YAML files; bundled defaults in `handoff/defaults/`. A file that does not
+  validate is refused with a message naming the file and the offending entry.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from handoff.domain.parties import Address, LegalEntity
+from handoff.domain.readiness import CHECKS, CONDITIONS, OPTIONAL_PREFIX, ReadinessContext, Rule, RuleSet
+from handoff.domain.tax import VatRates
+
+DEFAULTS = Path(__file__).parent / "defaults"
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A configuration file is missing or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AddressModel(_Strict):
+    street: str = ""
+    city: str = ""
+    postal_code: str = ""
+
+
+class EntityModel(_Strict):
+    name: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    address: AddressModel = AddressModel()
+    vat_id: str = ""
+    tax_id: str = ""
+    iban: str = ""
+    bic: str = ""
+    email: str = ""
+    invoice_prefix: str = ""
+
+
+class IntakeModel(_Strict):
+    won_stages: list[str] = ["closedwon", "won"]
+
+
+class AutomationModel(_Strict):
+    draft_on_ready: bool = True
+
+
+class NotificationsModel(_Strict):
+    finance_email: str = "finance@example.com"
+    exception_channels: list[Literal["email", "log"]] = ["email", "log"]
+    task_channels: list[Literal["email", "log"]] = ["email", "log"]
+
+
+class OutboxModel(_Strict):
+    max_attempts: int = Field(6, ge=1)
+    base_delay_seconds: float = Field(30, gt=0)
+    max_delay_seconds: float = Field(3600, gt=0)
+
+
+class BusinessModel(_Strict):
+    legal_entities: dict[str, EntityModel]
+    payment_terms: dict[str, int]
+    intake: IntakeModel = IntakeModel()
+    automation: AutomationModel = AutomationModel()
+    notifications: NotificationsModel = NotificationsModel()
+    outbox: OutboxModel = OutboxModel()
+
+    @field_validator("legal_entities")
+    @classmethod
+    def _some_entity(cls, value: dict[str, EntityModel]) -> dict[str, EntityModel]:
+        if not value:
+            raise ValueError("at least one selling entity is required")
+        return value
+
+
+class RuleModel(_Strict):
+    field: str
+    check: str
+    when: str | None = None
+    values: list[str] = []
+    pattern: str | None = None
+    message: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> RuleModel:
+        name = self.check.removeprefix(OPTIONAL_PREFIX)
+        if name not in CHECKS:
+            raise ValueError(f"unknown check {self.check!r}; known: {', '.join(sorted(CHECKS))}")
+        if self.when is not None and self.when not in CONDITIONS:
+            raise ValueError(f"unknown condition {self.when!r}; known: {', '.join(sorted(CONDITIONS))}")
+        if name == "one_of" and not self.values:
+            raise ValueError("check one_of needs `values`")
+        if name == "pattern" and not self.pattern:
+            raise ValueError("check pattern needs `pattern`")
+        return self
+
+
+class RulesModel(_Strict):
+    version: Literal[1]
+    rules: list[RuleModel]
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _validated(model: type[_M], path: Path) -> _M:
+    try:
+        return model.model_validate(_load_yaml(path))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from exc
+
+
+@dataclass(frozen=True)
+class BusinessConfig:
+    model: BusinessModel
+    ruleset: RuleSet
+    vat_rates: VatRates
+
+    @cached_property
+    def entities(self) -> dict[str, LegalEntity]:
+        return {
+            code: LegalEntity(code=code, name=e.name, country=e.country, currency=e.currency,
+                              address=Address(e.address.street, e.address.city, e.address.postal_code, e.country),
+                              vat_id=e.vat_id, tax_id=e.tax_id, iban=e.iban, bic=e.bic, email=e.email,
+                              invoice_prefix=e.invoice_prefix)
+            for code, e in self.model.legal_entities.items()
+        }  # fmt: skip
+
+    @property
+    def won_stages(self) -> frozenset[str]:
+        return frozenset(s.lower().replace(" ", "").replace("-", "").replace("_", "")
+                         for s in self.model.intake.won_stages)  # fmt: skip
+
+
+def load_business_config(config_file: Path | None = None, rules_file: Path | None = None,
+                         rates_file: Path | None = None) -> BusinessConfig:  # fmt: skip
+    config_path = config_file or DEFAULTS / "handoff.yaml"
+    rules_path = rules_file or DEFAULTS / "rules.yaml"
+    rates_path = rates_file or DEFAULTS / "vat_rates.yaml"
+    business = _validated(BusinessModel, config_path)
+    rules = _validated(RulesModel, rules_path)
+    context = ReadinessContext(frozenset(business.legal_entities), frozenset(business.payment_terms))
+    ruleset = RuleSet(
+        tuple(Rule(r.field, r.check, r.when, tuple(r.values), r.pattern, r.message) for r in rules.rules),
+        context,
+    )
+    try:
+        rates = VatRates.from_mapping(_load_yaml(rates_path))
+    except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        raise ConfigError(f"{rates_path}: invalid VAT rates: {exc}") from exc
+    return BusinessConfig(business, ruleset, rates)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    config_file: Path | None
+    rules_file: Path | None
+    smtp_host: str
+    smtp_port: int
+    mail_from: str
+    log_channel_file: Path | None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+
+        def path(name: str) -> Path | None:
+            return Path(env[name]) if env.get(name) else None
+
+        return cls(
+            database_url=env.get("HANDOFF_DATABASE_URL", "sqlite:///handoff.db"),
+            config_file=path("HANDOFF_CONFIG"),
+            rules_file=path("HANDOFF_RULES"),
+            smtp_host=env.get("HANDOFF_SMTP_HOST", "127.0.0.1"),
+            smtp_port=int(env.get("HANDOFF_SMTP_PORT", "25")),
+            mail_from=env.get("HANDOFF_MAIL_FROM", "handoff@localhost"),
+            log_channel_file=path("HANDOFF_NOTICE_LOG"),
+        )

@@ -1,0 +1,212 @@
+"""The database schema (SQLAlchemy Core tables). Alembic migrations are generated from it.
+
+Every external id is kept as received (`deal_id`, `customer_id`) and unique; surrogate integer
+keys are internal only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean, Column, Date, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+)  # fmt: skip
+
+from handoff.store.types import Amount, Json, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Every delivery of a deal version, stored before it is processed (the inbox pattern).
+inbox = Table(
+    "inbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(40), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("deal_id", String(200), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | applied | stale | failed
+    Column("processed_at", UTCDateTime),
+    Column("error", Text),
+    UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
+    Index("ix_inbox_pending", "status", "id"),
+)  # fmt: skip
+
+customers = Table(
+    "customers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", String(200), nullable=False, unique=True),
+    Column("legal_name", String(300), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("vat_id", String(40), nullable=False),
+    Column("is_business", Boolean, nullable=False),
+    Column("billing_email", String(320), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+orders = Table(
+    "orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deal_id", String(200), nullable=False, unique=True),
+    Column("source", String(40), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("version_at", UTCDateTime, nullable=False),  # occurred_at of the applied version
+    Column("version_event", String(200), nullable=False),  # its event id (tie-break)
+    Column("data", Json, nullable=False),  # the DealInput fields as received
+    Column("customer_id", String(200), nullable=False),
+    Column("customer_name", String(300), nullable=False),
+    Column("legal_entity", String(40), nullable=False),
+    Column("owner_email", String(320), nullable=False),
+    Column("amount", Amount),
+    Column("currency", String(3), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("ready_at", UTCDateTime),
+    Column("invoiced_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_orders_state", "state"),
+    Index("ix_orders_owner", "owner_email"),
+)  # fmt: skip
+
+# The exception queue: at most one open exception per order, with its current problems.
+exceptions = Table(
+    "exceptions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("deal_id", String(200), nullable=False),
+    Column("owner", String(320), nullable=False),
+    Column("problems", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # open | resolved
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Index("ix_exceptions_status_owner", "status", "owner"),
+    Index("ix_exceptions_order", "order_id"),
+)  # fmt: skip
+
+# Finance tasks; one per order and kind, reopened rather than duplicated.
+tasks = Table(
+    "tasks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("deal_id", String(200), nullable=False),
+    Column("kind", String(40), nullable=False),  # issue_invoice | review_amendment
+    Column("status", String(16), nullable=False),  # open | done | cancelled
+    Column("assignee", String(320)),
+    Column("note", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+    UniqueConstraint("order_id", "kind", name="uq_tasks_order_kind"),
+    Index("ix_tasks_status", "status"),
+)  # fmt: skip
+
+invoices = Table(
+    "invoices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("draft_key", String(200), nullable=False, unique=True),  # no second invoice for one order
+    Column("number", String(60), unique=True),  # assigned on issue
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # draft | issued | void
+    Column("payment_state", String(16), nullable=False),  # unpaid | partial | paid
+    Column("legal_entity", String(40), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("customer_name", String(300), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("net_amount", Amount, nullable=False),
+    Column("tax_amount", Amount, nullable=False),
+    Column("gross_amount", Amount, nullable=False),
+    Column("paid_amount", Amount, nullable=False),
+    Column("issue_date", Date),
+    Column("due_date", Date),
+    Column("payment_reference", String(40)),
+    Column("document", Json, nullable=False),  # the full invoice, with its tax evidence
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("issued_at", UTCDateTime),
+    Index("ix_invoices_status", "status", "payment_state"),
+)  # fmt: skip
+
+invoice_orders = Table(
+    "invoice_orders", metadata,
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), primary_key=True),
+    Index("ix_invoice_orders_order", "order_id"),
+)  # fmt: skip
+
+# Gapless numbering: one counter row per entity, series and year, updated under a row lock.
+invoice_sequences = Table(
+    "invoice_sequences", metadata,
+    Column("legal_entity", String(40), primary_key=True),
+    Column("series", String(8), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)  # fmt: skip
+
+payments = Table(
+    "payments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payment_key", String(100), nullable=False, unique=True),  # re-import is a no-op
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("amount", Amount, nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_payments_invoice", "invoice_id"),
+)  # fmt: skip
+
+# Side effects, written in the same transaction as the state change that asks for them.
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False, unique=True),  # idempotency key
+    Column("channel", String(20), nullable=False),  # email | log
+    Column("topic", String(40), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(80)),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)  # fmt: skip
+
+# Hash-chained audit trail; `audit_head` records the last entry so a deleted tail is detected.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("entity_type", String(40), nullable=False),
+    Column("entity_id", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("before", Json),
+    Column("after", Json),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_entity", "entity_type", "entity_id"),
+)  # fmt: skip
+
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)  # fmt: skip
+
+# Scheduled jobs run once per period however many workers run: the first to insert wins.
+job_runs = Table(
+    "job_runs", metadata,
+    Column("job", String(40), primary_key=True),
+    Column("period", String(40), primary_key=True),
+    Column("worker", String(80), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+)  # fmt: skip

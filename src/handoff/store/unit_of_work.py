@@ -1,0 +1,109 @@
+"""Unit of work: one database transaction, with the audit entries and outbox messages it collects.
+
+Only a use case commits. Audit entries and outbox rows are buffered and written at commit, in the
+same transaction as the state change they describe: both happen or neither. The audit head row is
+locked only for that final moment, so concurrent transactions serialise briefly, not throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from handoff.domain.audit import AuditEntry, entry_hash
+from handoff.store import schema
+from handoff.store.codec import to_jsonable
+
+
+def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+                              conflict: Sequence[str]) -> None:  # fmt: skip
+    """Insert rows, skipping those whose unique key already exists (idempotent writes)."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    conn.execute(stmt, list(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A side effect to deliver after commit: `key` makes redelivery and re-enqueueing harmless."""
+
+    key: str
+    channel: str  # email | log
+    topic: str
+    payload: Mapping[str, Any]
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._audit: list[tuple[str, str, str, str, str, str, Any, Any]] = []
+        self._notices: list[tuple[Notice, datetime]] = []
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def __enter__(self) -> UnitOfWork:
+        self.conn = self.engine.connect()
+        self.conn.begin()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        if self.conn.in_transaction():
+            self.conn.rollback()
+        self.conn.close()
+
+    def audit(self, *, at: datetime, actor: str, action: str, entity_type: str, entity_id: str,
+              reason: str, before: Any = None, after: Any = None) -> None:  # fmt: skip
+        self._audit.append((at.isoformat(), actor, action, entity_type, entity_id, reason,
+                            to_jsonable(before), to_jsonable(after)))  # fmt: skip
+
+    def notify(self, notice: Notice, at: datetime) -> None:
+        self._notices.append((notice, at))
+
+    def mark(self) -> tuple[int, int]:
+        """A point to roll the buffered audit entries and notices back to (with a savepoint)."""
+        return len(self._audit), len(self._notices)
+
+    def rollback_to(self, mark: tuple[int, int]) -> None:
+        del self._audit[mark[0]:]
+        del self._notices[mark[1]:]
+
+    def commit(self) -> None:
+        self._flush_outbox()
+        self._flush_audit()
+        self.conn.commit()
+
+    def _flush_outbox(self) -> None:
+        rows = [{"key": n.key, "channel": n.channel, "topic": n.topic, "payload": to_jsonable(n.payload),
+                 "status": "pending", "attempts": 0, "next_attempt_at": at, "created_at": at}
+                for n, at in self._notices]  # fmt: skip
+        insert_ignoring_conflicts(self.conn, schema.outbox, rows, ["key"])
+        self._notices.clear()
+
+    def _flush_audit(self) -> None:
+        if not self._audit:
+            return
+        head_q = select(schema.audit_head.c.seq, schema.audit_head.c.hash).where(schema.audit_head.c.id == 1)
+        if self.is_postgres:
+            head_q = head_q.with_for_update()
+        seq, prev = self.conn.execute(head_q).one()
+        rows = []
+        for at, actor, action, etype, eid, reason, before, after in self._audit:
+            seq += 1
+            entry = AuditEntry(seq, at, actor, action, etype, eid, reason, before, after, prev)
+            prev = entry_hash(entry)
+            rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "entity_type": etype,
+                         "entity_id": eid, "reason": reason, "before": before, "after": after,
+                         "prev_hash": entry.prev_hash, "hash": prev})  # fmt: skip
+        self.conn.execute(schema.audit_log.insert(), rows)
+        self.conn.execute(update(schema.audit_head).where(schema.audit_head.c.id == 1).values(seq=seq, hash=prev))
+        self._audit.clear()
