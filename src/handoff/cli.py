@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -34,6 +34,15 @@ err = Console(stderr=True)
 DbOption = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: HANDOFF_DATABASE_URL).")]
 
 
+_engines: list[Any] = []
+
+
+@app.callback()
+def _root(click_ctx: typer.Context) -> None:
+    # Engines made for one command are closed with it (matters when commands run in-process).
+    click_ctx.call_on_close(lambda: [e.dispose() for e in _engines] and _engines.clear())
+
+
 def _settings(db: str | None = None) -> Settings:
     settings = Settings.from_env()
     return replace(settings, database_url=db) if db else settings
@@ -43,7 +52,9 @@ def _context(db: str | None = None):  # type: ignore[no-untyped-def]
     from handoff.bootstrap import build_context
 
     try:
-        return build_context(_settings(db))
+        ctx = build_context(_settings(db))
+        _engines.append(ctx.engine)
+        return ctx
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -173,7 +184,9 @@ def db_upgrade(db: DbOption = None) -> None:
     from handoff.store.db import make_engine, upgrade
 
     url = _settings(db).database_url
-    upgrade(make_engine(url))
+    engine = make_engine(url)
+    _engines.append(engine)
+    upgrade(engine)
     out.print(f"schema up to date: {url.split('@')[-1]}")
 
 

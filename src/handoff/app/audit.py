@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from handoff.app.context import AppContext
 from handoff.domain.audit import AuditEntry, Break, verify_chain
 from handoff.store import schema
 
 
-def _entries(conn: Connection) -> Iterator[AuditEntry]:
-    a = schema.audit_log
-    result = conn.execution_options(yield_per=5000).execute(select(a).order_by(a.c.seq))
-    for r in result:
-        yield AuditEntry(r.seq, r.at, r.actor, r.action, r.entity_type, r.entity_id, r.reason, r.before, r.after,
-                         r.prev_hash, r.hash)  # fmt: skip
+def _entry(r: Any) -> AuditEntry:
+    return AuditEntry(r.seq, r.at, r.actor, r.action, r.entity_type, r.entity_id, r.reason, r.before, r.after,
+                      r.prev_hash, r.hash)  # fmt: skip
 
 
 def verify(ctx: AppContext) -> tuple[int, Break | None]:
-    """(entries checked, first break or None)."""
+    """(entries checked, first break or None). Streams the log, so its size does not matter."""
+    a = schema.audit_log
     with ctx.engine.connect() as conn:
         seq, head_hash = conn.execute(select(schema.audit_head.c.seq, schema.audit_head.c.hash)).one()
-        return seq, verify_chain(_entries(conn), seq, head_hash)
+        result = conn.execution_options(yield_per=5000).execute(select(a).order_by(a.c.seq))
+        try:
+            return seq, verify_chain((_entry(r) for r in result), seq, head_hash)
+        finally:
+            result.close()
 
 
 def history(ctx: AppContext, entity_type: str, entity_id: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any, Mapping
 
 from sqlalchemy import select
@@ -28,11 +29,14 @@ def update_fields(ctx: AppContext, deal_id: str, changes: Mapping[str, str], act
     if unknown:
         raise OrderError(f"field(s) {', '.join(unknown)} cannot be edited here")
     with ctx.engine.connect() as conn:
-        data = conn.execute(select(schema.orders.c.data).where(schema.orders.c.deal_id == deal_id)).scalar()
-    if data is None:
+        row = conn.execute(select(schema.orders.c.data, schema.orders.c.version_at).where(
+            schema.orders.c.deal_id == deal_id)).one_or_none()  # fmt: skip
+    if row is None:
         raise OrderError(f"no deal {deal_id}")
-    deal = deal_from_json(data).with_fields(changes)
-    event = DealEvent(f"user:{actor}", f"edit-{uuid.uuid4()}", ctx.clock(), deal)
+    deal = deal_from_json(row.data).with_fields(changes)
+    # A person edits what they see: their version is newer than it even if clocks disagree.
+    at = max(ctx.clock(), row.version_at + timedelta(microseconds=1))
+    event = DealEvent(f"user:{actor}", f"edit-{uuid.uuid4()}", at, deal)
     return ingest(ctx, [event])[1]
 
 

@@ -109,7 +109,7 @@ def _payment_terms(value: str, _d: DealInput, _r: Rule, ctx: ReadinessContext) -
 
 
 def _eu_vat_id(value: str, deal: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
-    number = eu_vat.compact(value)
+    number = re.sub(r"[\s.\-/]", "", value).upper()  # stdnum's compact() raises on a foreign prefix
     country = deal.get("country").upper()
     expected = vat_prefix(country)
     if not number[:2].isalpha():
