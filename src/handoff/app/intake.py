@@ -9,11 +9,12 @@ fails is marked `failed` with its error while the rest of the batch goes on.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import Row, bindparam, delete, select, update
+from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from handoff.app import notices
@@ -24,7 +25,7 @@ from handoff.domain.money import D, MoneyError
 from handoff.domain.orders import DealEvent, DealInput, OrderState, to_billable
 from handoff.store import schema
 from handoff.store.codec import deal_from_json, to_jsonable
-from handoff.store.unit_of_work import UnitOfWork, insert_ignoring_conflicts
+from handoff.store.unit_of_work import UnitOfWork, allocate_ids, insert_ignoring_conflicts
 
 INBOX_CHUNK = 1000
 
@@ -132,6 +133,42 @@ class _Batch:
         self.customers: dict[str, dict[str, Any]] = {}
         self.order_updates: dict[int, dict[str, Any]] = {}
         self.inbox_updates: list[dict[str, Any]] = []
+        # New rows wait here (with ids allocated up front) and are written in bulk by _flush.
+        self.pending: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in ("orders", "exceptions", "tasks", "invoices")}
+        self.links: list[dict[str, int]] = []
+        self._ids: dict[str, list[int]] = {}
+
+    _STATE = ("orders", "open_exceptions", "tasks", "drafts", "customers", "order_updates", "pending", "links")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The batch's in-memory state, to restore when one event's savepoint is rolled back."""
+        return copy.deepcopy({name: getattr(self, name) for name in self._STATE})
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def insert(self, table: Table, row: dict[str, Any]) -> int:
+        pool = self._ids.get(table.name)
+        if not pool:
+            pool = self._ids[table.name] = allocate_ids(self.uow.conn, table, len(self.rows))
+        row_id = pool.pop()
+        self.pending[table.name][row_id] = {"id": row_id, **row}
+        return row_id
+
+    def update(self, table: Table, row_id: int, values: dict[str, Any]) -> None:
+        waiting = self.pending[table.name].get(row_id)
+        if waiting is not None:
+            waiting.update(values)
+        else:
+            self.uow.conn.execute(update(table).where(table.c.id == row_id).values(values))
+
+    def delete_draft(self, invoice_id: int) -> None:
+        if self.pending["invoices"].pop(invoice_id, None) is not None:
+            self.links = [link for link in self.links if link["invoice_id"] != invoice_id]
+            return
+        self.uow.conn.execute(delete(schema.invoice_orders).where(schema.invoice_orders.c.invoice_id == invoice_id))
+        self.uow.conn.execute(delete(schema.invoices).where(schema.invoices.c.id == invoice_id))
 
 
 def _claim(uow: UnitOfWork, size: int) -> Sequence[Row[Any]]:
@@ -143,36 +180,57 @@ def _claim(uow: UnitOfWork, size: int) -> Sequence[Row[Any]]:
 
 
 def _process_batch(ctx: AppContext, size: int, report: ProcessReport) -> int:
+    """Fast path: the whole batch without savepoints. If anything in it fails, the transaction is
+    rolled back and the batch redone with one savepoint per event, so only the bad event fails."""
+    try:
+        return _run_batch(ctx, size, report, isolate=False)
+    except (IntegrityError, OperationalError):
+        raise
+    except Exception:  # a bad event: redo the batch event by event
+        return _run_batch(ctx, size, report, isolate=True)
+
+
+def _run_batch(ctx: AppContext, size: int, report: ProcessReport, isolate: bool) -> int:
     with ctx.unit_of_work() as uow:
         rows = _claim(uow, size)
         if not rows:
             return 0
         b = _Batch(ctx, uow, rows)
         now = ctx.clock()
+        outcome = ProcessReport()
         for row in rows:
             event = DealEvent(row.source, row.event_id, row.occurred_at, deal_from_json(row.payload))
-            mark = uow.mark()
-            savepoint = uow.conn.begin_nested()
-            try:
+            if not isolate:
                 status = _apply(b, event, now)
-                savepoint.commit()
-            except Exception as exc:  # one bad event must not hold up the others; it is kept with its error
-                savepoint.rollback()
-                uow.rollback_to(mark)
-                b.inbox_updates.append({"_id": row.id, "status": "failed", "processed_at": now,
-                                        "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
-                report.failed += 1
-                continue
+            else:
+                mark, state = uow.mark(), b.snapshot()
+                savepoint = uow.conn.begin_nested()
+                try:
+                    status = _apply(b, event, now)
+                    savepoint.commit()
+                except (IntegrityError, OperationalError):
+                    raise
+                except Exception as exc:  # kept with its error for an operator; the others go on
+                    savepoint.rollback()
+                    uow.rollback_to(mark)
+                    b.restore(state)
+                    b.inbox_updates.append({"_id": row.id, "status": "failed", "processed_at": now,
+                                            "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+                    outcome.failed += 1
+                    continue
             b.inbox_updates.append({"_id": row.id, "status": status, "processed_at": now, "error": None})
             if status == "stale":
-                report.stale += 1
+                outcome.stale += 1
             else:
-                report.applied += 1
+                outcome.applied += 1
         _flush(b)
         uow.commit()
-        for order in b.orders.values():
-            report.states[order.snapshot.state.value] = report.states.get(order.snapshot.state.value, 0) + 1
-        return len(rows)
+    report.applied += outcome.applied
+    report.stale += outcome.stale
+    report.failed += outcome.failed
+    for order in b.orders.values():
+        report.states[order.snapshot.state.value] = report.states.get(order.snapshot.state.value, 0) + 1
+    return len(rows)
 
 
 def _flush(b: _Batch) -> None:
@@ -180,6 +238,17 @@ def _flush(b: _Batch) -> None:
     if b.customers:
         _upsert_customers(b)
     o = schema.orders
+    for row_id in list(b.order_updates):
+        if row_id in b.pending["orders"]:
+            values = b.order_updates.pop(row_id)
+            values.pop("_id")
+            b.pending["orders"][row_id].update(values)
+    for table in (schema.orders, schema.exceptions, schema.tasks, schema.invoices):
+        rows = list(b.pending[table.name].values())
+        if rows:
+            conn.execute(table.insert(), rows)
+    if b.links:
+        conn.execute(schema.invoice_orders.insert(), b.links)
     if b.order_updates:
         cols = ["state", "version_at", "version_event", "data", "customer_id", "customer_name", "legal_entity",
                 "owner_email", "amount", "currency", "ready_at", "invoiced_at", "updated_at"]  # fmt: skip
@@ -230,9 +299,10 @@ def _apply(b: _Batch, event: DealEvent, now: datetime) -> str:
     before_data = current.snapshot.deal.as_dict() if current else {}
     cols = _order_columns(deal)
     if current is None:
-        order_id = uow.conn.execute(schema.orders.insert().values(
+        order_id = b.insert(schema.orders, dict(
             deal_id=deal.deal_id, source=event.source, state=decision.state.value, version_at=event.occurred_at,
-            version_event=event.event_id, received_at=now, updated_at=now, **cols)).inserted_primary_key[0]  # fmt: skip
+            version_event=event.event_id, received_at=now, updated_at=now, ready_at=None, invoiced_at=None,
+            **cols))  # fmt: skip
         current = _Order(order_id, OrderSnapshot(deal.deal_id, decision.state, event.occurred_at, event.event_id, deal),
                          None, None, now)  # fmt: skip
         b.orders[deal.deal_id] = current
@@ -266,18 +336,18 @@ def _apply_exception(b: _Batch, order: _Order, decision: Decision, deal: DealInp
     owner = deal.get("owner_email") or b.ctx.config.model.notifications.finance_email
     if decision.state is OrderState.BLOCKED:
         if open_id is None:
-            b.open_exceptions[order.id] = uow.conn.execute(ex.insert().values(
+            b.open_exceptions[order.id] = b.insert(ex, dict(
                 order_id=order.id, deal_id=deal.deal_id, owner=owner, problems=problems, status="open",
-                opened_at=now, updated_at=now)).inserted_primary_key[0]  # fmt: skip
+                opened_at=now, updated_at=now, resolved_at=None))  # fmt: skip
             uow.audit(at=now, actor=actor, action="exception.opened", entity_type="order", entity_id=deal.deal_id,
                       reason=decision.reason, after={"owner": owner, "problems": problems})  # fmt: skip
         else:
-            uow.conn.execute(update(ex).where(ex.c.id == open_id).values(problems=problems, owner=owner, updated_at=now))
+            b.update(ex, open_id, {"problems": problems, "owner": owner, "updated_at": now})
             uow.audit(at=now, actor=actor, action="exception.updated", entity_type="order", entity_id=deal.deal_id,
                       reason=decision.reason, after={"owner": owner, "problems": problems})  # fmt: skip
         notices.exception_opened(uow, b.ctx, now, deal.deal_id, deal.get("deal_name"), owner, decision.problems)
     elif open_id is not None:
-        uow.conn.execute(update(ex).where(ex.c.id == open_id).values(status="resolved", resolved_at=now, updated_at=now))
+        b.update(ex, open_id, {"status": "resolved", "resolved_at": now, "updated_at": now})
         del b.open_exceptions[order.id]
         uow.audit(at=now, actor=actor, action="exception.resolved", entity_type="order", entity_id=deal.deal_id,
                   reason=decision.reason)  # fmt: skip
@@ -290,11 +360,11 @@ def _open_task(b: _Batch, order_id: int, deal_id: str, kind: str, actor: str, no
     if existing is not None and existing[1] == "open":
         return False
     if existing is None:
-        task_id = b.uow.conn.execute(t.insert().values(order_id=order_id, deal_id=deal_id, kind=kind, status="open",
-                                                       note=note, created_at=now)).inserted_primary_key[0]  # fmt: skip
+        task_id = b.insert(t, dict(order_id=order_id, deal_id=deal_id, kind=kind, status="open", note=note,
+                                   created_at=now, assignee=None, done_at=None))  # fmt: skip
     else:
         task_id = existing[0]
-        b.uow.conn.execute(update(t).where(t.c.id == task_id).values(status="open", done_at=None, note=note))
+        b.update(t, task_id, {"status": "open", "done_at": None, "note": note})
     if kind == "issue_invoice":
         b.tasks[order_id] = (task_id, "open")
     b.uow.audit(at=now, actor=actor, action="task.opened", entity_type="order", entity_id=deal_id,
@@ -306,9 +376,7 @@ def _apply_task_and_draft(b: _Batch, order: _Order, decision: Decision, deal: De
                           actor: str, now: datetime) -> None:  # fmt: skip
     uow, t = b.uow, schema.tasks
     if decision.discard_draft and order.id in b.drafts:
-        invoice_id = b.drafts.pop(order.id)
-        uow.conn.execute(delete(schema.invoice_orders).where(schema.invoice_orders.c.invoice_id == invoice_id))
-        uow.conn.execute(delete(schema.invoices).where(schema.invoices.c.id == invoice_id))
+        b.delete_draft(b.drafts.pop(order.id))
         uow.audit(at=now, actor=actor, action="invoice.draft_discarded", entity_type="order",
                   entity_id=deal.deal_id, reason="the deal changed after the draft was made")  # fmt: skip
     task = b.tasks.get(order.id)
@@ -316,7 +384,7 @@ def _apply_task_and_draft(b: _Batch, order: _Order, decision: Decision, deal: De
         if _open_task(b, order.id, deal.deal_id, "issue_invoice", actor, now, "review and send the invoice"):
             notices.task_opened(uow, b.ctx, now, deal.deal_id, deal.get("deal_name"), event.event_id)
     elif task is not None and task[1] == "open" and decision.state in (OrderState.BLOCKED, OrderState.PIPELINE):
-        uow.conn.execute(update(t).where(t.c.id == task[0]).values(status="cancelled", done_at=now))
+        b.update(t, task[0], {"status": "cancelled", "done_at": now})
         b.tasks[order.id] = (task[0], "cancelled")
         uow.audit(at=now, actor=actor, action="task.cancelled", entity_type="order", entity_id=deal.deal_id,
                   reason=decision.reason)  # fmt: skip
@@ -328,13 +396,14 @@ def _make_draft(b: _Batch, order: _Order, deal: DealInput, actor: str, now: date
     cfg = b.ctx.config
     billable = to_billable(deal)
     invoice = draft_invoice(billable, cfg.entities[billable.legal_entity], cfg.vat_rates, cfg.model.payment_terms)
-    invoice_id = b.uow.conn.execute(schema.invoices.insert().values(
+    invoice_id = b.insert(schema.invoices, dict(
         draft_key=f"order:{deal.deal_id}", kind=invoice.kind.value, status="draft", payment_state="unpaid",
         legal_entity=billable.legal_entity, customer_id=billable.customer.customer_id,
         customer_name=billable.customer.legal_name, currency=invoice.currency,
         net_amount=invoice.totals.tax_exclusive, tax_amount=invoice.totals.tax, gross_amount=invoice.totals.tax_inclusive,
-        paid_amount=D("0"), document=to_jsonable(invoice), created_at=now)).inserted_primary_key[0]  # fmt: skip
-    b.uow.conn.execute(schema.invoice_orders.insert().values(invoice_id=invoice_id, order_id=order.id))
+        paid_amount=D("0"), document=to_jsonable(invoice), created_at=now, number=None, issue_date=None,
+        due_date=None, payment_reference=None, issued_at=None))  # fmt: skip
+    b.links.append({"invoice_id": invoice_id, "order_id": order.id})
     b.drafts[order.id] = invoice_id
     b.uow.audit(at=now, actor=actor, action="invoice.drafted", entity_type="order", entity_id=deal.deal_id,
                 reason="billing data complete",

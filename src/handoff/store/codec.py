@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
+
+import orjson
 
 from handoff.domain.invoices import (
     DocumentStatus, Invoice, InvoiceKind, InvoiceLine, Totals, VatBreakdown,
@@ -17,20 +17,19 @@ from handoff.domain.parties import Address, Customer, LegalEntity
 from handoff.domain.tax import TaxDecision
 
 
-def to_jsonable(value: Any) -> Any:
+def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, date):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict | MappingProxyType):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    return value
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for any domain value (dataclasses, Decimals as exact strings, enums, dates)."""
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return orjson.loads(orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS))
 
 
 def invoice_from_json(doc: dict[str, Any]) -> Invoice:

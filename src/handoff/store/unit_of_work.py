@@ -12,7 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy import Connection, Engine, Table, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from handoff.domain.audit import AuditEntry, entry_hash
@@ -28,6 +28,21 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[Map
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
     conn.execute(stmt, list(rows))
+
+
+def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """`count` fresh primary keys for `table`, so new rows can be written in bulk later in the
+    transaction. PostgreSQL draws them from the column's sequence (safe across workers); SQLite
+    continues after the largest id, safe because its writers are serialised (BEGIN IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        ids = conn.execute(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                                "FROM generate_series(1, :n)"), {"n": count}).scalars()  # fmt: skip
+        return sorted(ids, reverse=True)  # popped from the end: ascending
+    start = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    pending = conn.info.setdefault("allocated", {})
+    start = max(start, pending.get(table.name, 0))
+    pending[table.name] = start + count
+    return list(range(start + count, start, -1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,84 @@
+"""The `handoff` command as a user runs it (a real subprocess): check, import, bad files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import GOOD
+
+HEADER = ",".join(GOOD)
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "handoff", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+                                            "PATH": "/usr/bin:/bin"})  # fmt: skip
+
+
+def csv_file(tmp_path: Path, rows: list[dict[str, str]], name: str = "deals.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + "\n" + "\n".join(",".join(r[k] for k in GOOD) for r in rows) + "\n")
+    return path
+
+
+def test_check_json_prints_one_object_per_deal(tmp_path: Path) -> None:
+    rows = [GOOD, {**GOOD, "deal_id": "D-2", "po_number": "", "country": "Deutschland"},
+            {**GOOD, "deal_id": "D-3", "customer_type": "consumer", "vat_id": ""}]  # fmt: skip
+    result = run("check", str(csv_file(tmp_path, rows)), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["deal_id"], x["ready"]) for x in lines] == [("D-1", True), ("D-2", False), ("D-3", True)]
+    assert lines[1]["problems"] == [
+        {"code": "invalid", "field": "country", "message": "country 'Deutschland' is not an ISO 3166-1 alpha-2 code"},
+        {"code": "missing", "field": "po_number", "message": "po_number is missing"},
+    ]  # vat_id is not judged: with no valid country, EU membership is unknown
+
+
+def test_check_reads_json_too(tmp_path: Path) -> None:
+    path = tmp_path / "deals.json"
+    path.write_text(json.dumps({"deals": [{**GOOD, "amount": 12.5}, {**GOOD, "deal_id": "D-9", "amount": -1}]}))
+    result = run("check", str(path), "--json", cwd=tmp_path)
+    assert [json.loads(x)["ready"] for x in result.stdout.splitlines()] == [True, False]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("", "file is empty"),
+    ("name,amount\nfoo,1\n", "line 1: header has no deal_id column"),
+    (HEADER + "\nD-1,too,few\n", "line 2: row has 3 cells, the header has 21"),
+    ('[{"deal_id": "D-1"}, 5]', "line 2: deal #2 is not an object"),
+    ('{"deals": [', "invalid JSON"),
+])  # fmt: skip
+def test_bad_file_is_refused_naming_file_and_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / ("deals.json" if content.startswith(("[", "{")) else "deals.csv")
+    path.write_text(content)
+    for command in (["check", str(path), "--json"], ["import", str(path), "--db", f"sqlite:///{tmp_path}/h.db"]):
+        result = run(*command, cwd=tmp_path)
+        assert result.returncode == 2
+        assert str(path) in result.stderr.replace("\n", "") and message in result.stderr.replace("\n", "")
+    assert not (tmp_path / "h.db").exists()  # refused before anything was opened, let alone written
+
+
+def test_import_with_one_malformed_row_writes_nothing(tmp_path: Path) -> None:
+    good = csv_file(tmp_path, [GOOD, {**GOOD, "deal_id": "D-2"}])
+    bad = tmp_path / "bad.csv"
+    bad.write_text(good.read_text() + "D-3,only,three\n")
+    db = f"sqlite:///{tmp_path}/h.db"
+    assert run("import", str(bad), "--db", db, cwd=tmp_path).returncode == 2
+    ok = run("import", str(good), "--db", db, cwd=tmp_path)
+    assert ok.returncode == 0 and "2 new" in ok.stdout and "2 drafted" in ok.stdout
+    again = run("import", str(good), "--db", db, cwd=tmp_path)
+    assert "0 new, 2 already received" in again.stdout
+
+
+def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
+    result = run("demo", "--db", str(tmp_path / "demo.db"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "200 closed-won deals read" in out and "200 duplicates recognised" in out
+    assert "invoices issued" in out and "payments applied" in out
+    assert "audit chain of" in out and "intact" in out
