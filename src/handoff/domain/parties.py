@@ -44,6 +44,7 @@ class LegalEntity:
     bic: str = ""
     email: str = ""
     invoice_prefix: str = ""
+    phone: str = ""  # seller contact telephone, BT-42 (required by Peppol for DE-DE invoices)
 
     @property
     def in_eu(self) -> bool:
