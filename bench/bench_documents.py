@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
@@ -46,9 +46,18 @@ def main() -> None:
     rate("UBL validated (XSD + EN 16931 + Peppol)", lambda i: validate(ubl[i % n]), seconds)
     rate("UBL validated (XSD + EN 16931)", lambda i: validate(ubl[i % n], peppol=False), seconds)
     rate("CII validated (XSD + EN 16931)", lambda i: validate(cii[i % n]), seconds)
-    big = issue(draft_invoice(order("B-20", DE_BUYER, "EUR", [(f"Item {i}", "3", "19.99", "standard", "goods")
-                                                         for i in range(20)]), DE_SELLER, RATES, TERMS),
-                "INV-DE-2026-999999", ISSUED_ON)  # fmt: skip
+    big = issue(
+        draft_invoice(
+            order(
+                "B-20", DE_BUYER, "EUR", [(f"Item {i}", "3", "19.99", "standard", "goods") for i in range(20)]
+            ),
+            DE_SELLER,
+            RATES,
+            TERMS,
+        ),
+        "INV-DE-2026-999999",
+        ISSUED_ON,
+    )
     big_ubl = render(big, "ubl")
     rate("UBL generated, 20-line invoice", lambda i: render(big, "ubl"), seconds)
     rate("UBL validated, 20-line invoice (+ Peppol)", lambda i: validate(big_ubl), seconds)

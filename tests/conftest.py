@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-ORACLES = Path(os.environ.get("HANDOFF_ORACLES", Path(__file__).resolve().parents[1] / ".." / "shared" / "oracles"))
+ORACLES = Path(
+    os.environ.get("HANDOFF_ORACLES", Path(__file__).resolve().parents[1] / ".." / "shared" / "oracles")
+)
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,17 @@ def test_corpus_covers_every_tax_case_kind_and_currency() -> None:
     categories = {b.category for inv in CORPUS.values() for b in inv.breakdown}
     assert categories == {"S", "Z", "E", "AE", "K", "G", "O"}
     rules = {ln.tax.rule for inv in CORPUS.values() for ln in inv.lines}
-    assert {"domestic", "reverse_charge", "intra_community_supply", "eu_b2c_origin", "eu_b2c_destination",
-            "export", "services_outside_eu", "exempt", "outside_scope"} <= rules  # fmt: skip
+    assert {
+        "domestic",
+        "reverse_charge",
+        "intra_community_supply",
+        "eu_b2c_origin",
+        "eu_b2c_destination",
+        "export",
+        "services_outside_eu",
+        "exempt",
+        "outside_scope",
+    } <= rules
     assert {"EUR", "USD", "GBP", "SEK"} <= {inv.currency for inv in CORPUS.values()}
     assert Counter(inv.kind.value for inv in CORPUS.values())["credit_note"] >= 3
     assert any(inv.tax_currency for inv in CORPUS.values())
@@ -56,8 +65,10 @@ def _tampered(xml: bytes, path: str, ns: dict[str, str], value: str) -> bytes:
 def test_validation_catches_broken_totals_and_schema_errors(oracles: Path) -> None:
     invoice: Invoice = CORPUS["domestic_standard"]
     ubl = render(invoice, "ubl")
-    ns = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-          "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}  # fmt: skip
+    ns = {
+        "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+        "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    }
     broken = _tampered(ubl, "//cac:LegalMonetaryTotal/cbc:PayableAmount", ns, "1.00")
     assert "BR-CO-16" in {f.rule for f in validate(broken, oracles)}
     disordered = ubl.replace(b"<cbc:IssueDate>", b"<cbc:Note>x</cbc:Note><cbc:IssueDate>", 1)
@@ -69,8 +80,10 @@ def test_validation_catches_broken_totals_and_schema_errors(oracles: Path) -> No
 
 
 def test_documents_carry_the_business_terms(oracles: Path) -> None:
-    ns = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-          "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}  # fmt: skip
+    ns = {
+        "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+        "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    }
     usd = etree.fromstring(render(CORPUS["domestic_usd_tax_currency"], "ubl"), SAFE_PARSER)
     assert usd.findtext("cbc:TaxCurrencyCode", namespaces=ns) == "EUR"
     amounts = {el.get("currencyID"): el.text for el in usd.iterfind("cac:TaxTotal/cbc:TaxAmount", ns)}
@@ -78,7 +91,8 @@ def test_documents_carry_the_business_terms(oracles: Path) -> None:
     assert amounts == {"USD": f"{inv.totals.tax:.2f}", "EUR": f"{inv.tax_in_tax_currency:.2f}"}
     credit = etree.fromstring(render(CORPUS["credit_note_partial"], "ubl"), SAFE_PARSER)
     assert credit.findtext("cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", namespaces=ns) == (
-        CORPUS["intra_community_goods"].number)  # fmt: skip
+        CORPUS["intra_community_goods"].number
+    )
     standard = etree.fromstring(render(CORPUS["domestic_standard"], "ubl"), SAFE_PARSER)
     assert standard.findtext("cac:PaymentMeans/cbc:PaymentID", namespaces=ns).startswith("RF")
     assert standard.findtext("cac:OrderReference/cbc:ID", namespaces=ns) == "PO-4711"

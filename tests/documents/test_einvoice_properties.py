@@ -26,9 +26,17 @@ line = st.tuples(
 @st.composite
 def issued_invoices(draw: st.DrawFn) -> Invoice:
     lines = draw(st.lists(line, min_size=1, max_size=8))
-    seller, buyer, currency = draw(st.sampled_from([(DE_SELLER, DE_BUYER, "EUR"), (DE_SELLER, FR_BUYER, "EUR"),
-                                                    (DE_SELLER, NL_BUYER, "EUR"), (DE_SELLER, US_BUYER, "USD"),
-                                                    (SE_SELLER, SE_BUYER, "SEK")]))  # fmt: skip
+    seller, buyer, currency = draw(
+        st.sampled_from(
+            [
+                (DE_SELLER, DE_BUYER, "EUR"),
+                (DE_SELLER, FR_BUYER, "EUR"),
+                (DE_SELLER, NL_BUYER, "EUR"),
+                (DE_SELLER, US_BUYER, "USD"),
+                (SE_SELLER, SE_BUYER, "SEK"),
+            ]
+        )
+    )
     draft = draft_invoice(order("H-2", buyer, currency, lines), seller, RATES, TERMS)
     rate = Decimal("0.9") if draft.tax_currency else None
     return issue(draft, f"INV-{seller.invoice_prefix}-2026-000009", date(2026, 2, 1), rate)

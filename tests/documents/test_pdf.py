@@ -22,8 +22,10 @@ from handoff.domain.invoices import amend, draft_invoice
 
 CORPUS = build_corpus()
 SAMPLES = ["domestic_standard", "consolidated", "credit_note_usd", "domestic_sek", "outside_scope_gb_seller"]
-needs_poppler = pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
-                                   reason="pdftoppm/pdftotext not installed (Debian: apt-get install poppler-utils)")  # fmt: skip
+needs_poppler = pytest.mark.skipif(
+    shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None,
+    reason="pdftoppm/pdftotext not installed (Debian: apt-get install poppler-utils)",
+)
 
 
 def _dark_pixel_share(pgm: Path) -> float:
@@ -42,13 +44,28 @@ def test_pdf_page_one_is_not_blank_and_shows_number_and_total(name: str, tmp_pat
     invoice = CORPUS[name]
     document = tmp_path / "invoice.pdf"
     document.write_bytes(render(invoice, "pdf"))
-    subprocess.run(["pdftoppm", "-r", "50", "-gray", "-f", "1", "-l", "1", "-singlefile", str(document),
-                    str(tmp_path / "page")], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "50",
+            "-gray",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            str(document),
+            str(tmp_path / "page"),
+        ],
+        check=True,
+    )
     # -gray writes a PGM: no image library needed to count pixels.
     share = _dark_pixel_share(tmp_path / "page.pgm")
     assert 0.005 < share < 0.5, f"page 1 looks blank or solid: {share:.4f} dark"
-    text = subprocess.run(["pdftotext", "-layout", str(document), "-"], check=True, capture_output=True,
-                          text=True).stdout  # fmt: skip
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(document), "-"], check=True, capture_output=True, text=True
+    ).stdout
     assert invoice.number and invoice.number in text
     assert money(invoice.totals.payable, invoice.currency) in text
     assert invoice.payment_reference in text
@@ -61,7 +78,9 @@ def test_long_invoice_flows_onto_more_pages(tmp_path: Path) -> None:
     draft = amend(draft, lines=tuple(replace(ln, note="") for ln in draft.lines))
     document = tmp_path / "long.pdf"
     document.write_bytes(render(draft, "pdf"))
-    text = subprocess.run(["pdftotext", str(document), "-"], check=True, capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["pdftotext", str(document), "-"], check=True, capture_output=True, text=True
+    ).stdout
     assert "Page 3" in text and "Item 119" in text and "DRAFT INVOICE" in text
     assert money(Decimal("1428.00"), "EUR") in text  # 1200 + 19 % VAT
 

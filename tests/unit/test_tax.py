@@ -44,14 +44,23 @@ def test_place_of_supply_rules(buyer, supply, product, over, expected) -> None: 
     decision = determine(DE_SELLER, buyer, supply, product, RATES, over_distance_threshold=over)
     category, rate, rule, place = expected
     assert (decision.category, decision.rate, decision.rule, decision.place_of_supply) == (
-        category, Decimal(rate), rule, place)  # fmt: skip
+        category,
+        Decimal(rate),
+        rule,
+        place,
+    )
     assert decision.evidence["rule"] == rule
     assert decision.evidence["supply"] == supply and decision.evidence["buyer_country"] == buyer.country
 
 
 def test_every_exempt_decision_has_note_and_vatex_code_and_zero_has_a_note_only() -> None:
-    cases = [(FR_BUYER, "services", "standard"), (FR_BUYER, "goods", "standard"), (US_BUYER, "goods", "standard"),
-             (DE_BUYER, "services", "exempt"), (DE_BUYER, "services", "exempt_medical")]  # fmt: skip
+    cases = [
+        (FR_BUYER, "services", "standard"),
+        (FR_BUYER, "goods", "standard"),
+        (US_BUYER, "goods", "standard"),
+        (DE_BUYER, "services", "exempt"),
+        (DE_BUYER, "services", "exempt_medical"),
+    ]
     for buyer, supply, product in cases:
         decision = determine(DE_SELLER, buyer, supply, product, RATES)
         assert decision.rate == 0
@@ -72,14 +81,17 @@ def test_unknown_inputs_are_configuration_errors() -> None:
     with pytest.raises(TaxError, match="product tax category"):
         determine(DE_SELLER, DE_BUYER, "goods", "luxury", RATES)
     with pytest.raises(TaxError, match="DK / reduced"):
-        determine(DE_SELLER, customer("C-DK", "Kunde ApS", "DK", business=False), "goods", "reduced", RATES, True)
+        determine(
+            DE_SELLER, customer("C-DK", "Kunde ApS", "DK", business=False), "goods", "reduced", RATES, True
+        )
 
 
 def test_rates_file_covers_every_member_state_with_source_and_date() -> None:
     assert set(RATES.rates) == EU_MEMBER_STATES
     assert RATES.source and RATES.as_of == date(2026, 1, 1)
-    assert VatRates.from_mapping({"source": "x", "as_of": "2026-01-01", "rates": {"de": {"standard": 19}}}).rate(
-        "DE", "standard") == Decimal("19")  # fmt: skip
+    assert VatRates.from_mapping(
+        {"source": "x", "as_of": "2026-01-01", "rates": {"de": {"standard": 19}}}
+    ).rate("DE", "standard") == Decimal("19")
 
 
 IBERICODE = Path("../shared/oracles/eu-vat/ibericode-vat-rates/vat-rates.json")
@@ -93,8 +105,10 @@ def test_rates_match_the_ibericode_community_data_set() -> None:
         pytest.skip(f"{IBERICODE} not found (run from the project root)")
     items = json.loads(IBERICODE.read_text(encoding="utf-8"))["items"]
     for country, ours in RATES.rates.items():
-        periods = sorted((p for p in items[country] if p["effective_from"] <= RATES.as_of.isoformat()),
-                         key=lambda p: p["effective_from"])  # fmt: skip
+        periods = sorted(
+            (p for p in items[country] if p["effective_from"] <= RATES.as_of.isoformat()),
+            key=lambda p: p["effective_from"],
+        )
         theirs = {k: Decimal(str(v)) for k, v in periods[-1]["rates"].items()}
         reduced = sorted(v for k, v in theirs.items() if k.startswith("reduced"))
         assert ours["standard"] == theirs["standard"], country

@@ -7,14 +7,18 @@ an issued invoice (BT-1 number, BT-2 date); the PDF of a draft is marked DRAFT.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from handoff.documents.common import DocumentError
 from handoff.domain.invoices import Invoice
 
 FORMATS = ("ubl", "cii", "pdf", "facturx")
-MEDIA_TYPES = {"ubl": "application/xml", "cii": "application/xml", "pdf": "application/pdf",
-               "facturx": "application/pdf"}  # fmt: skip
+MEDIA_TYPES = {
+    "ubl": "application/xml",
+    "cii": "application/xml",
+    "pdf": "application/pdf",
+    "facturx": "application/pdf",
+}
 
 
 def _renderer(fmt: str) -> Callable[[Invoice], bytes]:

@@ -36,7 +36,7 @@ RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationE
 UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
 QDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:100"
 NSMAP = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
-_R = "{%s}" % RAM
+_R = f"{{{RAM}}}"
 
 
 def _el(parent: etree._Element, name: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -48,7 +48,7 @@ def _el(parent: etree._Element, name: str, text: str | None = None, **attrs: str
 
 def _date(parent: etree._Element, name: str, value: date, ns: str = UDT) -> None:
     holder = _el(parent, name)
-    etree.SubElement(holder, "{%s}DateTimeString" % ns, format="102").text = value.strftime("%Y%m%d")
+    etree.SubElement(holder, f"{{{ns}}}DateTimeString", format="102").text = value.strftime("%Y%m%d")
 
 
 def _address(parent: etree._Element, address: Address, country: str) -> None:
@@ -62,8 +62,17 @@ def _address(parent: etree._Element, address: Address, country: str) -> None:
     _el(addr, "CountryID", address.country or country)
 
 
-def _party(parent: etree._Element, tag: str, name: str, country: str, address: Address, raw_vat: str,
-           shown_vat: str, legal_id: str, contact: tuple[str, str, str]) -> None:  # fmt: skip
+def _party(
+    parent: etree._Element,
+    tag: str,
+    name: str,
+    country: str,
+    address: Address,
+    raw_vat: str,
+    shown_vat: str,
+    legal_id: str,
+    contact: tuple[str, str, str],
+) -> None:
     party = _el(parent, tag)
     _el(party, "Name", name)
     if legal_id:
@@ -91,18 +100,18 @@ def build(invoice: Invoice) -> etree._Element:
     assert invoice.issue_date is not None
     cur = invoice.currency
     seller, buyer = invoice.seller, invoice.buyer
-    root = etree.Element("{%s}CrossIndustryInvoice" % RSM, nsmap=NSMAP)
+    root = etree.Element(f"{{{RSM}}}CrossIndustryInvoice", nsmap=NSMAP)
 
-    context = etree.SubElement(root, "{%s}ExchangedDocumentContext" % RSM)
+    context = etree.SubElement(root, f"{{{RSM}}}ExchangedDocumentContext")
     _el(_el(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", EN16931_ID)
-    header = etree.SubElement(root, "{%s}ExchangedDocument" % RSM)
+    header = etree.SubElement(root, f"{{{RSM}}}ExchangedDocument")
     _el(header, "ID", number)
     _el(header, "TypeCode", TYPE_CODES[invoice.kind])
     _date(header, "IssueDateTime", invoice.issue_date)
     for note in invoice.notes:
         _el(_el(header, "IncludedNote"), "Content", note)
 
-    trade = etree.SubElement(root, "{%s}SupplyChainTradeTransaction" % RSM)
+    trade = etree.SubElement(root, f"{{{RSM}}}SupplyChainTradeTransaction")
     for line in invoice.lines:
         item = _el(trade, "IncludedSupplyChainTradeLineItem")
         doc = _el(item, "AssociatedDocumentLineDocument")
@@ -112,26 +121,50 @@ def build(invoice: Invoice) -> etree._Element:
         _el(_el(item, "SpecifiedTradeProduct"), "Name", line.description)
         agreement = _el(item, "SpecifiedLineTradeAgreement")
         _el(_el(agreement, "NetPriceProductTradePrice"), "ChargeAmount", decimal_text(line.unit_price))
-        _el(_el(item, "SpecifiedLineTradeDelivery"), "BilledQuantity", decimal_text(line.quantity),
-            unitCode=line.unit_code)  # fmt: skip
+        _el(
+            _el(item, "SpecifiedLineTradeDelivery"),
+            "BilledQuantity",
+            decimal_text(line.quantity),
+            unitCode=line.unit_code,
+        )
         settlement = _el(item, "SpecifiedLineTradeSettlement")
         tax = _el(settlement, "ApplicableTradeTax")
         _el(tax, "TypeCode", "VAT")
         _el(tax, "CategoryCode", line.tax.category)
         if shows_rate(line.tax.category):
             _el(tax, "RateApplicablePercent", decimal_text(line.tax.rate))
-        _el(_el(settlement, "SpecifiedTradeSettlementLineMonetarySummation"), "LineTotalAmount",
-            amount(line.net_amount))  # fmt: skip
+        _el(
+            _el(settlement, "SpecifiedTradeSettlementLineMonetarySummation"),
+            "LineTotalAmount",
+            amount(line.net_amount),
+        )
 
     agreement = _el(trade, "ApplicableHeaderTradeAgreement")
     if invoice.buyer_reference:
         _el(agreement, "BuyerReference", invoice.buyer_reference)
     show_vat = shows_vat_ids(invoice)
-    _party(agreement, "SellerTradeParty", seller.name, seller.country, seller.address, seller.vat_id,
-           vat_id(seller.country, seller.vat_id) if show_vat and seller.vat_id else "", seller.tax_id,
-           (seller.name, seller.phone, seller.email))  # fmt: skip
-    _party(agreement, "BuyerTradeParty", buyer.legal_name, buyer.country, buyer.address, buyer.vat_id,
-           buyer_vat_id(invoice), "", (buyer.billing_contact_name, "", buyer.billing_email))  # fmt: skip
+    _party(
+        agreement,
+        "SellerTradeParty",
+        seller.name,
+        seller.country,
+        seller.address,
+        seller.vat_id,
+        vat_id(seller.country, seller.vat_id) if show_vat and seller.vat_id else "",
+        seller.tax_id,
+        (seller.name, seller.phone, seller.email),
+    )
+    _party(
+        agreement,
+        "BuyerTradeParty",
+        buyer.legal_name,
+        buyer.country,
+        buyer.address,
+        buyer.vat_id,
+        buyer_vat_id(invoice),
+        "",
+        (buyer.billing_contact_name, "", buyer.billing_email),
+    )
     if invoice.po_number:
         _el(_el(agreement, "BuyerOrderReferencedDocument"), "IssuerAssignedID", invoice.po_number)
 
@@ -140,8 +173,11 @@ def build(invoice: Invoice) -> etree._Element:
     if invoice.delivery_date or has_category(invoice, "K"):
         ship_to = _el(delivery, "ShipToTradeParty")
         _address(ship_to, buyer.address, buyer.country)
-        _date(_el(delivery, "ActualDeliverySupplyChainEvent"), "OccurrenceDateTime",
-              invoice.delivery_date or invoice.issue_date)  # fmt: skip
+        _date(
+            _el(delivery, "ActualDeliverySupplyChainEvent"),
+            "OccurrenceDateTime",
+            invoice.delivery_date or invoice.issue_date,
+        )
 
     settle = _el(trade, "ApplicableHeaderTradeSettlement")
     if invoice.payment_reference:

@@ -26,18 +26,43 @@ TYPE_CODES = {InvoiceKind.INVOICE: "380", InvoiceKind.CREDIT_NOTE: "381"}
 # Electronic address schemes (EAS, BT-34 / BT-49) for an identifier built from a VAT number, by
 # country. Only schemes in the Peppol EAS list are used, so an endpoint is never invented.
 VAT_EAS = {
-    "AT": "9914", "BE": "9925", "BG": "9926", "CY": "9928", "CZ": "9929", "DE": "9930", "EE": "9931",
-    "GB": "9932", "GR": "9933", "HR": "9934", "IE": "9935", "LU": "9938", "LV": "9939", "MT": "9943",
-    "NL": "9944", "PL": "9945", "PT": "9946", "RO": "9947", "SI": "9949", "SK": "9950", "FR": "9957",
-    "HU": "9910", "ES": "9920", "IT": "0211", "FI": "0213", "US": "9959",
-    "SE": "0007", "DK": "0184",
-}  # fmt: skip
+    "AT": "9914",
+    "BE": "9925",
+    "BG": "9926",
+    "CY": "9928",
+    "CZ": "9929",
+    "DE": "9930",
+    "EE": "9931",
+    "GB": "9932",
+    "GR": "9933",
+    "HR": "9934",
+    "IE": "9935",
+    "LU": "9938",
+    "LV": "9939",
+    "MT": "9943",
+    "NL": "9944",
+    "PL": "9945",
+    "PT": "9946",
+    "RO": "9947",
+    "SI": "9949",
+    "SK": "9950",
+    "FR": "9957",
+    "HU": "9910",
+    "ES": "9920",
+    "IT": "0211",
+    "FI": "0213",
+    "US": "9959",
+    "SE": "0007",
+    "DK": "0184",
+}
 
 
 def require_issued(invoice: Invoice) -> tuple[str, str]:
     """Number and ISO issue date of an issued invoice; an e-invoice of a draft does not exist."""
     if invoice.status is not DocumentStatus.ISSUED or invoice.number is None or invoice.issue_date is None:
-        raise DocumentError("only an issued invoice has an e-invoice: it needs a number and a date (BT-1, BT-2)")
+        raise DocumentError(
+            "only an issued invoice has an e-invoice: it needs a number and a date (BT-1, BT-2)"
+        )
     return invoice.number, invoice.issue_date.isoformat()
 
 
@@ -124,4 +149,3 @@ def payment_terms_text(invoice: Invoice) -> str:
 def document_note(invoice: Invoice) -> str:
     """All document notes (BT-22) as one text: Peppol allows one note per document (R002)."""
     return " | ".join(n for n in invoice.notes if n)
-

@@ -21,11 +21,17 @@ def render(invoice: Invoice) -> bytes:
         "author": invoice.seller.name,
         "keywords": "Factur-X, EN 16931, " + kind,
         "title": f"{invoice.seller.name}: {kind} {number}",
-        "subject": f"Factur-X {kind.lower()} {number} dated {invoice.issue_date} issued by {invoice.seller.name}",
+        "subject": f"Factur-X {kind.lower()} {number} of {invoice.issue_date} from {invoice.seller.name}",
     }
-    result: bytes = generate_from_binary(pdf.render(invoice), cii.render(invoice), flavor="factur-x",
-                                         level="en16931", check_xsd=True, pdf_metadata=metadata,
-                                         lang="en-GB")  # fmt: skip
+    result: bytes = generate_from_binary(
+        pdf.render(invoice),
+        cii.render(invoice),
+        flavor="factur-x",
+        level="en16931",
+        check_xsd=True,
+        pdf_metadata=metadata,
+        lang="en-GB",
+    )
     return result
 
 

@@ -23,12 +23,26 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
-from handoff.documents.common import NON_VAT_COUNTRIES, amount, decimal_text, payment_terms_text, shows_vat_ids, vat_id
+from handoff.documents.common import (
+    NON_VAT_COUNTRIES,
+    amount,
+    decimal_text,
+    payment_terms_text,
+    shows_vat_ids,
+    vat_id,
+)
 from handoff.domain.invoices import DocumentStatus, Invoice, InvoiceKind
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-CATEGORY_NAMES = {"S": "Standard rate", "Z": "Zero rated", "E": "Exempt", "AE": "Reverse charge",
-                  "K": "Intra-community supply", "G": "Export", "O": "Not subject to VAT"}  # fmt: skip
+CATEGORY_NAMES = {
+    "S": "Standard rate",
+    "Z": "Zero rated",
+    "E": "Exempt",
+    "AE": "Reverse charge",
+    "K": "Intra-community supply",
+    "G": "Export",
+    "O": "Not subject to VAT",
+}
 WIDTH, HEIGHT = A4
 LEFT, RIGHT, BOTTOM = 20 * mm, WIDTH - 20 * mm, 25 * mm
 
@@ -70,8 +84,15 @@ class _Page:
         self.pdf.setFont(self.regular, 7)
         self.pdf.drawRightString(RIGHT, 12 * mm, f"Page {self.page}")
 
-    def text(self, x: float, value: str, size: float = 9, bold: bool = False, right: bool = False,
-             y: float | None = None) -> None:  # fmt: skip
+    def text(
+        self,
+        x: float,
+        value: str,
+        size: float = 9,
+        bold: bool = False,
+        right: bool = False,
+        y: float | None = None,
+    ) -> None:
         self.pdf.setFont(self.bold if bold else self.regular, size)
         draw = self.pdf.drawRightString if right else self.pdf.drawString
         draw(x, self.y if y is None else y, value)
@@ -97,11 +118,20 @@ def _header(page: _Page, invoice: Invoice) -> None:
     pdf.setFillGray(0)
     show_vat = shows_vat_ids(invoice)
     seller_vat = f"VAT ID {vat_id(seller.country, seller.vat_id)}" if seller.vat_id and show_vat else ""
-    page.lines(RIGHT - 70 * mm, [seller.name, seller.address.street,
-                                 f"{seller.address.postal_code} {seller.address.city}".strip(),
-                                 seller.address.country or seller.country, seller_vat,
-                                 f"Registration {seller.tax_id}" if seller.tax_id else "",
-                                 seller.email, seller.phone], 8)  # fmt: skip
+    page.lines(
+        RIGHT - 70 * mm,
+        [
+            seller.name,
+            seller.address.street,
+            f"{seller.address.postal_code} {seller.address.city}".strip(),
+            seller.address.country or seller.country,
+            seller_vat,
+            f"Registration {seller.tax_id}" if seller.tax_id else "",
+            seller.email,
+            seller.phone,
+        ],
+        8,
+    )
     page.y -= 36 * mm
     credit = invoice.kind is InvoiceKind.CREDIT_NOTE
     title = "CREDIT NOTE" if credit else "INVOICE"
@@ -114,12 +144,23 @@ def _header(page: _Page, invoice: Invoice) -> None:
     buyer_vat = f"VAT ID {vat_id(buyer.country, buyer.vat_id)}" if buyer.vat_id and show_vat else ""
     if buyer.vat_id and buyer.country in NON_VAT_COUNTRIES:
         buyer_vat = f"Tax ID {buyer.vat_id}"
-    end_buyer = page.lines(LEFT, [buyer.legal_name, buyer.billing_contact_name, buyer.address.street,
-                                  f"{buyer.address.postal_code} {buyer.address.city}".strip(),
-                                  buyer.address.country or buyer.country, buyer_vat], 9,
-                           top=top - 12)  # fmt: skip
-    meta = [("Number", invoice.number or "(not issued)"),
-            ("Issue date", invoice.issue_date.isoformat() if invoice.issue_date else "")]  # fmt: skip
+    end_buyer = page.lines(
+        LEFT,
+        [
+            buyer.legal_name,
+            buyer.billing_contact_name,
+            buyer.address.street,
+            f"{buyer.address.postal_code} {buyer.address.city}".strip(),
+            buyer.address.country or buyer.country,
+            buyer_vat,
+        ],
+        9,
+        top=top - 12,
+    )
+    meta = [
+        ("Number", invoice.number or "(not issued)"),
+        ("Issue date", invoice.issue_date.isoformat() if invoice.issue_date else ""),
+    ]
     if invoice.due_date and not credit:
         meta.append(("Due date", invoice.due_date.isoformat()))
     if invoice.delivery_date:
@@ -145,9 +186,14 @@ COLUMNS = (LEFT, LEFT + 10 * mm, RIGHT - 92 * mm, RIGHT - 80 * mm, RIGHT - 56 * 
 
 def _items(page: _Page, invoice: Invoice) -> None:
     def head() -> None:
-        for x, label, right in ((COLUMNS[0], "#", False), (COLUMNS[1], "Description", False),
-                                (COLUMNS[3], "Quantity", True), (COLUMNS[4], "Unit price", True),
-                                (COLUMNS[4] + 6, "VAT", False), (COLUMNS[5], "Net amount", True)):  # fmt: skip
+        for x, label, right in (
+            (COLUMNS[0], "#", False),
+            (COLUMNS[1], "Description", False),
+            (COLUMNS[3], "Quantity", True),
+            (COLUMNS[4], "Unit price", True),
+            (COLUMNS[4] + 6, "VAT", False),
+            (COLUMNS[5], "Net amount", True),
+        ):
             page.text(x, label, 8, bold=True, right=right)
         page.pdf.line(LEFT, page.y - 3, RIGHT, page.y - 3)
         page.y -= 14
@@ -185,7 +231,11 @@ def _summary(page: _Page, invoice: Invoice) -> None:
         page.text(LEFT + 140 * mm, f"VAT {money(b.tax_amount, cur)}", 8, right=True)
         page.y -= 12
     page.y -= 6
-    rows = [("Total without VAT", totals.tax_exclusive), ("VAT", totals.tax), ("Total with VAT", totals.tax_inclusive)]
+    rows = [
+        ("Total without VAT", totals.tax_exclusive),
+        ("VAT", totals.tax),
+        ("Total with VAT", totals.tax_inclusive),
+    ]
     if totals.prepaid:
         rows.append(("Paid in advance", totals.prepaid))
     rows.append(("Amount due" if invoice.kind is InvoiceKind.INVOICE else "Amount credited", totals.payable))
@@ -195,8 +245,13 @@ def _summary(page: _Page, invoice: Invoice) -> None:
         page.text(RIGHT, money(value, cur), 10 if last else 9, bold=last, right=True)
         page.y -= 14
     if invoice.tax_currency and invoice.tax_in_tax_currency is not None:
-        page.text(RIGHT, f"VAT in {invoice.tax_currency}: {money(invoice.tax_in_tax_currency, invoice.tax_currency)}"
-                  f" (rate {decimal_text(invoice.exchange_rate or Decimal(0))})", 8, right=True)  # fmt: skip
+        page.text(
+            RIGHT,
+            f"VAT in {invoice.tax_currency}: {money(invoice.tax_in_tax_currency, invoice.tax_currency)}"
+            f" (rate {decimal_text(invoice.exchange_rate or Decimal(0))})",
+            8,
+            right=True,
+        )
         page.y -= 14
 
 
@@ -220,7 +275,8 @@ def _payment(page: _Page, invoice: Invoice) -> None:
 def render(invoice: Invoice) -> bytes:
     """The PDF of an invoice or credit note (a draft is marked DRAFT)."""
     buffer = io.BytesIO()
-    title = f"{'Credit note' if invoice.kind is InvoiceKind.CREDIT_NOTE else 'Invoice'} {invoice.number or 'draft'}"
+    kind = "Credit note" if invoice.kind is InvoiceKind.CREDIT_NOTE else "Invoice"
+    title = f"{kind} {invoice.number or 'draft'}"
     pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
     pdf.setTitle(title)
     pdf.setAuthor(invoice.seller.name)

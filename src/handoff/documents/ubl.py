@@ -36,8 +36,8 @@ NS_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 NS_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
-_C = "{%s}" % CAC
-_B = "{%s}" % CBC
+_C = f"{{{CAC}}}"
+_B = f"{{{CBC}}}"
 
 
 def _cac(parent: etree._Element, name: str) -> etree._Element:
@@ -61,8 +61,17 @@ def _address(parent: etree._Element, tag: str, address: Address, country: str) -
     _cbc(_cac(addr, "Country"), "IdentificationCode", address.country or country)
 
 
-def _party(parent: etree._Element, tag: str, name: str, country: str, address: Address, raw_vat: str,
-           shown_vat: str, legal_id: str, contact: tuple[str, str, str]) -> None:  # fmt: skip
+def _party(
+    parent: etree._Element,
+    tag: str,
+    name: str,
+    country: str,
+    address: Address,
+    raw_vat: str,
+    shown_vat: str,
+    legal_id: str,
+    contact: tuple[str, str, str],
+) -> None:
     party = _cac(_cac(parent, tag), "Party")
     ep = endpoint(country, raw_vat)
     if ep:
@@ -88,8 +97,9 @@ def _party(parent: etree._Element, tag: str, name: str, country: str, address: A
             _cbc(el, "ElectronicMail", email)
 
 
-def _tax_category(parent: etree._Element, tag: str, category: str, rate_text: str,
-                  code: str = "", note: str = "") -> None:  # fmt: skip
+def _tax_category(
+    parent: etree._Element, tag: str, category: str, rate_text: str, code: str = "", note: str = ""
+) -> None:
     el = _cac(parent, tag)
     _cbc(el, "ID", category)
     if shows_rate(category):
@@ -107,8 +117,10 @@ def build(invoice: Invoice) -> etree._Element:
     number, issued = require_issued(invoice)
     credit = invoice.kind is InvoiceKind.CREDIT_NOTE
     root_ns = NS_CREDIT_NOTE if credit else NS_INVOICE
-    root = etree.Element("{%s}%s" % (root_ns, "CreditNote" if credit else "Invoice"),
-                         nsmap={None: root_ns, "cac": CAC, "cbc": CBC})  # fmt: skip
+    root = etree.Element(
+        "{{{}}}{}".format(root_ns, "CreditNote" if credit else "Invoice"),
+        nsmap={None: root_ns, "cac": CAC, "cbc": CBC},
+    )
     cur = invoice.currency
     seller, buyer = invoice.seller, invoice.buyer
 
@@ -136,11 +148,28 @@ def build(invoice: Invoice) -> etree._Element:
             _cbc(ref, "IssueDate", invoice.corrects_issue_date.isoformat())
 
     show_vat = shows_vat_ids(invoice)
-    _party(root, "AccountingSupplierParty", seller.name, seller.country, seller.address, seller.vat_id,
-           vat_id(seller.country, seller.vat_id) if show_vat and seller.vat_id else "", seller.tax_id,
-           (seller.name, seller.phone, seller.email))  # fmt: skip
-    _party(root, "AccountingCustomerParty", buyer.legal_name, buyer.country, buyer.address, buyer.vat_id,
-           buyer_vat_id(invoice), "", (buyer.billing_contact_name, "", buyer.billing_email))  # fmt: skip
+    _party(
+        root,
+        "AccountingSupplierParty",
+        seller.name,
+        seller.country,
+        seller.address,
+        seller.vat_id,
+        vat_id(seller.country, seller.vat_id) if show_vat and seller.vat_id else "",
+        seller.tax_id,
+        (seller.name, seller.phone, seller.email),
+    )
+    _party(
+        root,
+        "AccountingCustomerParty",
+        buyer.legal_name,
+        buyer.country,
+        buyer.address,
+        buyer.vat_id,
+        buyer_vat_id(invoice),
+        "",
+        (buyer.billing_contact_name, "", buyer.billing_email),
+    )
 
     # Intra-community supply needs the delivery date and deliver-to country (BR-IC-11, BR-IC-12).
     if invoice.delivery_date or has_category(invoice, "K"):
@@ -170,8 +199,12 @@ def build(invoice: Invoice) -> etree._Element:
         _cbc(sub, "TaxAmount", amount(b.tax_amount), currencyID=cur)
         _tax_category(sub, "TaxCategory", b.category, decimal_text(b.rate), b.exemption_code, b.note)
     if invoice.tax_currency and invoice.tax_in_tax_currency is not None:
-        _cbc(_cac(root, "TaxTotal"), "TaxAmount", amount(invoice.tax_in_tax_currency),
-             currencyID=invoice.tax_currency)  # fmt: skip
+        _cbc(
+            _cac(root, "TaxTotal"),
+            "TaxAmount",
+            amount(invoice.tax_in_tax_currency),
+            currencyID=invoice.tax_currency,
+        )
 
     totals = invoice.totals
     monetary = _cac(root, "LegalMonetaryTotal")
@@ -182,7 +215,9 @@ def build(invoice: Invoice) -> etree._Element:
         _cbc(monetary, "PrepaidAmount", amount(totals.prepaid), currencyID=cur)
     _cbc(monetary, "PayableAmount", amount(totals.payable), currencyID=cur)
 
-    line_tag, qty_tag = ("CreditNoteLine", "CreditedQuantity") if credit else ("InvoiceLine", "InvoicedQuantity")
+    line_tag, qty_tag = (
+        ("CreditNoteLine", "CreditedQuantity") if credit else ("InvoiceLine", "InvoicedQuantity")
+    )
     for line in invoice.lines:
         el = _cac(root, line_tag)
         _cbc(el, "ID", str(line.line_no))

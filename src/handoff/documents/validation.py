@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,16 @@ SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
 UBL_EN16931_XSLT = "en16931/ubl/xslt/EN16931-UBL-validation.xslt"
 CII_EN16931_XSLT = "en16931/cii/xslt/EN16931-CII-validation.xslt"
-PEPPOL_UBL_XSLT = ("peppol/phive-rules-peppol-legacy/src/main/resources/external/schematron/openpeppol/"
-                   "2025.5/xslt/PEPPOL-EN16931-UBL.xslt")  # fmt: skip
+PEPPOL_UBL_XSLT = (
+    "peppol/phive-rules-peppol-legacy/src/main/resources/external/schematron/openpeppol/"
+    "2025.5/xslt/PEPPOL-EN16931-UBL.xslt"
+)
 UBL_INVOICE_XSD = "ubl-2.1-xsd/xsd/maindoc/UBL-Invoice-2.1.xsd"
 UBL_CREDIT_NOTE_XSD = "ubl-2.1-xsd/xsd/maindoc/UBL-CreditNote-2.1.xsd"
-CII_XSD = "en16931/cii/schema/D16B SCRDM (Subset)/uncoupled clm/CII/uncefact/data/standard/CrossIndustryInvoice_100pD16B.xsd"
+CII_XSD = (
+    "en16931/cii/schema/D16B SCRDM (Subset)/uncoupled clm/CII/uncefact/data/standard/"
+    "CrossIndustryInvoice_100pD16B.xsd"
+)
 
 UBL_CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
@@ -78,7 +83,7 @@ def _processor() -> Any:
     return _PROCESSOR
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stylesheet(path: str) -> Any:
     if not Path(path).is_file():
         raise ValidationSetupError(f"stylesheet not found: {path}")
@@ -87,7 +92,7 @@ def _stylesheet(path: str) -> Any:
         return compiler.compile_stylesheet(stylesheet_text=Path(path).read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(path: str) -> etree.XMLSchema:
     if not Path(path).is_file():
         raise ValidationSetupError(f"schema not found: {path}")
@@ -103,10 +108,14 @@ def run_schematron(xml: bytes, stylesheet: Path) -> list[Finding]:
         report = executable.transform_to_string(xdm_node=node)
     svrl = etree.fromstring(report.encode("utf-8"), SAFE_PARSER)
     return [
-        Finding(fa.get("id") or "?", fa.get("flag") or "fatal",
-                " ".join((fa.findtext(SVRL + "text") or "").split()), fa.get("location") or "")
+        Finding(
+            fa.get("id") or "?",
+            fa.get("flag") or "fatal",
+            " ".join((fa.findtext(SVRL + "text") or "").split()),
+            fa.get("location") or "",
+        )
         for fa in svrl.iter(SVRL + "failed-assert")
-    ]  # fmt: skip
+    ]
 
 
 def run_xsd(xml: bytes, schema: Path) -> list[Finding]:
@@ -119,11 +128,12 @@ def run_xsd(xml: bytes, schema: Path) -> list[Finding]:
 
 
 def _is_cii(xml: bytes) -> bool:
-    return etree.QName(etree.fromstring(xml, SAFE_PARSER)).namespace == CII_NS
+    return bool(etree.QName(etree.fromstring(xml, SAFE_PARSER)).namespace == CII_NS)
 
 
-def validate(xml: bytes, oracles: Path | str | None = None, peppol: bool = True,
-             fatal_only: bool = True) -> list[Finding]:  # fmt: skip
+def validate(
+    xml: bytes, oracles: Path | str | None = None, peppol: bool = True, fatal_only: bool = True
+) -> list[Finding]:
     """XSD, EN 16931 and (UBL, `peppol=True`) Peppol BIS 3 findings for a UBL or CII document."""
     root = _root(oracles)
     if _is_cii(xml):

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from stdnum import iso11649
 from stdnum.iso7064 import mod_97_10
@@ -223,7 +224,8 @@ def billed_quantities(order_ref: str, invoices: Sequence[Invoice]) -> dict[int, 
 
 def _assemble(kind: InvoiceKind, seller: LegalEntity, buyer: Customer, currency: str, terms: str,
               terms_days: int, po_number: str, order_refs: tuple[str, ...], lines: Sequence[InvoiceLine],
-              exchange_rate: Decimal | None, extra_notes: Sequence[str] = (), **more: Any) -> Invoice:  # fmt: skip
+              exchange_rate: Decimal | None, extra_notes: Sequence[str] = (),
+              **more: Any) -> Invoice:  # fmt: skip
     if not lines:
         raise InvoiceError("an invoice needs at least one line (BG-25)")
     breakdown = compute_breakdown(lines)
@@ -264,7 +266,8 @@ def draft_invoice(order: BillableOrder, seller: LegalEntity, rates: VatRates, te
 
 def consolidate(orders: Sequence[BillableOrder], seller: LegalEntity, rates: VatRates,
                 terms_days: Mapping[str, int], *, exchange_rate: Decimal | None = None,
-                over_distance_threshold: bool = False, delivery_date: date | None = None) -> Invoice:  # fmt: skip
+                over_distance_threshold: bool = False,
+                delivery_date: date | None = None) -> Invoice:  # fmt: skip
     """One invoice for several orders of the same customer, currency, selling entity and terms.
     Each line notes its order (and PO); the header PO (BT-13) is kept only when all orders share it."""
     if not orders:
@@ -274,7 +277,8 @@ def consolidate(orders: Sequence[BillableOrder], seller: LegalEntity, rates: Vat
         for attr, label in (("currency", "currency"), ("legal_entity", "legal entity"),
                             ("payment_terms", "payment terms")):  # fmt: skip
             if getattr(order, attr) != getattr(first, attr):
-                raise InvoiceError(f"cannot consolidate {first.deal_id} and {order.deal_id}: different {label}")
+                raise InvoiceError(f"cannot consolidate {first.deal_id} and {order.deal_id}: "
+                                   f"different {label}")
         if order.customer.customer_id != first.customer.customer_id:
             raise InvoiceError(f"cannot consolidate {first.deal_id} and {order.deal_id}: different customers")
     if len({o.deal_id for o in orders}) != len(orders):
@@ -338,7 +342,8 @@ def amend(invoice: Invoice, **changes: Any) -> Invoice:
 def void(invoice: Invoice) -> Invoice:
     """A discarded draft. An issued invoice cannot be voided, only credited."""
     if invoice.status is not DocumentStatus.DRAFT:
-        raise ImmutableInvoiceError(f"invoice {invoice.number} is {invoice.status.value}: only a draft is voided")
+        raise ImmutableInvoiceError(f"invoice {invoice.number} is {invoice.status.value}: "
+                                    "only a draft is voided")
     return replace(invoice, status=DocumentStatus.VOID)
 
 

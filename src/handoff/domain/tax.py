@@ -29,10 +29,10 @@ from, so an invoice can store its tax evidence.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Mapping
 
 from handoff.domain.parties import Customer, LegalEntity
 
@@ -144,8 +144,8 @@ def determine(
 
     def decide(category: str, rate: Decimal, rule: str, place: str, note: str = "",
                code: str = "") -> TaxDecision:  # fmt: skip
-        return TaxDecision(category, rate, rule, note, code,
-                           {**evidence, "rule": rule, "place_of_supply": place or "outside_eu"}, place)  # fmt: skip
+        recorded = {**evidence, "rule": rule, "place_of_supply": place or "outside_eu"}
+        return TaxDecision(category, rate, rule, note, code, recorded, place)
 
     def taxed(country: str, rule: str) -> TaxDecision:
         if tax_category == ZERO_CATEGORY:
