@@ -100,3 +100,14 @@ def business_config():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def ctx(engine: Engine, clock: Clock, business_config) -> AppContext:  # type: ignore[no-untyped-def]
     return AppContext(engine, business_config, clock)
+
+
+ORACLES = Path(os.environ.get("HANDOFF_ORACLES", SHARED / "oracles"))
+
+
+@pytest.fixture(scope="session")
+def oracles() -> Path:
+    """Root of the third-party validation artefacts (never copied into the repository)."""
+    if not ORACLES.is_dir():
+        pytest.skip(f"validation artefacts not found at {ORACLES} (set HANDOFF_ORACLES)")
+    return ORACLES.resolve()

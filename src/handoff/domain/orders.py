@@ -17,11 +17,11 @@ the due date of a sent, unpaid invoice (see `invoices.payment_status`).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Mapping
 
 from handoff.domain.money import D
 from handoff.domain.parties import Address, Customer

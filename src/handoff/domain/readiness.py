@@ -11,8 +11,8 @@ vocabulary of checks and conditions a rules file may use.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
