@@ -17,7 +17,8 @@ from rich.table import Table
 from handoff.config import ConfigError, Settings, load_business_config
 from handoff.connectors.intake import IntakeError, read_deal_file, read_deal_rows
 from handoff.connectors.intake.files import deal_input
-from handoff.domain.readiness import MISSING, Problem, check as check_deal
+from handoff.domain.readiness import MISSING, Problem
+from handoff.domain.readiness import check as check_deal
 
 app = typer.Typer(help="handoff: from closed-won to cash in the bank.", no_args_is_help=True, add_completion=False)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -90,15 +91,19 @@ def check(
         return
     table = Table("deal", "ready", "problems")
     for deal_id, problems in results:
-        table.add_row(deal_id, "yes" if not problems else "[red]no[/]", "\n".join(f"{p.field}: {p.message}" for p in problems))
+        reasons = "\n".join(f"{p.field}: {p.message}" for p in problems)
+        table.add_row(deal_id, "yes" if not problems else "[red]no[/]", reasons)
     out.print(table)
     ready = sum(1 for _, p in results if not p)
     out.print(f"{ready} of {len(results)} deals ready to bill")
 
 
 @app.command("import")
-def import_deals(file: Path, db: DbOption = None,
-                 source: Annotated[Optional[str], typer.Option(help="Source name (default file:NAME).")] = None) -> None:
+def import_deals(
+    file: Path,
+    db: DbOption = None,
+    source: Annotated[Optional[str], typer.Option(help="Source name (default file:NAME).")] = None,
+) -> None:
     """Import deals from a CSV or JSON file: stored in the inbox all or nothing, then applied."""
     from handoff.app.intake import ingest
 
@@ -154,8 +159,11 @@ def worker(db: DbOption = None, once: Annotated[bool, typer.Option(help="One pas
 
 
 @app.command()
-def digest(db: DbOption = None, html: bool = False,
-           send_to: Annotated[Optional[list[str]], typer.Option("--send-to", help="Queue the e-mail to these.")] = None) -> None:
+def digest(
+    db: DbOption = None,
+    html: bool = False,
+    send_to: Annotated[Optional[list[str]], typer.Option("--send-to", help="Queue the e-mail to these.")] = None,
+) -> None:
     """The weekly exception digest, as text (or HTML); optionally queued as an e-mail."""
     from handoff.app import digest as digests
 
@@ -220,8 +228,29 @@ def invoice_issue(db: DbOption = None, draft_id: Annotated[Optional[int], typer.
     except InvoicingError as exc:
         _fail(str(exc))
     for inv in issued[:20]:
-        out.print(f"{inv.number}: {inv.totals.payable:,.2f} {inv.currency} to {inv.buyer.legal_name}, due {inv.due_date}")
+        out.print(f"{inv.number}: {inv.totals.payable:,.2f} {inv.currency} to {inv.buyer.legal_name}, "
+                  f"due {inv.due_date}")
     out.print(f"{len(issued)} invoices issued")
+
+
+@invoice_app.command("render")
+def invoice_render(number: str, db: DbOption = None,
+                   fmt: Annotated[str, typer.Option("--format", help="ubl, cii, pdf or facturx")] = "pdf",
+                   output: Annotated[Optional[Path], typer.Option("--output", "-o")] = None) -> None:
+    """Write an issued invoice as a document: UBL (Peppol BIS 3), CII, PDF or Factur-X."""
+    from handoff.app.invoicing import InvoicingError, load_invoice
+    from handoff.documents import FORMATS, DocumentError, render
+
+    if fmt.lower() not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}")
+    try:
+        data = render(load_invoice(_context(db), number), fmt)
+    except (InvoicingError, DocumentError) as exc:
+        _fail(str(exc))
+    suffix = {"ubl": "xml", "cii": "cii.xml", "pdf": "pdf", "facturx": "facturx.pdf"}[fmt.lower()]
+    target = output or Path(f"{number}.{suffix}")
+    target.write_bytes(data)
+    out.print(f"{number}: {fmt} written to {target} ({len(data):,} bytes)")
 
 
 @outbox_app.command("dead")

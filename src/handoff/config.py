@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -76,6 +77,8 @@ class OutboxModel(_Strict):
 class BusinessModel(_Strict):
     legal_entities: dict[str, EntityModel]
     payment_terms: dict[str, int]
+    # {accounting currency: {invoice currency: units of accounting currency per unit}}
+    exchange_rates: dict[str, dict[str, Decimal]] = {}
     intake: IntakeModel = IntakeModel()
     automation: AutomationModel = AutomationModel()
     notifications: NotificationsModel = NotificationsModel()
@@ -150,6 +153,9 @@ class BusinessConfig:
                               invoice_prefix=e.invoice_prefix)
             for code, e in self.model.legal_entities.items()
         }  # fmt: skip
+
+    def exchange_rate(self, to_currency: str, from_currency: str) -> Decimal | None:
+        return self.model.exchange_rates.get(to_currency, {}).get(from_currency)
 
     @property
     def won_stages(self) -> frozenset[str]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tests.corpus import NOT_PEPPOL, build_corpus
 from handoff.documents import render
 from handoff.documents.validation import SAFE_PARSER, validate
 from handoff.domain.invoices import Invoice
+from tests.corpus import NOT_PEPPOL, build_corpus
 
 CORPUS = build_corpus()
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.corpus import DE_BUYER, DE_SELLER, RATES, TERMS, build_corpus, order
 from handoff.documents import render
 from handoff.documents.facturx import extract_xml
 from handoff.documents.pdf import money
 from handoff.documents.validation import validate
 from handoff.domain.invoices import amend, draft_invoice
+from tests.corpus import DE_BUYER, DE_SELLER, RATES, TERMS, build_corpus, order
 
 CORPUS = build_corpus()
 SAMPLES = ["domestic_standard", "consolidated", "credit_note_usd", "domestic_sek", "outside_scope_gb_seller"]

@@ -96,3 +96,11 @@ def test_digest_shows_exceptions_by_owner_and_overdue(ctx: AppContext, clock: Cl
     assert "28,560.00 EUR" in text
     html = render_html(d)
     assert "<h3>ben@acme.example" in html and "INV-DE-2026-000001" in html
+
+
+def test_foreign_currency_invoice_states_vat_in_seller_currency(ctx: AppContext) -> None:
+    ingest(ctx, [event("fx", T0, deal_id="FX-1", currency="USD", amount="1000.00")])
+    [issued] = issue_all_drafts(ctx, "finance@test", on=date(2026, 11, 2))
+    assert issued.currency == "USD" and issued.totals.tax == Decimal("190.00")
+    assert (issued.tax_currency, issued.exchange_rate, issued.tax_in_tax_currency) == (
+        "EUR", Decimal("0.86"), Decimal("163.40"))

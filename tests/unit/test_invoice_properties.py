@@ -16,8 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.corpus import DE_BUYER, DE_SELLER, FR_BUYER, FR_CONSUMER, GB_BUYER, RATES, TERMS, US_BUYER, order
 from handoff.domain.invoices import Invoice, credit_note, draft_invoice, issue
+from tests.corpus import DE_BUYER, DE_SELLER, FR_BUYER, FR_CONSUMER, GB_BUYER, RATES, TERMS, US_BUYER, order
 
 CENT = Decimal("0.01")
 buyers = st.sampled_from([DE_BUYER, FR_BUYER, FR_CONSUMER, US_BUYER, GB_BUYER])

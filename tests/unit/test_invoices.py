@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 
-from tests.corpus import DE_BUYER, DE_SELLER, FR_BUYER, HARDWARE, RATES, SAAS, SEATS, TERMS, US_BUYER, order
 from handoff.domain.invoices import (
     DocumentStatus,
     ImmutableInvoiceError,
@@ -24,6 +23,7 @@ from handoff.domain.invoices import (
     make_line,
     void,
 )
+from tests.corpus import DE_BUYER, DE_SELLER, FR_BUYER, HARDWARE, RATES, SAAS, SEATS, TERMS, US_BUYER, order
 
 ON = date(2026, 3, 2)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus import DE_BUYER, DE_SELLER, FR_BUYER, FR_CONSUMER, GB_BUYER, GB_SELLER, RATES, US_BUYER, customer
 from handoff.domain.parties import EU_MEMBER_STATES
 from handoff.domain.tax import TaxError, VatRates, determine
+from tests.corpus import DE_BUYER, DE_SELLER, FR_BUYER, FR_CONSUMER, GB_BUYER, GB_SELLER, RATES, US_BUYER, customer
 
 US_CONSUMER = customer("C-USX", "Joe Bloggs", "US", business=False)
 FR_UNREGISTERED = customer("C-FRU", "Association Loi 1901", "FR", business=True)

@@ -10,9 +10,10 @@ fails is marked `failed` with its error while the rest of the batch goes on.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -134,7 +135,8 @@ class _Batch:
         self.order_updates: dict[int, dict[str, Any]] = {}
         self.inbox_updates: list[dict[str, Any]] = []
         # New rows wait here (with ids allocated up front) and are written in bulk by _flush.
-        self.pending: dict[str, dict[int, dict[str, Any]]] = {t: {} for t in ("orders", "exceptions", "tasks", "invoices")}
+        self.pending: dict[str, dict[int, dict[str, Any]]] = {
+            t: {} for t in ("orders", "exceptions", "tasks", "invoices")}
         self.links: list[dict[str, int]] = []
         self._ids: dict[str, list[int]] = {}
 
@@ -290,8 +292,9 @@ def _apply(b: _Batch, event: DealEvent, now: datetime) -> str:
     ctx, uow = b.ctx, b.uow
     deal = event.deal
     current = b.orders.get(deal.deal_id)
+    cfg = ctx.config
     decision = decide(current.snapshot if current else None, deal, event.occurred_at, event.event_id,
-                      ctx.config.ruleset, ctx.config.won_stages, ctx.config.model.automation.draft_on_ready)  # fmt: skip
+                      cfg.ruleset, cfg.won_stages, cfg.model.automation.draft_on_ready)  # fmt: skip
     if decision.stale:
         return "stale"
     actor = event.source
@@ -400,7 +403,8 @@ def _make_draft(b: _Batch, order: _Order, deal: DealInput, actor: str, now: date
         draft_key=f"order:{deal.deal_id}", kind=invoice.kind.value, status="draft", payment_state="unpaid",
         legal_entity=billable.legal_entity, customer_id=billable.customer.customer_id,
         customer_name=billable.customer.legal_name, currency=invoice.currency,
-        net_amount=invoice.totals.tax_exclusive, tax_amount=invoice.totals.tax, gross_amount=invoice.totals.tax_inclusive,
+        net_amount=invoice.totals.tax_exclusive, tax_amount=invoice.totals.tax,
+        gross_amount=invoice.totals.tax_inclusive,
         paid_amount=D("0"), document=to_jsonable(invoice), created_at=now, number=None, issue_date=None,
         due_date=None, payment_reference=None, issued_at=None))  # fmt: skip
     b.links.append({"invoice_id": invoice_id, "order_id": order.id})

@@ -74,7 +74,11 @@ def _issue(uow: UnitOfWork, ctx: AppContext, invoice_id: int, actor: str, on: da
     draft = invoice_from_json(row.document)
     series = "INV" if draft.kind.value == "invoice" else "CRN"
     number = invoice_number(draft.seller, series, on.year, next_number(uow, row.legal_entity, series, on.year))
-    issued = issue(draft, number, on)
+    rate = ctx.config.exchange_rate(draft.tax_currency, draft.currency) if draft.tax_currency else None
+    if draft.tax_currency and rate is None:
+        raise InvoicingError(f"invoice {invoice_id} is in {draft.currency} from a {draft.tax_currency} seller: "
+                             f"configure exchange_rates.{draft.tax_currency}.{draft.currency}")  # fmt: skip
+    issued = issue(draft, number, on, rate)
     uow.conn.execute(update(inv).where(inv.c.id == invoice_id).values(
         number=number, status="issued", issue_date=issued.issue_date, due_date=issued.due_date,
         payment_reference=issued.payment_reference, document=to_jsonable(issued), issued_at=now))  # fmt: skip

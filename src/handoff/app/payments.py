@@ -7,9 +7,9 @@ a fully paid invoice moves its orders to `paid` and the deal owner hears of it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Sequence
 
 from sqlalchemy import select, update
 

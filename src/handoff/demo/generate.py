@@ -7,9 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import random
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from stdnum.eu import vat as eu_vat
 
@@ -44,6 +45,8 @@ SUFFIX = {"DE": ["GmbH", "AG", "GmbH & Co. KG"], "AT": ["GmbH"], "FR": ["SAS", "
           "BE": ["NV", "BV"], "IT": ["S.r.l.", "S.p.A."], "ES": ["S.L.", "S.A."], "PL": ["Sp. z o.o."],
           "DK": ["ApS", "A/S"], "SE": ["AB"], "US": ["Inc.", "LLC", "Corp."], "GB": ["Ltd", "plc"],
           "CH": ["AG", "GmbH"], "CA": ["Inc.", "Ltd."]}  # fmt: skip
+KINDS = ["Systems", "Logistik", "Digital", "Analytics", "Industries", "Labs", "Partners"]
+STREETS = ["Hauptstraße", "Main Street", "Rue de la Paix", "Kerkstraat"]
 PRODUCTS = ["Platform licence", "Annual subscription", "Implementation services", "Premium support",
             "Data migration", "Training workshop", "Enterprise seats", "Integration package"]
 OWNERS = ["anna.schmidt@acme.example", "ben.carter@acme.example", "chloe.martin@acme.example",
@@ -64,7 +67,9 @@ def _valid_vat(country: str, rng: random.Random) -> str:
     raise RuntimeError(f"no valid VAT id found for {country}")
 
 
-def deals(count: int, seed: int = 7, defect_rate: float = 0.22, start: date = date(2026, 10, 1)) -> Iterator[dict[str, Any]]:
+def deals(
+    count: int, seed: int = 7, defect_rate: float = 0.22, start: date = date(2026, 10, 1)
+) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
     countries, weights = zip(*((c, w) for c, (w, _, _) in COUNTRIES.items()), strict=True)
     vat_cache: dict[str, list[str]] = {}
@@ -72,7 +77,7 @@ def deals(count: int, seed: int = 7, defect_rate: float = 0.22, start: date = da
         country = rng.choices(countries, weights)[0]
         _, currency, cities = COUNTRIES[country]
         stem = rng.choice(STEMS)
-        company = f"{stem} {rng.choice(['Systems', 'Logistik', 'Digital', 'Analytics', 'Industries', 'Labs', 'Partners'])}"
+        company = f"{stem} {rng.choice(KINDS)}"
         legal_name = f"{company} {rng.choice(SUFFIX[country])}"
         consumer = rng.random() < 0.04
         eu = country in VAT_SHAPES
@@ -80,9 +85,11 @@ def deals(count: int, seed: int = 7, defect_rate: float = 0.22, start: date = da
         if eu and len(pool) < 40:
             pool.append(_valid_vat(country, rng))
         contact = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-        domain = stem.lower().replace(" ", "") + {"GB": ".co.uk", "US": ".com", "CA": ".ca"}.get(country, f".{country.lower()}")
+        tld = {"GB": ".co.uk", "US": ".com", "CA": ".ca"}.get(country, f".{country.lower()}")
+        domain = stem.lower().replace(" ", "") + tld
         requires_po = rng.random() < 0.35
-        amount = Decimal(rng.choice([1200, 2400, 4800, 9600, 15000, 24000, 36000, 48500])) + Decimal(rng.randrange(0, 100)) / 4
+        list_price = rng.choice([1200, 2400, 4800, 9600, 15000, 24000, 36000, 48500])
+        amount = Decimal(list_price) + Decimal(rng.randrange(0, 100)) / 4
         row = {
             "deal_id": f"D-{100000 + n}", "deal_name": f"{company} — {rng.choice(PRODUCTS)}", "stage": "closedwon",
             "close_date": (start + timedelta(days=rng.randrange(0, 45))).isoformat(), "amount": f"{amount:.2f}",
@@ -92,7 +99,7 @@ def deals(count: int, seed: int = 7, defect_rate: float = 0.22, start: date = da
             "po_number": f"PO-{rng.randrange(10000, 99999)}" if requires_po else "",
             "requires_po": "true" if requires_po else "false",
             "billing_email": f"ap@{domain}", "billing_contact_name": contact,
-            "billing_street": f"{rng.choice(['Hauptstraße', 'Main Street', 'Rue de la Paix', 'Kerkstraat'])} {rng.randrange(1, 200)}",
+            "billing_street": f"{rng.choice(STREETS)} {rng.randrange(1, 200)}",
             "billing_city": rng.choice(cities), "billing_postal_code": f"{rng.randrange(10000, 99999)}",
             "payment_terms": rng.choice(["net30", "net30", "net14", "net45", "net60", "due_on_receipt"]),
             "legal_entity": "ACME-US" if country in ("US", "CA") else "ACME-DE",

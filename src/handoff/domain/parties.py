@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 # EU member states by ISO 3166-1 alpha-2 (Greece is GR here; its VAT ids use the prefix EL).
 EU_MEMBER_STATES = frozenset(
-    ["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"]
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()  # noqa: SIM905
 )
 
 # The VAT id prefix differs from the ISO country code only for Greece.

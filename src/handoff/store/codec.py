@@ -1,20 +1,28 @@
-"""Domain objects to and from the JSON stored in the database (Decimals as strings, exactly)."""
+"""Domain objects to and from the JSON stored in the database (Decimals as exact strings).
+
+Decoding is driven by the dataclasses' own type hints, so a field added to a domain type is
+stored and read back without touching this module; a field missing from an older stored document
+takes the dataclass default.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+import enum
+import types
+import typing
+from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, Union
 
 import orjson
 
-from handoff.domain.invoices import (
-    DocumentStatus, Invoice, InvoiceKind, InvoiceLine, Totals, VatBreakdown,
-)  # fmt: skip
+from handoff.domain.invoices import Invoice
 from handoff.domain.orders import DealInput, LineInput
-from handoff.domain.parties import Address, Customer, LegalEntity
-from handoff.domain.tax import TaxDecision
+
+T = TypeVar("T")
 
 
 def _default(value: Any) -> Any:
@@ -32,41 +40,41 @@ def to_jsonable(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS))
 
 
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_jsonable(tp: Any, value: Any) -> Any:
+    """The value of type `tp` that `to_jsonable` turned into `value`."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else from_jsonable(args[0], value)
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        return tuple(from_jsonable(item, v) for v in value)
+    if origin in (dict, typing.Mapping, list) or tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        kwargs = {f.name: from_jsonable(hints[f.name], value[f.name])
+                  for f in dataclasses.fields(tp) if f.name in value}  # fmt: skip
+        return tp(**kwargs)
+    if tp is Decimal:
+        return Decimal(value)
+    if tp is date:
+        return date.fromisoformat(value)
+    if tp is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    return value
+
+
 def invoice_from_json(doc: dict[str, Any]) -> Invoice:
-    def dec(v: str) -> Decimal:
-        return Decimal(v)
-
-    def tax(d: dict[str, Any]) -> TaxDecision:
-        return TaxDecision(d["category"], dec(d["rate"]), d["rule"], d["note"], d["exemption_code"], d["evidence"])
-
-    seller = dict(doc["seller"])
-    seller["address"] = Address(**seller["address"])
-    buyer = dict(doc["buyer"])
-    buyer["address"] = Address(**buyer["address"])
-    return Invoice(
-        kind=InvoiceKind(doc["kind"]),
-        seller=LegalEntity(**seller),
-        buyer=Customer(**buyer),
-        currency=doc["currency"],
-        payment_terms=doc["payment_terms"],
-        payment_terms_days=doc["payment_terms_days"],
-        po_number=doc["po_number"],
-        order_refs=tuple(doc["order_refs"]),
-        lines=tuple(InvoiceLine(ln["line_no"], ln["description"], dec(ln["quantity"]), dec(ln["unit_price"]),
-                                dec(ln["net_amount"]), tax(ln["tax"]), ln["order_ref"])
-                    for ln in doc["lines"]),
-        breakdown=tuple(VatBreakdown(b["category"], dec(b["rate"]), dec(b["taxable_amount"]),
-                                     dec(b["tax_amount"]), b["note"], b["exemption_code"])
-                        for b in doc["breakdown"]),
-        totals=Totals(**{k: dec(v) for k, v in doc["totals"].items()}),
-        number=doc["number"],
-        issue_date=date.fromisoformat(doc["issue_date"]) if doc["issue_date"] else None,
-        due_date=date.fromisoformat(doc["due_date"]) if doc["due_date"] else None,
-        payment_reference=doc["payment_reference"],
-        corrects=doc["corrects"],
-        status=DocumentStatus(doc["status"]),
-        notes=tuple(doc["notes"]),
-    )  # fmt: skip
+    invoice: Invoice = from_jsonable(Invoice, doc)
+    return invoice
 
 
 def deal_from_json(data: dict[str, Any]) -> DealInput:

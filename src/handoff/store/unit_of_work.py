@@ -7,10 +7,11 @@ locked only for that final moment, so concurrent transactions serialise briefly,
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite

@@ -10,9 +10,10 @@ through `FOR UPDATE SKIP LOCKED`.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 

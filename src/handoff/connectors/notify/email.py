@@ -4,10 +4,10 @@ drop the rare duplicate that at-least-once delivery may cause."""
 from __future__ import annotations
 
 import smtplib
-import socket
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any, Mapping
+from typing import Any
 
 from handoff.connectors.notify import DeliveryError
 
@@ -36,5 +36,5 @@ class SmtpChannel:
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=500 <= exc.smtp_code < 600
                                 and exc.smtp_code not in (552, 554)) from exc  # fmt: skip
-        except (OSError, smtplib.SMTPException, socket.timeout) as exc:
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"SMTP server {self.host}:{self.port} unreachable: {exc}") from exc
