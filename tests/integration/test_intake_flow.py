@@ -133,8 +133,10 @@ def test_a_failing_event_is_kept_with_its_error_and_others_go_on(ctx: AppContext
     from handoff.domain.orders import LineInput
 
     bad = replace(bad, deal=replace(bad.deal, lines=(LineInput("x", "1", "abc"),)))
-    _, report = ingest(ctx, [bad, event("ok", T0, deal_id="OK")])
-    assert (report.applied, report.failed) == (1, 1)
+    # good events before and after the bad one, one of them a second version of an earlier deal
+    _, report = ingest(ctx, [event("ok", T0, deal_id="OK"), bad, event("ok2", T0 + timedelta(hours=1),
+                                                                        deal_id="OK", po_number="PO-2")])
+    assert (report.applied, report.failed) == (2, 1)
     with ctx.engine.connect() as conn:
         failed = conn.execute(select(schema.inbox.c.status, schema.inbox.c.error).where(
             schema.inbox.c.event_id == "bad")).one()  # fmt: skip

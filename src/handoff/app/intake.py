@@ -9,9 +9,8 @@ fails is marked `failed` with its error while the rest of the batch goes on.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -140,11 +139,17 @@ class _Batch:
         self.links: list[dict[str, int]] = []
         self._ids: dict[str, list[int]] = {}
 
-    _STATE = ("orders", "open_exceptions", "tasks", "drafts", "customers", "order_updates", "pending", "links")
-
     def snapshot(self) -> dict[str, Any]:
-        """The batch's in-memory state, to restore when one event's savepoint is rolled back."""
-        return copy.deepcopy({name: getattr(self, name) for name in self._STATE})
+        """The batch's in-memory state, to restore when one event's savepoint is rolled back.
+        Domain values are immutable, so copying the containers (and the mutable rows) suffices."""
+        return {
+            "orders": {k: replace(v) for k, v in self.orders.items()},
+            "open_exceptions": dict(self.open_exceptions), "tasks": dict(self.tasks), "drafts": dict(self.drafts),
+            "customers": {k: dict(v) for k, v in self.customers.items()},
+            "order_updates": {k: dict(v) for k, v in self.order_updates.items()},
+            "pending": {t: {i: dict(r) for i, r in rows.items()} for t, rows in self.pending.items()},
+            "links": [dict(link) for link in self.links],
+        }  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
         for name, value in state.items():

@@ -7,10 +7,11 @@ one, disagrees with the recorded head), which `verify_chain` reports by entry id
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 GENESIS = "0" * 64
 
@@ -33,7 +34,7 @@ class AuditEntry:
 def _canonical(entry: AuditEntry) -> bytes:
     body = [entry.seq, entry.at, entry.actor, entry.action, entry.entity_type, entry.entity_id,
             entry.reason, entry.before, entry.after, entry.prev_hash]  # fmt: skip
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
 
 
 def entry_hash(entry: AuditEntry) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
@@ -66,12 +67,18 @@ class RuleSet:
 Check = Callable[[str, DealInput, Rule, ReadinessContext], str | None]
 
 
-def _email(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
+@lru_cache(maxsize=65536)
+def _email_error(value: str) -> str | None:
+    # Memoised: a bulk import sees the same billing addresses again and again.
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         return f"billing e-mail {value!r} is not a valid address: {exc}"
     return None
+
+
+def _email(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
+    return _email_error(value)
 
 
 def _country(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
@@ -108,6 +115,11 @@ def _payment_terms(value: str, _d: DealInput, _r: Rule, ctx: ReadinessContext) -
     return f"{value!r} is not one of the payment terms ({', '.join(sorted(ctx.payment_terms))})"
 
 
+@lru_cache(maxsize=65536)
+def _vat_valid(number: str) -> bool:
+    return bool(eu_vat.is_valid(number))
+
+
 def _eu_vat_id(value: str, deal: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
     number = re.sub(r"[\s.\-/]", "", value).upper()  # stdnum's compact() raises on a foreign prefix
     country = deal.get("country").upper()
@@ -116,7 +128,7 @@ def _eu_vat_id(value: str, deal: DealInput, _r: Rule, _c: ReadinessContext) -> s
         return f"VAT id {value!r} lacks the country prefix {expected}"
     if number[:2] != expected:
         return f"VAT id {value!r} has prefix {number[:2]}, expected {expected} for country {country}"
-    if not eu_vat.is_valid(number):
+    if not _vat_valid(number):
         return f"VAT id {value!r} fails the {expected} format or checksum"
     return None
 
