@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -139,23 +138,25 @@ def import_payments(file: Path, db: DbOption = None) -> None:
 @app.command()
 def worker(db: DbOption = None, once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
            interval: float = 2.0, worker_id: Annotated[Optional[str], typer.Option("--id")] = None) -> None:
-    """Apply pending inbox events and deliver the outbox, with retries and dead letters."""
-    from handoff.app.intake import process_pending
-    from handoff.bootstrap import build_channels
-    from handoff.worker.outbox import deliver_due
+    """Apply pending events, issue drafts (when automated), deliver notices, run scheduled jobs."""
+    import logging
+    import signal
+    import threading
 
+    from handoff.bootstrap import build_channels
+    from handoff.worker import loop
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ctx = _context(db)
     channels = build_channels(_settings(db))
     name = worker_id or f"worker-{os.getpid()}"
-    while True:
-        processed = process_pending(ctx)
-        delivered = deliver_due(ctx, channels, name)
-        if processed.applied or processed.stale or delivered.delivered or delivered.retried or delivered.dead:
-            out.print(f"{name}: events {processed.applied} applied, {processed.stale} stale, {processed.failed} failed;"
-                      f" notices {delivered.delivered} delivered, {delivered.retried} retried, {delivered.dead} dead")
-        if once:
-            return
-        time.sleep(interval)
+    if once:
+        out.print(f"{name}: {loop.one_pass(ctx, channels, name)}")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    loop.run(ctx, channels, name, interval, stop)
 
 
 @app.command()

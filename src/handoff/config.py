@@ -60,6 +60,7 @@ class IntakeModel(_Strict):
 
 class AutomationModel(_Strict):
     draft_on_ready: bool = True
+    issue_drafts: bool = False  # workers issue drafts without a finance review
 
 
 class NotificationsModel(_Strict):

@@ -104,3 +104,14 @@ def test_foreign_currency_invoice_states_vat_in_seller_currency(ctx: AppContext)
     assert issued.currency == "USD" and issued.totals.tax == Decimal("190.00")
     assert (issued.tax_currency, issued.exchange_rate, issued.tax_in_tax_currency) == (
         "EUR", Decimal("0.86"), Decimal("163.40"))
+
+
+def test_a_draft_that_cannot_be_issued_stays_a_draft_and_others_go_out(ctx: AppContext) -> None:
+    ingest(ctx, [event("ok", T0, deal_id="OK-1"), event("jpy", T0, deal_id="JPY-1", currency="JPY")])
+    failures: list[tuple[int, str]] = []
+    issued = issue_all_drafts(ctx, "finance@test", failures=failures)
+    assert [i.order_refs for i in issued] == [("OK-1",)]
+    assert len(failures) == 1 and "configure exchange_rates.EUR.JPY" in failures[0][1]
+    with ctx.engine.connect() as conn:
+        assert conn.execute(select(schema.invoices.c.status).where(schema.invoices.c.id == failures[0][0])
+                            ).scalar_one() == "draft"  # fmt: skip

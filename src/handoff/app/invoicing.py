@@ -48,17 +48,37 @@ def issue_draft(ctx: AppContext, invoice_id: int, actor: str, on: date | None = 
     return issued
 
 
-def issue_all_drafts(ctx: AppContext, actor: str, on: date | None = None) -> list[Invoice]:
+def issue_all_drafts(ctx: AppContext, actor: str, on: date | None = None, batch: int = 200,
+                     failures: list[tuple[int, str]] | None = None) -> list[Invoice]:  # fmt: skip
+    """Issue every draft. Several workers may do this at once: each claims drafts with
+    `FOR UPDATE SKIP LOCKED` on PostgreSQL, so no draft is issued twice and none waits. A draft
+    that cannot be issued (say, a missing exchange rate) stays a draft and is reported in
+    `failures`; the others are issued."""
     now = ctx.clock()
-    with ctx.engine.connect() as conn:
-        ids = list(conn.execute(select(schema.invoices.c.id).where(schema.invoices.c.status == "draft")
-                                .order_by(schema.invoices.c.id)).scalars())  # fmt: skip
-    issued = []
-    for start in range(0, len(ids), 200):
+    inv = schema.invoices
+    issued: list[Invoice] = []
+    after = 0
+    while True:
         with ctx.unit_of_work() as uow:
-            issued += [_issue(uow, ctx, i, actor, on or now.date(), now) for i in ids[start:start + 200]]
+            q = select(inv.c.id).where(inv.c.status == "draft", inv.c.id > after).order_by(inv.c.id).limit(batch)
+            if uow.is_postgres:
+                q = q.with_for_update(skip_locked=True)
+            ids = list(uow.conn.execute(q).scalars())
+            if not ids:
+                return issued
+            for invoice_id in ids:
+                savepoint = uow.conn.begin_nested()
+                mark = uow.mark()
+                try:
+                    issued.append(_issue(uow, ctx, invoice_id, actor, on or now.date(), now))
+                    savepoint.commit()
+                except InvoicingError as exc:
+                    savepoint.rollback()
+                    uow.rollback_to(mark)
+                    if failures is not None:
+                        failures.append((invoice_id, str(exc)))
+            after = ids[-1]
             uow.commit()
-    return issued
 
 
 def _issue(uow: UnitOfWork, ctx: AppContext, invoice_id: int, actor: str, on: date, now: datetime) -> Invoice:

@@ -1,0 +1,72 @@
+"""The worker loop: apply inbox events, issue drafts when automated, deliver the outbox, run
+scheduled jobs. Any number of workers may run against one PostgreSQL database; each step claims
+its work with `SKIP LOCKED` or a once-per-period job row, so no work is done twice."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from handoff.app import digest
+from handoff.app.context import AppContext
+from handoff.app.intake import process_pending
+from handoff.app.invoicing import issue_all_drafts
+from handoff.worker.outbox import Channel, deliver_due
+from handoff.worker.scheduler import Job, run_due, weekly
+
+log = logging.getLogger("handoff.worker")
+
+
+def _send_digest(ctx: AppContext) -> None:
+    digest.send(ctx, digest.build(ctx), [ctx.config.model.notifications.finance_email])
+
+
+DEFAULT_JOBS = [Job("weekly_digest", weekly, _send_digest)]
+
+
+@dataclass
+class Pass:
+    applied: int = 0
+    issued: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    jobs: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.applied or self.issued or self.delivered or self.retried or self.dead or self.jobs)
+
+
+def one_pass(ctx: AppContext, channels: Mapping[str, Channel], worker_id: str,
+             jobs: list[Job] | None = None) -> Pass:  # fmt: skip
+    result = Pass()
+    result.applied = process_pending(ctx).applied
+    if ctx.config.model.automation.issue_drafts:
+        failures: list[tuple[int, str]] = []
+        result.issued = len(issue_all_drafts(ctx, actor=f"automation:{worker_id}", failures=failures))
+        for invoice_id, reason in failures:
+            log.warning("draft %s not issued: %s", invoice_id, reason)
+    delivery = deliver_due(ctx, channels, worker_id)
+    result.delivered, result.retried, result.dead = delivery.delivered, delivery.retried, delivery.dead
+    result.jobs = run_due(ctx, DEFAULT_JOBS if jobs is None else jobs, worker_id)
+    return result
+
+
+def run(ctx: AppContext, channels: Mapping[str, Channel], worker_id: str, interval: float = 2.0,
+        stop: threading.Event | None = None, jobs: list[Job] | None = None) -> None:  # fmt: skip
+    """Loop until `stop` is set; sleep only when a pass found nothing to do."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            result = one_pass(ctx, channels, worker_id, jobs)
+        except Exception:  # a transient database error must not end the worker; the next pass retries
+            log.exception("worker pass failed")
+            stop.wait(interval)
+            continue
+        if result.busy:
+            log.info("%s: %s", worker_id, result)
+        else:
+            stop.wait(interval)

@@ -1,0 +1,77 @@
+"""Scheduled jobs (weekly digest, daily dunning, CRM polling) that run once per period, however
+many workers run.
+
+A job run is keyed by (job, period), e.g. ("digest", "2026-W48"). The first worker to insert that
+row owns the run; the others skip it. A run whose owner died (started, never finished, older than
+its lease) may be taken over, so a killed worker does not lose the week's digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, update
+
+from handoff.app.context import AppContext
+from handoff.store import schema
+from handoff.store.unit_of_work import insert_ignoring_conflicts
+
+
+def weekly(now: datetime) -> str:
+    return now.strftime("%G-W%V")
+
+
+def daily(now: datetime) -> str:
+    return now.date().isoformat()
+
+
+def hourly(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    period: Callable[[datetime], str]
+    run: Callable[[AppContext], object]
+    lease: timedelta = timedelta(minutes=30)
+
+
+def claim(ctx: AppContext, job: Job, worker_id: str) -> str | None:
+    """The period this worker now owns for `job`, or None when another worker has it."""
+    now = ctx.clock()
+    period = job.period(now)
+    runs = schema.job_runs
+    with ctx.unit_of_work() as uow:
+        insert_ignoring_conflicts(uow.conn, runs, [{"job": job.name, "period": period, "worker": worker_id,
+                                                   "started_at": now}], ["job", "period"])  # fmt: skip
+        # Take over a run whose owner died; our own fresh insert matches too (worker = us).
+        taken = uow.conn.execute(update(runs).where(and_(
+            runs.c.job == job.name, runs.c.period == period, runs.c.finished_at.is_(None),
+            (runs.c.worker == worker_id) | (runs.c.started_at < now - job.lease),
+        )).values(worker=worker_id, started_at=now)).rowcount  # fmt: skip
+        uow.commit()
+    return period if taken == 1 else None
+
+
+def finish(ctx: AppContext, job: Job, period: str, worker_id: str) -> None:
+    runs = schema.job_runs
+    with ctx.unit_of_work() as uow:
+        uow.conn.execute(update(runs).where(runs.c.job == job.name, runs.c.period == period,
+                                            runs.c.worker == worker_id).values(finished_at=ctx.clock()))  # fmt: skip
+        uow.commit()
+
+
+def run_due(ctx: AppContext, jobs: list[Job], worker_id: str) -> list[tuple[str, str]]:
+    """Run every job whose current period nobody has run yet; (job, period) for each run here."""
+    ran = []
+    for job in jobs:
+        period = claim(ctx, job, worker_id)
+        if period is None:
+            continue
+        job.run(ctx)
+        finish(ctx, job, period, worker_id)
+        ran.append((job.name, period))
+    return ran
