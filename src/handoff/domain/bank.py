@@ -103,7 +103,7 @@ def make_statement(
                      opening=opening, closing=closing, lines=numbered, source=source)  # fmt: skip
 
 
-class BalanceStatus(str, enum.Enum):
+class BalanceStatus(enum.StrEnum):
     OK = "ok"
     MISMATCH = "mismatch"
     UNKNOWN = "unknown"  # the file states no opening or no closing balance

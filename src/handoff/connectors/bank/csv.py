@@ -82,10 +82,12 @@ class CsvMapping:
             problems.append("give a `currency` default or a `currency` column")
         if problems:
             raise ValueError("csv mapping: " + "; ".join(problems))
-        return cls(columns=columns, account=str(raw.get("account", "")), currency=str(raw.get("currency", "")),
-                   delimiter=str(raw.get("delimiter", "")), encoding=str(raw.get("encoding", "utf-8-sig")),
-                   skip_rows=int(raw.get("skip_rows", 0)), date_format=str(raw.get("date_format", "%Y-%m-%d")),
-                   decimal=decimal)  # fmt: skip
+        return cls(
+            columns=columns, account=str(raw.get("account", "")), currency=str(raw.get("currency", "")),
+            delimiter=str(raw.get("delimiter", "")), encoding=str(raw.get("encoding", "utf-8-sig")),
+            skip_rows=int(raw.get("skip_rows", 0)), date_format=str(raw.get("date_format", "%Y-%m-%d")),
+            decimal=decimal,
+        )  # fmt: skip
 
 
 def identify(data: bytes) -> bool:
@@ -105,10 +107,7 @@ def _amount(raw: str, decimal: str) -> Decimal | None:
     text = text.strip("()")
     if text.endswith("-"):  # some banks write 12,50-
         negative, text = True, text[:-1]
-    if decimal == ",":
-        text = text.replace(".", "").replace(",", ".")
-    else:
-        text = text.replace(",", "")
+    text = text.replace(".", "").replace(",", ".") if decimal == "," else text.replace(",", "")
     text = re.sub(r"[^\d.+-]", "", text)
     try:
         value = Decimal(text)

@@ -10,6 +10,8 @@ Variants the library does not read as they are:
 - SNS / ASN Bank put the counterparty IBAN in the `:61:` reference slot (longer than the 16
   characters SWIFT allows) and its name on a second line: both are moved into the `:61:`
   supplementary details, where the library accepts them.
+- old Rabobank files write amounts with a decimal point: it becomes the SWIFT comma.
+- a `:61:` without its transaction type code gets the neutral `NMSC`.
 - a `:28C:` with an empty statement number (`:28C: /1`) is dropped; the statement keeps its `:20:`.
 Files that are only tag fragments (no `:20:` and `:25:`) are refused.
 """
@@ -29,6 +31,11 @@ from handoff.domain.bank import Balance, BankLine, Statement, make_statement
 _TAG_RE = re.compile(rb"(?m)^\s*:(20|25|28C?|60[FM]|61|62[FM]):")
 # :61: whose reference slot holds an IBAN / account (SNS, ASN) followed by a name line
 _SNS_61 = re.compile(r"(?m)^(:61:\d{6}(?:\d{4})?R?[DC][A-Z]?[\d,]+[A-Z][A-Z0-9]{3})([A-Z]{2}\d{2}[A-Z0-9]{10,30}|\d{9,10})\r?\n(?!:)([^\n]*)$")  # noqa: E501
+# old Rabobank exports write amounts with a decimal point where SWIFT prescribes a comma
+_POINT_61 = re.compile(r"(?m)^(:61:\d{6}(?:\d{4})?R?[DC][A-Z]?\d+)\.(\d{0,2})")
+_POINT_BAL = re.compile(r"(?m)^(:6[02][FM]:[DC]\d{6}[A-Z]{3}\d+)\.(\d{0,2})")
+# :61: without the 4-character transaction type (Zenith Bank): the library then merges the lines
+_NO_TYPE_61 = re.compile(r"(?m)^(:61:\d{6}(?:\d{4})?R?[DC])N?([\d,]+)//")
 _EMPTY_28C = re.compile(r"(?m)^:28C:\s*/\d*\s*$\n?")
 _ACCOUNT_CCY = re.compile(r"^(.*?\d)\s*([A-Z]{3})$")
 _KEYWORDS = ("TRTP|IBAN|BIC|NAME|REMI|EREF|CNTP|ORDP|BENM|ID|ADDR|ISDT|MARF|CSID|PURP|ULTC|ULTD|ULTB|RTRN"
@@ -56,6 +63,8 @@ def _decode(data: bytes) -> str:
 def _prepare(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _EMPTY_28C.sub("", text)
+    text = _NO_TYPE_61.sub(r"\1\2NMSCNONREF//", text)  # NMSC: "miscellaneous", the neutral type
+    text = _POINT_BAL.sub(r"\1,\2", _POINT_61.sub(r"\1,\2", text))
     return _SNS_61.sub(lambda m: f"{m.group(1)}NONREF\n{m.group(2)} {m.group(3).strip()}", text)
 
 

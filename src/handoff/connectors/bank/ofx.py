@@ -85,6 +85,7 @@ def parse(data: bytes, name: str) -> list[Statement]:
         ))  # fmt: skip
     if not statements:
         if kinds:
-            raise StatementError(name, f"OFX holds no bank or credit card statement, only {sorted(set(kinds))}")
+            only = sorted(set(kinds))
+            raise StatementError(name, f"OFX holds no bank or credit card statement, only {only}")
         raise StatementError(name, "OFX holds no statement (a sign-on or account list response only)")
     return statements
