@@ -1,0 +1,138 @@
+"""Reading what a payer wrote: invoice-number keys, ISO 11649 RF references and payer names.
+
+Payers retype invoice numbers: with spaces or without dashes (`INV DE 2026 000042`,
+`INVDE2026000042`), without leading zeros (`INV-DE-2026-42`), with one wrong, missing, extra or
+swapped character. Numbers are therefore compared as keys: upper-case letters and digits only,
+in two forms (with and without the leading zeros of each number part), and typos are found with
+a deletion-neighbourhood index (the SymSpell idea): a key and every string one deletion away
+from it point to the invoice, so a lookup costs a few dictionary probes, never a scan of all
+invoices. A hit is confirmed with a bounded Damerau-Levenshtein distance.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+
+from stdnum.iso11649 import is_valid as rf_is_valid
+
+_PARTS = re.compile(r"[A-Za-z0-9]+")
+_RF = re.compile(r"RF\d{2}[A-Z0-9]{1,21}")
+_LEGAL_FORMS = frozenset(
+    "gmbh ag kg ohg ug mbh bv b v nv n v ltd limited llc inc corp corporation co company plc sa sas sarl"
+    " srl spa sl ab as oy aps the and of und et".split()
+)
+
+
+def number_keys(number: str) -> tuple[str, str]:
+    """`INV-DE-2026-000042` -> (`INVDE2026000042`, `INVDE202642`): full, and without leading zeros."""
+    parts = _PARTS.findall(number.upper())
+    full = "".join(parts)
+    short = "".join((p.lstrip("0") or "0") if p.isdigit() else p for p in parts)
+    return full, short
+
+
+def compact(text: str) -> str:
+    return "".join(_PARTS.findall(text.upper()))
+
+
+def rf_references(text: str) -> list[str]:
+    """RF creditor references written in text, spaces allowed inside (`RF18 5390 0754 7034`)."""
+    squeezed = re.sub(r"(?<=[A-Z0-9]) (?=[A-Z0-9])", "", text.upper())
+    return [m for m in _RF.findall(squeezed) if rf_is_valid(m)]
+
+
+def candidates(text: str, max_tokens: int = 4, min_len: int = 5, max_len: int = 32) -> Iterator[str]:
+    """Strings in the text that could be an invoice number: each run of 1..max_tokens adjacent
+    alphanumeric tokens, joined, and the leading-zero-free form of the same run."""
+    tokens = _PARTS.findall(text.upper())
+    for i in range(len(tokens)):
+        joined, stripped = "", ""
+        for token in tokens[i : i + max_tokens]:
+            joined += token
+            stripped += (token.lstrip("0") or "0") if token.isdigit() else token
+            if len(joined) > max_len:
+                break
+            if len(joined) >= min_len and any(ch.isdigit() for ch in joined):
+                yield joined
+                if stripped != joined:
+                    yield stripped
+
+
+def deletes(key: str) -> Iterator[str]:
+    for i in range(len(key)):
+        yield key[:i] + key[i + 1 :]
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance <= 1 (one substitution, insertion, deletion or swap)."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    i = 0
+    while i < min(la, lb) and a[i] == b[i]:
+        i += 1
+    if la == lb:
+        if a[i + 1 :] == b[i + 1 :]:
+            return True
+        return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
+    return a[i + 1 :] == b[i:] if la > lb else a[i:] == b[i + 1 :]
+
+
+class NumberIndex:
+    """Invoice-number keys -> invoice ids, exact and within one edit."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, list[int]] = {}
+        self.near: dict[str, list[int]] = {}
+        self.lengths: set[int] = set()
+
+    def add(self, key: str, item: int) -> None:
+        self.exact.setdefault(key, []).append(item)
+        self.lengths.add(len(key))
+        for d in deletes(key):
+            self.near.setdefault(d, []).append(item)
+
+    def lookup_exact(self, candidate: str) -> list[int]:
+        return self.exact.get(candidate, [])
+
+    def lookup_near(self, candidate: str, key_of: dict[int, str],
+                    keep: Callable[[int], bool] = lambda _: True) -> set[int]:
+        """Invoices whose key is one edit from the candidate, among those `keep` accepts (a cheap
+        filter applied before the edit distance is computed)."""
+        n = len(candidate)
+        if not ({n - 1, n, n + 1} & self.lengths):
+            return set()
+        found: set[int] = set(self.near.get(candidate, ()))  # candidate = key with one char deleted
+        found.update(self.exact.get(candidate, ()))
+        for d in deletes(candidate):
+            found.update(self.exact.get(d, ()))  # candidate has one extra char
+            found.update(self.near.get(d, ()))  # one substitution or swap
+        return {item for item in found if keep(item) and within_one_edit(candidate, key_of[item])}
+
+
+@lru_cache(maxsize=65536)
+def name_tokens(name: str) -> frozenset[str]:
+    """Significant, accent-free, lower-case words of a party name (legal forms dropped)."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return frozenset(t for t in re.findall(r"[a-z0-9]+", plain) if t not in _LEGAL_FORMS and len(t) > 1)
+
+
+def _token_match(a: str, b: str) -> bool:
+    # "intl" ~ "international", "acme" ~ "acmee": a shared 4-letter prefix or one edit
+    return a == b or (min(len(a), len(b)) >= 4 and (a[:4] == b[:4] or within_one_edit(a, b)))
+
+
+@lru_cache(maxsize=262144)
+def name_similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Share of the shorter name's words found in the other name (0..1)."""
+    ta, tb = list(a), list(b)
+    if not ta or not tb:
+        return 0.0
+    short, long_ = (ta, tb) if len(ta) <= len(tb) else (tb, ta)
+    hits = sum(1 for t in short if any(_token_match(t, u) for u in long_))
+    return hits / len(short)
