@@ -24,7 +24,6 @@ from __future__ import annotations
 import bisect
 import enum
 import itertools
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -32,7 +31,7 @@ from decimal import Decimal
 
 from handoff.domain.bank import BankLine
 from handoff.domain.remittance import (
-    NumberIndex, candidates, compact, name_similarity, name_tokens, number_keys, rf_references,
+    NumberIndex, candidates, compact, name_similarity, name_tokens, number_keys, rf_references, within_one_edit,
 )  # fmt: skip
 
 ZERO = Decimal("0")
@@ -139,10 +138,7 @@ class Matcher:
             if inv.payment_reference:
                 self.by_reference.setdefault(compact(inv.payment_reference), []).append(i)
             full, short = number_keys(inv.number)
-            if self.policy.fuzzy_numbers:
-                self.numbers.add(full, i)
-            else:
-                self.numbers.exact.setdefault(full, []).append(i)
+            self.numbers.add(full, i)
             if short != full:
                 self.numbers.exact.setdefault(short, []).append(i)
             self.key_of[i] = full
@@ -188,7 +184,7 @@ class Matcher:
         return [Evidence("name_mismatch", f"payer {line.counterparty_name!r} is not {inv.customer_name!r}",
                          inv.number)], 0.75  # fmt: skip
 
-    def _found_in_text(self, line: BankLine) -> dict[int, list[Evidence]]:
+    def _found_in_text(self, line: BankLine, customers: list[str]) -> dict[int, list[Evidence]]:
         found: dict[int, list[Evidence]] = {}
         text = " ".join(p for p in (line.structured_reference, line.remittance, line.end_to_end_id) if p)
         refs = rf_references(text)
@@ -207,16 +203,16 @@ class Matcher:
                                                             self.invoices[i].number))  # fmt: skip
         exact_amount = any(self.remaining[i] == line.amount for i in found)
         if self.policy.fuzzy_numbers and not exact_amount:
-            # sequential numbers are all one edit apart: a near number counts only when the amount agrees
-            tol = self._tolerance(line.amount)
-
-            def agrees(i: int) -> bool:
-                return abs(self.remaining[i] - line.amount) <= tol
-
-            for cand in cands:
-                for i in self.numbers.lookup_near(cand, self.key_of, agrees):
-                    if i not in found:
-                        found[i] = [Evidence("invoice_number_near", f"{cand!r} one typo from {self.invoices[i].number}",
+            # sequential numbers are all one edit apart, so a number with a typo counts only for an
+            # invoice whose open amount agrees: look those up by amount, then compare their keys
+            for i in self._agreeing(line, customers):
+                if i not in found:
+                    key = self.key_of[i]
+                    h = (len(key) - 1) // 2  # one edit leaves the first or the last half intact
+                    near = next((c for c in cands if abs(len(c) - len(key)) <= 1 and (c[:h] == key[:h] or
+                                 c[-h:] == key[-h:]) and within_one_edit(c, key)), None)  # fmt: skip
+                    if near is not None:
+                        found[i] = [Evidence("invoice_number_near", f"{near!r} one typo from {self.invoices[i].number}",
                                              self.invoices[i].number)]  # fmt: skip
         return {i: ev for i, ev in found.items() if self.invoices[i].currency == line.currency}
 
@@ -225,7 +221,8 @@ class Matcher:
     def match_line(self, line: BankLine) -> Proposal:
         if line.amount <= 0:
             return self._proposal(line, [], [Evidence("not_a_credit", f"{line.amount} is not money received")])
-        found = self._found_in_text(line)
+        customers = self._customers_named(name_tokens(line.counterparty_name))
+        found = self._found_in_text(line, customers)
         open_found = {i: ev for i, ev in found.items() if self.remaining[i] > 0}
         if found and not open_found:
             numbers = ", ".join(self.invoices[i].number for i in found)
@@ -236,7 +233,7 @@ class Matcher:
             return self._several(line, listed, open_found)
         if open_found:
             return self._best(line, [_Candidate(i, list(ev)) for i, ev in open_found.items()])
-        return self._by_amount_and_name(line)
+        return self._by_amount_and_name(line, customers)
 
     def _score(self, line: BankLine, cand: _Candidate) -> None:
         cand.evidence += self._amount_evidence(line.amount, self.remaining[cand.item], self.invoices[cand.item].number)
@@ -267,15 +264,10 @@ class Matcher:
         evidence += self._name_evidence(line, items[0])[0] if factor == 1.0 else []
         return self._allocate(line, items, evidence, confidence(evidence) * factor, [])
 
-    def _by_amount_and_name(self, line: BankLine) -> Proposal:
-        payer = name_tokens(line.counterparty_name)
-        customers = self._customers_named(payer)
-        amounts, items = self.by_amount.get(line.currency, ([], []))
-        tol = self._tolerance(line.amount)
-        lo, hi = bisect.bisect_left(amounts, line.amount - tol), bisect.bisect_right(amounts, line.amount + tol)
-        same_amount = [items[k] for k in range(lo, min(hi, lo + 50)) if self.remaining[items[k]] == amounts[k]]
+    def _by_amount_and_name(self, line: BankLine, customers: list[str]) -> Proposal:
+        same_amount = self._amount_range(line)
         if customers:
-            named = [i for i in same_amount if self.invoices[i].customer_id in customers]
+            named = [i for i in self._agreeing(line, customers) if self.invoices[i].customer_id in customers]
             if named:
                 extra = []
                 if len(named) == 1 and self._unique_for_customer(named[0], line.amount):
@@ -293,17 +285,33 @@ class Matcher:
             return self._best(line, [_Candidate(i, []) for i in same_amount])
         return self._proposal(line, [], [Evidence("no_candidate", "no reference, number, amount or payer match")])
 
+    def _amount_range(self, line: BankLine, limit: int = 50) -> list[int]:
+        """Still fully open invoices in the line's currency whose amount is within tolerance of it."""
+        amounts, items = self.by_amount.get(line.currency, ([], []))
+        tol = self._tolerance(line.amount)
+        lo, hi = bisect.bisect_left(amounts, line.amount - tol), bisect.bisect_right(amounts, line.amount + tol)
+        return [items[k] for k in range(lo, min(hi, lo + limit)) if self.remaining[items[k]] == amounts[k]]
+
+    def _agreeing(self, line: BankLine, customers: list[str]) -> list[int]:
+        """Fully open invoices whose amount agrees with the line: of the named payers (however many
+        invoices share a common amount), then any customer's (a bounded number)."""
+        tol = self._tolerance(line.amount)
+        own = [i for c in customers for i in self.by_customer[c] if self.invoices[i].currency == line.currency
+               and self.remaining[i] == self.invoices[i].amount_open
+               and abs(self.remaining[i] - line.amount) <= tol]  # fmt: skip
+        return list(dict.fromkeys(own + self._amount_range(line)))
+
     def _customers_named(self, payer: frozenset[str]) -> list[str]:
         """Customers whose name matches the payer's: those sharing most of its words (a typo'd
         word shares none, so one missing word is allowed), then confirmed by similarity."""
         if not payer:
             return []
-        shared: Counter[str] = Counter()
-        for t in payer:
-            shared.update(self.by_name_token.get(t, ()))
-        need = max(1, len(payer) - 1)
-        return [c for c, n in shared.items()
-                if n >= need and name_similarity(payer, self.customer_tokens[c]) >= 0.8]  # fmt: skip
+        sets = [self.by_name_token.get(t, set()) for t in payer]
+        if len(sets) == 1:
+            found = set(sets[0])
+        else:  # all words shared, or all but one (which may carry a typo); set intersections run in C
+            found = set().union(*(set.intersection(*(sets[:k] + sets[k + 1 :])) for k in range(len(sets))))
+        return [c for c in found if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
 
     def _unique_for_customer(self, item: int, amount: Decimal) -> bool:
         customer = self.invoices[item].customer_id

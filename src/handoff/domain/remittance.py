@@ -3,17 +3,16 @@
 Payers retype invoice numbers: with spaces or without dashes (`INV DE 2026 000042`,
 `INVDE2026000042`), without leading zeros (`INV-DE-2026-42`), with one wrong, missing, extra or
 swapped character. Numbers are therefore compared as keys: upper-case letters and digits only,
-in two forms (with and without the leading zeros of each number part), and typos are found with
-a deletion-neighbourhood index (the SymSpell idea): a key and every string one deletion away
-from it point to the invoice, so a lookup costs a few dictionary probes, never a scan of all
-invoices. A hit is confirmed with a bounded Damerau-Levenshtein distance.
+in two forms (with and without the leading zeros of each number part). Typos are checked with a
+bounded Damerau-Levenshtein distance (at most one edit), only against the few invoices an index
+lookup (by amount) has already selected, never against all invoices.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 
 from stdnum.iso11649 import is_valid as rf_is_valid
@@ -61,11 +60,6 @@ def candidates(text: str, max_tokens: int = 4, min_len: int = 5, max_len: int = 
                     yield stripped
 
 
-def deletes(key: str) -> Iterator[str]:
-    for i in range(len(key)):
-        yield key[:i] + key[i + 1 :]
-
-
 def within_one_edit(a: str, b: str) -> bool:
     """Damerau-Levenshtein distance <= 1 (one substitution, insertion, deletion or swap)."""
     if a == b:
@@ -84,35 +78,16 @@ def within_one_edit(a: str, b: str) -> bool:
 
 
 class NumberIndex:
-    """Invoice-number keys -> invoice ids, exact and within one edit."""
+    """Invoice-number keys (both forms) -> invoice ids."""
 
     def __init__(self) -> None:
         self.exact: dict[str, list[int]] = {}
-        self.near: dict[str, list[int]] = {}
-        self.lengths: set[int] = set()
 
     def add(self, key: str, item: int) -> None:
         self.exact.setdefault(key, []).append(item)
-        self.lengths.add(len(key))
-        for d in deletes(key):
-            self.near.setdefault(d, []).append(item)
 
     def lookup_exact(self, candidate: str) -> list[int]:
         return self.exact.get(candidate, [])
-
-    def lookup_near(self, candidate: str, key_of: dict[int, str],
-                    keep: Callable[[int], bool] = lambda _: True) -> set[int]:
-        """Invoices whose key is one edit from the candidate, among those `keep` accepts (a cheap
-        filter applied before the edit distance is computed)."""
-        n = len(candidate)
-        if not ({n - 1, n, n + 1} & self.lengths):
-            return set()
-        found: set[int] = set(self.near.get(candidate, ()))  # candidate = key with one char deleted
-        found.update(self.exact.get(candidate, ()))
-        for d in deletes(candidate):
-            found.update(self.exact.get(d, ()))  # candidate has one extra char
-            found.update(self.near.get(d, ()))  # one substitution or swap
-        return {item for item in found if keep(item) and within_one_edit(candidate, key_of[item])}
 
 
 @lru_cache(maxsize=65536)
@@ -129,10 +104,10 @@ def _token_match(a: str, b: str) -> bool:
 
 @lru_cache(maxsize=262144)
 def name_similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    """Share of the shorter name's words found in the other name (0..1)."""
-    ta, tb = list(a), list(b)
-    if not ta or not tb:
+    """Share of words found in the other name, the weaker of both directions (0..1): an extra or
+    a missing word both count against it."""
+    if not a or not b:
         return 0.0
-    short, long_ = (ta, tb) if len(ta) <= len(tb) else (tb, ta)
-    hits = sum(1 for t in short if any(_token_match(t, u) for u in long_))
-    return hits / len(short)
+    ab = sum(1 for t in a if any(_token_match(t, u) for u in b)) / len(a)
+    ba = sum(1 for t in b if any(_token_match(t, u) for u in a)) / len(b)
+    return min(ab, ba)
