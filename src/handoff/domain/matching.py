@@ -307,11 +307,13 @@ class Matcher:
         if not payer:
             return []
         sets = [self.by_name_token.get(t, set()) for t in payer]
-        if len(sets) == 1:
-            found = set(sets[0])
-        else:  # all words shared, or all but one (which may carry a typo); set intersections run in C
-            found = set().union(*(set.intersection(*(sets[:k] + sets[k + 1 :])) for k in range(len(sets))))
-        return [c for c in found if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
+        every = set.intersection(*sets)  # customers with all the payer's words; set operations run in C
+        named = [c for c in every if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
+        if named or len(sets) == 1:
+            return named
+        # one word may carry a typo: customers with all words but one
+        some = set().union(*(set.intersection(*(sets[:k] + sets[k + 1 :])) for k in range(len(sets)))) - every
+        return [c for c in some if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
 
     def _unique_for_customer(self, item: int, amount: Decimal) -> bool:
         customer = self.invoices[item].customer_id

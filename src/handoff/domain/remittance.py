@@ -108,6 +108,10 @@ def name_similarity(a: frozenset[str], b: frozenset[str]) -> float:
     a missing word both count against it."""
     if not a or not b:
         return 0.0
-    ab = sum(1 for t in a if any(_token_match(t, u) for u in b)) / len(a)
-    ba = sum(1 for t in b if any(_token_match(t, u) for u in a)) / len(b)
-    return min(ab, ba)
+    common = a & b  # exact words first (a C set operation), near words only among the rest
+    rest_a, rest_b = a - common, b - common
+    ab = len(common) + sum(1 for t in rest_a if any(_token_match(t, u) for u in rest_b))
+    if ab < 0.8 * len(a) and ab < len(a):
+        return ab / len(a)
+    ba = len(common) + sum(1 for t in rest_b if any(_token_match(t, u) for u in rest_a))
+    return min(ab / len(a), ba / len(b))
