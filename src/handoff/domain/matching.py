@@ -31,7 +31,8 @@ from decimal import Decimal
 
 from handoff.domain.bank import BankLine
 from handoff.domain.remittance import (
-    NumberIndex, candidates, compact, name_similarity, name_tokens, number_keys, rf_references, within_one_edit,
+    NumberIndex, candidates, compact, deletes, name_similarity, name_tokens, number_keys, rf_references,
+    within_one_edit,
 )  # fmt: skip
 
 ZERO = Decimal("0")
@@ -152,6 +153,14 @@ class Matcher:
         for currency, pairs in amounts.items():
             pairs.sort()
             self.by_amount[currency] = ([a for a, _ in pairs], [i for _, i in pairs])
+        # vocabulary of name words, for payer names with a typo: each word and its one-deletion variants
+        self.words_near: dict[str, set[str]] = {}
+        self.words_by_prefix: dict[str, set[str]] = {}
+        for word in self.by_name_token:
+            for variant in (word, *deletes(word)):
+                self.words_near.setdefault(variant, set()).add(word)
+            if len(word) >= 4:
+                self.words_by_prefix.setdefault(word[:4], set()).add(word)
         for items in self.by_customer.values():
             items.sort(key=lambda i: (self.invoices[i].due_date or date.max, self.invoices[i].number))
 
@@ -184,15 +193,19 @@ class Matcher:
         return [Evidence("name_mismatch", f"payer {line.counterparty_name!r} is not {inv.customer_name!r}",
                          inv.number)], 0.75  # fmt: skip
 
-    def _found_in_text(self, line: BankLine, customers: list[str]) -> dict[int, list[Evidence]]:
+    def _found_in_text(self, line: BankLine) -> tuple[dict[int, list[Evidence]], list[str]]:
+        """Invoices named by a reference or an exact number; and the number candidates read."""
         found: dict[int, list[Evidence]] = {}
+        structured = compact(line.structured_reference) if line.structured_reference else ""
+        for i in self.by_reference.get(structured, ()) if structured else ():
+            found.setdefault(i, []).append(Evidence("reference", f"reference {structured}", self.invoices[i].number))
+        if any(self.remaining[i] == line.amount for i in found):
+            return found, []  # the common case: a known reference and the amount agrees
         text = " ".join(p for p in (line.structured_reference, line.remittance, line.end_to_end_id) if p)
-        refs = rf_references(text)
-        if line.structured_reference and line.structured_reference not in refs:
-            refs.append(compact(line.structured_reference))
-        for ref in refs:
+        for ref in rf_references(text):
             for i in self.by_reference.get(ref, ()):
-                found.setdefault(i, []).append(Evidence("reference", f"reference {ref}", self.invoices[i].number))
+                if i not in found:
+                    found[i] = [Evidence("reference", f"reference {ref}", self.invoices[i].number)]
         cands = list(dict.fromkeys(candidates(text)))
         # an RF reference with a typo fails its check digits: its body may still be the number
         cands += [c[4:] for c in cands if c.startswith("RF") and c[2:4].isdigit() and len(c) > 6]
@@ -201,28 +214,40 @@ class Matcher:
                 if not any(e.code == "reference" for e in found.get(i, ())):
                     found.setdefault(i, []).append(Evidence("invoice_number", f"{cand!r} in remittance",
                                                             self.invoices[i].number))  # fmt: skip
-        exact_amount = any(self.remaining[i] == line.amount for i in found)
-        if self.policy.fuzzy_numbers and not exact_amount:
-            # sequential numbers are all one edit apart, so a number with a typo counts only for an
-            # invoice whose open amount agrees: look those up by amount, then compare their keys
-            for i in self._agreeing(line, customers):
-                if i not in found:
-                    key = self.key_of[i]
-                    h = (len(key) - 1) // 2  # one edit leaves the first or the last half intact
-                    near = next((c for c in cands if abs(len(c) - len(key)) <= 1 and (c[:h] == key[:h] or
-                                 c[-h:] == key[-h:]) and within_one_edit(c, key)), None)  # fmt: skip
-                    if near is not None:
-                        found[i] = [Evidence("invoice_number_near", f"{near!r} one typo from {self.invoices[i].number}",
-                                             self.invoices[i].number)]  # fmt: skip
-        return {i: ev for i, ev in found.items() if self.invoices[i].currency == line.currency}
+        return found, cands
+
+    def _found_near(self, line: BankLine, cands: list[str], customers: list[str],
+                    found: dict[int, list[Evidence]]) -> None:  # fmt: skip
+        """Numbers written with one typo. Sequential numbers are all one edit apart, so a typo'd
+        number counts only for an invoice whose open amount agrees: those are looked up by amount
+        (and payer), then their keys compared. One edit leaves the first or the last half of a key
+        intact, so the candidates' halves are indexed first and most keys are rejected by a probe."""
+        halves: dict[int, tuple[set[str], set[str]]] = {}
+        for i in self._agreeing(line, customers):
+            key = self.key_of[i]
+            h = (len(key) - 1) // 2
+            if h not in halves:
+                halves[h] = ({c[:h] for c in cands}, {c[-h:] for c in cands})
+            heads, tails = halves[h]
+            if i in found or (key[:h] not in heads and key[-h:] not in tails):
+                continue
+            near = next((c for c in cands if abs(len(c) - len(key)) <= 1 and within_one_edit(c, key)), None)
+            if near is not None:
+                found[i] = [Evidence("invoice_number_near", f"{near!r} one typo from {self.invoices[i].number}",
+                                     self.invoices[i].number)]  # fmt: skip
 
     # -- proposals --------------------------------------------------------------------------------
 
     def match_line(self, line: BankLine) -> Proposal:
         if line.amount <= 0:
             return self._proposal(line, [], [Evidence("not_a_credit", f"{line.amount} is not money received")])
-        customers = self._customers_named(name_tokens(line.counterparty_name))
-        found = self._found_in_text(line, customers)
+        found, cands = self._found_in_text(line)
+        customers: list[str] | None = None
+        if not any(self.remaining[i] == line.amount for i in found):
+            customers = self._customers_named(name_tokens(line.counterparty_name))
+            if self.policy.fuzzy_numbers and cands:
+                self._found_near(line, cands, customers, found)
+        found = {i: ev for i, ev in found.items() if self.invoices[i].currency == line.currency}
         open_found = {i: ev for i, ev in found.items() if self.remaining[i] > 0}
         if found and not open_found:
             numbers = ", ".join(self.invoices[i].number for i in found)
@@ -233,6 +258,8 @@ class Matcher:
             return self._several(line, listed, open_found)
         if open_found:
             return self._best(line, [_Candidate(i, list(ev)) for i, ev in open_found.items()])
+        if customers is None:
+            customers = self._customers_named(name_tokens(line.counterparty_name))
         return self._by_amount_and_name(line, customers)
 
     def _score(self, line: BankLine, cand: _Candidate) -> None:
@@ -281,8 +308,8 @@ class Matcher:
             oldest = next((i for c in customers for i in self.by_customer[c] if self.remaining[i] > 0), None)
             if oldest is not None:  # the payer is known but the amount fits nothing: a partial payment?
                 return self._best(line, [_Candidate(oldest, [])])
-        if same_amount:
-            return self._best(line, [_Candidate(i, []) for i in same_amount])
+        if same_amount:  # only the amount: a few candidates for review, however many share it
+            return self._best(line, [_Candidate(i, []) for i in same_amount[:5]])
         return self._proposal(line, [], [Evidence("no_candidate", "no reference, number, amount or payer match")])
 
     def _amount_range(self, line: BankLine, limit: int = 50) -> list[int]:
@@ -294,26 +321,36 @@ class Matcher:
 
     def _agreeing(self, line: BankLine, customers: list[str]) -> list[int]:
         """Fully open invoices whose amount agrees with the line: of the named payers (however many
-        invoices share a common amount), then any customer's (a bounded number)."""
+        invoices share a common amount), else any customer's (a bounded number)."""
         tol = self._tolerance(line.amount)
         own = [i for c in customers for i in self.by_customer[c] if self.invoices[i].currency == line.currency
                and self.remaining[i] == self.invoices[i].amount_open
                and abs(self.remaining[i] - line.amount) <= tol]  # fmt: skip
-        return list(dict.fromkeys(own + self._amount_range(line)))
+        # the named payer's own invoices when there are any (a typo'd number is most likely theirs)
+        return own or self._amount_range(line, limit=20)
 
     def _customers_named(self, payer: frozenset[str]) -> list[str]:
         """Customers whose name matches the payer's: those sharing most of its words (a typo'd
         word shares none, so one missing word is allowed), then confirmed by similarity."""
         if not payer:
             return []
-        sets = [self.by_name_token.get(t, set()) for t in payer]
+        sets = sorted((self._customers_with_word(t) for t in payer), key=len)  # smallest first: fast
         every = set.intersection(*sets)  # customers with all the payer's words; set operations run in C
-        named = [c for c in every if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
-        if named or len(sets) == 1:
-            return named
-        # one word may carry a typo: customers with all words but one
-        some = set().union(*(set.intersection(*(sets[:k] + sets[k + 1 :])) for k in range(len(sets)))) - every
-        return [c for c in some if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
+        return [c for c in every if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
+
+    def _customers_with_word(self, word: str) -> set[str]:
+        """Customers whose name has this word, or, for a word no customer has (a typo, an
+        abbreviation), a word one edit away or sharing its first four letters."""
+        exact = self.by_name_token.get(word)
+        if exact is not None:
+            return exact
+        near = set(self.words_near.get(word, ()))
+        for d in deletes(word):
+            near.update(self.words_near.get(d, ()))
+        if len(word) >= 4:
+            near.update(self.words_by_prefix.get(word[:4], ()))
+        words = [w for w in near if w[:4] == word[:4] or within_one_edit(word, w)]
+        return set().union(*(self.by_name_token[w] for w in words)) if words else set()
 
     def _unique_for_customer(self, item: int, amount: Decimal) -> bool:
         customer = self.invoices[item].customer_id

@@ -15,7 +15,6 @@ import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 
-from stdnum.iso11649 import is_valid as rf_is_valid
 
 _PARTS = re.compile(r"[A-Za-z0-9]+")
 _RF = re.compile(r"RF\d{2}[A-Z0-9]{1,21}")
@@ -40,7 +39,14 @@ def compact(text: str) -> str:
 def rf_references(text: str) -> list[str]:
     """RF creditor references written in text, spaces allowed inside (`RF18 5390 0754 7034`)."""
     squeezed = re.sub(r"(?<=[A-Z0-9]) (?=[A-Z0-9])", "", text.upper())
-    return [m for m in _RF.findall(squeezed) if rf_is_valid(m)]
+    return [m for m in _RF.findall(squeezed) if _rf_valid(m)]
+
+
+def _rf_valid(reference: str) -> bool:
+    """ISO 11649 check: move `RFcc` to the end, letters to numbers (A=10), the value mod 97 is 1.
+    (The same as stdnum's `iso11649.is_valid`, without its cleaning steps, on a hot path.)"""
+    rearranged = reference[4:] + reference[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
 def candidates(text: str, max_tokens: int = 4, min_len: int = 5, max_len: int = 32) -> Iterator[str]:
@@ -60,6 +66,12 @@ def candidates(text: str, max_tokens: int = 4, min_len: int = 5, max_len: int = 
                     yield stripped
 
 
+def deletes(word: str) -> Iterator[str]:
+    """Every string one deletion away from the word."""
+    for i in range(len(word)):
+        yield word[:i] + word[i + 1 :]
+
+
 def within_one_edit(a: str, b: str) -> bool:
     """Damerau-Levenshtein distance <= 1 (one substitution, insertion, deletion or swap)."""
     if a == b:
@@ -67,9 +79,15 @@ def within_one_edit(a: str, b: str) -> bool:
     la, lb = len(a), len(b)
     if abs(la - lb) > 1:
         return False
-    i = 0
-    while i < min(la, lb) and a[i] == b[i]:
-        i += 1
+    # length of the common prefix by bisection: slice comparisons run in C
+    lo, hi = 0, min(la, lb)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    i = lo
     if la == lb:
         if a[i + 1 :] == b[i + 1 :]:
             return True
