@@ -300,7 +300,7 @@ class Matcher:
                 if len(named) == 1 and self._unique_for_customer(named[0], line.amount):
                     extra.append(Evidence("unique_amount", "the customer's only open invoice of this amount",
                                           self.invoices[named[0]].number))  # fmt: skip
-                return self._best(line, [_Candidate(i, []) for i in named], extra)
+                return self._best(line, [_Candidate(i, list(extra)) for i in named])
             for customer in customers:
                 combo = self._combination(line, customer)
                 if combo is not None:
