@@ -20,14 +20,66 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from handoff.domain.bank import BankLine  # noqa: E402
-from handoff.domain.invoices import creditor_reference  # noqa: E402
-from handoff.domain.matching import Decision, MatchPolicy, OpenInvoice, match  # noqa: E402
+from handoff.domain.bank import BankLine
+from handoff.domain.invoices import creditor_reference
+from handoff.domain.matching import Decision, MatchPolicy, OpenInvoice, match
 
-WORDS = ("alpha beta nordic atlas orbit vertex lumen quanta cobalt meridian harbor summit pioneer falcon "
-         "granite willow aurora cedar delta ember fjord glacier horizon ionic juniper kestrel lotus magnet "
-         "nimbus onyx polar quartz raven sierra tundra umber vivid zephyr amber basalt cascade dune").split()
-SECTORS = "systems logistics software foods energy consulting media labs robotics textiles".split()
+WORDS = [
+    "alpha",
+    "beta",
+    "nordic",
+    "atlas",
+    "orbit",
+    "vertex",
+    "lumen",
+    "quanta",
+    "cobalt",
+    "meridian",
+    "harbor",
+    "summit",
+    "pioneer",
+    "falcon",
+    "granite",
+    "willow",
+    "aurora",
+    "cedar",
+    "delta",
+    "ember",
+    "fjord",
+    "glacier",
+    "horizon",
+    "ionic",
+    "juniper",
+    "kestrel",
+    "lotus",
+    "magnet",
+    "nimbus",
+    "onyx",
+    "polar",
+    "quartz",
+    "raven",
+    "sierra",
+    "tundra",
+    "umber",
+    "vivid",
+    "zephyr",
+    "amber",
+    "basalt",
+    "cascade",
+    "dune",
+]
+SECTORS = [
+    "systems",
+    "logistics",
+    "software",
+    "foods",
+    "energy",
+    "consulting",
+    "media",
+    "labs",
+    "robotics",
+    "textiles",
+]
 FORMS = ["GmbH", "B.V.", "Ltd", "SAS", "AG", "Inc.", "S.r.l."]
 COMMON_AMOUNTS = [Decimal(x) for x in ("100.00", "250.00", "500.00", "1000.00", "1200.00", "2500.00")]
 
@@ -42,8 +94,10 @@ class Case:
 def customer_names(rng: random.Random, n: int) -> list[str]:
     names = set()
     while len(names) < n:
-        names.add(f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {rng.choice(SECTORS).title()} "
-                  f"{rng.choice(FORMS)}")
+        names.add(
+            f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {rng.choice(SECTORS).title()} "
+            f"{rng.choice(FORMS)}"
+        )
     return sorted(names)
 
 
@@ -64,10 +118,15 @@ def name_variant(rng: random.Random, name: str) -> str:
 
 def number_variant(rng: random.Random, number: str) -> str:
     series, entity, year, seq = number.split("-")
-    return rng.choice([
-        f"{series} {entity} {year} {seq}", f"{series}{entity}{year}{seq}", f"{series}-{entity}-{year}-{int(seq)}",
-        f"{series.lower()}-{entity.lower()}-{year}-{seq}", f"{series}/{entity}/{year}/{seq}",
-    ])  # fmt: skip
+    return rng.choice(
+        [
+            f"{series} {entity} {year} {seq}",
+            f"{series}{entity}{year}{seq}",
+            f"{series}-{entity}-{year}-{int(seq)}",
+            f"{series.lower()}-{entity.lower()}-{year}-{seq}",
+            f"{series}/{entity}/{year}/{seq}",
+        ]
+    )
 
 
 def typo(rng: random.Random, number: str) -> str:
@@ -91,10 +150,22 @@ def generate(n_invoices: int, n_lines: int, seed: int) -> tuple[list[OpenInvoice
         entity = "DE" if k % 3 else "FR"
         number = f"INV-{entity}-2026-{k + 1:06d}"
         c = rng.randrange(len(names))
-        amount = rng.choice(COMMON_AMOUNTS) if rng.random() < 0.15 else Decimal(rng.randrange(5000, 2_000_000)) / 100
-        invoices.append(OpenInvoice(number=number, customer_id=f"C{c:05d}", customer_name=names[c], currency="EUR",
-                                    amount_open=amount, payment_reference=creditor_reference(number),
-                                    due_date=date(2026, 1, 1) + timedelta(days=k % 180)))  # fmt: skip
+        amount = (
+            rng.choice(COMMON_AMOUNTS)
+            if rng.random() < 0.15
+            else Decimal(rng.randrange(5000, 2_000_000)) / 100
+        )
+        invoices.append(
+            OpenInvoice(
+                number=number,
+                customer_id=f"C{c:05d}",
+                customer_name=names[c],
+                currency="EUR",
+                amount_open=amount,
+                payment_reference=creditor_reference(number),
+                due_date=date(2026, 1, 1) + timedelta(days=k % 180),
+            )
+        )
     by_customer: dict[str, list[OpenInvoice]] = {}
     for inv in invoices:
         by_customer.setdefault(inv.customer_id, []).append(inv)
@@ -111,12 +182,30 @@ def generate(n_invoices: int, n_lines: int, seed: int) -> tuple[list[OpenInvoice
                 return inv
 
     def line(amount: Decimal, name: str = "", text: str = "", ref: str = "") -> BankLine:
-        return BankLine(amount=amount, currency="EUR", booking_date=date(2026, 3, 1), counterparty_name=name,
-                        remittance=text, structured_reference=ref, line_id=f"L{len(cases)}")  # fmt: skip
+        return BankLine(
+            amount=amount,
+            currency="EUR",
+            booking_date=date(2026, 3, 1),
+            counterparty_name=name,
+            remittance=text,
+            structured_reference=ref,
+            line_id=f"L{len(cases)}",
+        )
 
-    kinds = [("rf", 30), ("number_noisy", 15), ("number_typo", 10), ("rf_typo", 5), ("name_amount", 8),
-             ("partial_pair", 6), ("combined_listed", 3), ("combined_name", 3), ("fee", 5), ("over", 3),
-             ("amount_only", 7), ("foreign", 5)]  # fmt: skip
+    kinds = [
+        ("rf", 30),
+        ("number_noisy", 15),
+        ("number_typo", 10),
+        ("rf_typo", 5),
+        ("name_amount", 8),
+        ("partial_pair", 6),
+        ("combined_listed", 3),
+        ("combined_name", 3),
+        ("fee", 5),
+        ("over", 3),
+        ("amount_only", 7),
+        ("foreign", 5),
+    ]
     population = [k for k, w in kinds for _ in range(w)]
     while len(cases) < n_lines and len(free) > 10:
         kind = rng.choice(population)
@@ -124,10 +213,17 @@ def generate(n_invoices: int, n_lines: int, seed: int) -> tuple[list[OpenInvoice
         name = name_variant(rng, inv.customer_name)
         amt = inv.amount_open
         if kind == "rf":
-            cases.append(Case(line(amt, name, "Payment", inv.payment_reference), frozenset({inv.number}), kind))
+            cases.append(
+                Case(line(amt, name, "Payment", inv.payment_reference), frozenset({inv.number}), kind)
+            )
         elif kind == "number_noisy":
-            cases.append(Case(line(amt, name, f"Invoice {number_variant(rng, inv.number)} thanks"),
-                              frozenset({inv.number}), kind))  # fmt: skip
+            cases.append(
+                Case(
+                    line(amt, name, f"Invoice {number_variant(rng, inv.number)} thanks"),
+                    frozenset({inv.number}),
+                    kind,
+                )
+            )
         elif kind == "number_typo":
             cases.append(Case(line(amt, name, f"RE {typo(rng, inv.number)}"), frozenset({inv.number}), kind))
         elif kind == "rf_typo":
@@ -149,15 +245,22 @@ def generate(n_invoices: int, n_lines: int, seed: int) -> tuple[list[OpenInvoice
         elif kind == "fee":
             fee = Decimal(rng.randrange(10, 150)) / 100
             if amt > 400:
-                cases.append(Case(line(amt - fee, name, "", inv.payment_reference), frozenset({inv.number}), kind))
+                cases.append(
+                    Case(line(amt - fee, name, "", inv.payment_reference), frozenset({inv.number}), kind)
+                )
         elif kind == "over":
             cases.append(Case(line(amt + 10, name, f"{inv.number}"), frozenset({inv.number}), kind))
         elif kind == "amount_only":
             cases.append(Case(line(amt, "", "SEPA transfer"), frozenset({inv.number}), kind))
         else:  # money that is not for any of our invoices: a refund, a grant
             used.discard(inv.number)
-            cases.append(Case(line(Decimal(rng.randrange(100, 99999)) / 100, "Tax Office", "refund 2025"),
-                              frozenset(), kind))  # fmt: skip
+            cases.append(
+                Case(
+                    line(Decimal(rng.randrange(100, 99999)) / 100, "Tax Office", "refund 2025"),
+                    frozenset(),
+                    kind,
+                )
+            )
     return invoices, cases[:n_lines]
 
 
@@ -189,14 +292,19 @@ def main() -> None:
             per_kind[(case.kind, proposal.decision.value)] += 1
     n = len(cases)
     auto = stats["auto"]
-    print(f"lines {n:,}  open invoices {len(invoices):,}  seed {args.seed}  threshold {policy.auto_apply_threshold}")
+    print(
+        f"lines {n:,}  open invoices {len(invoices):,}  seed {args.seed}  "
+        f"threshold {policy.auto_apply_threshold}"
+    )
     print(f"auto-matched      {stats['auto_correct'] / n:7.2%}")
     print(f"wrong (of auto)   {stats['auto_wrong'] / max(auto, 1):7.2%}  ({stats['auto_wrong']} lines)")
     print(f"to review         {stats['review'] / n:7.2%}")
     print(f"unmatched         {stats['unmatched'] / n:7.2%}")
     print(f"time              {elapsed:7.2f} s  (index + match)")
     for kind in sorted({k for k, _ in per_kind}):
-        row = {d: per_kind[(kind, d)] for d in ("auto", "review", "unmatched", "WRONG") if per_kind[(kind, d)]}
+        row = {
+            d: per_kind[(kind, d)] for d in ("auto", "review", "unmatched", "WRONG") if per_kind[(kind, d)]
+        }
         print(f"  {kind:16s} {row}")
     for case, proposal in wrong_examples:
         print("WRONG", case.kind, case.truth, proposal)

@@ -13,9 +13,10 @@ _NOT_SAMPLE_SUFFIXES = {".yml", ".json", ".xsd", ".md", ".rst"}
 
 def sample_files() -> list[Path]:
     return sorted(
-        p for p in ORACLES.rglob("*")
+        p
+        for p in ORACLES.rglob("*")
         if p.is_file() and p.name not in _NOT_SAMPLES and p.suffix not in _NOT_SAMPLE_SUFFIXES
-    )  # fmt: skip
+    )
 
 
 def rel(path: Path) -> str:

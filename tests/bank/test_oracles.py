@@ -94,8 +94,10 @@ def test_reparsing_gives_identical_line_ids(path: Path) -> None:
 
 # --- expected parses shipped with the samples ---------------------------------------------------
 
-_YML_AMOUNT = re.compile(r"amount: !!python/object:mt940\.models\.Amount\s+amount: "
-                         r"!!python/object/apply:decimal\.Decimal\s+\[\s*'([^']+)'\]")  # fmt: skip
+_YML_AMOUNT = re.compile(
+    r"amount: !!python/object:mt940\.models\.Amount\s+amount: "
+    r"!!python/object/apply:decimal\.Decimal\s+\[\s*'([^']+)'\]"
+)
 _WOLPH = sorted((ORACLES / "WoLpH-mt940").rglob("*.yml"))
 
 

@@ -10,8 +10,14 @@ import pytest
 import yaml
 
 from handoff.domain.dunning import (
-    CustomerPause, DunningPolicy, InvoiceState, PolicyError, Tone, due_reminders, policy_from_dict,
-)  # fmt: skip
+    CustomerPause,
+    DunningPolicy,
+    InvoiceState,
+    PolicyError,
+    Tone,
+    due_reminders,
+    policy_from_dict,
+)
 
 DEFAULT = Path(__file__).resolve().parents[2] / "src" / "handoff" / "defaults" / "dunning.yaml"
 TODAY = date(2026, 3, 31)
@@ -23,8 +29,13 @@ def policy() -> DunningPolicy:
 
 
 def invoice(days_overdue: int, **kw: object) -> InvoiceState:
-    base: dict[str, object] = dict(number="INV-1", customer_id="C1", due_date=TODAY - timedelta(days=days_overdue),
-                                   amount_open=Decimal("100.00"), currency="EUR")  # fmt: skip
+    base: dict[str, object] = dict(
+        number="INV-1",
+        customer_id="C1",
+        due_date=TODAY - timedelta(days=days_overdue),
+        amount_open=Decimal("100.00"),
+        currency="EUR",
+    )
     base.update(kw)
     return InvoiceState(**base)  # type: ignore[arg-type]
 
@@ -59,8 +70,12 @@ def test_a_late_start_sends_only_the_highest_reached_level(policy: DunningPolicy
 
 def test_nothing_for_paid_draft_disputed_or_undated_invoices(policy: DunningPolicy) -> None:
     days = policy.levels[0].days_after_due + 1
-    states = [invoice(days, amount_open=Decimal("0")), invoice(days, issued=False), invoice(days, disputed=True),
-              invoice(days, due_date=None)]  # fmt: skip
+    states = [
+        invoice(days, amount_open=Decimal("0")),
+        invoice(days, issued=False),
+        invoice(days, disputed=True),
+        invoice(days, due_date=None),
+    ]
     assert due_reminders(states, policy, TODAY) == []
 
 
@@ -68,13 +83,19 @@ def test_customer_pause_holds_reminders_until_its_end(policy: DunningPolicy) -> 
     state = invoice(policy.levels[0].days_after_due + 1)
     assert due_reminders([state], policy, TODAY, [CustomerPause("C1")]) == []
     assert due_reminders([state], policy, TODAY, [CustomerPause("C1", until=TODAY)]) == []
-    assert len(due_reminders([state], policy, TODAY, [CustomerPause("C1", until=TODAY - timedelta(days=1))])) == 1
+    assert (
+        len(due_reminders([state], policy, TODAY, [CustomerPause("C1", until=TODAY - timedelta(days=1))]))
+        == 1
+    )
     assert len(due_reminders([state], policy, TODAY, [CustomerPause("OTHER")])) == 1
 
 
 def test_minimum_gap_between_reminders(policy: DunningPolicy) -> None:
-    state = invoice(policy.levels[1].days_after_due, levels_sent=frozenset({1}),
-                    last_reminder_on=TODAY - timedelta(days=policy.min_days_between - 1))  # fmt: skip
+    state = invoice(
+        policy.levels[1].days_after_due,
+        levels_sent=frozenset({1}),
+        last_reminder_on=TODAY - timedelta(days=policy.min_days_between - 1),
+    )
     assert due_reminders([state], policy, TODAY) == []
     later = TODAY + timedelta(days=1)
     assert [r.level for r in due_reminders([state], policy, later)] == [2]
@@ -85,13 +106,27 @@ def test_minimum_gap_between_reminders(policy: DunningPolicy) -> None:
     [
         ({}, "non-empty list"),
         ({"levels": [{"level": 1, "days_after_due": 7, "tone": "rude"}]}, "tone 'rude'"),
-        ({"levels": [{"level": 1, "days_after_due": 7, "tone": "firm"},
-                     {"level": 3, "days_after_due": 9, "tone": "final"}]}, "without gaps"),
-        ({"levels": [{"level": 1, "days_after_due": 9, "tone": "firm"},
-                     {"level": 2, "days_after_due": 9, "tone": "final"}]}, "more days"),
+        (
+            {
+                "levels": [
+                    {"level": 1, "days_after_due": 7, "tone": "firm"},
+                    {"level": 3, "days_after_due": 9, "tone": "final"},
+                ]
+            },
+            "without gaps",
+        ),
+        (
+            {
+                "levels": [
+                    {"level": 1, "days_after_due": 9, "tone": "firm"},
+                    {"level": 2, "days_after_due": 9, "tone": "final"},
+                ]
+            },
+            "more days",
+        ),
         ({"levels": [{"level": 1, "days_after_due": 9, "tone": "firm", "copy_to": "boss"}]}, "copy_to"),
     ],
-)  # fmt: skip
+)
 def test_invalid_policies_are_refused_with_the_reason(raw: dict[str, object], message: str) -> None:
     with pytest.raises(PolicyError, match=message):
         policy_from_dict(raw)

@@ -73,12 +73,20 @@ def line_identity(account: str, statement_id: str, position: int, line: BankLine
     Position is part of it because two genuinely identical movements on one day (two payments of
     the same amount by the same payer, without references) must stay two lines."""
     parts = (
-        account, statement_id, str(position), str(line.amount), line.currency,
+        account,
+        statement_id,
+        str(position),
+        str(line.amount),
+        line.currency,
         line.booking_date.isoformat() if line.booking_date else "",
         line.value_date.isoformat() if line.value_date else "",
-        line.counterparty_name, line.counterparty_account, line.remittance,
-        line.structured_reference, line.bank_reference, line.end_to_end_id,
-    )  # fmt: skip
+        line.counterparty_name,
+        line.counterparty_account,
+        line.remittance,
+        line.structured_reference,
+        line.bank_reference,
+        line.end_to_end_id,
+    )
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
     return digest[:32]
 
@@ -99,8 +107,16 @@ def make_statement(
     numbered = tuple(
         replace(line, line_id=line_identity(account, statement_id, i, line)) for i, line in enumerate(lines)
     )
-    return Statement(format=format, statement_id=statement_id, account=account, currency=currency.upper(),
-                     opening=opening, closing=closing, lines=numbered, source=source)  # fmt: skip
+    return Statement(
+        format=format,
+        statement_id=statement_id,
+        account=account,
+        currency=currency.upper(),
+        opening=opening,
+        closing=closing,
+        lines=numbered,
+        source=source,
+    )
 
 
 class BalanceStatus(enum.StrEnum):

@@ -14,6 +14,7 @@ The policy is business configuration: `defaults/dunning.yaml`, validated by `pol
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -106,7 +107,7 @@ def policy_from_dict(raw: Mapping[str, Any]) -> DunningPolicy:
     ordered = sorted(levels, key=lambda lv: lv.level)
     if [lv.level for lv in ordered] != list(range(1, len(ordered) + 1)) and not problems:
         problems.append("levels must be numbered 1, 2, 3... without gaps or repeats")
-    if any(a.days_after_due >= b.days_after_due for a, b in zip(ordered, ordered[1:], strict=False)):
+    if any(a.days_after_due >= b.days_after_due for a, b in itertools.pairwise(ordered)):
         problems.append("each level must come more days after the due date than the one before")
     gap = raw.get("min_days_between", 7)
     if not isinstance(gap, int) or gap < 0:
@@ -121,8 +122,12 @@ def _paused(customer_id: str, pauses: Mapping[str, CustomerPause], today: date) 
     return pause is not None and (pause.until is None or today <= pause.until)
 
 
-def due_reminders(invoices_state: Iterable[InvoiceState], policy: DunningPolicy, today: date,
-                  pauses: Iterable[CustomerPause] = ()) -> list[Reminder]:  # fmt: skip
+def due_reminders(
+    invoices_state: Iterable[InvoiceState],
+    policy: DunningPolicy,
+    today: date,
+    pauses: Iterable[CustomerPause] = (),
+) -> list[Reminder]:
     """The reminders to send today, one per invoice at most, ordered by customer and invoice."""
     paused = {p.customer_id: p for p in pauses}
     out: list[Reminder] = []
@@ -140,6 +145,16 @@ def due_reminders(invoices_state: Iterable[InvoiceState], policy: DunningPolicy,
             continue  # never the same level twice, never back down a level
         if inv.last_reminder_on and today - inv.last_reminder_on < timedelta(days=policy.min_days_between):
             continue
-        out.append(Reminder(inv.number, inv.customer_id, level.level, level.tone, level.copy_to, overdue,
-                            inv.amount_open, inv.currency))  # fmt: skip
+        out.append(
+            Reminder(
+                inv.number,
+                inv.customer_id,
+                level.level,
+                level.tone,
+                level.copy_to,
+                overdue,
+                inv.amount_open,
+                inv.currency,
+            )
+        )
     return sorted(out, key=lambda r: (r.customer_id, r.invoice_number))

@@ -22,7 +22,6 @@ through all invoice-line pairs.
 from __future__ import annotations
 
 import bisect
-import enum
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,87 +29,29 @@ from datetime import date
 from decimal import Decimal
 
 from handoff.domain.bank import BankLine
+from handoff.domain.matching_types import (
+    AMOUNT_CODES,
+    WEIGHTS,
+    ZERO,
+    Allocation,
+    Decision,
+    Evidence,
+    MatchPolicy,
+    OpenInvoice,
+    Proposal,
+    confidence,
+)
 from handoff.domain.remittance import (
-    NumberIndex, candidates, compact, deletes, name_similarity, name_tokens, number_keys, rf_references,
+    NumberIndex,
+    candidates,
+    compact,
+    deletes,
+    name_similarity,
+    name_tokens,
+    number_keys,
+    rf_references,
     within_one_edit,
-)  # fmt: skip
-
-ZERO = Decimal("0")
-WEIGHTS = {
-    "reference": 0.9,  # valid structured reference equal to the invoice's payment reference
-    "invoice_number": 0.8,  # invoice number found in the remittance text
-    "invoice_number_near": 0.55,  # ... within one typo
-    "amount_exact": 0.5,  # amount equals what is open
-    "amount_sum": 0.5,  # amount equals the sum of the invoices found / combined
-    "amount_within_tolerance": 0.3,
-    "name": 0.5,  # payer name matches the customer
-    "name_partial": 0.2,
-    "unique_amount": 0.4,  # the only open invoice (or combination) of this customer with this amount
-}
-_AMOUNT_CODES = frozenset({"amount_exact", "amount_sum", "amount_within_tolerance"})
-
-
-class Decision(enum.StrEnum):
-    AUTO = "auto"  # confident: apply without a person
-    REVIEW = "review"  # a proposal a person confirms or corrects
-    UNMATCHED = "unmatched"  # no candidate invoice: a person allocates it
-
-
-@dataclass(frozen=True, slots=True)
-class OpenInvoice:
-    number: str
-    customer_id: str
-    customer_name: str
-    currency: str
-    amount_open: Decimal
-    payment_reference: str = ""  # e.g. the ISO 11649 RF reference printed on the invoice
-    due_date: date | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    code: str
-    detail: str
-    invoice_number: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Allocation:
-    invoice_number: str
-    amount: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class Proposal:
-    line_id: str
-    amount: Decimal
-    currency: str
-    allocations: tuple[Allocation, ...]
-    confidence: float
-    evidence: tuple[Evidence, ...]
-    decision: Decision
-    unapplied: Decimal = ZERO  # overpayment left on account
-    write_off: Decimal = ZERO  # short payment within tolerance (bank charges, FX)
-    alternatives: tuple[str, ...] = ()  # other invoices that fit about as well
-
-
-@dataclass(frozen=True, slots=True)
-class MatchPolicy:
-    auto_apply_threshold: float = 0.85
-    review_threshold: float = 0.3
-    tolerance_abs: Decimal = Decimal("2.00")  # bank fee / FX difference accepted as paid in full
-    tolerance_rel: Decimal = Decimal("0.005")  # ... and at most this share of the amount
-    fuzzy_numbers: bool = True
-    max_combination: int = 4  # at most this many invoices combined into one payment
-    combination_pool: int = 12  # searched among this many oldest open invoices of the payer
-    ambiguity_margin: float = 0.1
-
-
-def confidence(evidence: Iterable[Evidence]) -> float:
-    miss = 1.0
-    for e in evidence:
-        miss *= 1.0 - WEIGHTS.get(e.code, 0.0)
-    return round(1.0 - miss, 4)
+)
 
 
 @dataclass(slots=True)
@@ -169,7 +110,9 @@ class Matcher:
     def _tolerance(self, amount: Decimal) -> Decimal:
         return min(self.policy.tolerance_abs, (amount * self.policy.tolerance_rel).quantize(Decimal("0.01")))
 
-    def _amount_evidence(self, paid: Decimal, open_: Decimal, number: str, *, code: str = "amount_exact") -> list[Evidence]:
+    def _amount_evidence(
+        self, paid: Decimal, open_: Decimal, number: str, *, code: str = "amount_exact"
+    ) -> list[Evidence]:
         if paid == open_:
             return [Evidence(code, f"{paid} equals {open_} open", number)]
         if abs(paid - open_) <= self._tolerance(open_):
@@ -186,19 +129,29 @@ class Matcher:
             return [], 1.0
         similarity = name_similarity(payer, self.customer_tokens[inv.customer_id])
         if similarity >= 0.8:
-            return [Evidence("name", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}", inv.number)], 1.0
+            return [
+                Evidence("name", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}", inv.number)
+            ], 1.0
         if similarity >= 0.5:
-            return [Evidence("name_partial", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}",
-                             inv.number)], 1.0  # fmt: skip
-        return [Evidence("name_mismatch", f"payer {line.counterparty_name!r} is not {inv.customer_name!r}",
-                         inv.number)], 0.75  # fmt: skip
+            return [
+                Evidence(
+                    "name_partial", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}", inv.number
+                )
+            ], 1.0
+        return [
+            Evidence(
+                "name_mismatch", f"payer {line.counterparty_name!r} is not {inv.customer_name!r}", inv.number
+            )
+        ], 0.75
 
     def _found_in_text(self, line: BankLine) -> tuple[dict[int, list[Evidence]], list[str]]:
         """Invoices named by a reference or an exact number; and the number candidates read."""
         found: dict[int, list[Evidence]] = {}
         structured = compact(line.structured_reference) if line.structured_reference else ""
         for i in self.by_reference.get(structured, ()) if structured else ():
-            found.setdefault(i, []).append(Evidence("reference", f"reference {structured}", self.invoices[i].number))
+            found.setdefault(i, []).append(
+                Evidence("reference", f"reference {structured}", self.invoices[i].number)
+            )
         if any(self.remaining[i] == line.amount for i in found):
             return found, []  # the common case: a known reference and the amount agrees
         text = " ".join(p for p in (line.structured_reference, line.remittance, line.end_to_end_id) if p)
@@ -212,12 +165,14 @@ class Matcher:
         for cand in cands:
             for i in self.numbers.lookup_exact(cand):
                 if not any(e.code == "reference" for e in found.get(i, ())):
-                    found.setdefault(i, []).append(Evidence("invoice_number", f"{cand!r} in remittance",
-                                                            self.invoices[i].number))  # fmt: skip
+                    found.setdefault(i, []).append(
+                        Evidence("invoice_number", f"{cand!r} in remittance", self.invoices[i].number)
+                    )
         return found, cands
 
-    def _found_near(self, line: BankLine, cands: list[str], customers: list[str],
-                    found: dict[int, list[Evidence]]) -> None:  # fmt: skip
+    def _found_near(
+        self, line: BankLine, cands: list[str], customers: list[str], found: dict[int, list[Evidence]]
+    ) -> None:
         """Numbers written with one typo. Sequential numbers are all one edit apart, so a typo'd
         number counts only for an invoice whose open amount agrees: those are looked up by amount
         (and payer), then their keys compared. One edit leaves the first or the last half of a key
@@ -233,14 +188,21 @@ class Matcher:
                 continue
             near = next((c for c in cands if abs(len(c) - len(key)) <= 1 and within_one_edit(c, key)), None)
             if near is not None:
-                found[i] = [Evidence("invoice_number_near", f"{near!r} one typo from {self.invoices[i].number}",
-                                     self.invoices[i].number)]  # fmt: skip
+                found[i] = [
+                    Evidence(
+                        "invoice_number_near",
+                        f"{near!r} one typo from {self.invoices[i].number}",
+                        self.invoices[i].number,
+                    )
+                ]
 
     # -- proposals --------------------------------------------------------------------------------
 
     def match_line(self, line: BankLine) -> Proposal:
         if line.amount <= 0:
-            return self._proposal(line, [], [Evidence("not_a_credit", f"{line.amount} is not money received")])
+            return self._proposal(
+                line, [], [Evidence("not_a_credit", f"{line.amount} is not money received")]
+            )
         found, cands = self._found_in_text(line)
         customers: list[str] | None = None
         if not any(self.remaining[i] == line.amount for i in found):
@@ -251,9 +213,15 @@ class Matcher:
         open_found = {i: ev for i, ev in found.items() if self.remaining[i] > 0}
         if found and not open_found:
             numbers = ", ".join(self.invoices[i].number for i in found)
-            return self._proposal(line, [], [Evidence("invoice_already_paid", f"{numbers} already settled")],
-                                  force=Decision.REVIEW)  # fmt: skip
-        listed = [i for i, ev in open_found.items() if any(e.code in ("reference", "invoice_number") for e in ev)]
+            return self._proposal(
+                line,
+                [],
+                [Evidence("invoice_already_paid", f"{numbers} already settled")],
+                force=Decision.REVIEW,
+            )
+        listed = [
+            i for i, ev in open_found.items() if any(e.code in ("reference", "invoice_number") for e in ev)
+        ]
         if len(listed) > 1:
             return self._several(line, listed, open_found)
         if open_found:
@@ -263,7 +231,9 @@ class Matcher:
         return self._by_amount_and_name(line, customers)
 
     def _score(self, line: BankLine, cand: _Candidate) -> None:
-        cand.evidence += self._amount_evidence(line.amount, self.remaining[cand.item], self.invoices[cand.item].number)
+        cand.evidence += self._amount_evidence(
+            line.amount, self.remaining[cand.item], self.invoices[cand.item].number
+        )
         names, factor = self._name_evidence(line, cand.item)
         cand.evidence += names
         cand.score = confidence(cand.evidence) * factor
@@ -279,7 +249,9 @@ class Matcher:
         if alternatives:
             score *= 0.5
             evidence.append(Evidence("ambiguous", f"{len(alternatives)} other invoice(s) fit about as well"))
-        return self._allocate(line, [best.item], evidence, score, [self.invoices[c.item].number for c in alternatives])
+        return self._allocate(
+            line, [best.item], evidence, score, [self.invoices[c.item].number for c in alternatives]
+        )
 
     def _several(self, line: BankLine, items: list[int], found: dict[int, list[Evidence]]) -> Proposal:
         """The payer listed several invoices: settle them oldest first."""
@@ -298,8 +270,13 @@ class Matcher:
             if named:
                 extra = []
                 if len(named) == 1 and self._unique_for_customer(named[0], line.amount):
-                    extra.append(Evidence("unique_amount", "the customer's only open invoice of this amount",
-                                          self.invoices[named[0]].number))  # fmt: skip
+                    extra.append(
+                        Evidence(
+                            "unique_amount",
+                            "the customer's only open invoice of this amount",
+                            self.invoices[named[0]].number,
+                        )
+                    )
                 return self._best(line, [_Candidate(i, list(extra)) for i in named])
             for customer in customers:
                 combo = self._combination(line, customer)
@@ -310,22 +287,32 @@ class Matcher:
                 return self._best(line, [_Candidate(oldest, [])])
         if same_amount:  # only the amount: a few candidates for review, however many share it
             return self._best(line, [_Candidate(i, []) for i in same_amount[:5]])
-        return self._proposal(line, [], [Evidence("no_candidate", "no reference, number, amount or payer match")])
+        return self._proposal(
+            line, [], [Evidence("no_candidate", "no reference, number, amount or payer match")]
+        )
 
     def _amount_range(self, line: BankLine, limit: int = 50) -> list[int]:
         """Still fully open invoices in the line's currency whose amount is within tolerance of it."""
         amounts, items = self.by_amount.get(line.currency, ([], []))
         tol = self._tolerance(line.amount)
-        lo, hi = bisect.bisect_left(amounts, line.amount - tol), bisect.bisect_right(amounts, line.amount + tol)
+        lo, hi = (
+            bisect.bisect_left(amounts, line.amount - tol),
+            bisect.bisect_right(amounts, line.amount + tol),
+        )
         return [items[k] for k in range(lo, min(hi, lo + limit)) if self.remaining[items[k]] == amounts[k]]
 
     def _agreeing(self, line: BankLine, customers: list[str]) -> list[int]:
         """Fully open invoices whose amount agrees with the line: of the named payers (however many
         invoices share a common amount), else any customer's (a bounded number)."""
         tol = self._tolerance(line.amount)
-        own = [i for c in customers for i in self.by_customer[c] if self.invoices[i].currency == line.currency
-               and self.remaining[i] == self.invoices[i].amount_open
-               and abs(self.remaining[i] - line.amount) <= tol]  # fmt: skip
+        own = [
+            i
+            for c in customers
+            for i in self.by_customer[c]
+            if self.invoices[i].currency == line.currency
+            and self.remaining[i] == self.invoices[i].amount_open
+            and abs(self.remaining[i] - line.amount) <= tol
+        ]
         # the named payer's own invoices when there are any (a typo'd number is most likely theirs)
         return own or self._amount_range(line, limit=20)
 
@@ -358,8 +345,11 @@ class Matcher:
 
     def _combination(self, line: BankLine, customer: str) -> Proposal | None:
         """One payment for several invoices of the payer: a combination summing to the amount."""
-        pool = [i for i in self.by_customer[customer] if self.remaining[i] > 0
-                and self.invoices[i].currency == line.currency][: self.policy.combination_pool]  # fmt: skip
+        pool = [
+            i
+            for i in self.by_customer[customer]
+            if self.remaining[i] > 0 and self.invoices[i].currency == line.currency
+        ][: self.policy.combination_pool]
         tol = self._tolerance(line.amount)
         fits = []
         for size in range(2, min(self.policy.max_combination, len(pool)) + 1):
@@ -383,8 +373,14 @@ class Matcher:
         score = confidence(evidence) * (1.0 if len(fits) == 1 else 0.5)
         return self._allocate(line, items, evidence, score, [])
 
-    def _allocate(self, line: BankLine, items: Sequence[int], evidence: list[Evidence], score: float,
-                  alternatives: Sequence[str]) -> Proposal:  # fmt: skip
+    def _allocate(
+        self,
+        line: BankLine,
+        items: Sequence[int],
+        evidence: list[Evidence],
+        score: float,
+        alternatives: Sequence[str],
+    ) -> Proposal:
         left = line.amount
         allocations, write_off = [], ZERO
         within = any(e.code == "amount_within_tolerance" for e in evidence)
@@ -396,7 +392,7 @@ class Matcher:
             left -= amount
         if within and items and left == 0:
             write_off = sum((self.remaining[i] for i in items), ZERO) - line.amount
-        if not any(e.code in _AMOUNT_CODES or e.code == "reference" for e in evidence):
+        if not any(e.code in AMOUNT_CODES or e.code == "reference" for e in evidence):
             # without a valid reference, only an agreeing amount may apply itself
             score = min(score, self.policy.auto_apply_threshold - 0.01)
         if allocations and score >= self.policy.auto_apply_threshold:
@@ -406,12 +402,28 @@ class Matcher:
             if write_off > 0:
                 last = items[len(allocations) - 1]
                 self.remaining[last] = max(ZERO, self.remaining[last] - write_off)
-        return self._proposal(line, allocations, evidence, score=score, unapplied=left, write_off=max(write_off, ZERO),
-                              alternatives=tuple(alternatives))  # fmt: skip
+        return self._proposal(
+            line,
+            allocations,
+            evidence,
+            score=score,
+            unapplied=left,
+            write_off=max(write_off, ZERO),
+            alternatives=tuple(alternatives),
+        )
 
-    def _proposal(self, line: BankLine, allocations: list[Allocation], evidence: list[Evidence], *,
-                  score: float = 0.0, unapplied: Decimal | None = None, write_off: Decimal = ZERO,
-                  alternatives: tuple[str, ...] = (), force: Decision | None = None) -> Proposal:  # fmt: skip
+    def _proposal(
+        self,
+        line: BankLine,
+        allocations: list[Allocation],
+        evidence: list[Evidence],
+        *,
+        score: float = 0.0,
+        unapplied: Decimal | None = None,
+        write_off: Decimal = ZERO,
+        alternatives: tuple[str, ...] = (),
+        force: Decision | None = None,
+    ) -> Proposal:
         if force is not None:
             decision = force
         elif not allocations:
@@ -420,13 +432,37 @@ class Matcher:
             decision = Decision.AUTO
         else:
             decision = Decision.REVIEW
-        return Proposal(line_id=line.line_id, amount=line.amount, currency=line.currency,
-                        allocations=tuple(allocations), confidence=round(score, 4), evidence=tuple(evidence),
-                        decision=decision, unapplied=max(line.amount, ZERO) if unapplied is None else unapplied,
-                        write_off=write_off, alternatives=alternatives)  # fmt: skip
+        return Proposal(
+            line_id=line.line_id,
+            amount=line.amount,
+            currency=line.currency,
+            allocations=tuple(allocations),
+            confidence=round(score, 4),
+            evidence=tuple(evidence),
+            decision=decision,
+            unapplied=max(line.amount, ZERO) if unapplied is None else unapplied,
+            write_off=write_off,
+            alternatives=alternatives,
+        )
 
 
-def match(lines: Iterable[BankLine], invoices: Sequence[OpenInvoice], policy: MatchPolicy | None = None) -> list[Proposal]:
+def match(
+    lines: Iterable[BankLine], invoices: Sequence[OpenInvoice], policy: MatchPolicy | None = None
+) -> list[Proposal]:
     """Proposals for bank lines against open invoices, in line order (earlier lines settle first)."""
     matcher = Matcher(invoices, policy)
     return [matcher.match_line(line) for line in lines]
+
+
+__all__ = [
+    "WEIGHTS",
+    "Allocation",
+    "Decision",
+    "Evidence",
+    "MatchPolicy",
+    "Matcher",
+    "OpenInvoice",
+    "Proposal",
+    "confidence",
+    "match",
+]

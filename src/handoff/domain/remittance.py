@@ -15,12 +15,47 @@ import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 
-
 _PARTS = re.compile(r"[A-Za-z0-9]+")
 _RF = re.compile(r"RF\d{2}[A-Z0-9]{1,21}")
 _LEGAL_FORMS = frozenset(
-    "gmbh ag kg ohg ug mbh bv b v nv n v ltd limited llc inc corp corporation co company plc sa sas sarl"
-    " srl spa sl ab as oy aps the and of und et".split()
+    [
+        "gmbh",
+        "ag",
+        "kg",
+        "ohg",
+        "ug",
+        "mbh",
+        "bv",
+        "b",
+        "v",
+        "nv",
+        "n",
+        "v",
+        "ltd",
+        "limited",
+        "llc",
+        "inc",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "plc",
+        "sa",
+        "sas",
+        "sarl",
+        "srl",
+        "spa",
+        "sl",
+        "ab",
+        "as",
+        "oy",
+        "aps",
+        "the",
+        "and",
+        "of",
+        "und",
+        "et",
+    ]
 )
 
 

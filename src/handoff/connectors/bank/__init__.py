@@ -17,11 +17,26 @@ from handoff.connectors.bank.errors import StatementError
 from handoff.domain.bank import Statement
 
 # order matters: formats that declare themselves first, CSV (a guess) last
-FORMATS: tuple[tuple[str, ModuleType], ...] = (("camt", camt), ("ofx", ofx), ("mt940", mt940),
-                                               ("csv", csv_format))  # fmt: skip
-_EXTENSIONS = {".xml": "camt", ".053": "camt", ".052": "camt", ".054": "camt", ".ofx": "ofx", ".qfx": "ofx",
-               ".sta": "mt940", ".940": "mt940", ".942": "mt940", ".mt940": "mt940", ".swi": "mt940",
-               ".csv": "csv"}  # fmt: skip
+FORMATS: tuple[tuple[str, ModuleType], ...] = (
+    ("camt", camt),
+    ("ofx", ofx),
+    ("mt940", mt940),
+    ("csv", csv_format),
+)
+_EXTENSIONS = {
+    ".xml": "camt",
+    ".053": "camt",
+    ".052": "camt",
+    ".054": "camt",
+    ".ofx": "ofx",
+    ".qfx": "ofx",
+    ".sta": "mt940",
+    ".940": "mt940",
+    ".942": "mt940",
+    ".mt940": "mt940",
+    ".swi": "mt940",
+    ".csv": "csv",
+}
 
 
 def detect(data: bytes, name: str = "") -> ModuleType:
@@ -38,8 +53,9 @@ def detect(data: bytes, name: str = "") -> ModuleType:
     raise StatementError(name, "not a bank statement format this importer reads (camt.05x, MT940, OFX, CSV)")
 
 
-def read_statements(data: bytes, name: str = "",
-                    csv_mapping: Mapping[str, Any] | None = None) -> list[Statement]:
+def read_statements(
+    data: bytes, name: str = "", csv_mapping: Mapping[str, Any] | None = None
+) -> list[Statement]:
     module = detect(data, name)
     if module is csv_format:
         return csv_format.parse(data, name, csv_mapping)

@@ -40,8 +40,14 @@ def identify(data: bytes) -> bool:
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                           remove_comments=True, remove_pis=True)  # fmt: skip
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
 
 
 def _strip_namespaces(root: _Element) -> None:
@@ -99,8 +105,11 @@ def _balances(name: str, record: _Element) -> tuple[Balance | None, Balance | No
 
 def _account(record: _Element) -> str:
     # v1 names a non-IBAN account PrtryAcct, later versions Othr
-    return (_text(record, "Acct/Id/IBAN") or _text(record, "Acct/Id/Othr/Id")
-            or _text(record, "Acct/Id/PrtryAcct/Id"))
+    return (
+        _text(record, "Acct/Id/IBAN")
+        or _text(record, "Acct/Id/Othr/Id")
+        or _text(record, "Acct/Id/PrtryAcct/Id")
+    )
 
 
 def _party(tx: _Element | None, role: str) -> tuple[str, str]:
@@ -110,8 +119,11 @@ def _party(tx: _Element | None, role: str) -> tuple[str, str]:
     parties = tx.find("RltdPties")
     name = _text(parties, f"{role}/Nm") or _text(parties, f"{role}/Pty/Nm")
     name = name or _text(parties, f"Ultmt{role}/Nm") or _text(parties, f"Ultmt{role}/Pty/Nm")
-    account = (_text(parties, f"{role}Acct/Id/IBAN") or _text(parties, f"{role}Acct/Id/Othr/Id")
-               or _text(parties, f"{role}Acct/Id/PrtryAcct/Id"))
+    account = (
+        _text(parties, f"{role}Acct/Id/IBAN")
+        or _text(parties, f"{role}Acct/Id/Othr/Id")
+        or _text(parties, f"{role}Acct/Id/PrtryAcct/Id")
+    )
     return name, account
 
 
@@ -142,22 +154,27 @@ def _tx_amount(tx: _Element) -> Decimal | None:
     return value if value is not None and value.is_finite() and value > 0 else None
 
 
-def _line(entry: _Element, tx: _Element | None, amount: Decimal, currency: str, *,
-          extra: str = "") -> BankLine:
+def _line(
+    entry: _Element, tx: _Element | None, amount: Decimal, currency: str, *, extra: str = ""
+) -> BankLine:
     role = "Dbtr" if amount > 0 else "Cdtr"  # the other side: who paid us, or whom we paid
     name, account = _party(tx, role)
     text, reference = _remittance(tx)
     info = _text(entry, "AddtlNtryInf")
     remittance = " ".join(p for p in (text, extra, "" if text else info) if p)
     return BankLine(
-        amount=amount, currency=currency,
-        booking_date=_date(entry.find("BookgDt")), value_date=_date(entry.find("ValDt")),
-        counterparty_name=name, counterparty_account=account,
-        remittance=remittance, structured_reference=reference,
+        amount=amount,
+        currency=currency,
+        booking_date=_date(entry.find("BookgDt")),
+        value_date=_date(entry.find("ValDt")),
+        counterparty_name=name,
+        counterparty_account=account,
+        remittance=remittance,
+        structured_reference=reference,
         bank_reference=_text(tx, "Refs/AcctSvcrRef") or _text(entry, "AcctSvcrRef"),
         end_to_end_id=(e2e if (e2e := _text(tx, "Refs/EndToEndId")) != "NOTPROVIDED" else ""),
         booked=_booked(entry),
-    )  # fmt: skip
+    )
 
 
 def _entry_lines(name: str, entry: _Element, fallback_ccy: str, index: int) -> list[BankLine]:
@@ -201,9 +218,18 @@ def parse(data: bytes, name: str) -> list[Statement]:
             raise StatementError(name, f"{kind} record {_text(record, 'Id')!r} names no account")
         lines = [line for i, e in enumerate(entries) for line in _entry_lines(name, e, currency, i)]
         opening, closing = _balances(name, record)
-        statements.append(make_statement(format=kind, statement_id=_text(record, "Id"), account=account,
-                                         currency=currency, lines=lines, opening=opening, closing=closing,
-                                         source=name))  # fmt: skip
+        statements.append(
+            make_statement(
+                format=kind,
+                statement_id=_text(record, "Id"),
+                account=account,
+                currency=currency,
+                lines=lines,
+                opening=opening,
+                closing=closing,
+                source=name,
+            )
+        )
     if not statements:
         raise StatementError(name, f"{kind} message holds no <{record_tag}> record")
     return statements

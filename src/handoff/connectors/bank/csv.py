@@ -36,8 +36,20 @@ from typing import Any
 from handoff.connectors.bank.errors import StatementError
 from handoff.domain.bank import BankLine, Statement, make_statement
 
-_FIELDS = ("booking_date", "value_date", "amount", "debit", "credit", "currency", "counterparty_name",
-           "counterparty_account", "remittance", "reference", "bank_reference", "end_to_end_id")  # fmt: skip
+_FIELDS = (
+    "booking_date",
+    "value_date",
+    "amount",
+    "debit",
+    "credit",
+    "currency",
+    "counterparty_name",
+    "counterparty_account",
+    "remittance",
+    "reference",
+    "bank_reference",
+    "end_to_end_id",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +95,15 @@ class CsvMapping:
         if problems:
             raise ValueError("csv mapping: " + "; ".join(problems))
         return cls(
-            columns=columns, account=str(raw.get("account", "")), currency=str(raw.get("currency", "")),
-            delimiter=str(raw.get("delimiter", "")), encoding=str(raw.get("encoding", "utf-8-sig")),
-            skip_rows=int(raw.get("skip_rows", 0)), date_format=str(raw.get("date_format", "%Y-%m-%d")),
+            columns=columns,
+            account=str(raw.get("account", "")),
+            currency=str(raw.get("currency", "")),
+            delimiter=str(raw.get("delimiter", "")),
+            encoding=str(raw.get("encoding", "utf-8-sig")),
+            skip_rows=int(raw.get("skip_rows", 0)),
+            date_format=str(raw.get("date_format", "%Y-%m-%d")),
             decimal=decimal,
-        )  # fmt: skip
+        )
 
 
 def identify(data: bytes) -> bool:
@@ -129,7 +145,7 @@ def parse(data: bytes, name: str, mapping: CsvMapping | Mapping[str, Any] | None
         text = data.decode(m.encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise StatementError(name, f"cannot decode as {m.encoding}: {exc}") from exc
-    lines = text.splitlines()[m.skip_rows:]
+    lines = text.splitlines()[m.skip_rows :]
     if not lines:
         raise StatementError(name, "CSV is empty")
     delimiter = m.delimiter or max((",", ";", "\t", "|"), key=lines[0].count)
@@ -160,18 +176,33 @@ def parse(data: bytes, name: str, mapping: CsvMapping | Mapping[str, Any] | None
                 continue  # blank line
             raise StatementError(name, f"line {number}: no amount or no booking date")
         currency = (get(row, "currency") or m.currency).upper()
-        out.append(BankLine(
-            amount=amount, currency=currency, booking_date=booking, value_date=value or booking,
-            counterparty_name=get(row, "counterparty_name"),
-            counterparty_account=get(row, "counterparty_account").replace(" ", ""),
-            remittance=get(row, "remittance"), structured_reference=get(row, "reference").replace(" ", ""),
-            bank_reference=get(row, "bank_reference"), end_to_end_id=get(row, "end_to_end_id"),
-        ))  # fmt: skip
+        out.append(
+            BankLine(
+                amount=amount,
+                currency=currency,
+                booking_date=booking,
+                value_date=value or booking,
+                counterparty_name=get(row, "counterparty_name"),
+                counterparty_account=get(row, "counterparty_account").replace(" ", ""),
+                remittance=get(row, "remittance"),
+                structured_reference=get(row, "reference").replace(" ", ""),
+                bank_reference=get(row, "bank_reference"),
+                end_to_end_id=get(row, "end_to_end_id"),
+            )
+        )
     # CSV exports carry no statement id: the file content identifies it, so a re-import matches
     statement_id = "csv:" + hashlib.sha256(data).hexdigest()[:16]
     currency = m.currency or (out[0].currency if out else "")
-    return [make_statement(format="csv", statement_id=statement_id, account=m.account, currency=currency,
-                           lines=out, source=name)]  # fmt: skip
+    return [
+        make_statement(
+            format="csv",
+            statement_id=statement_id,
+            account=m.account,
+            currency=currency,
+            lines=out,
+            source=name,
+        )
+    ]
 
 
 def _mapping(name: str, raw: Mapping[str, Any]) -> CsvMapping:

@@ -30,7 +30,9 @@ from handoff.domain.bank import Balance, BankLine, Statement, make_statement
 
 _TAG_RE = re.compile(rb"(?m)^\s*:(20|25|28C?|60[FM]|61|62[FM]):")
 # :61: whose reference slot holds an IBAN / account (SNS, ASN) followed by a name line
-_SNS_61 = re.compile(r"(?m)^(:61:\d{6}(?:\d{4})?R?[DC][A-Z]?[\d,]+[A-Z][A-Z0-9]{3})([A-Z]{2}\d{2}[A-Z0-9]{10,30}|\d{9,10})\r?\n(?!:)([^\n]*)$")  # noqa: E501
+_SNS_61 = re.compile(
+    r"(?m)^(:61:\d{6}(?:\d{4})?R?[DC][A-Z]?[\d,]+[A-Z][A-Z0-9]{3})([A-Z]{2}\d{2}[A-Z0-9]{10,30}|\d{9,10})\r?\n(?!:)([^\n]*)$"
+)
 # old Rabobank exports write amounts with a decimal point where SWIFT prescribes a comma
 _POINT_61 = re.compile(r"(?m)^(:61:\d{6}(?:\d{4})?R?[DC][A-Z]?\d+)\.(\d{0,2})")
 _POINT_BAL = re.compile(r"(?m)^(:6[02][FM]:[DC]\d{6}[A-Z]{3}\d+)\.(\d{0,2})")
@@ -38,8 +40,10 @@ _POINT_BAL = re.compile(r"(?m)^(:6[02][FM]:[DC]\d{6}[A-Z]{3}\d+)\.(\d{0,2})")
 _NO_TYPE_61 = re.compile(r"(?m)^(:61:\d{6}(?:\d{4})?R?[DC])N?([\d,]+)//")
 _EMPTY_28C = re.compile(r"(?m)^:28C:\s*/\d*\s*$\n?")
 _ACCOUNT_CCY = re.compile(r"^(.*?\d)\s*([A-Z]{3})$")
-_KEYWORDS = ("TRTP|IBAN|BIC|NAME|REMI|EREF|CNTP|ORDP|BENM|ID|ADDR|ISDT|MARF|CSID|PURP|ULTC|ULTD|ULTB|RTRN"
-             "|PREF|SWOC|BUSP|TRCD|CDTRREF|CDTRREFTP|FX|OCMT|CHGS|EXCH")  # fmt: skip
+_KEYWORDS = (
+    "TRTP|IBAN|BIC|NAME|REMI|EREF|CNTP|ORDP|BENM|ID|ADDR|ISDT|MARF|CSID|PURP|ULTC|ULTD|ULTB|RTRN"
+    "|PREF|SWOC|BUSP|TRCD|CDTRREF|CDTRREFTP|FX|OCMT|CHGS|EXCH"
+)
 _FIELD_RE = re.compile(rf"/({_KEYWORDS})/(.*?)(?=/(?:{_KEYWORDS})/|$)")
 _RF_RE = re.compile(r"\bRF\d{2}[A-Z0-9]{1,21}\b")
 
@@ -132,12 +136,17 @@ def _line(tx: Any, currency: str) -> BankLine:
         customer_ref = ""
     amount = Decimal(d["amount"].amount)
     return BankLine(
-        amount=amount, currency=(d.get("currency") or currency or "").upper(),
-        booking_date=d.get("entry_date") or d.get("date"), value_date=d.get("date"),
-        counterparty_name=name, counterparty_account=account.replace(" ", ""),
-        remittance=" ".join(remittance.split()), structured_reference=reference,
-        bank_reference=(d.get("bank_reference") or customer_ref or "").strip(), end_to_end_id=e2e,
-    )  # fmt: skip
+        amount=amount,
+        currency=(d.get("currency") or currency or "").upper(),
+        booking_date=d.get("entry_date") or d.get("date"),
+        value_date=d.get("date"),
+        counterparty_name=name,
+        counterparty_account=account.replace(" ", ""),
+        remittance=" ".join(remittance.split()),
+        structured_reference=reference,
+        bank_reference=(d.get("bank_reference") or customer_ref or "").strip(),
+        end_to_end_id=e2e,
+    )
 
 
 def _blocks(text: str) -> list[str]:
@@ -189,7 +198,16 @@ def parse(data: bytes, name: str) -> list[Statement]:
         number = data_.get("statement_number") or ""
         seq = data_.get("sequence_number") or ""
         statement_id = "/".join(p for p in (data_.get("transaction_reference") or "", number, seq) if p)
-        statements.append(make_statement(format="mt940", statement_id=statement_id, account=account,
-                                         currency=currency, lines=lines, opening=_balance(opening),
-                                         closing=_balance(closing), source=name))  # fmt: skip
+        statements.append(
+            make_statement(
+                format="mt940",
+                statement_id=statement_id,
+                account=account,
+                currency=currency,
+                lines=lines,
+                opening=_balance(opening),
+                closing=_balance(closing),
+                source=name,
+            )
+        )
     return statements

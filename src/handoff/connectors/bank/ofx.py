@@ -45,13 +45,17 @@ def _line(tx: Any, currency: str) -> BankLine:
     name = _text(getattr(tx, "name", None)) or _text(getattr(payee, "name", None))
     account = getattr(tx, "bankacctto", None) or getattr(tx, "ccacctto", None)
     return BankLine(
-        amount=Decimal(tx.trnamt), currency=(getattr(tx_currency, "cursym", None) or currency).upper(),
-        booking_date=_day(tx.dtposted), value_date=_day(getattr(tx, "dtavail", None)) or _day(tx.dtposted),
-        counterparty_name=name, counterparty_account=_text(getattr(account, "acctid", None)),
+        amount=Decimal(tx.trnamt),
+        currency=(getattr(tx_currency, "cursym", None) or currency).upper(),
+        booking_date=_day(tx.dtposted),
+        value_date=_day(getattr(tx, "dtavail", None)) or _day(tx.dtposted),
+        counterparty_name=name,
+        counterparty_account=_text(getattr(account, "acctid", None)),
         remittance=_text(getattr(tx, "memo", None)),
         structured_reference="",
-        bank_reference=_text(tx.fitid), end_to_end_id=_text(getattr(tx, "refnum", None)),
-    )  # fmt: skip
+        bank_reference=_text(tx.fitid),
+        end_to_end_id=_text(getattr(tx, "refnum", None)),
+    )
 
 
 def parse(data: bytes, name: str) -> list[Statement]:
@@ -78,11 +82,19 @@ def parse(data: bytes, name: str) -> list[Statement]:
         closing = stmt.ledgerbal
         end = getattr(stmt.banktranlist, "dtend", None)
         statement_id = f"{acct.acctid}:{end.isoformat() if end else ''}"
-        statements.append(make_statement(
-            format="ofx", statement_id=statement_id, account=str(acct.acctid), currency=currency, lines=lines,
-            closing=Balance(Decimal(closing.balamt), _day(closing.dtasof)) if closing is not None else None,
-            source=name,
-        ))  # fmt: skip
+        statements.append(
+            make_statement(
+                format="ofx",
+                statement_id=statement_id,
+                account=str(acct.acctid),
+                currency=currency,
+                lines=lines,
+                closing=Balance(Decimal(closing.balamt), _day(closing.dtasof))
+                if closing is not None
+                else None,
+                source=name,
+            )
+        )
     if not statements:
         if kinds:
             only = sorted(set(kinds))
