@@ -152,8 +152,8 @@ class Matcher:
             found.setdefault(i, []).append(
                 Evidence("reference", f"reference {structured}", self.invoices[i].number)
             )
-        if any(self.remaining[i] == line.amount for i in found):
-            return found, []  # the common case: a known reference and the amount agrees
+        if any(self.remaining[i] > 0 for i in found):
+            return found, []  # the common case: a known structured reference names the invoice
         text = " ".join(p for p in (line.structured_reference, line.remittance, line.end_to_end_id) if p)
         for ref in rf_references(text):
             for i in self.by_reference.get(ref, ()):
@@ -205,7 +205,11 @@ class Matcher:
             )
         found, cands = self._found_in_text(line)
         customers: list[str] | None = None
-        if not any(self.remaining[i] == line.amount for i in found):
+        # look further (payer, typo'd numbers) only when what was found does not explain the amount
+        tol = self._tolerance(line.amount)
+        total = sum((self.remaining[i] for i in found), ZERO)
+        explained = any(self.remaining[i] == line.amount for i in found) or abs(total - line.amount) <= tol
+        if not explained and not any(e.code == "reference" for ev in found.values() for e in ev):
             customers = self._customers_named(name_tokens(line.counterparty_name))
             if self.policy.fuzzy_numbers and cands:
                 self._found_near(line, cands, customers, found)
