@@ -1,0 +1,472 @@
+"""Cash application: which open invoices does a received bank payment settle?
+
+Evidence-based, as accounts-receivable clerks do it: a valid ISO 11649 `RF` creditor reference
+or the invoice's own payment reference, the invoice number written in the remittance text (also
+retyped: spaces, missing dashes or zeros, one typo), the amount (equal to what is open, within a
+fee/FX tolerance, or equal to the sum of several of the payer's invoices), and the payer's name.
+Each piece of evidence has a weight; the confidence is 1 - prod(1 - weight). A proposal at or
+above the configured auto-apply threshold applies itself, the rest goes to review, lines with no
+candidate are flagged unmatched.
+
+Safety rules, because a wrong automatic match is worse than a manual one: without a valid
+structured reference, a proposal applies itself only when the amount agrees; a payer name that
+contradicts the invoice's customer lowers confidence; two candidates of similar strength make
+the line ambiguous. Lines are matched in order and each automatic match settles what it allocates
+at once, so automatic allocations never exceed an invoice's open amount and several payments for
+one invoice settle it in turn. Proposals for review reserve nothing: a person may reject them.
+
+Every lookup goes through an index (reference, number keys, amount, customer name), never
+through all invoice-line pairs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from handoff.domain.bank import BankLine
+from handoff.domain.matching_types import (
+    AMOUNT_CODES,
+    WEIGHTS,
+    ZERO,
+    Allocation,
+    Decision,
+    Evidence,
+    MatchPolicy,
+    OpenInvoice,
+    Proposal,
+    confidence,
+)
+from handoff.domain.remittance import (
+    NumberIndex,
+    candidates,
+    compact,
+    deletes,
+    name_similarity,
+    name_tokens,
+    number_keys,
+    rf_references,
+    within_one_edit,
+)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    item: int
+    evidence: list[Evidence]
+    score: float = 0.0
+
+
+class Matcher:
+    """Indexes the open invoices once; `match_line` is then a handful of dictionary probes."""
+
+    def __init__(self, invoices: Sequence[OpenInvoice], policy: MatchPolicy | None = None) -> None:
+        self.policy = policy or MatchPolicy()
+        self.invoices = list(invoices)
+        self.remaining = [inv.amount_open for inv in self.invoices]
+        self.by_reference: dict[str, list[int]] = {}
+        self.numbers = NumberIndex()
+        self.key_of: dict[int, str] = {}
+        self.by_amount: dict[str, tuple[list[Decimal], list[int]]] = {}
+        self.by_customer: dict[str, list[int]] = {}
+        self.by_name_token: dict[str, set[str]] = {}
+        self.customer_tokens: dict[str, frozenset[str]] = {}
+        amounts: dict[str, list[tuple[Decimal, int]]] = {}
+        for i, inv in enumerate(self.invoices):
+            if inv.payment_reference:
+                self.by_reference.setdefault(compact(inv.payment_reference), []).append(i)
+            full, short = number_keys(inv.number)
+            self.numbers.add(full, i)
+            if short != full:
+                self.numbers.exact.setdefault(short, []).append(i)
+            self.key_of[i] = full
+            amounts.setdefault(inv.currency, []).append((inv.amount_open, i))
+            self.by_customer.setdefault(inv.customer_id, []).append(i)
+            if inv.customer_id not in self.customer_tokens:
+                tokens = name_tokens(inv.customer_name)
+                self.customer_tokens[inv.customer_id] = tokens
+                for t in tokens:
+                    self.by_name_token.setdefault(t, set()).add(inv.customer_id)
+        for currency, pairs in amounts.items():
+            pairs.sort()
+            self.by_amount[currency] = ([a for a, _ in pairs], [i for _, i in pairs])
+        # vocabulary of name words, for payer names with a typo: each word and its one-deletion variants
+        self.words_near: dict[str, set[str]] = {}
+        self.words_by_prefix: dict[str, set[str]] = {}
+        for word in self.by_name_token:
+            for variant in (word, *deletes(word)):
+                self.words_near.setdefault(variant, set()).add(word)
+            if len(word) >= 4:
+                self.words_by_prefix.setdefault(word[:4], set()).add(word)
+        for items in self.by_customer.values():
+            items.sort(key=lambda i: (self.invoices[i].due_date or date.max, self.invoices[i].number))
+
+    # -- evidence ---------------------------------------------------------------------------------
+
+    def _tolerance(self, amount: Decimal) -> Decimal:
+        return min(self.policy.tolerance_abs, (amount * self.policy.tolerance_rel).quantize(Decimal("0.01")))
+
+    def _amount_evidence(
+        self, paid: Decimal, open_: Decimal, number: str, *, code: str = "amount_exact"
+    ) -> list[Evidence]:
+        if paid == open_:
+            return [Evidence(code, f"{paid} equals {open_} open", number)]
+        if abs(paid - open_) <= self._tolerance(open_):
+            return [Evidence("amount_within_tolerance", f"{paid} within tolerance of {open_} open", number)]
+        if paid < open_:
+            return [Evidence("partial_payment", f"{paid} of {open_} open", number)]
+        return [Evidence("overpayment", f"{paid} exceeds {open_} open", number)]
+
+    def _name_evidence(self, line: BankLine, item: int) -> tuple[list[Evidence], float]:
+        """Evidence and a multiplier: a payer name contradicting the customer lowers confidence."""
+        inv = self.invoices[item]
+        payer = name_tokens(line.counterparty_name)
+        if not payer:
+            return [], 1.0
+        similarity = name_similarity(payer, self.customer_tokens[inv.customer_id])
+        if similarity >= 0.8:
+            return [
+                Evidence("name", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}", inv.number)
+            ], 1.0
+        if similarity >= 0.5:
+            return [
+                Evidence(
+                    "name_partial", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}", inv.number
+                )
+            ], 1.0
+        return [
+            Evidence(
+                "name_mismatch", f"payer {line.counterparty_name!r} is not {inv.customer_name!r}", inv.number
+            )
+        ], 0.75
+
+    def _found_in_text(self, line: BankLine) -> tuple[dict[int, list[Evidence]], list[str]]:
+        """Invoices named by a reference or an exact number; and the number candidates read."""
+        found: dict[int, list[Evidence]] = {}
+        structured = compact(line.structured_reference) if line.structured_reference else ""
+        for i in self.by_reference.get(structured, ()) if structured else ():
+            found.setdefault(i, []).append(
+                Evidence("reference", f"reference {structured}", self.invoices[i].number)
+            )
+        if any(self.remaining[i] > 0 for i in found):
+            return found, []  # the common case: a known structured reference names the invoice
+        text = " ".join(p for p in (line.structured_reference, line.remittance, line.end_to_end_id) if p)
+        for ref in rf_references(text):
+            for i in self.by_reference.get(ref, ()):
+                if i not in found:
+                    found[i] = [Evidence("reference", f"reference {ref}", self.invoices[i].number)]
+        cands = list(dict.fromkeys(candidates(text)))
+        # an RF reference with a typo fails its check digits: its body may still be the number
+        cands += [c[4:] for c in cands if c.startswith("RF") and c[2:4].isdigit() and len(c) > 6]
+        for cand in cands:
+            for i in self.numbers.lookup_exact(cand):
+                if not any(e.code == "reference" for e in found.get(i, ())):
+                    found.setdefault(i, []).append(
+                        Evidence("invoice_number", f"{cand!r} in remittance", self.invoices[i].number)
+                    )
+        return found, cands
+
+    def _found_near(
+        self, line: BankLine, cands: list[str], customers: list[str], found: dict[int, list[Evidence]]
+    ) -> None:
+        """Numbers written with one typo. Sequential numbers are all one edit apart, so a typo'd
+        number counts only for an invoice whose open amount agrees: those are looked up by amount
+        (and payer), then their keys compared. One edit leaves the first or the last half of a key
+        intact, so the candidates' halves are indexed first and most keys are rejected by a probe."""
+        halves: dict[int, tuple[set[str], set[str]]] = {}
+        for i in self._agreeing(line, customers):
+            key = self.key_of[i]
+            h = (len(key) - 1) // 2
+            if h not in halves:
+                halves[h] = ({c[:h] for c in cands}, {c[-h:] for c in cands})
+            heads, tails = halves[h]
+            if i in found or (key[:h] not in heads and key[-h:] not in tails):
+                continue
+            near = next((c for c in cands if abs(len(c) - len(key)) <= 1 and within_one_edit(c, key)), None)
+            if near is not None:
+                found[i] = [
+                    Evidence(
+                        "invoice_number_near",
+                        f"{near!r} one typo from {self.invoices[i].number}",
+                        self.invoices[i].number,
+                    )
+                ]
+
+    # -- proposals --------------------------------------------------------------------------------
+
+    def match_line(self, line: BankLine) -> Proposal:
+        if line.amount <= 0:
+            return self._proposal(
+                line, [], [Evidence("not_a_credit", f"{line.amount} is not money received")]
+            )
+        found, cands = self._found_in_text(line)
+        customers: list[str] | None = None
+        # look further (payer, typo'd numbers) only when what was found does not explain the amount
+        tol = self._tolerance(line.amount)
+        total = sum((self.remaining[i] for i in found), ZERO)
+        explained = any(self.remaining[i] == line.amount for i in found) or abs(total - line.amount) <= tol
+        if not explained and not any(e.code == "reference" for ev in found.values() for e in ev):
+            customers = self._customers_named(name_tokens(line.counterparty_name))
+            if self.policy.fuzzy_numbers and cands:
+                self._found_near(line, cands, customers, found)
+        found = {i: ev for i, ev in found.items() if self.invoices[i].currency == line.currency}
+        open_found = {i: ev for i, ev in found.items() if self.remaining[i] > 0}
+        if found and not open_found:
+            numbers = ", ".join(self.invoices[i].number for i in found)
+            return self._proposal(
+                line,
+                [],
+                [Evidence("invoice_already_paid", f"{numbers} already settled")],
+                force=Decision.REVIEW,
+            )
+        listed = [
+            i for i, ev in open_found.items() if any(e.code in ("reference", "invoice_number") for e in ev)
+        ]
+        if len(listed) > 1:
+            return self._several(line, listed, open_found)
+        if open_found:
+            return self._best(line, [_Candidate(i, list(ev)) for i, ev in open_found.items()])
+        if customers is None:
+            customers = self._customers_named(name_tokens(line.counterparty_name))
+        return self._by_amount_and_name(line, customers)
+
+    def _score(self, line: BankLine, cand: _Candidate) -> None:
+        cand.evidence += self._amount_evidence(
+            line.amount, self.remaining[cand.item], self.invoices[cand.item].number
+        )
+        names, factor = self._name_evidence(line, cand.item)
+        cand.evidence += names
+        cand.score = confidence(cand.evidence) * factor
+
+    def _best(self, line: BankLine, cands: list[_Candidate], extra: Sequence[Evidence] = ()) -> Proposal:
+        for cand in cands:
+            self._score(line, cand)
+        cands.sort(key=lambda c: -c.score)
+        best = cands[0]
+        alternatives = [c for c in cands[1:] if best.score - c.score < self.policy.ambiguity_margin]
+        evidence = list(extra) + best.evidence
+        score = best.score
+        if alternatives:
+            score *= 0.5
+            evidence.append(Evidence("ambiguous", f"{len(alternatives)} other invoice(s) fit about as well"))
+        return self._allocate(
+            line, [best.item], evidence, score, [self.invoices[c.item].number for c in alternatives]
+        )
+
+    def _several(self, line: BankLine, items: list[int], found: dict[int, list[Evidence]]) -> Proposal:
+        """The payer listed several invoices: settle them oldest first."""
+        items.sort(key=lambda i: (self.invoices[i].due_date or date.max, self.invoices[i].number))
+        evidence = [e for i in items for e in found[i]]
+        total = sum((self.remaining[i] for i in items), ZERO)
+        evidence += self._amount_evidence(line.amount, total, "", code="amount_sum")
+        factor = min(self._name_evidence(line, i)[1] for i in items)
+        evidence += self._name_evidence(line, items[0])[0] if factor == 1.0 else []
+        return self._allocate(line, items, evidence, confidence(evidence) * factor, [])
+
+    def _by_amount_and_name(self, line: BankLine, customers: list[str]) -> Proposal:
+        same_amount = self._amount_range(line)
+        if customers:
+            named = [i for i in self._agreeing(line, customers) if self.invoices[i].customer_id in customers]
+            if named:
+                extra = []
+                if len(named) == 1 and self._unique_for_customer(named[0], line.amount):
+                    extra.append(
+                        Evidence(
+                            "unique_amount",
+                            "the customer's only open invoice of this amount",
+                            self.invoices[named[0]].number,
+                        )
+                    )
+                return self._best(line, [_Candidate(i, list(extra)) for i in named])
+            for customer in customers:
+                combo = self._combination(line, customer)
+                if combo is not None:
+                    return combo
+            oldest = next((i for c in customers for i in self.by_customer[c] if self.remaining[i] > 0), None)
+            if oldest is not None:  # the payer is known but the amount fits nothing: a partial payment?
+                return self._best(line, [_Candidate(oldest, [])])
+        if same_amount:  # only the amount: a few candidates for review, however many share it
+            return self._best(line, [_Candidate(i, []) for i in same_amount[:5]])
+        return self._proposal(
+            line, [], [Evidence("no_candidate", "no reference, number, amount or payer match")]
+        )
+
+    def _amount_range(self, line: BankLine, limit: int = 50) -> list[int]:
+        """Still fully open invoices in the line's currency whose amount is within tolerance of it."""
+        amounts, items = self.by_amount.get(line.currency, ([], []))
+        tol = self._tolerance(line.amount)
+        lo, hi = (
+            bisect.bisect_left(amounts, line.amount - tol),
+            bisect.bisect_right(amounts, line.amount + tol),
+        )
+        return [items[k] for k in range(lo, min(hi, lo + limit)) if self.remaining[items[k]] == amounts[k]]
+
+    def _agreeing(self, line: BankLine, customers: list[str]) -> list[int]:
+        """Fully open invoices whose amount agrees with the line: of the named payers (however many
+        invoices share a common amount), else any customer's (a bounded number)."""
+        tol = self._tolerance(line.amount)
+        own = [
+            i
+            for c in customers
+            for i in self.by_customer[c]
+            if self.invoices[i].currency == line.currency
+            and self.remaining[i] == self.invoices[i].amount_open
+            and abs(self.remaining[i] - line.amount) <= tol
+        ]
+        # the named payer's own invoices when there are any (a typo'd number is most likely theirs)
+        return own or self._amount_range(line, limit=20)
+
+    def _customers_named(self, payer: frozenset[str]) -> list[str]:
+        """Customers whose name matches the payer's: those sharing most of its words (a typo'd
+        word shares none, so one missing word is allowed), then confirmed by similarity."""
+        if not payer:
+            return []
+        sets = sorted((self._customers_with_word(t) for t in payer), key=len)  # smallest first: fast
+        every = set.intersection(*sets)  # customers with all the payer's words; set operations run in C
+        return [c for c in every if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
+
+    def _customers_with_word(self, word: str) -> set[str]:
+        """Customers whose name has this word, or, for a word no customer has (a typo, an
+        abbreviation), a word one edit away or sharing its first four letters."""
+        exact = self.by_name_token.get(word)
+        if exact is not None:
+            return exact
+        near = set(self.words_near.get(word, ()))
+        for d in deletes(word):
+            near.update(self.words_near.get(d, ()))
+        if len(word) >= 4:
+            near.update(self.words_by_prefix.get(word[:4], ()))
+        words = [w for w in near if w[:4] == word[:4] or within_one_edit(word, w)]
+        return set().union(*(self.by_name_token[w] for w in words)) if words else set()
+
+    def _unique_for_customer(self, item: int, amount: Decimal) -> bool:
+        customer = self.invoices[item].customer_id
+        return sum(1 for i in self.by_customer[customer] if self.remaining[i] == amount) == 1
+
+    def _combination(self, line: BankLine, customer: str) -> Proposal | None:
+        """One payment for several invoices of the payer: a combination summing to the amount."""
+        pool = [
+            i
+            for i in self.by_customer[customer]
+            if self.remaining[i] > 0 and self.invoices[i].currency == line.currency
+        ][: self.policy.combination_pool]
+        tol = self._tolerance(line.amount)
+        fits = []
+        for size in range(2, min(self.policy.max_combination, len(pool)) + 1):
+            for combo in itertools.combinations(pool, size):
+                if abs(sum((self.remaining[i] for i in combo), ZERO) - line.amount) <= tol:
+                    fits.append(combo)
+                    if len(fits) > 1:
+                        break
+            if fits:
+                break
+        if not fits:
+            return None
+        items = list(fits[0])
+        total = sum((self.remaining[i] for i in items), ZERO)
+        evidence = self._amount_evidence(line.amount, total, "", code="amount_sum")
+        evidence += self._name_evidence(line, items[0])[0]
+        if len(fits) == 1:
+            evidence.append(Evidence("unique_amount", f"the only combination of {len(items)} open invoices"))
+        else:
+            evidence.append(Evidence("ambiguous", "several combinations of open invoices fit"))
+        score = confidence(evidence) * (1.0 if len(fits) == 1 else 0.5)
+        return self._allocate(line, items, evidence, score, [])
+
+    def _allocate(
+        self,
+        line: BankLine,
+        items: Sequence[int],
+        evidence: list[Evidence],
+        score: float,
+        alternatives: Sequence[str],
+    ) -> Proposal:
+        left = line.amount
+        allocations, write_off = [], ZERO
+        within = any(e.code == "amount_within_tolerance" for e in evidence)
+        for i in items:
+            amount = min(left, self.remaining[i])
+            if amount <= 0:
+                break
+            allocations.append(Allocation(self.invoices[i].number, amount))
+            left -= amount
+        if within and items and left == 0:
+            write_off = sum((self.remaining[i] for i in items), ZERO) - line.amount
+        if not any(e.code in AMOUNT_CODES or e.code == "reference" for e in evidence):
+            # without a valid reference, only an agreeing amount may apply itself
+            score = min(score, self.policy.auto_apply_threshold - 0.01)
+        if allocations and score >= self.policy.auto_apply_threshold:
+            # an automatic match settles at once; a proposal for review reserves nothing until confirmed
+            for alloc, i in zip(allocations, items, strict=False):
+                self.remaining[i] -= alloc.amount
+            if write_off > 0:
+                last = items[len(allocations) - 1]
+                self.remaining[last] = max(ZERO, self.remaining[last] - write_off)
+        return self._proposal(
+            line,
+            allocations,
+            evidence,
+            score=score,
+            unapplied=left,
+            write_off=max(write_off, ZERO),
+            alternatives=tuple(alternatives),
+        )
+
+    def _proposal(
+        self,
+        line: BankLine,
+        allocations: list[Allocation],
+        evidence: list[Evidence],
+        *,
+        score: float = 0.0,
+        unapplied: Decimal | None = None,
+        write_off: Decimal = ZERO,
+        alternatives: tuple[str, ...] = (),
+        force: Decision | None = None,
+    ) -> Proposal:
+        if force is not None:
+            decision = force
+        elif not allocations:
+            decision = Decision.UNMATCHED
+        elif score >= self.policy.auto_apply_threshold:
+            decision = Decision.AUTO
+        else:
+            decision = Decision.REVIEW
+        return Proposal(
+            line_id=line.line_id,
+            amount=line.amount,
+            currency=line.currency,
+            allocations=tuple(allocations),
+            confidence=round(score, 4),
+            evidence=tuple(evidence),
+            decision=decision,
+            unapplied=max(line.amount, ZERO) if unapplied is None else unapplied,
+            write_off=write_off,
+            alternatives=alternatives,
+        )
+
+
+def match(
+    lines: Iterable[BankLine], invoices: Sequence[OpenInvoice], policy: MatchPolicy | None = None
+) -> list[Proposal]:
+    """Proposals for bank lines against open invoices, in line order (earlier lines settle first)."""
+    matcher = Matcher(invoices, policy)
+    return [matcher.match_line(line) for line in lines]
+
+
+__all__ = [
+    "WEIGHTS",
+    "Allocation",
+    "Decision",
+    "Evidence",
+    "MatchPolicy",
+    "Matcher",
+    "OpenInvoice",
+    "Proposal",
+    "confidence",
+    "match",
+]
