@@ -34,6 +34,7 @@ INBOX_CHUNK = 1000
 class ReceiveReport:
     received: int = 0
     duplicates: int = 0
+    new: set[tuple[str, str]] = field(default_factory=set)  # (source, event_id) stored by this call
 
 
 @dataclass
@@ -60,6 +61,7 @@ def receive(ctx: AppContext, events: Sequence[DealEvent]) -> ReceiveReport:
                  "occurred_at": e.occurred_at, "received_at": now, "payload": e.deal.as_dict(),
                  "status": "pending"} for e in fresh], ["source", "event_id"])  # fmt: skip
             report.received += len(fresh)
+            report.new.update((e.source, e.event_id) for e in fresh)
             report.duplicates += len(events[start:start + INBOX_CHUNK]) - len(fresh)
         uow.commit()
     return report

@@ -7,6 +7,7 @@ locked only for that final moment, so concurrent transactions serialise briefly,
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,9 +57,21 @@ class Notice:
     payload: Mapping[str, Any]
 
 
+_sqlite_writers: dict[int, threading.Lock] = {}
+
+
+def _writer_lock(engine: Engine) -> threading.Lock | None:
+    """SQLite has one writer at a time. Threads of one process queue on this lock instead of in
+    SQLite's busy handler, whose growing sleeps would turn contention into long stalls."""
+    if engine.dialect.name != "sqlite":
+        return None
+    return _sqlite_writers.setdefault(id(engine), threading.Lock())
+
+
 class UnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._lock = _writer_lock(engine)
         self._audit: list[tuple[str, str, str, str, str, str, Any, Any]] = []
         self._notices: list[tuple[Notice, datetime]] = []
 
@@ -67,15 +80,26 @@ class UnitOfWork:
         return self.engine.dialect.name == "postgresql"
 
     def __enter__(self) -> UnitOfWork:
-        self.conn = self.engine.connect()
-        self.conn.begin()
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            self.conn = self.engine.connect()
+            self.conn.begin()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
-        if self.conn.in_transaction():
-            self.conn.rollback()
-        self.conn.close()
+        try:
+            if self.conn.in_transaction():
+                self.conn.rollback()
+            self.conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def audit(self, *, at: datetime, actor: str, action: str, entity_type: str, entity_id: str,
               reason: str, before: Any = None, after: Any = None) -> None:  # fmt: skip

@@ -1,0 +1,144 @@
+"""Webhook load on loopback: acknowledgement latency at a fixed arrival rate, and the time from
+event to decision (ready or exception).
+
+    python bench/bench_webhook_load.py                       # SQLite, processing in the API process
+    python bench/bench_webhook_load.py --pg --workers 2      # PostgreSQL, two `handoff worker`s
+
+Starts `handoff serve` (and workers) as real processes, sends deal events open-loop at `--rate`
+per second for `--seconds` (requests are sent on schedule whether or not earlier ones have been
+answered), then waits until every event is decided. Acknowledgement latency is measured by the
+client; decision latency is `processed_at - received_at` of each inbox row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, select, text
+
+from handoff.demo.generate import deals
+from handoff.store import schema
+from handoff.store.db import make_engine, upgrade
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PG_ADMIN = os.environ.get("HANDOFF_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def send_all(url: str, rate: float, seconds: float) -> tuple[list[float], int]:
+    bodies = [{"event_id": f"evt-{uuid.uuid4()}", "deal": d} for d in deals(int(rate * seconds), seed=11)]
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        async def one(body: dict[str, object]) -> None:
+            nonlocal errors
+            t = time.perf_counter()
+            try:
+                r = await client.post(url, json=body)
+                if r.status_code != 202:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+                return
+            latencies.append((time.perf_counter() - t) * 1000)
+
+        start = time.perf_counter()
+        tasks = []
+        for i, body in enumerate(bodies):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(body)))
+        await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--workers", type=int, default=0, help="separate worker processes (0: API applies events)")
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp()
+    pg_name = None
+    if args.pg:
+        pg_name = f"handoff_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
+        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_name}"
+    else:
+        url = f"sqlite:///{tmp}/load.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    env = {**os.environ, "PYTHONPATH": str(SRC), "HANDOFF_PROCESS_INLINE": "0" if args.workers else "1",
+           "HANDOFF_NOTICE_LOG": f"{tmp}/notices.log"}  # fmt: skip
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, "-m", "handoff", "serve", "--db", url, "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
+    procs += [subprocess.Popen([sys.executable, "-m", "handoff", "worker", "--db", url, "--interval", "0.05",
+                                "--id", f"w{i}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              for i in range(args.workers)]  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        latencies, errors = asyncio.run(send_all(f"{base}/api/v1/webhooks/deals/crm", args.rate, args.seconds))
+        deadline = time.monotonic() + 120
+        inbox = schema.inbox
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                pending = conn.execute(select(inbox.c.id).where(inbox.c.status == "pending").limit(1)).first()
+            if pending is None:
+                break
+            time.sleep(0.2)
+        with engine.connect() as conn:
+            rows = conn.execute(select(inbox.c.received_at, inbox.c.processed_at)
+                                .where(inbox.c.processed_at.is_not(None))).all()  # fmt: skip
+        decision = [(r.processed_at - r.received_at).total_seconds() * 1000 for r in rows]
+        where = f"{'PostgreSQL' if args.pg else 'SQLite'}, {args.workers or 'API'} worker(s)"
+        print(f"{len(latencies)} events at {args.rate:.0f}/s on {where}; {errors} errors")
+        print(f"ack latency ms:      p50 {pct(latencies, 50):6.1f}  p99 {pct(latencies, 99):6.1f}  "
+              f"max {max(latencies):6.1f}  mean {statistics.fmean(latencies):6.1f}")
+        print(f"event->decision ms:  p50 {pct(decision, 50):6.1f}  p99 {pct(decision, 99):6.1f}  "
+              f"max {max(decision):6.1f}  ({len(decision)} decided)")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+        engine.dispose()
+        if pg_name:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
