@@ -82,3 +82,15 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert "200 closed-won deals read" in out and "200 duplicates recognised" in out
     assert "invoices issued" in out and "payments applied" in out
     assert "audit chain of" in out and "intact" in out
+
+
+def test_semicolon_export_with_human_headers_is_read(tmp_path: Path) -> None:
+    header = ";".join(k.replace("_", " ").title() for k in GOOD)  # "Deal Id;Deal Name;..."
+    row = ";".join(GOOD[k] for k in GOOD)
+    path = tmp_path / "export.csv"
+    path.write_text("\ufeff" + header + "\n" + row + "\n" + row.replace("D-1", "D-2").replace("PO-1", "") + "\n")
+    result = run("check", str(path), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [(x["deal_id"], x["ready"]) for x in lines] == [("D-1", True), ("D-2", False)]
+    assert lines[1]["problems"][0]["field"] == "po_number"

@@ -1,5 +1,8 @@
 """Deal files: the generic deal CSV (shared/DESIGN.md columns) and its JSON form.
 
+CSV: comma, semicolon or tab separated (from the header line); header names are matched without
+regard to case, spaces or dashes (`Deal ID` is `deal_id`).
+
 A file is read whole before anything is stored: a file that cannot be read or is wrongly shaped
 (no `deal_id` column, a row with more or fewer cells than the header, broken JSON, a deal that is
 not an object) raises `IntakeError` naming the file and line, and nothing is written. Bad values
@@ -20,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,12 +77,24 @@ def read_deal_rows(path: Path) -> list[DealRow]:
     return _csv_rows(name, text)
 
 
+def normalise_header(name: str) -> str:
+    """`Deal ID`, `deal-id` and ` DEAL_ID ` all mean `deal_id`."""
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def _delimiter(first_line: str) -> str:
+    # European exports often use ';' (the decimal comma takes ','); some tools write tabs.
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
 def _csv_rows(name: str, text: str) -> list[DealRow]:
     if not text.strip():
         raise IntakeError(name, 1, "file is empty: expected a header row")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=_delimiter(text.split("\n", 1)[0]))
     try:
-        header = [h.strip() for h in next(reader)]
+        header = [normalise_header(h) for h in next(reader)]
         if "deal_id" not in header:
             raise IntakeError(name, 1, "header has no deal_id column (is this a deal CSV?)")
         if len(set(header)) != len(header):
