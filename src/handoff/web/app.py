@@ -21,6 +21,7 @@ from handoff.app.context import AppContext
 from handoff.app.intake import process_pending, receive
 from handoff.connectors.intake.files import DealRow, IntakeError, deal_input, parse_time
 from handoff.domain.orders import DealEvent
+from handoff.web import webhooks
 
 MAX_BODY = 1_000_000
 
@@ -31,6 +32,7 @@ def error(status: int, code: str, message: str, field: str | None = None) -> JSO
 
 def create_app(ctx: AppContext, webhook_token: str | None = None) -> FastAPI:
     api = FastAPI(title="handoff", version="0.1.0", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs")
+    api.include_router(webhooks.router(ctx))
     token = webhook_token if webhook_token is not None else os.environ.get("HANDOFF_WEBHOOK_TOKEN", "")
 
     @api.get("/api/v1/health")
