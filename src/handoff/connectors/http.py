@@ -74,7 +74,7 @@ class HttpSender:
 
     def _wait(self, attempt: int) -> float:
         delay = min(self.policy.max_delay, self.policy.base_delay * 2 ** (attempt - 1))
-        return delay / 2 + random.uniform(0, delay / 2)
+        return float(delay / 2 + random.uniform(0, delay / 2))
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """The response of the first attempt that is neither a transport failure, a 429 nor a 5xx;

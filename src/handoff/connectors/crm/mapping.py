@@ -144,7 +144,8 @@ class FieldMap:
             raise MappingError(f"fields.{unknown[0]}: not a deal field; known: {', '.join(DEAL_FIELDS)}")
         if "deal_id" not in fields:
             raise MappingError("fields.deal_id: required (where the deal's id is found)")
-        parsed, extra = {}, {}
+        parsed: dict[str, Rule] = {}
+        extra: dict[str, Rule] = {}
         for section, source, out in (("fields", fields, parsed), ("custom", custom or {}, extra)):
             for name, rule in source.items():
                 if not isinstance(rule, str):
