@@ -148,7 +148,7 @@ def worker(db: DbOption = None, once: Annotated[bool, typer.Option(help="One pas
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ctx = _context(db)
-    channels = build_channels(_settings(db))
+    channels = build_channels(_settings(db), ctx)
     name = worker_id or f"worker-{os.getpid()}"
     if once:
         out.print(f"{name}: {loop.one_pass(ctx, channels, name)}")
@@ -280,9 +280,14 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> Non
     """Run the API (and webhook intake) over HTTP."""
     import uvicorn
 
+    from handoff.bootstrap import build_crm_sources
     from handoff.web.app import create_app
 
-    uvicorn.run(create_app(_context(db)), host=host, port=port, log_level="info")
+    settings = _settings(db)
+    api = create_app(_context(db))
+    api.state.crm_sources = build_crm_sources(settings)
+    api.state.public_url = settings.env.get("HANDOFF_PUBLIC_URL", "")
+    uvicorn.run(api, host=host, port=port, log_level="info")
 
 
 @app.command()

@@ -10,7 +10,8 @@ Two kinds of configuration, kept apart:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -65,14 +66,37 @@ class AutomationModel(_Strict):
 
 class NotificationsModel(_Strict):
     finance_email: str = "finance@example.com"
-    exception_channels: list[Literal["email", "log"]] = ["email", "log"]
-    task_channels: list[Literal["email", "log"]] = ["email", "log"]
+    exception_channels: list[Literal["email", "log", "slack"]] = ["email", "log"]
+    task_channels: list[Literal["email", "log", "slack"]] = ["email", "log"]
 
 
 class OutboxModel(_Strict):
     max_attempts: int = Field(6, ge=1)
     base_delay_seconds: float = Field(30, gt=0)
     max_delay_seconds: float = Field(3600, gt=0)
+
+
+class XeroModel(_Strict):
+    sales_account_code: str = "200"  # revenue account for invoice lines
+    payment_account_code: str = "090"  # bank account that receives payments
+    # Xero tax type per VAT category (UNCL 5305), or per `category:rate` where one category has
+    # several rates; Xero's codes differ per region (OUTPUT2 is UK standard rate, for example).
+    tax_types: dict[str, str] = {"S": "OUTPUT", "AE": "ECOUTPUTSERVICES", "K": "ECOUTPUT", "Z": "ZERORATEDOUTPUT",
+                                 "E": "EXEMPTOUTPUT", "G": "EXEMPTEXPORT", "O": "NONE"}  # fmt: skip
+
+
+class QuickBooksModel(_Strict):
+    item_id: str = "1"  # the QuickBooks item (product or service) invoice lines are booked to
+    minor_version: str = "75"
+
+
+class ConnectorsModel(_Strict):
+    # Accounting systems every issued invoice, credit note and payment is pushed to (via the outbox).
+    accounting: list[Literal["xero", "quickbooks", "generic_rest"]] = []
+    # CRMs that get invoice and payment status written back onto the deal.
+    crm_writeback: list[Literal["hubspot"]] = []
+    xero: XeroModel = XeroModel()
+    quickbooks: QuickBooksModel = QuickBooksModel()
 
 
 class BusinessModel(_Strict):
@@ -84,6 +108,7 @@ class BusinessModel(_Strict):
     automation: AutomationModel = AutomationModel()
     notifications: NotificationsModel = NotificationsModel()
     outbox: OutboxModel = OutboxModel()
+    connectors: ConnectorsModel = ConnectorsModel()
 
     @field_validator("legal_entities")
     @classmethod
@@ -192,6 +217,9 @@ class Settings:
     smtp_port: int
     mail_from: str
     log_channel_file: Path | None
+    # Every HANDOFF_* variable, for the connectors (URLs, ids, and secrets masked by
+    # `connectors.secrets`); HANDOFF_SECRETS_FILE names a file with more of them.
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -208,4 +236,5 @@ class Settings:
             smtp_port=int(env.get("HANDOFF_SMTP_PORT", "25")),
             mail_from=env.get("HANDOFF_MAIL_FROM", "handoff@localhost"),
             log_channel_file=path("HANDOFF_NOTICE_LOG"),
+            env={k: v for k, v in env.items() if k.startswith("HANDOFF_")},
         )

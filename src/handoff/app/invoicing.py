@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from handoff.app import accounting
 from handoff.app.context import AppContext
 from handoff.domain.invoices import Invoice, invoice_number, issue
 from handoff.domain.orders import OrderState
@@ -121,6 +122,7 @@ def _issue(uow: UnitOfWork, ctx: AppContext, invoice_id: int, actor: str, on: da
                  f"{issued.totals.payable} {issued.currency}, due on {issued.due_date}. Please pay to IBAN "
                  f"{issued.seller.iban or '-'} quoting {issued.payment_reference}.\n\n{issued.seller.name}\n"),
     }), now)  # fmt: skip
+    accounting.issued(uow, ctx, issued, order_ids, now)  # one push per configured accounting system
     return issued
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
-from handoff.app import notices
+from handoff.app import accounting, notices
 from handoff.app.context import AppContext
 from handoff.connectors.intake.payments import PaymentFileError, PaymentRow
 from handoff.domain.invoices import PaymentState, payment_state
@@ -64,6 +64,11 @@ def apply_payments(ctx: AppContext, rows: Sequence[PaymentRow], source: str, act
                 select(schema.orders.c.id, schema.orders.c.deal_id, schema.orders.c.owner_email)
                 .join(schema.invoice_orders, schema.invoice_orders.c.order_id == schema.orders.c.id)
                 .where(schema.invoice_orders.c.invoice_id == row.id)).all()  # fmt: skip
+            for r in fresh:
+                if r.invoice_number == number:
+                    accounting.paid(uow, ctx, number=number, payment_key=r.payment_key, amount=r.amount,
+                                    paid_on=r.paid_on, currency=row.currency, state=state.value, total_paid=paid,
+                                    order_ids=[o.id for o in order_rows], at=now)  # fmt: skip
             for order in order_rows:
                 uow.audit(at=now, actor=actor, action="invoice.payment_applied", entity_type="order",
                           entity_id=order.deal_id, reason=f"payment import {source}",

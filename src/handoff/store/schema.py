@@ -211,6 +211,15 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
 )  # fmt: skip
 
+# Per-connector state that must survive restarts and be shared by workers: OAuth token sets
+# (refresh tokens rotate on use), polling cursors. Secret values: never logged or shown.
+connector_state = Table(
+    "connector_state", metadata,
+    Column("name", String(80), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
 # Scheduled jobs run once per period however many workers run: the first to insert wins.
 job_runs = Table(
     "job_runs", metadata,

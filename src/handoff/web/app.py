@@ -23,6 +23,7 @@ from handoff.app.context import AppContext
 from handoff.app.intake import process_pending
 from handoff.connectors.intake.files import DealRow, IntakeError, deal_input, parse_time
 from handoff.domain.orders import DealEvent
+from handoff.web import webhooks
 from handoff.web.group_commit import GroupCommitter
 
 MAX_BODY = 1_000_000
@@ -74,6 +75,7 @@ def create_app(ctx: AppContext, webhook_token: str | None = None, process_inline
     """`process_inline`: apply events in the API process (the default, for a single-process setup);
     off when `handoff worker` processes run (env HANDOFF_PROCESS_INLINE=0)."""
     api = FastAPI(title="handoff", version="0.1.0", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs")
+    api.include_router(webhooks.router(ctx))
     token = webhook_token if webhook_token is not None else os.environ.get("HANDOFF_WEBHOOK_TOKEN", "")
     if process_inline is None:
         process_inline = os.environ.get("HANDOFF_PROCESS_INLINE", "1") != "0"

@@ -1,0 +1,77 @@
+"""Slack: notices as Block Kit messages through `chat.postMessage` (slack_sdk's WebClient).
+
+The outbox key's second part is the topic (`slack:exception:...`, `slack:task:...`,
+`slack:digest:...`); each topic gets its own layout. slack_sdk retries a 429 after its
+`Retry-After` once and a dropped connection once; what still fails becomes a DeliveryError:
+transient for rate limits and Slack-side errors, permanent for errors a retry cannot fix
+(`channel_not_found`, `invalid_auth`, ...). Slack answers HTTP 200 with `ok: false` for those.
+chat.postMessage has no idempotency key: delivery is at least once, like e-mail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from handoff.connectors.notify import DeliveryError
+
+TRANSIENT = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
+                       "request_timeout", "team_added_to_org"})  # fmt: skip
+TEXT_LIMIT = 2900  # a section's text may hold 3000 characters
+
+ICONS = {"exception": ":warning:", "task": ":receipt:", "digest": ":bar_chart:", "payment_status": ":moneybag:"}
+
+
+def make_client(token: str, base_url: str | None = None, timeout: int = 15) -> WebClient:
+    return WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=timeout,
+                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1),
+                                     RateLimitErrorRetryHandler(max_retry_count=1)])  # fmt: skip
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT - 1] + "…"
+
+
+def blocks(topic: str, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Block Kit layout per topic: a header, the message, who it is for."""
+    subject = str(payload.get("subject", "")).removeprefix("[handoff] ")
+    out: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{subject}"[:150], "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn",
+                                     "text": f"{ICONS.get(topic, '')} {_clip(str(payload.get('text', '')))}".strip()}},
+    ]  # fmt: skip
+    recipients = ", ".join(payload.get("to") or [])
+    if recipients:
+        label = {"exception": "Owner", "task": "Finance", "digest": "Sent to"}.get(topic, "For")
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{label}: {recipients}"}]})
+    if topic == "task" and payload.get("review_url"):
+        out.append({"type": "actions", "elements": [{
+            "type": "button", "text": {"type": "plain_text", "text": "Review draft"}, "style": "primary",
+            "url": payload["review_url"], "action_id": "review_draft"}]})  # fmt: skip
+    return out
+
+
+class SlackChannel:
+    def __init__(self, client: WebClient, channel: str) -> None:
+        self.client, self.channel = client, channel
+
+    def __repr__(self) -> str:
+        return f"SlackChannel(channel={self.channel!r})"
+
+    def deliver(self, key: str, payload: Mapping[str, Any]) -> None:
+        topic = key.split(":")[1] if key.count(":") >= 1 else "notice"
+        try:
+            self.client.chat_postMessage(channel=str(payload.get("slack_channel") or self.channel),
+                                         text=str(payload.get("subject", "")), blocks=blocks(topic, payload),
+                                         unfurl_links=False)  # fmt: skip
+        except SlackApiError as exc:
+            code = str(exc.response.get("error", "")) if exc.response is not None else ""
+            status = exc.response.status_code if exc.response is not None else 0
+            raise DeliveryError(f"slack chat.postMessage: {code or 'HTTP ' + str(status)}",
+                                permanent=code not in TRANSIENT and status < 500 and status != 429) from None
+        except (SlackClientError, OSError) as exc:
+            raise DeliveryError(f"slack chat.postMessage: {type(exc).__name__}") from None

@@ -1,0 +1,160 @@
+"""Slack (requests checked against Slack's Web API description), QuickBooks (`requestid`
+idempotency, lookup by DocNumber) and the generic REST target (Idempotency-Key), each under faults."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handoff.app.context import AppContext
+from handoff.app.intake import ingest
+from handoff.connectors.accounting.generic_rest import GenericRestChannel
+from handoff.connectors.accounting.quickbooks import QuickBooksChannel
+from handoff.connectors.http import HttpSender, make_client
+from handoff.connectors.notify import DeliveryError
+from handoff.connectors.notify.log import LogChannel
+from handoff.connectors.notify.slack import SlackChannel
+from handoff.connectors.notify.slack import make_client as slack_client
+from handoff.connectors.oauth import StaticToken
+from handoff.connectors.secrets import Secret
+from tests.conftest import Clock
+from tests.contract.specs import check_slack
+from tests.contract.standin import Reply, Seen, StandIn
+from tests.contract.test_xero import T0, drain, issue, with_targets
+from tests.helpers import event
+
+
+def slack_api(seen: Seen) -> Reply:
+    args = seen.json()
+    # the spec's 200 example shape: {"ok": true, "channel", "ts", "message": {...}}
+    return 200, {}, {"ok": True, "channel": args["channel"], "ts": "1503435956.000247",
+                     "message": {"text": args.get("text", ""), "type": "message", "ts": "1503435956.000247"}}
+
+
+@pytest.fixture
+def slack(oracles: Path) -> Iterator[StandIn]:
+    server = StandIn(slack_api, check=lambda seen: check_slack(oracles, seen)).start()
+    yield server
+    server.stop()
+    assert not server.violations, server.violations
+
+
+def test_slack_messages_match_the_web_api_spec(ctx: AppContext, clock: Clock, slack: StandIn, tmp_path: Path) -> None:
+    channels_cfg = ctx.config.model.notifications.model_copy(update={"exception_channels": ["slack"],
+                                                                     "task_channels": ["slack"]})  # fmt: skip
+    model = ctx.config.model.model_copy(update={"notifications": channels_cfg})
+    ctx = dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, model=model))
+    ingest(ctx, [event("e1", T0, deal_id="D-1", po_number=""), event("e2", T0, deal_id="D-2")])
+    slack.fail("POST", "/chat.postMessage", "429")  # rate limited once: slack_sdk waits Retry-After
+    channels = {"slack": SlackChannel(slack_client("xoxb-test", f"{slack.url}/api/"), "#billing"),
+                "email": LogChannel(tmp_path / "m"), "log": LogChannel(tmp_path / "l")}  # fmt: skip
+    drain(ctx, clock, channels)
+    posts = [s.json() for s in slack.seen if s.path == "/api/chat.postMessage"]
+    assert len(posts) == 3  # two notices, one of them retried after the 429
+    texts = {p["text"] for p in posts}
+    assert any("D-1 cannot be invoiced" in t for t in texts) and any("D-2 is ready" in t for t in texts)
+    assert all(p["channel"] == "#billing" and p["blocks"][0]["type"] == "header" for p in posts)
+    assert all(s.headers["authorization"] == "Bearer xoxb-test" for s in slack.seen)
+
+
+def test_slack_errors_split_into_permanent_and_transient(slack: StandIn) -> None:
+    channel = SlackChannel(slack_client("xoxb-test", f"{slack.url}/api/"), "#nope")
+    slack.handle = lambda seen: (200, {}, {"ok": False, "error": "channel_not_found"})
+    with pytest.raises(DeliveryError) as err:
+        channel.deliver("slack:task:D-1:x", {"subject": "s", "text": "t", "to": []})
+    assert err.value.permanent and "channel_not_found" in str(err.value)
+    slack.handle = lambda seen: (503, {}, {"ok": False, "error": "service_unavailable"})
+    with pytest.raises(DeliveryError) as err:
+        channel.deliver("slack:task:D-1:x", {"subject": "s", "text": "t", "to": []})
+    assert not err.value.permanent
+
+
+class QuickBooks:
+    """QuickBooks Online as its docs describe it: `requestid` answers a repeat with the first result."""
+
+    def __init__(self) -> None:
+        self.entities: dict[str, list[dict[str, Any]]] = {"Customer": [], "Invoice": [], "CreditMemo": [],
+                                                          "Payment": []}  # fmt: skip
+        self.replies: dict[str, Reply] = {}
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.headers.get("authorization") != "Bearer qb-token" or "minorversion" not in seen.query:
+            return 401, {}, {"Fault": {"type": "AUTHENTICATION"}}
+        entity = seen.path.rsplit("/", 1)[1]
+        if entity == "query":
+            q = seen.query["query"][0]
+            name = q.split()[3]
+            field, value = q.split(" where ")[1].split(" = ")
+            found = [x for x in self.entities[name] if x.get(field) == value.strip("'").replace("\\'", "'")]
+            return 200, {}, {"QueryResponse": {name: found} if found else {}, "time": "2026-11-02T09:00:00Z"}
+        request_id = seen.query.get("requestid", [""])[0]
+        assert request_id and len(request_id) <= 50
+        if request_id in self.replies:
+            return self.replies[request_id]
+        name = {"customer": "Customer", "invoice": "Invoice", "creditmemo": "CreditMemo", "payment": "Payment"}[entity]
+        body = seen.json()
+        assert name != "Invoice" or (body["CustomerRef"]["value"] and body["Line"][0]["DetailType"] ==
+                                     "SalesItemLineDetail")  # fmt: skip
+        stored = {**body, "Id": str(sum(len(v) for v in self.entities.values()) + 1)}
+        self.entities[name].append(stored)
+        self.replies[request_id] = (200, {}, {name: stored})
+        return self.replies[request_id]
+
+
+def test_quickbooks_faults_end_with_each_invoice_once(ctx: AppContext, clock: Clock, tmp_path: Path) -> None:
+    books = QuickBooks()
+    server = StandIn(books).start()
+    http = make_client(server.url, timeout=1.0)
+    try:
+        ctx = with_targets(ctx, accounting=["quickbooks"])
+        numbers = issue(ctx, 3)
+        server.fail("POST", "/invoice", "close_after", "timeout_after", "500", "close", "close", "close")
+        sender = HttpSender(http, "quickbooks", sleep=lambda s: None)
+        channel = QuickBooksChannel(sender, StaticToken(Secret("qb-token")), "9130")
+        drain(ctx, clock, {"quickbooks": channel, "email": LogChannel(tmp_path / "m"),
+                           "log": LogChannel(tmp_path / "l")})  # fmt: skip
+    finally:
+        http.close()
+        server.stop()
+    assert sorted(i["DocNumber"] for i in books.entities["Invoice"]) == sorted(numbers)
+    assert len(books.entities["Customer"]) == 2
+
+
+def test_generic_rest_faults_end_with_each_invoice_once(ctx: AppContext, clock: Clock, tmp_path: Path) -> None:
+    store: dict[str, dict[str, Any]] = {}
+    keys: set[str] = set()
+
+    def ledger(seen: Seen) -> Reply:
+        if seen.method == "GET":
+            number = seen.path.rsplit("/", 1)[1]
+            return (200, {}, store[number]) if number in store else (404, {}, {"error": "not found"})
+        key = seen.headers["idempotency-key"]
+        if key in keys:
+            return 409, {}, {"error": "duplicate key"}
+        keys.add(key)
+        doc = seen.json()
+        store[doc["number"]] = doc
+        return 201, {}, doc
+
+    server = StandIn(ledger).start()
+    http = make_client(server.url, timeout=1.0)
+    try:
+        ctx = with_targets(ctx, accounting=["generic_rest"])
+        numbers = issue(ctx, 2)
+        server.fail("POST", "/invoices", "close_after", "429", "500")
+        channel = GenericRestChannel(HttpSender(http, "accounting", sleep=lambda s: None), Secret("rest-token"))
+        drain(ctx, clock, {"generic_rest": channel, "email": LogChannel(tmp_path / "m"),
+                           "log": LogChannel(tmp_path / "l")})  # fmt: skip
+    finally:
+        http.close()
+        server.stop()
+    assert sorted(store) == sorted(numbers)
+    assert {json.dumps(sorted(d)) for d in store.values()} == {json.dumps(sorted(["kind", "number", "issue_date",
+        "due_date", "currency", "corrects", "payment_reference", "po_number", "order_refs", "seller", "customer",
+        "lines", "totals"]))}  # fmt: skip
+    assert all(s.headers.get("authorization") == "Bearer rest-token" for s in server.seen)
