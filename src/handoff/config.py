@@ -74,6 +74,8 @@ class OutboxModel(_Strict):
     max_attempts: int = Field(6, ge=1)
     base_delay_seconds: float = Field(30, gt=0)
     max_delay_seconds: float = Field(3600, gt=0)
+    # how long a claimed row is reserved for its worker; a killed worker's rows return after it
+    lease_seconds: float = Field(120, gt=0)
 
 
 class XeroModel(_Strict):

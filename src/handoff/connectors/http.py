@@ -64,6 +64,9 @@ def excerpt(response: httpx.Response, limit: int = 300) -> str:
     return " ".join(text.split())[:limit]
 
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
 class HttpSender:
     """Sends requests through one `httpx.Client` (built with a base URL, timeouts and, in tests,
     a transport) with the retry policy above."""
@@ -78,16 +81,26 @@ class HttpSender:
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """The response of the first attempt that is neither a transport failure, a 429 nor a 5xx;
-        raises a transient DeliveryError when all attempts were."""
+        raises a transient DeliveryError when all attempts were.
+
+        A request that may already have taken effect (a POST or PATCH answered by a 5xx, timed out
+        or cut off after it was sent) is not repeated here: the outbox retries the whole delivery,
+        which looks the document up before creating it again. Only what cannot duplicate is retried
+        in place: idempotent methods, a 429 (refused, not processed) and a connection that was
+        never made."""
         where = f"{self.name} {method} {httpx.URL(url).path}"
+        repeatable = method.upper() in IDEMPOTENT_METHODS
         for attempt in range(1, self.policy.attempts + 1):
             last = attempt == self.policy.attempts
+            retry_here = True
             try:
                 response = self.client.request(method, url, **kwargs)
             except httpx.TimeoutException as exc:
                 problem = f"{where}: timed out ({type(exc).__name__})"
+                retry_here = repeatable or isinstance(exc, httpx.ConnectTimeout)
             except httpx.TransportError as exc:
                 problem = f"{where}: connection failed ({type(exc).__name__})"
+                retry_here = repeatable or isinstance(exc, httpx.ConnectError)
             else:
                 status = response.status_code
                 if status != 429 and status < 500:
@@ -101,7 +114,8 @@ class HttpSender:
                         logger.warning("%s; retrying in %.1fs", problem, wait if wait is not None else 0)
                         self.sleep(wait if wait is not None else self._wait(attempt))
                         continue
-            if last:
+                retry_here = repeatable
+            if last or not retry_here:
                 raise DeliveryError(problem)
             logger.warning("%s; retrying (attempt %d of %d)", problem, attempt + 1, self.policy.attempts)
             self.sleep(self._wait(attempt))

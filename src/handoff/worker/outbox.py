@@ -21,8 +21,6 @@ from handoff.app.context import AppContext
 from handoff.connectors.notify import DeliveryError
 from handoff.store import schema
 
-LEASE = timedelta(minutes=2)
-
 
 class Channel(Protocol):
     def deliver(self, key: str, payload: Mapping[str, Any]) -> None: ...
@@ -54,7 +52,8 @@ def claim(ctx: AppContext, worker_id: str, batch: int) -> list[Any]:
         ids = list(uow.conn.execute(q).scalars())
         if not ids:
             return []
-        uow.conn.execute(update(ob).where(ob.c.id.in_(ids)).values(claimed_by=worker_id, claimed_until=now + LEASE))
+        lease = timedelta(seconds=ctx.config.model.outbox.lease_seconds)
+        uow.conn.execute(update(ob).where(ob.c.id.in_(ids)).values(claimed_by=worker_id, claimed_until=now + lease))
         rows = uow.conn.execute(select(ob).where(ob.c.id.in_(ids)).order_by(ob.c.id)).all()
         uow.commit()
     return list(rows)
