@@ -150,6 +150,9 @@ def _validated(model: type[_M], path: Path) -> _M:
         raise ConfigError(f"{path}: {where}: {first['msg']}") from exc
 
 
+DUNNING_ROLES = ("account_owner", "finance_lead")  # who a reminder level may copy
+
+
 def load_dunning_policy(path: Path | None = None) -> DunningPolicy:
     """The reminder policy (`HANDOFF_DUNNING`, default `defaults/dunning.yaml`), validated."""
     path = path or DEFAULTS / "dunning.yaml"
@@ -157,9 +160,15 @@ def load_dunning_policy(path: Path | None = None) -> DunningPolicy:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a dunning policy must be a mapping with `levels`")
     try:
-        return policy_from_dict(raw)
+        policy = policy_from_dict(raw)
     except PolicyError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    for level in policy.levels:
+        unknown = [r for r in level.copy_to if r not in DUNNING_ROLES and "@" not in r]
+        if unknown:
+            raise ConfigError(f"{path}: levels[{level.level}].copy_to: unknown role {unknown[0]!r}; "
+                              f"known: {', '.join(DUNNING_ROLES)} (or an e-mail address)")  # fmt: skip
+    return policy
 
 
 @dataclass(frozen=True)
