@@ -392,13 +392,13 @@ def matches(ctx: AppContext, status: str | None = "pending_review") -> list[dict
         ids = [r["id"] for r in rows]
         allocs: dict[int, list[dict[str, Any]]] = {}
         if ids:
-            for r in conn.execute(select(a.c.match_id, inv.c.number, a.c.amount, a.c.write_off)
-                                  .join(inv, inv.c.id == a.c.invoice_id).where(a.c.match_id.in_(ids))
-                                  .order_by(inv.c.number)):  # fmt: skip
-                allocs.setdefault(r.match_id, []).append({"invoice": r.number, "amount": r.amount,
-                                                          "write_off": r.write_off})  # fmt: skip
-    for r in rows:
-        r["allocations"] = allocs.get(r["id"], [])
+            for a_row in conn.execute(select(a.c.match_id, inv.c.number, a.c.amount, a.c.write_off)
+                                      .join(inv, inv.c.id == a.c.invoice_id).where(a.c.match_id.in_(ids))
+                                      .order_by(inv.c.number)):  # fmt: skip
+                allocs.setdefault(a_row.match_id, []).append({"invoice": a_row.number, "amount": a_row.amount,
+                                                              "write_off": a_row.write_off})  # fmt: skip
+    for row in rows:
+        row["allocations"] = allocs.get(row["id"], [])
     return rows
 
 
