@@ -38,7 +38,8 @@ def build_context(settings: Settings, *, engine: Engine | None = None, migrate: 
     engine = engine or make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    return AppContext(engine, load_business_config(settings.config_file, settings.rules_file))
+    return AppContext(engine, load_business_config(settings.config_file, settings.rules_file,
+                                                    dunning_file=settings.dunning_file))
 
 
 def _sender(name: str, url: str, transport: httpx.BaseTransport | None) -> HttpSender:

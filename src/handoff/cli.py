@@ -24,10 +24,14 @@ audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 invoice_app = typer.Typer(help="Invoices.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Outgoing notices: dead letters and replay.", no_args_is_help=True)
+review_app = typer.Typer(help="Cash-application matches waiting for a person.", no_args_is_help=True)
+dunning_app = typer.Typer(help="Payment reminders.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 app.add_typer(invoice_app, name="invoice")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(review_app, name="review")
+app.add_typer(dunning_app, name="dunning")
 out = Console()
 err = Console(stderr=True)
 
@@ -133,6 +137,156 @@ def import_payments(file: Path, db: DbOption = None) -> None:
         counts[state] = counts.get(state, 0) + 1
     out.print(f"{file}: {report.applied} payments applied, {report.duplicates} already known; invoices now "
               + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "unchanged"))
+
+
+@app.command("import-statement")
+def import_statement(file: Path, db: DbOption = None,
+                     mapping: Annotated[Optional[Path], typer.Option(help="Column mapping (YAML) for a CSV.")] = None,
+                     actor: str = "finance@cli") -> None:  # fmt: skip
+    """Store a bank statement (camt.053/052/054, MT940, OFX, CSV): all or nothing; again is a no-op."""
+    import yaml
+
+    from handoff.app.cash import StatementError
+    from handoff.app.cash import import_statement as store
+
+    try:
+        data = file.read_bytes()
+        csv_mapping = yaml.safe_load(mapping.read_text(encoding="utf-8")) if mapping else None
+    except (OSError, yaml.YAMLError) as exc:
+        _fail(f"cannot read: {exc}")
+    ctx = _context(db)
+    try:
+        report = store(ctx, data, file.name, actor, csv_mapping)
+    except StatementError as exc:
+        _fail(f"refused, nothing stored: {exc}")
+    out.print(f"{file.name}: {report.statements} statement(s), {report.lines} lines, {report.new_lines} new "
+              f"({report.credits} incoming payments to match), {report.lines - report.new_lines} already imported")
+
+
+@app.command("match")
+def match_payments(db: DbOption = None,
+                   threshold: Annotated[Optional[float], typer.Option(help="Auto-apply confidence (0-1].")] = None,
+                   actor: str = "automation:cash") -> None:  # fmt: skip
+    """Cash application: match new bank lines to open invoices; apply the confident ones."""
+    from handoff.app.cash import apply_cash
+
+    if threshold is not None and not 0 < threshold <= 1:
+        _fail("--threshold must be in (0, 1]")
+    report = apply_cash(_context(db), actor, threshold)
+    out.print(f"{report.lines} bank lines: {report.applied} applied, {report.review} to review, "
+              f"{report.unmatched} unmatched")
+    for number, state in sorted(report.states.items())[:20]:
+        out.print(f"  {number}: {state}")
+
+
+@review_app.command("list")
+def review_list(db: DbOption = None,
+                status: Annotated[str, typer.Option(help="pending_review, applied, rejected, undone, unmatched")]
+                = "pending_review") -> None:  # fmt: skip
+    """Matches to review (or with another status), with evidence and the proposed invoices."""
+    from handoff.app.cash import matches
+
+    table = Table("id", "amount", "payer", "remittance", "proposed", "confidence", "evidence")
+    rows = matches(_context(db), status)
+    for m in rows:
+        proposed = ", ".join(f"{a['invoice']} {a['amount']:,.2f}" for a in m["allocations"])
+        if m["alternatives"]:
+            proposed += f" (or {', '.join(m['alternatives'])})"
+        table.add_row(str(m["id"]), f"{m['amount']:,.2f} {m['currency']}", m["counterparty_name"],
+                      " ".join(filter(None, (m["remittance"], m["structured_reference"]))), proposed,
+                      f"{m['confidence']:.2f}", "; ".join(e["code"] for e in m["evidence"]))  # fmt: skip
+    out.print(table)
+    out.print(f"{len(rows)} {status.replace('_', ' ')}")
+
+
+@review_app.command("confirm")
+def review_confirm(match_id: int, db: DbOption = None, actor: str = "finance@cli") -> None:
+    """Apply a proposed match."""
+    from handoff.app.cash import CashError, confirm_match
+
+    try:
+        states = confirm_match(_context(db), match_id, actor)
+    except CashError as exc:
+        _fail(str(exc))
+    out.print(f"match {match_id} applied: " + ", ".join(f"{n} {s}" for n, s in sorted(states.items())))
+
+
+@review_app.command("reject")
+def review_reject(match_id: int, db: DbOption = None, actor: str = "finance@cli", reason: str = "") -> None:
+    """Reject a proposed match; the line goes to the finance owner to allocate."""
+    from handoff.app.cash import CashError, reject_match
+
+    try:
+        reject_match(_context(db), match_id, actor, reason)
+    except CashError as exc:
+        _fail(str(exc))
+    out.print(f"match {match_id} rejected")
+
+
+@review_app.command("undo")
+def review_undo(match_id: int, db: DbOption = None, actor: str = "finance@cli", reason: str = "") -> None:
+    """Undo an applied match: its payments are reversed and the invoices open again."""
+    from handoff.app.cash import CashError, undo_match
+
+    try:
+        states = undo_match(_context(db), match_id, actor, reason)
+    except CashError as exc:
+        _fail(str(exc))
+    out.print(f"match {match_id} undone: " + ", ".join(f"{n} {s}" for n, s in sorted(states.items())))
+
+
+@dunning_app.command("run")
+def dunning_run(db: DbOption = None, dry_run: Annotated[bool, typer.Option("--dry-run")] = False) -> None:
+    """Queue today's payment reminders (the worker does this daily); --dry-run only lists them."""
+    from handoff.app.dunning import run_dunning
+
+    run = run_dunning(_context(db), dry_run=dry_run)
+    table = Table("invoice", "level", "tone", "days overdue", "open", "to", "cc")
+    for lt in run.letters:
+        r = lt.reminder
+        table.add_row(r.invoice_number, str(r.level), r.tone.value, str(r.days_overdue),
+                      f"{r.amount_open:,.2f} {r.currency}", ", ".join(lt.to), ", ".join(lt.cc))  # fmt: skip
+    out.print(table)
+    for number, why in run.skipped:
+        err.print(f"{number}: not sent: {why}")
+    verb = "would be sent" if dry_run else "queued"
+    out.print(f"{run.on}: {len(run.letters)} reminders {verb}; {run.overdue} invoices overdue")
+
+
+@app.command("dispute")
+def dispute(invoice: str, db: DbOption = None, clear: bool = False, reason: str = "",
+            actor: str = "finance@cli") -> None:  # fmt: skip
+    """Mark an invoice disputed (no reminders while disputed), or --clear the dispute."""
+    from handoff.app.dunning import DunningError, set_dispute
+
+    try:
+        changed = set_dispute(_context(db), invoice, actor, reason, clear)
+    except DunningError as exc:
+        _fail(str(exc))
+    state = "no longer disputed" if clear else "disputed"
+    out.print(f"{invoice}: {state}" + ("" if changed else " (unchanged)"))
+
+
+@app.command("pause-dunning")
+def pause_dunning(customer: str, db: DbOption = None,
+                  until: Annotated[Optional[str], typer.Option(help="Last paused day, YYYY-MM-DD.")] = None,
+                  clear: Annotated[bool, typer.Option("--clear", help="Lift the pause.")] = False,
+                  reason: str = "", actor: str = "finance@cli") -> None:  # fmt: skip
+    """Pause a customer's payment reminders (until a date, or until --clear)."""
+    from datetime import date
+
+    from handoff.app.dunning import DunningError
+    from handoff.app.dunning import pause_dunning as pause
+
+    try:
+        last = date.fromisoformat(until) if until else None
+    except ValueError:
+        _fail(f"--until {until!r} is not a date (YYYY-MM-DD)")
+    try:
+        pause(_context(db), customer, actor, last, reason, lift=clear)
+    except DunningError as exc:
+        _fail(str(exc))
+    out.print(f"{customer}: reminders " + ("resumed" if clear else f"paused until {last or 'lifted'}"))
 
 
 @app.command()

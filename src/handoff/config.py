@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from handoff.domain.dunning import DunningPolicy, PolicyError, policy_from_dict
 from handoff.domain.parties import Address, LegalEntity
 from handoff.domain.readiness import CHECKS, CONDITIONS, OPTIONAL_PREFIX, ReadinessContext, Rule, RuleSet
 from handoff.domain.tax import VatRates
@@ -101,6 +102,15 @@ class ConnectorsModel(_Strict):
     quickbooks: QuickBooksModel = QuickBooksModel()
 
 
+class CashModel(_Strict):
+    # cash application: proposals at or above this confidence apply themselves; the rest wait for review
+    auto_apply_threshold: float = Field(0.85, gt=0, le=1)
+    # who allocates bank lines nothing matched, and who is copied as `finance_lead` on reminders
+    # (both default to notifications.finance_email)
+    finance_owner: str = ""
+    finance_lead: str = ""
+
+
 class BusinessModel(_Strict):
     legal_entities: dict[str, EntityModel]
     payment_terms: dict[str, int]
@@ -111,6 +121,7 @@ class BusinessModel(_Strict):
     notifications: NotificationsModel = NotificationsModel()
     outbox: OutboxModel = OutboxModel()
     connectors: ConnectorsModel = ConnectorsModel()
+    cash: CashModel = CashModel()
 
     @field_validator("legal_entities")
     @classmethod
@@ -166,11 +177,41 @@ def _validated(model: type[_M], path: Path) -> _M:
         raise ConfigError(f"{path}: {where}: {first['msg']}") from exc
 
 
+DUNNING_ROLES = ("account_owner", "finance_lead")  # who a reminder level may copy
+
+
+def load_dunning_policy(path: Path | None = None) -> DunningPolicy:
+    """The reminder policy (`HANDOFF_DUNNING`, default `defaults/dunning.yaml`), validated."""
+    path = path or DEFAULTS / "dunning.yaml"
+    raw = _load_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a dunning policy must be a mapping with `levels`")
+    try:
+        policy = policy_from_dict(raw)
+    except PolicyError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    for level in policy.levels:
+        unknown = [r for r in level.copy_to if r not in DUNNING_ROLES and "@" not in r]
+        if unknown:
+            raise ConfigError(f"{path}: levels[{level.level}].copy_to: unknown role {unknown[0]!r}; "
+                              f"known: {', '.join(DUNNING_ROLES)} (or an e-mail address)")  # fmt: skip
+    return policy
+
+
 @dataclass(frozen=True)
 class BusinessConfig:
     model: BusinessModel
     ruleset: RuleSet
     vat_rates: VatRates
+    dunning: DunningPolicy = field(default_factory=load_dunning_policy)
+
+    @property
+    def finance_owner(self) -> str:
+        return self.model.cash.finance_owner or self.model.notifications.finance_email
+
+    @property
+    def finance_lead(self) -> str:
+        return self.model.cash.finance_lead or self.model.notifications.finance_email
 
     @cached_property
     def entities(self) -> dict[str, LegalEntity]:
@@ -192,7 +233,8 @@ class BusinessConfig:
 
 
 def load_business_config(config_file: Path | None = None, rules_file: Path | None = None,
-                         rates_file: Path | None = None) -> BusinessConfig:  # fmt: skip
+                         rates_file: Path | None = None,
+                         dunning_file: Path | None = None) -> BusinessConfig:  # fmt: skip
     config_path = config_file or DEFAULTS / "handoff.yaml"
     rules_path = rules_file or DEFAULTS / "rules.yaml"
     rates_path = rates_file or DEFAULTS / "vat_rates.yaml"
@@ -207,7 +249,7 @@ def load_business_config(config_file: Path | None = None, rules_file: Path | Non
         rates = VatRates.from_mapping(_load_yaml(rates_path))
     except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
         raise ConfigError(f"{rates_path}: invalid VAT rates: {exc}") from exc
-    return BusinessConfig(business, ruleset, rates)
+    return BusinessConfig(business, ruleset, rates, load_dunning_policy(dunning_file))
 
 
 @dataclass(frozen=True)
@@ -215,6 +257,7 @@ class Settings:
     database_url: str
     config_file: Path | None
     rules_file: Path | None
+    dunning_file: Path | None
     smtp_host: str
     smtp_port: int
     mail_from: str
@@ -234,6 +277,7 @@ class Settings:
             database_url=env.get("HANDOFF_DATABASE_URL", "sqlite:///handoff.db"),
             config_file=path("HANDOFF_CONFIG"),
             rules_file=path("HANDOFF_RULES"),
+            dunning_file=path("HANDOFF_DUNNING"),
             smtp_host=env.get("HANDOFF_SMTP_HOST", "127.0.0.1"),
             smtp_port=int(env.get("HANDOFF_SMTP_PORT", "25")),
             mail_from=env.get("HANDOFF_MAIL_FROM", "handoff@localhost"),

@@ -94,3 +94,39 @@ def test_semicolon_export_with_human_headers_is_read(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in result.stdout.splitlines()]
     assert [(x["deal_id"], x["ready"]) for x in lines] == [("D-1", True), ("D-2", False)]
     assert lines[1]["problems"][0]["field"] == "po_number"
+
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    return " ".join(result.stdout.split())  # rich wraps long lines
+
+
+def test_cash_commands(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from tests.camt import Entry, camt053
+
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    rows = [GOOD, {**GOOD, "deal_id": "D-2", "customer_id": "C-2", "customer_legal_name": "Nimbus Foods AG"}]
+    assert run("import", str(csv_file(tmp_path, rows)), "--db", db, cwd=tmp_path).returncode == 0
+    issued = run("invoice", "issue", "--all", "--db", db, cwd=tmp_path)
+    numbers = sorted(line.split(":")[0] for line in issued.stdout.splitlines() if line.startswith("INV-"))
+    assert len(numbers) == 2, issued.stdout
+    stmt = tmp_path / "stmt.xml"
+    stmt.write_bytes(camt053([Entry(Decimal("14280.00"), "Kestrel Labs", f"Invoice {numbers[0]}"),
+                              Entry(Decimal("14280.00"), "", "transfer")]))  # fmt: skip
+    first = run("import-statement", str(stmt), "--db", db, cwd=tmp_path)
+    assert "2 lines, 2 new (2 incoming payments to match)" in said(first), first.stderr
+    assert "0 new" in said(run("import-statement", str(stmt), "--db", db, cwd=tmp_path))
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(stmt.read_bytes()[:-30])
+    refused = run("import-statement", str(broken), "--db", db, cwd=tmp_path)
+    assert refused.returncode == 2 and "refused, nothing stored" in refused.stderr
+    matched = run("match", "--db", db, cwd=tmp_path)
+    assert "2 bank lines: 1 applied, 1 to review, 0 unmatched" in said(matched), matched.stderr
+    listed = run("review", "list", "--db", db, cwd=tmp_path)
+    assert "1 pending review" in said(listed)
+    assert f"match 2 applied: {numbers[1]} paid" in said(run("review", "confirm", "2", "--db", db, cwd=tmp_path))
+    assert run("dispute", numbers[0], "--db", db, cwd=tmp_path).returncode == 0
+    assert "paused until 2027-01-31" in said(run("pause-dunning", "C-1", "--until", "2027-01-31", "--db", db,
+                                                 cwd=tmp_path))  # fmt: skip
+    dry = run("dunning", "run", "--dry-run", "--db", db, cwd=tmp_path)
+    assert "0 reminders would be sent" in said(dry), dry.stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
 
 from handoff.app.context import AppContext
 from handoff.domain.readiness import Problem
@@ -43,8 +45,19 @@ def task_opened(uow: UnitOfWork, ctx: AppContext, at: datetime, deal_id: str, de
 
 
 def payment_status(uow: UnitOfWork, ctx: AppContext, at: datetime, owner: str, invoice_number: str,
-                   state: str, paid: str, gross: str, currency: str) -> None:  # fmt: skip
-    send(uow, ctx, at, key=f"payment:{invoice_number}:{state}:{paid}", topic="payment_status", to=[owner],
-         subject=f"[handoff] Invoice {invoice_number} is {state}",
-         text=f"Invoice {invoice_number}: {paid} of {gross} {currency} received ({state}).\n",
-         channels=["email", "log"])  # fmt: skip
+                   state: str, paid: str, gross: str, currency: str, *, deal_id: str = "",
+                   due_date: date | None = None, extra: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    """Payment status back to the sales side (paid, partial, unpaid after an undo, overdue,
+    reminded): an e-mail and log line to the deal owner, and a generic `status` object in the
+    payload for a CRM write-back connector consuming topic `payment_status`."""
+    status = {"invoice_number": invoice_number, "deal_id": deal_id, "state": state, "paid": paid,
+              "gross": gross, "currency": currency, "due_date": due_date.isoformat() if due_date else None,
+              "at": at.isoformat(), **(extra or {})}  # fmt: skip
+    detail = f" (reminder level {extra['level']})" if extra and "level" in extra else ""
+    for channel in ("email", "log"):
+        payload = {"to": [owner], "subject": f"[handoff] Invoice {invoice_number} is {state}",
+                   "text": f"Invoice {invoice_number}: {paid} of {gross} {currency} received ({state}{detail}).\n",
+                   "status": status}  # fmt: skip
+        suffix = f":{extra['level']}" if extra and "level" in extra else ""
+        key = f"{channel}:payment:{invoice_number}:{state}:{paid}{suffix}:{deal_id}"
+        uow.notify(Notice(key, channel, "payment_status", payload), at)

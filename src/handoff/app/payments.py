@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -19,7 +21,7 @@ from handoff.connectors.intake.payments import PaymentFileError, PaymentRow
 from handoff.domain.invoices import PaymentState, payment_state
 from handoff.domain.orders import OrderState
 from handoff.store import schema
-from handoff.store.unit_of_work import insert_ignoring_conflicts
+from handoff.store.unit_of_work import UnitOfWork, insert_ignoring_conflicts
 
 
 @dataclass
@@ -55,30 +57,53 @@ def apply_payments(ctx: AppContext, rows: Sequence[PaymentRow], source: str, act
         report.applied = len(fresh)
         for number in sorted({r.invoice_number for r in fresh}):
             row = found[number]
-            amounts = uow.conn.execute(select(pay.c.amount).where(pay.c.invoice_id == row.id)).scalars()
-            paid = sum(amounts, Decimal("0"))
-            state = payment_state(row.gross_amount, paid)
-            uow.conn.execute(update(inv).where(inv.c.id == row.id).values(paid_amount=paid, payment_state=state.value))
+            state = refresh_payment_state(uow, ctx, row.id, now, actor, f"payment import {source}")
             report.states[number] = state.value
-            order_rows = uow.conn.execute(
-                select(schema.orders.c.id, schema.orders.c.deal_id, schema.orders.c.owner_email)
-                .join(schema.invoice_orders, schema.invoice_orders.c.order_id == schema.orders.c.id)
-                .where(schema.invoice_orders.c.invoice_id == row.id)).all()  # fmt: skip
-            for r in fresh:
-                if r.invoice_number == number:
-                    accounting.paid(uow, ctx, number=number, payment_key=r.payment_key, amount=r.amount,
-                                    paid_on=r.paid_on, currency=row.currency, state=state.value, total_paid=paid,
-                                    order_ids=[o.id for o in order_rows], at=now)  # fmt: skip
-            for order in order_rows:
-                uow.audit(at=now, actor=actor, action="invoice.payment_applied", entity_type="order",
-                          entity_id=order.deal_id, reason=f"payment import {source}",
-                          after={"invoice": number, "paid": paid, "payment_state": state.value})  # fmt: skip
-                if state is PaymentState.PAID:
-                    uow.conn.execute(update(schema.orders).where(schema.orders.c.id == order.id)
-                                     .values(state=OrderState.PAID.value, updated_at=now))  # fmt: skip
-                if order.owner_email:
-                    notices.payment_status(uow, ctx, now, order.owner_email, number, state.value, str(paid),
-                                           str(row.gross_amount), row.currency)  # fmt: skip
         uow.commit()
     return report
 
+
+def refresh_payment_state(uow: UnitOfWork, ctx: AppContext, invoice_id: int, now: datetime, actor: str,
+                          reason: str, status: dict[str, Any] | None = None) -> PaymentState:  # fmt: skip
+    """Recompute an invoice's paid amount and payment state from its payments (reversals count
+    negative), move its orders to `paid` (or back to `sent` after an undo), audit each order and
+    tell its deal owner (topic `payment_status`)."""
+    inv, pay = schema.invoices, schema.payments
+    row = uow.conn.execute(select(inv.c.number, inv.c.gross_amount, inv.c.currency, inv.c.due_date)
+                           .where(inv.c.id == invoice_id)).one()  # fmt: skip
+    amounts = uow.conn.execute(select(pay.c.amount).where(pay.c.invoice_id == invoice_id)).scalars()
+    paid = sum(amounts, Decimal("0"))
+    state = payment_state(row.gross_amount, paid)
+    uow.conn.execute(update(inv).where(inv.c.id == invoice_id).values(paid_amount=paid, payment_state=state.value))
+    order_rows = uow.conn.execute(
+        select(schema.orders.c.id, schema.orders.c.deal_id, schema.orders.c.owner_email, schema.orders.c.state)
+        .join(schema.invoice_orders, schema.invoice_orders.c.order_id == schema.orders.c.id)
+        .where(schema.invoice_orders.c.invoice_id == invoice_id)).all()  # fmt: skip
+    _push_new_payments(uow, ctx, invoice_id, row.number, row.currency, state, paid, [o.id for o in order_rows], now)
+    for order in order_rows:
+        uow.audit(at=now, actor=actor, action="invoice.payment_applied", entity_type="order",
+                  entity_id=order.deal_id, reason=reason,
+                  after={"invoice": row.number, "paid": paid, "payment_state": state.value})  # fmt: skip
+        if state is PaymentState.PAID:
+            uow.conn.execute(update(schema.orders).where(schema.orders.c.id == order.id)
+                             .values(state=OrderState.PAID.value, updated_at=now))  # fmt: skip
+        elif order.state == OrderState.PAID.value:  # a payment was undone
+            uow.conn.execute(update(schema.orders).where(schema.orders.c.id == order.id)
+                             .values(state=OrderState.SENT.value, updated_at=now))  # fmt: skip
+        if order.owner_email:
+            notices.payment_status(uow, ctx, now, order.owner_email, row.number, state.value, str(paid),
+                                   str(row.gross_amount), row.currency, deal_id=order.deal_id,
+                                   due_date=row.due_date, extra=status)  # fmt: skip
+    return state
+
+
+def _push_new_payments(uow: UnitOfWork, ctx: AppContext, invoice_id: int, number: str, currency: str,
+                       state: PaymentState, paid: Decimal, order_ids: list[int], now: datetime) -> None:  # fmt: skip
+    """Queue each payment recorded in this transaction for the accounting systems (and the new
+    state for CRM write-back). Outbox keys make a repeat of this harmless."""
+    pay = schema.payments
+    new = uow.conn.execute(select(pay.c.payment_key, pay.c.amount, pay.c.paid_on).where(
+        pay.c.invoice_id == invoice_id, pay.c.received_at == now)).all()  # fmt: skip
+    for p in new:
+        accounting.paid(uow, ctx, number=number, payment_key=p.payment_key, amount=p.amount, paid_on=p.paid_on,
+                        currency=currency, state=state.value, total_paid=paid, order_ids=order_ids, at=now)  # fmt: skip

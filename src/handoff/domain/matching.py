@@ -68,12 +68,18 @@ class Matcher:
         self.policy = policy or MatchPolicy()
         self.invoices = list(invoices)
         self.remaining = [inv.amount_open for inv in self.invoices]
+        self.amount_open = list(self.remaining)  # as issued to the matcher; `remaining` goes down
+        self.currency = [inv.currency for inv in self.invoices]
+        self._named: dict[frozenset[str], list[str]] = {}  # payer words -> customers (names do not change)
         self.by_reference: dict[str, list[int]] = {}
         self.numbers = NumberIndex()
         self.key_of: dict[int, str] = {}
         self.by_amount: dict[str, tuple[list[Decimal], list[int]]] = {}
         self.by_customer: dict[str, list[int]] = {}
         self.by_name_token: dict[str, set[str]] = {}
+        # customers by each pair of their name words: a payer's first two words narrow the search to
+        # a few customers at once, instead of intersecting the large sets of single common words
+        self.by_name_pair: dict[tuple[str, str], set[str]] = {}
         self.customer_tokens: dict[str, frozenset[str]] = {}
         amounts: dict[str, list[tuple[Decimal, int]]] = {}
         for i, inv in enumerate(self.invoices):
@@ -91,6 +97,8 @@ class Matcher:
                 self.customer_tokens[inv.customer_id] = tokens
                 for t in tokens:
                     self.by_name_token.setdefault(t, set()).add(inv.customer_id)
+                for pair in itertools.combinations(sorted(tokens), 2):
+                    self.by_name_pair.setdefault(pair, set()).add(inv.customer_id)
         for currency, pairs in amounts.items():
             pairs.sort()
             self.by_amount[currency] = ([a for a, _ in pairs], [i for _, i in pairs])
@@ -152,7 +160,7 @@ class Matcher:
             found.setdefault(i, []).append(
                 Evidence("reference", f"reference {structured}", self.invoices[i].number)
             )
-        if any(self.remaining[i] > 0 for i in found):
+        if any(self.remaining[i] > ZERO for i in found):
             return found, []  # the common case: a known structured reference names the invoice
         text = " ".join(p for p in (line.structured_reference, line.remittance, line.end_to_end_id) if p)
         for ref in rf_references(text):
@@ -199,7 +207,7 @@ class Matcher:
     # -- proposals --------------------------------------------------------------------------------
 
     def match_line(self, line: BankLine) -> Proposal:
-        if line.amount <= 0:
+        if line.amount <= ZERO:
             return self._proposal(
                 line, [], [Evidence("not_a_credit", f"{line.amount} is not money received")]
             )
@@ -214,7 +222,7 @@ class Matcher:
             if self.policy.fuzzy_numbers and cands:
                 self._found_near(line, cands, customers, found)
         found = {i: ev for i, ev in found.items() if self.invoices[i].currency == line.currency}
-        open_found = {i: ev for i, ev in found.items() if self.remaining[i] > 0}
+        open_found = {i: ev for i, ev in found.items() if self.remaining[i] > ZERO}
         if found and not open_found:
             numbers = ", ".join(self.invoices[i].number for i in found)
             return self._proposal(
@@ -286,7 +294,7 @@ class Matcher:
                 combo = self._combination(line, customer)
                 if combo is not None:
                     return combo
-            oldest = next((i for c in customers for i in self.by_customer[c] if self.remaining[i] > 0), None)
+            oldest = next((i for c in customers for i in self.by_customer[c] if self.remaining[i] > ZERO), None)
             if oldest is not None:  # the payer is known but the amount fits nothing: a partial payment?
                 return self._best(line, [_Candidate(oldest, [])])
         if same_amount:  # only the amount: a few candidates for review, however many share it
@@ -309,13 +317,13 @@ class Matcher:
         """Fully open invoices whose amount agrees with the line: of the named payers (however many
         invoices share a common amount), else any customer's (a bounded number)."""
         tol = self._tolerance(line.amount)
+        lo, hi, currency = line.amount - tol, line.amount + tol, line.currency
+        remaining, amount_open, currencies = self.remaining, self.amount_open, self.currency
         own = [
             i
             for c in customers
             for i in self.by_customer[c]
-            if self.invoices[i].currency == line.currency
-            and self.remaining[i] == self.invoices[i].amount_open
-            and abs(self.remaining[i] - line.amount) <= tol
+            if lo <= remaining[i] <= hi and remaining[i] == amount_open[i] and currencies[i] == currency
         ]
         # the named payer's own invoices when there are any (a typo'd number is most likely theirs)
         return own or self._amount_range(line, limit=20)
@@ -325,9 +333,42 @@ class Matcher:
         word shares none, so one missing word is allowed), then confirmed by similarity."""
         if not payer:
             return []
-        sets = sorted((self._customers_with_word(t) for t in payer), key=len)  # smallest first: fast
-        every = set.intersection(*sets)  # customers with all the payer's words; set operations run in C
-        return [c for c in every if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
+        named = self._named.get(payer)
+        if named is None:  # payers pay again and again: each name is looked up once
+            every = self._customers_with_words(sorted(payer))
+            named = [c for c in every if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
+            self._named[payer] = named
+        return named
+
+    def _customers_with_words(self, words: list[str]) -> set[str]:
+        """Customers having each of the words (or a near word): the first two through the pair
+        index, then the (small) result intersected with the customers of each further word."""
+        if len(words) < 2:
+            return set(self._customers_with_word(words[0]))
+        first, second = self._vocabulary(words[0]), self._vocabulary(words[1])
+        start: set[str] = set()
+        for x in first:
+            for y in second:
+                if x == y:  # two payer words near one name word
+                    start |= self.by_name_token[x]
+                else:
+                    start |= self.by_name_pair.get((x, y) if x < y else (y, x), set())
+        for word in words[2:]:
+            if not start:
+                break
+            start &= self._customers_with_word(word)
+        return start
+
+    def _vocabulary(self, word: str) -> list[str]:
+        """The customers' name words this payer word stands for: itself, or near words."""
+        if word in self.by_name_token:
+            return [word]
+        near = set(self.words_near.get(word, ()))
+        for d in deletes(word):
+            near.update(self.words_near.get(d, ()))
+        if len(word) >= 4:
+            near.update(self.words_by_prefix.get(word[:4], ()))
+        return [w for w in near if w[:4] == word[:4] or within_one_edit(word, w)]
 
     def _customers_with_word(self, word: str) -> set[str]:
         """Customers whose name has this word, or, for a word no customer has (a typo, an
@@ -335,12 +376,7 @@ class Matcher:
         exact = self.by_name_token.get(word)
         if exact is not None:
             return exact
-        near = set(self.words_near.get(word, ()))
-        for d in deletes(word):
-            near.update(self.words_near.get(d, ()))
-        if len(word) >= 4:
-            near.update(self.words_by_prefix.get(word[:4], ()))
-        words = [w for w in near if w[:4] == word[:4] or within_one_edit(word, w)]
+        words = self._vocabulary(word)
         return set().union(*(self.by_name_token[w] for w in words)) if words else set()
 
     def _unique_for_customer(self, item: int, amount: Decimal) -> bool:
@@ -352,7 +388,7 @@ class Matcher:
         pool = [
             i
             for i in self.by_customer[customer]
-            if self.remaining[i] > 0 and self.invoices[i].currency == line.currency
+            if self.remaining[i] > ZERO and self.invoices[i].currency == line.currency
         ][: self.policy.combination_pool]
         tol = self._tolerance(line.amount)
         fits = []
@@ -387,23 +423,24 @@ class Matcher:
     ) -> Proposal:
         left = line.amount
         allocations, write_off = [], ZERO
-        within = any(e.code == "amount_within_tolerance" for e in evidence)
+        codes = {e.code for e in evidence}
+        within = "amount_within_tolerance" in codes
         for i in items:
             amount = min(left, self.remaining[i])
-            if amount <= 0:
+            if amount <= ZERO:
                 break
             allocations.append(Allocation(self.invoices[i].number, amount))
             left -= amount
-        if within and items and left == 0:
+        if within and items and left == ZERO:
             write_off = sum((self.remaining[i] for i in items), ZERO) - line.amount
-        if not any(e.code in AMOUNT_CODES or e.code == "reference" for e in evidence):
+        if "reference" not in codes and codes.isdisjoint(AMOUNT_CODES):
             # without a valid reference, only an agreeing amount may apply itself
             score = min(score, self.policy.auto_apply_threshold - 0.01)
         if allocations and score >= self.policy.auto_apply_threshold:
             # an automatic match settles at once; a proposal for review reserves nothing until confirmed
             for alloc, i in zip(allocations, items, strict=False):
                 self.remaining[i] -= alloc.amount
-            if write_off > 0:
+            if write_off > ZERO:
                 last = items[len(allocations) - 1]
                 self.remaining[last] = max(ZERO, self.remaining[last] - write_off)
         return self._proposal(

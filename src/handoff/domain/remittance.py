@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 _PARTS = re.compile(r"[A-Za-z0-9]+")
+# the leading zeros of an all-digit part (`000042` -> `42`, `000` -> `0`; `0042A` is kept)
+_LEADING_ZEROS = re.compile(r"(?<![A-Za-z0-9])0+(?=[0-9]+(?![A-Za-z0-9]))")
 _RF = re.compile(r"RF\d{2}[A-Z0-9]{1,21}")
 _LEGAL_FORMS = frozenset(
     [
@@ -61,10 +63,9 @@ _LEGAL_FORMS = frozenset(
 
 def number_keys(number: str) -> tuple[str, str]:
     """`INV-DE-2026-000042` -> (`INVDE2026000042`, `INVDE202642`): full, and without leading zeros."""
-    parts = _PARTS.findall(number.upper())
-    full = "".join(parts)
-    short = "".join((p.lstrip("0") or "0") if p.isdigit() else p for p in parts)
-    return full, short
+    upper = number.upper()
+    full = "".join(_PARTS.findall(upper))
+    return full, "".join(_PARTS.findall(_LEADING_ZEROS.sub("", upper)))
 
 
 def compact(text: str) -> str:
@@ -88,14 +89,20 @@ def candidates(text: str, max_tokens: int = 4, min_len: int = 5, max_len: int = 
     """Strings in the text that could be an invoice number: each run of 1..max_tokens adjacent
     alphanumeric tokens, joined, and the leading-zero-free form of the same run."""
     tokens = _PARTS.findall(text.upper())
-    for i in range(len(tokens)):
-        joined, stripped = "", ""
-        for token in tokens[i : i + max_tokens]:
-            joined += token
-            stripped += (token.lstrip("0") or "0") if token.isdigit() else token
+    # per token once, not per run: its leading-zero-free form and whether it has a digit
+    # (tokens are ASCII letters and digits, so "not all letters" means "has a digit")
+    plain = [(t.lstrip("0") or "0") if t.isdigit() else t for t in tokens]
+    digits = [not t.isalpha() for t in tokens]
+    n = len(tokens)
+    for i in range(n):
+        joined, stripped, has_digit = "", "", False
+        for k in range(i, min(n, i + max_tokens)):
+            joined += tokens[k]
+            stripped += plain[k]
+            has_digit = has_digit or digits[k]
             if len(joined) > max_len:
                 break
-            if len(joined) >= min_len and any(ch.isdigit() for ch in joined):
+            if has_digit and len(joined) >= min_len:
                 yield joined
                 if stripped != joined:
                     yield stripped
@@ -143,11 +150,17 @@ class NumberIndex:
         return self.exact.get(candidate, [])
 
 
-@lru_cache(maxsize=65536)
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=262144)
 def name_tokens(name: str) -> frozenset[str]:
     """Significant, accent-free, lower-case words of a party name (legal forms dropped)."""
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    return frozenset(t for t in re.findall(r"[a-z0-9]+", plain) if t not in _LEGAL_FORMS and len(t) > 1)
+    if name.isascii():  # most names: nothing to strip accents from
+        plain = name.lower()
+    else:
+        plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return frozenset(t for t in _WORDS.findall(plain) if t not in _LEGAL_FORMS and len(t) > 1)
 
 
 def _token_match(a: str, b: str) -> bool:

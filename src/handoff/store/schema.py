@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -228,4 +229,112 @@ job_runs = Table(
     Column("worker", String(80), nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+)  # fmt: skip
+
+# --- cash: bank statements, cash application, disputes, dunning ----------------------------------
+
+# One imported statement (camt.053 / MT940 / OFX / CSV); the same statement imported again is ignored.
+bank_statements = Table(
+    "bank_statements", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("statement_key", String(64), nullable=False, unique=True),  # hash of account + statement id
+    Column("format", String(20), nullable=False),
+    Column("statement_id", String(200), nullable=False),
+    Column("account", String(60), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("opening", Amount),
+    Column("closing", Amount),
+    Column("balance_status", String(16), nullable=False),  # ok | mismatch | unknown
+    Column("source", String(300), nullable=False),
+    Column("imported_by", String(320), nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+# Its movements. `line_id` is stable across re-imports (see domain.bank.line_identity).
+bank_lines = Table(
+    "bank_lines", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("line_id", String(64), nullable=False, unique=True),
+    Column("statement_id", Integer, ForeignKey("bank_statements.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("amount", Amount, nullable=False),  # signed: positive = money received
+    Column("currency", String(3), nullable=False),
+    Column("booking_date", Date),
+    Column("value_date", Date),
+    Column("counterparty_name", String(300), nullable=False),
+    Column("counterparty_account", String(60), nullable=False),
+    Column("remittance", Text, nullable=False),
+    Column("structured_reference", String(60), nullable=False),
+    Column("bank_reference", String(200), nullable=False),
+    Column("end_to_end_id", String(200), nullable=False),
+    Column("booked", Boolean, nullable=False),
+    # new | applied | review | unmatched | ignored (debits, pending entries)
+    Column("status", String(16), nullable=False),
+    Column("owner", String(320)),  # who allocates it by hand when nothing matched
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_bank_lines_status", "status"),
+    Index("ix_bank_lines_statement", "statement_id"),
+)  # fmt: skip
+
+# Cash application: one row per proposal for a line. At most one is applied or pending review at
+# a time; undone and rejected ones stay as history.
+cash_matches = Table(
+    "cash_matches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("bank_line_id", Integer, ForeignKey("bank_lines.id"), nullable=False),
+    Column("decision", String(16), nullable=False),  # auto | review | unmatched
+    Column("status", String(16), nullable=False),  # applied | pending_review | rejected | undone | unmatched
+    Column("confidence", Float, nullable=False),
+    Column("evidence", Json, nullable=False),
+    Column("alternatives", Json, nullable=False),
+    Column("unapplied", Amount, nullable=False),  # overpayment left on account
+    Column("proposed_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(320)),  # the person (or automation) that applied or rejected it
+    Column("decided_at", UTCDateTime),
+    Column("undone_by", String(320)),
+    Column("undone_at", UTCDateTime),
+    Index("ix_cash_matches_status", "status"),
+    Index("ix_cash_matches_line", "bank_line_id"),
+)  # fmt: skip
+
+cash_allocations = Table(
+    "cash_allocations", metadata,
+    Column("match_id", Integer, ForeignKey("cash_matches.id"), primary_key=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
+    Column("amount", Amount, nullable=False),
+    Column("write_off", Amount, nullable=False),  # short payment accepted as paid (bank fee, FX)
+    Index("ix_cash_allocations_invoice", "invoice_id"),
+)  # fmt: skip
+
+# An invoice the customer disputes gets no reminders until the dispute is cleared.
+invoice_disputes = Table(
+    "invoice_disputes", metadata,
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("opened_by", String(320), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+# A customer whose reminders are paused, until a date or until lifted.
+dunning_pauses = Table(
+    "dunning_pauses", metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("until", Date),
+    Column("reason", Text, nullable=False),
+    Column("paused_by", String(320), nullable=False),
+    Column("paused_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+# Reminders sent: one row per invoice and level, so a level is never sent twice.
+dunning_reminders = Table(
+    "dunning_reminders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("tone", String(16), nullable=False),
+    Column("sent_on", Date, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("recipients", Json, nullable=False),
+    Column("outbox_key", String(200), nullable=False),
+    UniqueConstraint("invoice_id", "level", name="uq_dunning_reminders_invoice_level"),
 )  # fmt: skip
