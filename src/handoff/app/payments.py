@@ -7,8 +7,10 @@ a fully paid invoice moves its orders to `paid` and the deal owner hears of it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -77,3 +79,11 @@ def apply_payments(ctx: AppContext, rows: Sequence[PaymentRow], source: str, act
         uow.commit()
     return report
 
+
+
+def apply_payment(ctx: AppContext, invoice_number: str, amount: Decimal, paid_on: date, reference: str,
+                  actor: str) -> PaymentReport:
+    """One payment entered by a person. Its key is its content, so submitting it twice applies it once."""
+    key = hashlib.sha256(f"manual|{invoice_number}|{amount}|{paid_on}|{reference}".encode()).hexdigest()
+    row = PaymentRow(1, invoice_number, amount, paid_on, reference, key)
+    return apply_payments(ctx, [row], "manual entry", actor)
