@@ -129,6 +129,7 @@ def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key:
     """The web app on `ctx`. `secret_key` signs session cookies (default HANDOFF_SECRET_KEY, else a
     random key: sessions then end when the process does)."""
     api = FastAPI(title="handoff", version="0.1.0", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
+                  swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
                   redoc_url=None, description="From closed-won to cash: deals, exceptions, finance tasks, invoices, "
                   "payments, metrics and the audit trail. Authenticate with `Authorization: Bearer <token>` "
                   "(create one in the UI or with `handoff users token`).")  # fmt: skip

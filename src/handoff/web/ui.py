@@ -55,17 +55,17 @@ templates.env.filters["pct"] = lambda v: f"{v:.0%}"
 templates.env.globals["state_label"] = lambda s: STATE_LABELS.get(s, s)
 
 
-def render(request: Request, name: str, user: User | None, status: int = 200, **values: Any) -> HTMLResponse:
+def render(request: Request, name: str, user: User | None, http_status: int = 200, **values: Any) -> HTMLResponse:
     flash = request.session.pop("flash", None) if "session" in request.scope else None
     return templates.TemplateResponse(request, name, {
         "user": user, "csrf": csrf_token(request), "flash": flash, "path": request.url.path,
-        "Role": Role, **values}, status_code=status)  # fmt: skip
+        "Role": Role, **values}, status_code=http_status)  # fmt: skip
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     user = users.get_user(context(request), request.session.get("uid", 0)) if request.session.get("uid") else None
     titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed"}
-    return render(request, "error.html", user, status=status, title=titles.get(status, "Something went wrong"),
+    return render(request, "error.html", user, http_status=status, title=titles.get(status, "Something went wrong"),
                   message=message)  # fmt: skip
 
 
@@ -109,11 +109,11 @@ async def login(request: Request, email: Annotated[str, Form(max_length=320)] = 
     from handoff.web.auth import csrf_ok
 
     if not csrf_ok(request, csrf_token):
-        return render(request, "login.html", None, status=403, next=_safe_next(next) or "", email=email,
+        return render(request, "login.html", None, http_status=403, next=_safe_next(next) or "", email=email,
                       error="The login form expired. Please try again.")  # fmt: skip
     user = users.authenticate(context(request), email, password)
     if user is None:
-        return render(request, "login.html", None, status=401, next=_safe_next(next) or "", email=email,
+        return render(request, "login.html", None, http_status=401, next=_safe_next(next) or "", email=email,
                       error="E-mail or password is wrong.")  # fmt: skip
     request.session.clear()  # a fresh session (and CSRF secret) at each login
     request.session["uid"] = user.id
