@@ -21,6 +21,7 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,7 +31,7 @@ from handoff.app.intake import process_pending, receive
 from handoff.connectors.intake.files import DealRow, IntakeError, deal_input, parse_time
 from handoff.domain.orders import DealEvent
 from handoff.web import api_admin, api_finance, api_orders, ui
-from handoff.web.errors import ApiError, error, http_error, on_api_error, on_validation_error
+from handoff.web.errors import ERROR_RESPONSES, ApiError, error, http_error, on_api_error, on_validation_error
 
 MAX_BODY = 1_000_000
 STATIC = Path(__file__).parent / "static"
@@ -44,7 +45,20 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@intake.post("/webhooks/deals/{source}", status_code=202, tags=["intake"])
+class WebhookReceipt(BaseModel):
+    status: str = Field(description="accepted | duplicate")
+    event_id: str
+
+
+WEBHOOK_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "an event envelope, or a bare deal (the generic deal fields)",
+    "properties": {"event_id": {"type": "string"}, "occurred_at": {"type": "string", "format": "date-time"},
+                   "deal": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}  # fmt: skip
+
+
+@intake.post("/webhooks/deals/{source}", status_code=202, tags=["intake"], response_model=WebhookReceipt,
+             responses={**ERROR_RESPONSES, 200: {"model": WebhookReceipt, "description": "a redelivery"}},
+             openapi_extra={"requestBody": WEBHOOK_BODY})  # fmt: skip
 async def deal_webhook(source: str, request: Request, background: BackgroundTasks) -> Any:
     """Receive one deal event: `{"event_id", "occurred_at", "deal": {...}}` (or a bare deal,
     whose content hash is its event id and arrival its time). Authenticated by `X-Handoff-Token`
