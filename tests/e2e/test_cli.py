@@ -82,3 +82,20 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert "200 closed-won deals read" in out and "200 duplicates recognised" in out
     assert "invoices issued" in out and "payments applied" in out
     assert "audit chain of" in out and "intact" in out
+    assert "demo users" in out and "finance@acme.example / demo-finance" in out.replace("\n", " ")
+
+
+def test_users_add_with_password_from_stdin_then_token(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'users.db'}"
+    add = subprocess.run([sys.executable, "-m", "handoff", "users", "add", "First@Example.com", "--role", "admin",
+                          "--password-stdin", "--db", db], input="correct horse battery\n", capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path,
+                         env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    assert "first@example.com added as admin" in add.stdout
+    empty = run("users", "add", "second@example.com", "--role", "admin", "--password-stdin", "--db", db, cwd=tmp_path)
+    assert empty.returncode != 0 and "at least 8 characters" in empty.stderr
+    token = run("users", "token", "first@example.com", "--db", db, cwd=tmp_path)
+    assert token.returncode == 0 and token.stdout.strip().startswith("hnd_")
+    listed = run("users", "list", "--db", db, cwd=tmp_path)
+    assert "first@example.com" in listed.stdout and "admin" in listed.stdout

@@ -49,6 +49,7 @@ def bars(labels: Sequence[str], values: Sequence[float], colors: Sequence[str] |
     drawn = ax.bar(list(labels), list(values), color=colors, width=0.6)
     ax.bar_label(drawn, labels=[value_format.format(v) for v in values], padding=3, color=INK, fontsize=9)
     ax.set_ylim(0, max([*values, 1]) * 1.18)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(axis="x", length=0)
     if ylabel:
         ax.set_ylabel(ylabel)
@@ -63,6 +64,7 @@ def horizontal(labels: Sequence[str], values: Sequence[float], color: str = ACCE
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     if not labels:
+        ax.spines["left"].set_visible(False)
         ax.text(0.5, 0.5, "nothing overdue", ha="center", va="center", color=GOOD, transform=ax.transAxes)
         ax.set_xticks([])
         ax.set_yticks([])
