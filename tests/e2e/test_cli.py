@@ -93,7 +93,8 @@ def test_users_add_with_password_from_stdin_then_token(tmp_path: Path) -> None:
                          env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PATH": "/usr/bin:/bin"})  # fmt: skip
     assert add.returncode == 0, add.stderr
     assert "first@example.com added as admin" in add.stdout
-    empty = run("users", "add", "second@example.com", "--role", "admin", "--password-stdin", "--db", db, cwd=tmp_path)
+    empty = run("users", "add", "second@example.com", "--role", "admin", "--password-stdin", "--db", db,
+                cwd=tmp_path)
     assert empty.returncode != 0 and "at least 8 characters" in empty.stderr
     token = run("users", "token", "first@example.com", "--db", db, cwd=tmp_path)
     assert token.returncode == 0 and token.stdout.strip().startswith("hnd_")

@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("svg")
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
 ACCENT, WARN, BAD, GOOD = "#2f6fde", "#e0a526", "#d64545", "#2f9e6e"
