@@ -90,7 +90,8 @@ def test_users_add_with_password_from_stdin_then_token(tmp_path: Path) -> None:
     add = subprocess.run([sys.executable, "-m", "handoff", "users", "add", "First@Example.com", "--role", "admin",
                           "--password-stdin", "--db", db], input="correct horse battery\n", capture_output=True,
                          text=True, timeout=120, cwd=tmp_path,
-                         env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PATH": "/usr/bin:/bin"})  # fmt: skip
+                         env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+                              "PATH": "/usr/bin:/bin"})  # fmt: skip
     assert add.returncode == 0, add.stderr
     assert "first@example.com added as admin" in add.stdout
     empty = run("users", "add", "second@example.com", "--role", "admin", "--password-stdin", "--db", db,
