@@ -26,12 +26,14 @@ invoice_app = typer.Typer(help="Invoices.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Outgoing notices: dead letters and replay.", no_args_is_help=True)
 review_app = typer.Typer(help="Cash-application matches waiting for a person.", no_args_is_help=True)
 dunning_app = typer.Typer(help="Payment reminders.", no_args_is_help=True)
+users_app = typer.Typer(help="People who use the web app and API, their roles and API tokens.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 app.add_typer(invoice_app, name="invoice")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(review_app, name="review")
 app.add_typer(dunning_app, name="dunning")
+app.add_typer(users_app, name="users")
 out = Console()
 err = Console(stderr=True)
 
@@ -429,9 +431,59 @@ def outbox_replay(outbox_id: int, db: DbOption = None, actor: str = "operator@cl
     out.print(f"outbox row {outbox_id} queued again")
 
 
+@users_app.command("add")
+def users_add(
+    email: str,
+    role: Annotated[str, typer.Option(help="sales, finance, auditor or admin")] = "sales",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Add a user (the first admin, for instance). The password is asked for, or read from stdin."""
+    from handoff.app.users import UserError, add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = add_user(_context(db), email, role, password, actor="cli")
+    except UserError as exc:
+        _fail(exc.message)
+    out.print(f"{user.email} added as {user.role.value}")
+
+
+@users_app.command("list")
+def users_list(db: DbOption = None) -> None:
+    """Users with their role and status."""
+    from handoff.app.users import list_users
+
+    table = Table("id", "email", "role", "active")
+    for r in list_users(_context(db)):
+        table.add_row(str(r["id"]), r["email"], r["role"], "yes" if r["active"] else "no")
+    out.print(table)
+
+
+@users_app.command("token")
+def users_token(email: str, name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+                db: DbOption = None) -> None:  # fmt: skip
+    """Create an API token for a user; it is printed once and stored only as a hash."""
+    from handoff.app.users import Role, User, UserError, create_token, list_users
+
+    ctx = _context(db)
+    found = [r for r in list_users(ctx) if r["email"] == email.strip().lower() and r["active"]]
+    if not found:
+        _fail(f"no active user {email}")
+    user = User(found[0]["id"], found[0]["email"], Role(found[0]["role"]))
+    try:
+        secret, _ = create_token(ctx, user, name, actor="cli")
+    except UserError as exc:
+        _fail(exc.message)
+    sys.stdout.write(secret + "\n")
+
+
 @app.command()
 def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API (and webhook intake) over HTTP."""
+    """Run the web app: the UI, the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and webhook intake."""
     import uvicorn
 
     from handoff.bootstrap import build_crm_sources

@@ -82,6 +82,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert "200 closed-won deals read" in out and "200 duplicates recognised" in out
     assert "invoices issued" in out and "payments applied" in out
     assert "audit chain of" in out and "intact" in out
+    assert "demo users" in out and "finance@acme.example / demo-finance" in out.replace("\n", " ")
 
 
 def test_semicolon_export_with_human_headers_is_read(tmp_path: Path) -> None:
@@ -94,6 +95,7 @@ def test_semicolon_export_with_human_headers_is_read(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in result.stdout.splitlines()]
     assert [(x["deal_id"], x["ready"]) for x in lines] == [("D-1", True), ("D-2", False)]
     assert lines[1]["problems"][0]["field"] == "po_number"
+
 
 def said(result: subprocess.CompletedProcess[str]) -> str:
     return " ".join(result.stdout.split())  # rich wraps long lines
@@ -130,3 +132,21 @@ def test_cash_commands(tmp_path: Path) -> None:
                                                  cwd=tmp_path))  # fmt: skip
     dry = run("dunning", "run", "--dry-run", "--db", db, cwd=tmp_path)
     assert "0 reminders would be sent" in said(dry), dry.stderr
+
+
+def test_users_add_with_password_from_stdin_then_token(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'users.db'}"
+    add = subprocess.run([sys.executable, "-m", "handoff", "users", "add", "First@Example.com", "--role", "admin",
+                          "--password-stdin", "--db", db], input="correct horse battery\n", capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path,
+                         env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+                              "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    assert "first@example.com added as admin" in add.stdout
+    empty = run("users", "add", "second@example.com", "--role", "admin", "--password-stdin", "--db", db,
+                cwd=tmp_path)
+    assert empty.returncode != 0 and "at least 8 characters" in empty.stderr
+    token = run("users", "token", "first@example.com", "--db", db, cwd=tmp_path)
+    assert token.returncode == 0 and token.stdout.strip().startswith("hnd_")
+    listed = run("users", "list", "--db", db, cwd=tmp_path)
+    assert "first@example.com" in listed.stdout and "admin" in listed.stdout

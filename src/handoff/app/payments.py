@@ -7,9 +7,10 @@ a fully paid invoice moves its orders to `paid` and the deal owner hears of it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -107,3 +108,11 @@ def _push_new_payments(uow: UnitOfWork, ctx: AppContext, invoice_id: int, number
     for p in new:
         accounting.paid(uow, ctx, number=number, payment_key=p.payment_key, amount=p.amount, paid_on=p.paid_on,
                         currency=currency, state=state.value, total_paid=paid, order_ids=order_ids, at=now)  # fmt: skip
+
+
+def apply_payment(ctx: AppContext, invoice_number: str, amount: Decimal, paid_on: date, reference: str,
+                  actor: str) -> PaymentReport:
+    """One payment entered by a person. Its key is its content, so submitting it twice applies it once."""
+    key = hashlib.sha256(f"manual|{invoice_number}|{amount}|{paid_on}|{reference}".encode()).hexdigest()
+    row = PaymentRow(1, invoice_number, amount, paid_on, reference, key)
+    return apply_payments(ctx, [row], "manual entry", actor)

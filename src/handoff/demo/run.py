@@ -17,6 +17,7 @@ from handoff.app.intake import ingest
 from handoff.app.invoicing import issue_all_drafts
 from handoff.app.orders import exception_queue, update_fields
 from handoff.app.payments import apply_payments
+from handoff.app.users import add_user
 from handoff.bootstrap import build_context
 from handoff.config import Settings
 from handoff.connectors.intake import read_deal_file
@@ -25,6 +26,13 @@ from handoff.connectors.notify.log import LogChannel
 from handoff.worker.outbox import deliver_due
 
 DEALS = Path(__file__).parent / "deals.csv"
+# Demo logins (documented in the README). The sales user owns deals in the bundled data.
+DEMO_USERS = (
+    ("admin@acme.example", "admin", "demo-admin"),
+    ("finance@acme.example", "finance", "demo-finance"),
+    ("ben.carter@acme.example", "sales", "demo-sales"),
+    ("auditor@acme.example", "auditor", "demo-auditor"),
+)
 
 
 def run_demo(db: Path, out: Console) -> None:
@@ -97,7 +105,11 @@ def run_demo(db: Path, out: Console) -> None:
     out.rule("7. Audit trail")
     count, broken = verify(ctx)
     out.print(f"audit chain of {count} entries: " + ("intact" if broken is None else f"BROKEN at {broken.seq}"))
-    out.print(f"database: {db}  (try: handoff invoice list --db sqlite:///{db})")
+    out.rule("8. Web app")
+    for email, role, password in DEMO_USERS:
+        add_user(ctx, email, role, password, actor="demo")
+    out.print("demo users (e-mail / password): " + "; ".join(f"{r}: {e} / {p}" for e, r, p in DEMO_USERS))
+    out.print(f"database: {db}  (try: handoff serve --db sqlite:///{db}, then open http://127.0.0.1:8000)")
 
 
 def _states(ctx, out: Console) -> None:  # type: ignore[no-untyped-def]

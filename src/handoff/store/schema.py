@@ -338,3 +338,27 @@ dunning_reminders = Table(
     Column("outbox_key", String(200), nullable=False),
     UniqueConstraint("invoice_id", "level", name="uq_dunning_reminders_invoice_level"),
 )  # fmt: skip
+
+# People who use the web app and API. Passwords are argon2id hashes; API tokens are stored only as
+# SHA-256 digests (they are long random strings, so a fast hash is enough) and shown once.
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # sales | finance | auditor | admin
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # first characters, to recognise a token in lists
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_api_tokens_user", "user_id"),
+)  # fmt: skip

@@ -1,8 +1,10 @@
-"""The HTTP application: JSON API under /api/v1 (OpenAPI at /api/v1/openapi.json).
+"""The HTTP application: JSON API under /api/v1 (OpenAPI at /api/v1/openapi.json) and the
+server-rendered UI for sales, finance, auditors and admins.
 
-Webhook intake stores the event in the inbox and acknowledges before any processing, so an
-acknowledged event is never lost; the event is applied right after the response (and by any
-`handoff worker`), and a redelivery is recognised by its event id.
+Webhook intake stores the event in the inbox and acknowledges only once it is stored (group
+commit: concurrent events share one transaction), so an acknowledged event is never lost; events
+are applied by the inline processor or by `handoff worker`s, and a redelivery is recognised by its
+event id.
 """
 
 from __future__ import annotations
@@ -10,115 +12,182 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import os
-import threading
+import secrets
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handoff.app.context import AppContext
-from handoff.app.intake import process_pending
 from handoff.connectors.intake.files import DealRow, IntakeError, deal_input, parse_time
 from handoff.domain.orders import DealEvent
-from handoff.web import webhooks
+from handoff.web import api_admin, api_finance, api_orders, ui, webhooks
+from handoff.web.errors import ERROR_RESPONSES, ApiError, error, http_error, on_api_error, on_validation_error
 from handoff.web.group_commit import GroupCommitter
+from handoff.web.processing import InlineProcessor
 
 MAX_BODY = 1_000_000
-log = logging.getLogger("handoff.web")
+STATIC = Path(__file__).parent / "static"
+SESSION_HOURS = 12
+
+intake = APIRouter(prefix="/api/v1")
 
 
-def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
+@intake.get("/health", tags=["intake"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}
 
 
-class InlineProcessor:
-    """Applies received events in the API process, on one background thread. It waits `linger`
-    seconds after being woken so that events arriving together are applied in one transaction:
-    fewer, larger transactions leave the SQLite write lock free for acknowledgements most of the
-    time, which keeps webhook latency low under load."""
-
-    def __init__(self, ctx: AppContext, linger: float = 0.1, batch: int = 50) -> None:
-        self.ctx, self.linger, self.batch = ctx, linger, batch
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="handoff-inline-processor", daemon=True)
-        self._thread.start()
-        self._wake.set()  # apply whatever was left pending by an earlier run
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait()
-            self._stop.wait(self.linger)
-            self._wake.clear()
-            try:
-                process_pending(self.ctx, batch=self.batch)
-            except Exception:  # the events stay pending; the next wake-up tries again
-                log.exception("inline processing failed")
+class WebhookReceipt(BaseModel):
+    status: str = Field(description="accepted | duplicate")
+    event_id: str
 
 
-def create_app(ctx: AppContext, webhook_token: str | None = None, process_inline: bool | None = None) -> FastAPI:
-    """`process_inline`: apply events in the API process (the default, for a single-process setup);
-    off when `handoff worker` processes run (env HANDOFF_PROCESS_INLINE=0)."""
-    api = FastAPI(title="handoff", version="0.1.0", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs")
-    api.include_router(webhooks.router(ctx))
-    token = webhook_token if webhook_token is not None else os.environ.get("HANDOFF_WEBHOOK_TOKEN", "")
+WEBHOOK_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "an event envelope, or a bare deal (the generic deal fields)",
+    "properties": {"event_id": {"type": "string"}, "occurred_at": {"type": "string", "format": "date-time"},
+                   "deal": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}  # fmt: skip
+
+
+@intake.post("/webhooks/deals/{source}", status_code=202, tags=["intake"], response_model=WebhookReceipt,
+             responses={**ERROR_RESPONSES, 200: {"model": WebhookReceipt, "description": "a redelivery"}},
+             openapi_extra={"requestBody": WEBHOOK_BODY})  # fmt: skip
+async def deal_webhook(source: str, request: Request) -> Any:
+    """Receive one deal event: `{"event_id", "occurred_at", "deal": {...}}` (or a bare deal,
+    whose content hash is its event id and arrival its time). Authenticated by `X-Handoff-Token`
+    when a webhook token is configured."""
+    token: str = request.app.state.webhook_token
+    if token and not hmac.compare_digest(request.headers.get("x-handoff-token", "").encode(), token.encode()):
+        return error(401, "unauthenticated", "missing or wrong X-Handoff-Token")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return error(413, "too_large", f"body over {MAX_BODY} bytes")
+    if b"\x00" in body or b"\\u0000" in body:
+        return error(422, "invalid_event", "body contains NUL characters")
+    try:
+        raw = json.loads(body, parse_float=str)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        return error(400, "invalid_json", f"body is not JSON: {exc}")
+    if not isinstance(raw, dict):
+        return error(422, "invalid_event", "body must be a JSON object")
+    if len(source) > 40 or not source.isprintable():
+        return error(422, "invalid_event", "source must be at most 40 printable characters", "source")
+    try:
+        deal = deal_input("webhook", DealRow(1, raw))
+        if not deal.deal_id:
+            return error(422, "invalid_event", "deal_id is missing", "deal_id")
+        stamp = raw.get("occurred_at")
+        occurred = parse_time(str(stamp), "webhook", None, "occurred_at") if stamp else datetime.now(UTC)
+    except IntakeError as exc:
+        return error(422, "invalid_event", exc.message)
+    event_id = str(raw.get("event_id") or hashlib.sha256(body).hexdigest())
+    if len(event_id) > 200 or len(deal.deal_id) > 200:
+        return error(422, "invalid_event", "event_id and deal_id have at most 200 characters")
+    # group commit: concurrent events share one transaction (one fsync); answered once stored
+    if not await request.app.state.committer.submit(DealEvent(f"webhook:{source}", event_id, occurred, deal)):
+        return JSONResponse({"status": "duplicate", "event_id": event_id}, status_code=200)
+    if request.app.state.processor is not None:
+        request.app.state.processor.wake()
+    return {"status": "accepted", "event_id": event_id}
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with 413 before any route reads them (the
+    declared length is checked first; a chunked body is counted as it arrives)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await error(413, "too_large", f"body over {self.limit} bytes")(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # client went away: let the app see it
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await error(413, "too_large", f"body over {self.limit} bytes")(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key: str | None = None,
+               https_only: bool | None = None, process_inline: bool | None = None) -> FastAPI:  # fmt: skip
+    """The web app on `ctx`. `secret_key` signs session cookies (default HANDOFF_SECRET_KEY, else a
+    random key: sessions then end when the process does). `process_inline` applies received events
+    in this process (default; HANDOFF_PROCESS_INLINE=0 when `handoff worker` processes do it)."""
+    api = FastAPI(title="handoff", version="0.1.0", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
+                  swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
+                  redoc_url=None, description="From closed-won to cash: deals, exceptions, finance tasks, invoices, "
+                  "payments, metrics and the audit trail. Authenticate with `Authorization: Bearer <token>` "
+                  "(create one in the UI or with `handoff users token`).")  # fmt: skip
+    api.state.ctx = ctx
+    env_token = os.environ.get("HANDOFF_WEBHOOK_TOKEN", "")
+    api.state.webhook_token = webhook_token if webhook_token is not None else env_token
     if process_inline is None:
         process_inline = os.environ.get("HANDOFF_PROCESS_INLINE", "1") != "0"
-    processor = InlineProcessor(ctx) if process_inline else None
-    committer = GroupCommitter(ctx)
-    api.router.add_event_handler("shutdown", committer.close)
-    if processor is not None:
-        api.router.add_event_handler("startup", processor.start)
-        api.router.add_event_handler("shutdown", processor.stop)
+    api.state.processor = InlineProcessor(ctx) if process_inline else None
+    api.state.committer = GroupCommitter(ctx)
+    api.router.add_event_handler("shutdown", api.state.committer.close)
+    if api.state.processor is not None:
+        api.router.add_event_handler("startup", api.state.processor.start)
+        api.router.add_event_handler("shutdown", api.state.processor.stop)
+    key = secret_key or os.environ.get("HANDOFF_SECRET_KEY") or secrets.token_urlsafe(32)
+    secure = https_only if https_only is not None else os.environ.get("HANDOFF_HTTPS_ONLY", "") == "1"
+    api.add_middleware(SessionMiddleware, secret_key=key, session_cookie="handoff_session",
+                       max_age=SESSION_HOURS * 3600, same_site="lax", https_only=secure)  # fmt: skip
+    api.add_middleware(BodyLimit, limit=MAX_BODY)
 
-    @api.get("/api/v1/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def on_invalid(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return await on_validation_error(request, exc)
+        return ui.error_page(request, 404, "That address does not lead to a page (a number or filter is invalid).")
 
-    @api.post("/api/v1/webhooks/deals/{source}", status_code=202)
-    async def deal_webhook(source: str, request: Request) -> Any:
-        """Receive one deal event: `{"event_id", "occurred_at", "deal": {...}}` (or a bare deal,
-        whose content hash is its event id and arrival its time)."""
-        if token and not hmac.compare_digest(request.headers.get("x-handoff-token", ""), token):
-            return error(401, "unauthenticated", "missing or wrong X-Handoff-Token")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return error(413, "too_large", f"body over {MAX_BODY} bytes")
-        try:
-            raw = json.loads(body, parse_float=str)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return error(400, "invalid_json", f"body is not JSON: {exc}")
-        if not isinstance(raw, dict):
-            return error(422, "invalid_event", "body must be a JSON object")
-        try:
-            deal = deal_input("webhook", DealRow(1, raw))
-            if not deal.deal_id:
-                return error(422, "invalid_event", "deal_id is missing", "deal_id")
-            stamp = raw.get("occurred_at")
-            occurred = parse_time(str(stamp), "webhook", None, "occurred_at") if stamp else datetime.now(UTC)
-        except IntakeError as exc:
-            return error(422, "invalid_event", exc.message)
-        event_id = str(raw.get("event_id") or hashlib.sha256(body).hexdigest())
-        is_new = await committer.submit(DealEvent(f"webhook:{source}", event_id, occurred, deal))
-        if not is_new:
-            return JSONResponse({"status": "duplicate", "event_id": event_id}, status_code=200)
-        if processor is not None:
-            processor.wake()
-        return {"status": "accepted", "event_id": event_id}
+    api.add_exception_handler(RequestValidationError, on_invalid)
+    api.add_exception_handler(ApiError, on_api_error)
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if request.url.path.startswith("/api/"):
+            return http_error(exc)
+        return ui.error_page(request, exc.status_code, str(exc.detail))
+
+    api.add_exception_handler(StarletteHTTPException, on_http_error)
+    ui.install(api)
+    api.include_router(intake)
+    api.include_router(webhooks.router(ctx))
+    api.include_router(api_orders.router)
+    api.include_router(api_finance.router)
+    api.include_router(api_admin.router)
+    api.include_router(ui.router)
+    api.mount("/static", StaticFiles(directory=STATIC), name="static")
     return api

@@ -15,20 +15,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from handoff.app.context import AppContext
-from handoff.app.intake import process_pending, receive
+from handoff.app.intake import receive
 from handoff.connectors.crm import FetchError, InboundRequest, PayloadError, SignatureError, WebhookSource
+from handoff.web.errors import ERROR_RESPONSES, ErrorBody, error
 
 logger = logging.getLogger("handoff.web.webhooks")
 MAX_BODY = 1_000_000
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": None}}, status_code=status)
 
 
 def _public_url(request: Request) -> str:
@@ -42,16 +39,23 @@ def _public_url(request: Request) -> str:
 def router(ctx: AppContext) -> APIRouter:
     r = APIRouter(prefix="/api/v1/webhooks/crm", tags=["webhooks"])
 
-    @r.post("/{source}", status_code=202)
-    async def crm_webhook(source: str, request: Request, background: BackgroundTasks) -> Any:
+    responses: dict[int | str, dict[str, Any]] = {
+        **ERROR_RESPONSES,
+        200: {"description": "a notification that carries no deal change (ignored)"},
+        404: {"model": ErrorBody, "description": "no CRM source of that name is configured"},
+        503: {"model": ErrorBody, "description": "the CRM's API could not be reached: deliver again later"},
+    }
+
+    @r.post("/{source}", status_code=202, responses=responses)
+    async def crm_webhook(source: str, request: Request) -> Any:
         """Receive a CRM's deal notification (HubSpot, Pipedrive, generic JSON)."""
         sources: dict[str, WebhookSource] = getattr(request.app.state, "crm_sources", {}) or {}
         handler = sources.get(source)
         if handler is None:
-            return _error(404, "unknown_source", f"no CRM source {source!r} is configured")
+            return error(404, "unknown_source", f"no CRM source {source!r} is configured")
         body = await request.body()
         if len(body) > MAX_BODY:
-            return _error(413, "too_large", f"body over {MAX_BODY} bytes")
+            return error(413, "too_large", f"body over {MAX_BODY} bytes")
         inbound = InboundRequest(request.method, _public_url(request),
                                  {k.lower(): v for k, v in request.headers.items()}, body)  # fmt: skip
         now = ctx.clock()
@@ -60,20 +64,21 @@ def router(ctx: AppContext) -> APIRouter:
         except SignatureError as exc:
             client = request.client.host if request.client else "-"
             logger.warning("webhook %s from %s rejected: %s", source, client, exc)
-            return _error(401, "unauthenticated", str(exc))
+            return error(401, "unauthenticated", str(exc))
         try:
             events = await run_in_threadpool(handler.events, inbound, now)
         except PayloadError as exc:
             logger.warning("webhook %s: unusable payload: %s", source, exc)
-            return _error(422, "invalid_event", str(exc))
+            return error(422, "invalid_event", str(exc))
         except FetchError as exc:
             logger.warning("webhook %s: CRM API unavailable, asking for redelivery: %s", source, exc)
-            return _error(503, "crm_unavailable", "the CRM's API could not be reached; deliver again later")
+            return error(503, "crm_unavailable", "the CRM's API could not be reached; deliver again later")
         if not events:
             return JSONResponse({"status": "ignored", "events": 0}, status_code=200)
         report = await run_in_threadpool(receive, ctx, events)
-        if report.received:
-            background.add_task(process_pending, ctx)
+        processor = getattr(request.app.state, "processor", None)
+        if report.received and processor is not None:
+            processor.wake()
         return {"status": "accepted", "events": len(events), "received": report.received,
                 "duplicates": report.duplicates}  # fmt: skip
 

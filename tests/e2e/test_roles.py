@@ -1,0 +1,203 @@
+"""Every route of the app × every role: forbidden pairs are denied (401/403, or the login page
+for an anonymous browser), allowed pairs are not. The routes are enumerated from the app itself,
+so a new route fails this test until its roles are written down here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.routing import Mount
+
+from handoff.app.users import Role
+from tests.e2e.conftest import EMAILS, PASSWORDS, Site, csrf_of, login
+from tests.helpers import GOOD
+
+S, F, A, D = Role.SALES, Role.FINANCE, Role.AUDITOR, Role.ADMIN
+ALL = frozenset(Role)
+READ = frozenset({F, A, D})
+WRITE = frozenset({F, D})
+ADMIN = frozenset({D})
+PUBLIC = "public"
+WEBHOOK = "webhook token"  # machine-to-machine: no user role, only the shared token
+SIGNED = "vendor signature"  # CRM webhooks: only the CRM's signature counts (404 for an unconfigured CRM)
+
+EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
+    ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/api/v1/docs"): PUBLIC,
+    ("GET", "/api/v1/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/api/v1/health"): PUBLIC,
+    ("POST", "/api/v1/webhooks/deals/{source}"): WEBHOOK,
+    ("POST", "/api/v1/webhooks/crm/{source}"): SIGNED,
+    ("GET", "/api/v1/orders"): ALL,
+    ("GET", "/api/v1/orders/{deal_id}"): ALL,
+    ("PATCH", "/api/v1/orders/{deal_id}"): frozenset({S, F, D}),
+    ("GET", "/api/v1/orders/{deal_id}/audit"): ALL,
+    ("GET", "/api/v1/exceptions"): ALL,
+    ("GET", "/api/v1/tasks"): READ,
+    ("GET", "/api/v1/invoices"): READ,
+    ("GET", "/api/v1/invoices/{invoice_id}"): READ,
+    ("POST", "/api/v1/invoices/{invoice_id}/issue"): WRITE,
+    ("GET", "/api/v1/invoices/{invoice_id}/document"): READ,
+    ("GET", "/api/v1/payments"): READ,
+    ("POST", "/api/v1/payments"): WRITE,
+    ("GET", "/api/v1/me"): ALL,
+    ("POST", "/api/v1/me/tokens"): ALL,
+    ("GET", "/api/v1/users"): ADMIN,
+    ("POST", "/api/v1/users"): ADMIN,
+    ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
+    ("GET", "/api/v1/metrics"): READ,
+    ("GET", "/api/v1/audit/verify"): frozenset({A, D}),
+    ("GET", "/api/v1/audit/{entity_type}/{entity_id}"): READ,
+    ("GET", "/api/v1/settings"): ADMIN,
+    # the browser UI
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): ALL,
+    ("GET", "/"): ALL,
+    ("GET", "/exceptions"): ALL,
+    ("GET", "/deals"): ALL,
+    ("GET", "/deals/{deal_id}"): ALL,
+    ("POST", "/deals/{deal_id}/fix"): frozenset({S, F, D}),
+    ("GET", "/tasks"): READ,
+    ("GET", "/invoices"): READ,
+    ("GET", "/invoices/{invoice_id}"): READ,
+    ("POST", "/invoices/{invoice_id}/issue"): WRITE,
+    ("GET", "/payments"): READ,
+    ("POST", "/payments"): WRITE,
+    ("GET", "/dashboard"): READ,
+    ("GET", "/charts/{name}.svg"): READ,
+    ("GET", "/admin/users"): ADMIN,
+    ("POST", "/admin/users"): ADMIN,
+    ("POST", "/admin/users/{user_id}/active"): ADMIN,
+    ("GET", "/account"): ALL,
+    ("POST", "/account/tokens"): ALL,
+}
+
+
+def _walk(routes: list[Any]) -> Iterator[tuple[str, str]]:
+    for route in routes:
+        if hasattr(route, "original_router"):  # FastAPI keeps included routers as they were built
+            yield from _walk(route.original_router.routes)
+        elif isinstance(route, Mount):
+            assert route.path == "/static", f"unexpected mount {route.path}"  # static files: public
+        else:
+            for method in sorted(route.methods or ()):
+                if method != "HEAD":
+                    yield method, route.path
+
+
+def app_routes(site: Site) -> list[tuple[str, str]]:
+    return list(_walk(site.app.routes))
+
+
+def test_every_route_is_in_the_matrix(site: Site) -> None:
+    routes = app_routes(site)
+    assert len(routes) == len(set(routes))
+    assert set(routes) == set(EXPECTED), {"not in the matrix": set(routes) - set(EXPECTED),
+                                          "no longer in the app": set(EXPECTED) - set(routes)}  # fmt: skip
+
+
+def _url(site: Site, path: str) -> str:
+    return path.format(deal_id="D-1", invoice_id=site.draft_id, user_id=site.user_ids[A], entity_type="order",
+                       entity_id="D-1", source="crm", name="states")  # fmt: skip
+
+
+def _json_body(site: Site, method: str, path: str, who: str) -> dict[str, object] | None:
+    bodies: dict[tuple[str, str], dict[str, object]] = {
+        ("PATCH", "/api/v1/orders/{deal_id}"): {"billing_city": "Berlin"},
+        ("POST", "/api/v1/payments"): {"invoice_number": site.issued_number, "amount": "1.00",
+                                       "paid_on": "2026-11-01"},
+        ("POST", "/api/v1/me/tokens"): {"name": "matrix"},
+        ("POST", "/api/v1/users"): {"email": f"matrix-{who}@acme.example", "role": "sales", "password": "long-pass-1"},
+        ("PATCH", "/api/v1/users/{user_id}"): {"active": True},
+        ("POST", "/api/v1/webhooks/deals/{source}"): {"event_id": f"matrix-{who}", "deal": GOOD},
+    }  # fmt: skip
+    return bodies.get((method, path))
+
+
+def _form(site: Site, path: str, who: str) -> dict[str, str]:
+    forms = {
+        "/deals/{deal_id}/fix": {"billing_city": "Berlin"},
+        "/payments": {"invoice_number": site.issued_number, "amount": "1.00", "paid_on": "2026-11-01"},
+        "/admin/users": {"email": f"ui-{who}@acme.example", "role": "auditor", "password": "long-pass-1"},
+        "/admin/users/{user_id}/active": {"active": "1"},
+        "/account/tokens": {"name": "matrix"},
+        "/login": {"email": EMAILS[F], "password": PASSWORDS[F]},
+    }
+    return forms.get(path, {})
+
+
+def call(site: Site, client: httpx.Client, method: str, path: str, who: str, csrf: str) -> httpx.Response:
+    url = _url(site, path)
+    if path.startswith("/api/"):
+        return client.request(method, url, json=_json_body(site, method, path, who))
+    if method == "POST":
+        return client.post(url, data={**_form(site, path, who), "csrf_token": csrf})
+    return client.get(url)
+
+
+def denied(path: str, response: httpx.Response) -> bool:
+    if response.status_code in (401, 403):
+        return True
+    if path.startswith("/api/v1/webhooks/crm/"):
+        return response.status_code == 404  # no such CRM configured: nothing accepted either
+    return not path.startswith("/api/") and response.status_code == 303 \
+        and response.headers["location"].startswith("/login?next=")  # fmt: skip
+
+
+def ordered(routes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return sorted(routes, key=lambda r: r == ("POST", "/logout"))  # logging out last
+
+
+def test_anonymous_is_denied_everywhere_but_public_routes(site: Site) -> None:
+    with httpx.Client(base_url=site.url, timeout=30, follow_redirects=False) as client:
+        csrf = csrf_of(client.get("/login").text)
+        for method, path in ordered(app_routes(site)):
+            expected = EXPECTED[(method, path)]
+            response = call(site, client, method, path, "anon", csrf)
+            if expected == PUBLIC:
+                assert not denied(path, response), (method, path, response.status_code)
+                client.cookies.clear()
+                csrf = csrf_of(client.get("/login").text)
+            else:
+                assert denied(path, response), (method, path, response.status_code)
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+def test_each_role_on_every_route(site: Site, role: Role) -> None:
+    failures = []
+    with login(site, role) as browser, site.client(role, follow_redirects=False) as api:
+        csrf = csrf_of(browser.get("/account").text)
+        for method, path in ordered(app_routes(site)):
+            expected = EXPECTED[(method, path)]
+            if expected == PUBLIC or (method, path) == ("POST", "/login"):
+                continue
+            client = api if path.startswith("/api/") else browser
+            response = call(site, client, method, path, role.value, csrf)
+            allowed = expected not in (WEBHOOK, SIGNED) and role in expected  # type: ignore[operator]
+            if denied(path, response) == allowed or response.status_code >= 500:
+                failures.append((method, path, response.status_code, response.text[:120]))
+    assert not failures, failures
+
+
+def test_sales_is_denied_other_owners_deals(site: Site) -> None:
+    with site.client(S) as api:
+        for method, path, body in (("GET", "/api/v1/orders/D-3", None), ("GET", "/api/v1/orders/D-3/audit", None),
+                                   ("PATCH", "/api/v1/orders/D-3", {"po_number": "X"}),
+                                   ("GET", "/api/v1/exceptions?owner=other.sales@acme.example", None)):  # fmt: skip
+            assert api.request(method, path, json=body).status_code == 403, path
+    with login(site, S) as browser:
+        csrf = csrf_of(browser.get("/account").text)
+        assert browser.get("/deals/D-3").status_code == 403
+        assert browser.post("/deals/D-3/fix", data={"po_number": "X", "csrf_token": csrf}).status_code == 403
+        assert "D-3" not in browser.get("/exceptions").text
+
+
+def test_webhook_needs_its_token(site: Site) -> None:
+    with httpx.Client(base_url=site.url) as client:
+        url = "/api/v1/webhooks/deals/crm"
+        assert client.post(url, json={"deal": GOOD}).status_code == 401
+        assert client.post(url, json={"deal": GOOD}, headers={"X-Handoff-Token": "s3cret"}).status_code == 202
