@@ -30,7 +30,8 @@ SEED = [
     # orders: state by share, owners, customers, amounts, times spread over a year
     """
     INSERT INTO orders (deal_id, source, state, version_at, version_event, data, customer_id, customer_name,
-                        legal_entity, owner_email, amount, currency, received_at, ready_at, invoiced_at, updated_at)
+                        legal_entity, owner_email, amount, currency, received_at, ready_at, invoiced_at, cycle_seconds,
+                        updated_at)
     SELECT 'S-' || i, 'seed',
            CASE WHEN r < 0.02 THEN 'pipeline' WHEN r < 0.17 THEN 'blocked' WHEN r < 0.20 THEN 'ready'
                 WHEN r < 0.25 THEN 'drafted' WHEN r < 0.55 THEN 'sent' ELSE 'paid' END,
@@ -39,7 +40,8 @@ SEED = [
            CASE WHEN i % 5 = 0 THEN 'ACME-US' ELSE 'ACME-DE' END,
            'owner' || (i % 20) || '@acme.example', (1000 + (i % 50000))::numeric, 'EUR',
            t, CASE WHEN r >= 0.17 THEN t + interval '1 day' END,
-           CASE WHEN r >= 0.45 THEN t + (i % 20) * interval '1 day' END, t
+           CASE WHEN r >= 0.45 THEN t + (i % 20) * interval '1 day' END,
+           CASE WHEN r >= 0.45 THEN (i % 20) * 86400 END, t
     FROM (SELECT i, random() AS r, now() - (i % 365) * interval '1 day' AS t
           FROM generate_series(1, :n) AS i) s
     """,
@@ -49,13 +51,16 @@ SEED = [
            received_at, received_at, '{}'::jsonb, 'applied', received_at FROM orders
     """,
     """
-    INSERT INTO exceptions (order_id, deal_id, owner, problems, status, opened_at, updated_at, resolved_at)
+    INSERT INTO exceptions (order_id, deal_id, owner, problems, reasons, status, opened_at, updated_at, resolved_at)
     SELECT id, deal_id, owner_email,
            '[{"code": "missing", "field": "po_number", "message": "po_number is missing"}]'::jsonb,
+           '|missing|po_number|',
            CASE WHEN state = 'blocked' THEN 'open' ELSE 'resolved' END, received_at, received_at,
            CASE WHEN state = 'blocked' THEN NULL ELSE ready_at END
     FROM orders WHERE state = 'blocked' OR id % 7 = 0
     """,
+    "UPDATE orders SET had_exception = true WHERE id IN (SELECT order_id FROM exceptions)",
+    "UPDATE orders SET touched_by_person = true WHERE id % 25 = 0",
     """
     INSERT INTO tasks (order_id, deal_id, kind, status, note, created_at, done_at)
     SELECT id, deal_id, 'issue_invoice', CASE WHEN state IN ('ready', 'drafted') THEN 'open' ELSE 'done' END,
@@ -79,7 +84,7 @@ SEED = [
     INSERT INTO invoice_orders (invoice_id, order_id)
     SELECT i.id, o.id FROM invoices i JOIN orders o ON i.draft_key = 'order:' || o.deal_id
     """,
-    "ANALYZE",
+    "VACUUM ANALYZE",  # what autovacuum does on a live database
 ]
 
 
@@ -109,10 +114,11 @@ def main() -> None:
     with engine.begin() as conn:
         for statement in SEED[:-1]:
             conn.execute(text(statement), {"n": args.orders})
+    ctx = AppContext(engine, load_business_config())
+    metrics.compact_state_counts(ctx)  # what the worker's hourly job does
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(SEED[-1]))
     print(f"seeded {args.orders:,} orders in {time.perf_counter() - t:.1f} s")
-    ctx = AppContext(engine, load_business_config())
     cases: dict[str, Callable[[], Any]] = {
         "dashboard metrics": lambda: metrics.compute(ctx),
         "orders, first page": lambda: queries.list_orders(ctx),

@@ -47,7 +47,8 @@ def test_one_pass_applies_issues_delivers_and_sends_the_digest(ctx: AppContext, 
     channel = LogChannel(tmp_path / "notices.log")
     result = one_pass(auto, {"email": channel, "log": channel}, "w1")
     assert (result.applied, result.issued) == (2, 1)
-    assert result.jobs == [("weekly_digest", "2026-W45"), ("daily_dunning", "2026-11-02")]
+    assert result.jobs == [("weekly_digest", "2026-W45"), ("daily_dunning", "2026-11-02"),
+                           ("compact_state_counts", "2026-11-02T09")]  # fmt: skip
     assert result.delivered >= 4  # exception, task, invoice e-mail, their log lines; the digest next pass
     assert one_pass(auto, {"email": channel, "log": channel}, "w1").delivered == 1  # the digest
     sent = (tmp_path / "notices.log").read_text()

@@ -23,11 +23,18 @@ from handoff.domain.flow import Decision, OrderSnapshot, decide
 from handoff.domain.invoices import draft_invoice
 from handoff.domain.money import D, MoneyError
 from handoff.domain.orders import DealEvent, DealInput, OrderState, to_billable
+from handoff.domain.readiness import Problem
 from handoff.store import schema
 from handoff.store.codec import deal_from_json, to_jsonable
 from handoff.store.unit_of_work import UnitOfWork, allocate_ids, insert_ignoring_conflicts
 
 INBOX_CHUNK = 1000
+USER_SOURCE = "user:"  # events from a person's edit (app.orders.update_fields)
+
+
+def problem_reasons(problems: Sequence[Problem]) -> str:
+    """`|field|code|...`: what the exception queue filters by, searchable with LIKE on any engine."""
+    return "|" + "|".join(sorted({p.field for p in problems} | {p.code for p in problems})) + "|"
 
 
 @dataclass
@@ -104,6 +111,8 @@ class _Order:
     ready_at: datetime | None
     invoiced_at: datetime | None
     received_at: datetime
+    had_exception: bool = False
+    touched_by_person: bool = False
 
 
 class _Batch:
@@ -118,7 +127,8 @@ class _Batch:
             q = q.with_for_update()
         self.orders: dict[str, _Order] = {
             r.deal_id: _Order(r.id, OrderSnapshot(r.deal_id, OrderState(r.state), r.version_at, r.version_event,
-                                                  deal_from_json(r.data)), r.ready_at, r.invoiced_at, r.received_at)
+                                                  deal_from_json(r.data)), r.ready_at, r.invoiced_at, r.received_at,
+                             r.had_exception, r.touched_by_person)
             for r in uow.conn.execute(q)
         }  # fmt: skip
         ids = [x.id for x in self.orders.values()]
@@ -260,7 +270,8 @@ def _flush(b: _Batch) -> None:
         conn.execute(schema.invoice_orders.insert(), b.links)
     if b.order_updates:
         cols = ["state", "version_at", "version_event", "data", "customer_id", "customer_name", "legal_entity",
-                "owner_email", "amount", "currency", "ready_at", "invoiced_at", "updated_at"]  # fmt: skip
+                "owner_email", "amount", "currency", "ready_at", "invoiced_at", "had_exception",
+                "touched_by_person", "updated_at"]  # fmt: skip
         conn.execute(update(o).where(o.c.id == bindparam("_id")).values({c: bindparam(c) for c in cols}),
                      list(b.order_updates.values()))  # fmt: skip
     i = schema.inbox
@@ -289,7 +300,7 @@ def _order_columns(deal: DealInput) -> dict[str, Any]:
         "customer_id": deal.get("customer_id"),
         "customer_name": deal.get("customer_legal_name"),
         "legal_entity": deal.get("legal_entity"),
-        "owner_email": deal.get("owner_email"),
+        "owner_email": deal.get("owner_email").lower(),  # matched case-insensitively via an index
         "amount": amount,
         "currency": deal.get("currency").upper()[:3],
     }
@@ -312,6 +323,7 @@ def _apply(b: _Batch, event: DealEvent, now: datetime) -> str:
         order_id = b.insert(schema.orders, dict(
             deal_id=deal.deal_id, source=event.source, state=decision.state.value, version_at=event.occurred_at,
             version_event=event.event_id, received_at=now, updated_at=now, ready_at=None, invoiced_at=None,
+            had_exception=False, touched_by_person=False,
             **cols))  # fmt: skip
         current = _Order(order_id, OrderSnapshot(deal.deal_id, decision.state, event.occurred_at, event.event_id, deal),
                          None, None, now)  # fmt: skip
@@ -332,9 +344,12 @@ def _apply(b: _Batch, event: DealEvent, now: datetime) -> str:
     if decision.state in (OrderState.READY, OrderState.DRAFTED) and current.ready_at is None:
         current.ready_at = now
     current.snapshot = OrderSnapshot(deal.deal_id, decision.state, event.occurred_at, event.event_id, deal)
+    if event.source.startswith(USER_SOURCE):
+        current.touched_by_person = True
     b.order_updates[current.id] = {
         "_id": current.id, "state": decision.state.value, "version_at": event.occurred_at,
         "version_event": event.event_id, "ready_at": current.ready_at, "invoiced_at": current.invoiced_at,
+        "had_exception": current.had_exception, "touched_by_person": current.touched_by_person,
         "updated_at": now, **cols}  # fmt: skip
     return "applied"
 
@@ -342,17 +357,19 @@ def _apply(b: _Batch, event: DealEvent, now: datetime) -> str:
 def _apply_exception(b: _Batch, order: _Order, decision: Decision, deal: DealInput, actor: str, now: datetime) -> None:
     uow, ex = b.uow, schema.exceptions
     problems = [p.as_dict() for p in decision.problems]
+    reasons = problem_reasons(decision.problems)
     open_id = b.open_exceptions.get(order.id)
-    owner = deal.get("owner_email") or b.ctx.config.model.notifications.finance_email
+    owner = (deal.get("owner_email") or b.ctx.config.model.notifications.finance_email).lower()
     if decision.state is OrderState.BLOCKED:
         if open_id is None:
             b.open_exceptions[order.id] = b.insert(ex, dict(
-                order_id=order.id, deal_id=deal.deal_id, owner=owner, problems=problems, status="open",
-                opened_at=now, updated_at=now, resolved_at=None))  # fmt: skip
+                order_id=order.id, deal_id=deal.deal_id, owner=owner, problems=problems, reasons=reasons,
+                status="open", opened_at=now, updated_at=now, resolved_at=None))  # fmt: skip
+            order.had_exception = True
             uow.audit(at=now, actor=actor, action="exception.opened", entity_type="order", entity_id=deal.deal_id,
                       reason=decision.reason, after={"owner": owner, "problems": problems})  # fmt: skip
         else:
-            b.update(ex, open_id, {"problems": problems, "owner": owner, "updated_at": now})
+            b.update(ex, open_id, {"problems": problems, "reasons": reasons, "owner": owner, "updated_at": now})
             uow.audit(at=now, actor=actor, action="exception.updated", entity_type="order", entity_id=deal.deal_id,
                       reason=decision.reason, after={"owner": owner, "problems": problems})  # fmt: skip
         notices.exception_opened(uow, b.ctx, now, deal.deal_id, deal.get("deal_name"), owner, decision.problems)

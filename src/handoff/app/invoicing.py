@@ -103,11 +103,14 @@ def _issue(uow: UnitOfWork, ctx: AppContext, invoice_id: int, actor: str, on: da
     uow.conn.execute(update(inv).where(inv.c.id == invoice_id).values(
         number=number, status="issued", issue_date=issued.issue_date, due_date=issued.due_date,
         payment_reference=issued.payment_reference, document=to_jsonable(issued), issued_at=now))  # fmt: skip
-    order_ids = list(uow.conn.execute(select(schema.invoice_orders.c.order_id).where(
-        schema.invoice_orders.c.invoice_id == invoice_id)).scalars())  # fmt: skip
-    o, t = schema.orders, schema.tasks
-    uow.conn.execute(update(o).where(o.c.id.in_(order_ids)).values(state=OrderState.SENT.value, invoiced_at=now,
-                                                                   updated_at=now))  # fmt: skip
+    o, t, io = schema.orders, schema.tasks, schema.invoice_orders
+    orders = uow.conn.execute(select(o.c.id, o.c.received_at).join(io, io.c.order_id == o.c.id)
+                              .where(io.c.invoice_id == invoice_id)).all()  # fmt: skip
+    order_ids = [r.id for r in orders]
+    for r in orders:  # the cycle time is kept as a number so the dashboard aggregates it from an index
+        uow.conn.execute(update(o).where(o.c.id == r.id).values(
+            state=OrderState.SENT.value, invoiced_at=now, updated_at=now,
+            cycle_seconds=max(0, int((now - r.received_at).total_seconds()))))  # fmt: skip
     uow.conn.execute(update(t).where(t.c.order_id.in_(order_ids), t.c.kind == "issue_invoice", t.c.status == "open")
                      .values(status="done", done_at=now, assignee=actor))  # fmt: skip
     for deal_id in issued.order_refs:

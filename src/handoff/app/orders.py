@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from handoff.app.context import AppContext
-from handoff.app.intake import ProcessReport, ingest
+from handoff.app.intake import USER_SOURCE, ProcessReport, ingest
 from handoff.domain.orders import DEAL_FIELDS, DealEvent
 from handoff.store import schema
 from handoff.store.codec import deal_from_json
@@ -37,7 +37,7 @@ def update_fields(ctx: AppContext, deal_id: str, changes: Mapping[str, str], act
     deal = deal_from_json(row.data).with_fields(changes)
     # A person edits what they see: their version is newer than it even if clocks disagree.
     at = max(ctx.clock(), row.version_at + timedelta(microseconds=1))
-    event = DealEvent(f"user:{actor}", f"edit-{uuid.uuid4()}", at, deal)
+    event = DealEvent(f"{USER_SOURCE}{actor}", f"edit-{uuid.uuid4()}", at, deal)
     return ingest(ctx, [event])[1]
 
 

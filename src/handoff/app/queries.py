@@ -3,7 +3,7 @@ with filters and paging, and one order or invoice in detail. Reads only; nothing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,20 +14,30 @@ from handoff.domain.invoices import Invoice
 from handoff.store import schema
 from handoff.store.codec import invoice_from_json
 
+# Totals are counted up to here: an exact count of a million matching rows would cost more than
+# the page itself, and "10,000+" tells a person as much.
+COUNT_CAP = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Page:
     items: list[dict[str, Any]]
-    total: int
+    total: int  # at most COUNT_CAP
     limit: int
     offset: int
+    total_capped: bool = False  # more than `total` match
+
+    @property
+    def total_label(self) -> str:
+        return f"{self.total:,}+" if self.total_capped else f"{self.total:,}"
 
 
 def _page(ctx: AppContext, q: Select[Any], limit: int, offset: int) -> Page:
     with ctx.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(q.order_by(None).subquery())).scalar_one()
+        counted = conn.execute(select(func.count()).select_from(
+            q.order_by(None).limit(COUNT_CAP + 1).subquery())).scalar_one()  # fmt: skip
         rows = [dict(r._mapping) for r in conn.execute(q.limit(limit).offset(offset))]
-    return Page(rows, total, limit, offset)
+    return Page(rows, min(counted, COUNT_CAP), limit, offset, counted > COUNT_CAP)
 
 
 def _like(text: str) -> str:
@@ -56,14 +66,14 @@ def list_orders(ctx: AppContext, *, state: str | None = None, owner: str | None 
     if state:
         q = q.where(o.c.state == state)
     if owner:
-        q = q.where(func.lower(o.c.owner_email) == owner.strip().lower())
+        q = q.where(o.c.owner_email == owner.strip().lower())  # stored lower-case
     if customer:
         q = q.where(or_(o.c.customer_id == customer, o.c.customer_name.ilike(_like(customer), escape="\\")))
     if text:
         pattern = _like(text.strip())
         q = q.where(or_(*(c.ilike(pattern, escape="\\") for c in (o.c.deal_id, o.c.customer_name, o.c.owner_email))))
     page = _page(ctx, q, limit, offset)
-    return Page([_order_row(r) for r in page.items], page.total, limit, offset)
+    return replace(page, items=[_order_row(r) for r in page.items])
 
 
 def order_owner(ctx: AppContext, deal_id: str) -> str | None:
@@ -109,24 +119,19 @@ def list_exceptions(ctx: AppContext, *, owner: str | None = None, reason: str | 
                 o.c.currency, o.c.data).join(o, o.c.id == ex.c.order_id).where(ex.c.status == "open")
          .order_by(ex.c.opened_at, ex.c.id))  # fmt: skip
     if owner:
-        q = q.where(func.lower(ex.c.owner) == owner.strip().lower())
+        q = q.where(ex.c.owner == owner.strip().lower())  # stored lower-case
     if min_age_days is not None:
         q = q.where(ex.c.opened_at <= now - timedelta(days=min_age_days))
     if max_age_days is not None:
         q = q.where(ex.c.opened_at > now - timedelta(days=max_age_days + 1))
-    if not reason:
-        page = _page(ctx, q, limit, offset)
-        rows, total = page.items, page.total
-    else:
-        # Problems are stored as JSON; matching them in Python keeps SQLite and PostgreSQL alike.
-        with ctx.engine.connect() as conn:
-            matching = [dict(r._mapping) for r in conn.execute(q)
-                        if any(reason in (p.get("field"), p.get("code")) for p in r.problems)]
-        rows, total = matching[offset:offset + limit], len(matching)
+    if reason:
+        q = q.where(ex.c.reasons.contains(f"|{reason.strip()}|", autoescape=True))
+    page = _page(ctx, q, limit, offset)
+    rows = page.items
     for r in rows:
         r["deal_name"] = (r.pop("data") or {}).get("deal_name", "")
         r["age_days"] = (now - r["opened_at"]).days
-    return Page(rows, total, limit, offset)
+    return page
 
 
 def list_tasks(ctx: AppContext, *, status: str | None = "open", kind: str | None = None,
@@ -174,7 +179,7 @@ def list_invoices(ctx: AppContext, *, status: str | None = None, payment_state: 
         late = (inv.c.status == "issued") & (inv.c.payment_state != "paid") & (inv.c.due_date < ctx.clock().date())
         q = q.where(late if overdue else ~late)
     page = _page(ctx, q, limit, offset)
-    return Page([_with_overdue(ctx, r) for r in page.items], page.total, limit, offset)
+    return replace(page, items=[_with_overdue(ctx, r) for r in page.items])
 
 
 def invoice_detail(ctx: AppContext, invoice_id: int) -> dict[str, Any] | None:

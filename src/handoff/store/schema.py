@@ -7,6 +7,7 @@ keys are internal only.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -19,6 +20,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )  # fmt: skip
 
 from handoff.store.types import Amount, Json, UTCDateTime
@@ -80,8 +83,34 @@ orders = Table(
     Column("ready_at", UTCDateTime),
     Column("invoiced_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_orders_state", "state"),
-    Index("ix_orders_owner", "owner_email"),
+    # facts the automation metrics need, kept as the flow runs instead of derived at read time
+    Column("had_exception", Boolean, nullable=False, server_default=false()),
+    Column("touched_by_person", Boolean, nullable=False, server_default=false()),
+    Column("cycle_seconds", BigInteger),  # invoiced_at - received_at, whole seconds
+    # list indexes follow the lists' sort order (newest first), so a page is an index range scan
+    Index("ix_orders_received", "received_at", "id"),
+    Index("ix_orders_state", "state", "received_at", "id"),
+    Index("ix_orders_owner", "owner_email", "received_at", "id"),
+    Index("ix_orders_customer", "customer_id"),
+    # covers the cycle-time metrics on PostgreSQL (an index-only scan of the window)
+    Index("ix_orders_invoiced", "invoiced_at",
+          postgresql_include=["cycle_seconds", "had_exception", "touched_by_person"]),
+    Index("ix_orders_had_exception", "state", postgresql_where=text("had_exception"),
+          sqlite_where=text("had_exception")),
+    # PostgreSQL also has trigram indexes on deal_id, customer_name and owner_email for text
+    # search (migration 0006; pg_trgm).
+)  # fmt: skip
+
+# Orders per (state, had_exception) as signed deltas, appended by triggers on `orders` (migration
+# 0007) in the writer's own transaction: the dashboard sums a few rows instead of counting every
+# order, and concurrent writers never wait on one counter row. `metrics.compact_state_counts`
+# folds the deltas now and then.
+order_state_counts = Table(
+    "order_state_counts", metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("had_exception", Boolean, nullable=False),
+    Column("n", BigInteger, nullable=False),
 )  # fmt: skip
 
 # The exception queue: at most one open exception per order, with its current problems.
@@ -96,7 +125,10 @@ exceptions = Table(
     Column("opened_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime),
-    Index("ix_exceptions_status_owner", "status", "owner"),
+    # "|field|code|..." of the current problems, so the queue filters by reason in SQL on both engines
+    Column("reasons", String(1000), nullable=False, server_default=""),
+    Index("ix_exceptions_queue", "status", "opened_at", "id"),
+    Index("ix_exceptions_status_owner", "status", "owner", "opened_at"),
     Index("ix_exceptions_order", "order_id"),
 )  # fmt: skip
 
@@ -113,7 +145,7 @@ tasks = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("done_at", UTCDateTime),
     UniqueConstraint("order_id", "kind", name="uq_tasks_order_kind"),
-    Index("ix_tasks_status", "status"),
+    Index("ix_tasks_status", "status", "created_at", "id"),
 )  # fmt: skip
 
 invoices = Table(
@@ -139,6 +171,10 @@ invoices = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("issued_at", UTCDateTime),
     Index("ix_invoices_status", "status", "payment_state"),
+    # open issued invoices by due date: what overdue amounts and dunning read
+    Index("ix_invoices_open_due", "currency", "due_date", postgresql_include=["gross_amount", "paid_amount"],
+          postgresql_where=text("status = 'issued' AND payment_state <> 'paid'"),
+          sqlite_where=text("status = 'issued' AND payment_state <> 'paid'")),
 )  # fmt: skip
 
 invoice_orders = Table(

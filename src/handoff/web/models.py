@@ -54,7 +54,8 @@ class Order(Out):
 
 
 class Page(Out):
-    total: int
+    total: int = Field(description="matching items, counted up to 10,000")
+    total_capped: bool = Field(description="more than `total` items match")
     limit: int
     offset: int
 
@@ -263,6 +264,7 @@ class Metrics(Out):
     overdue_by_currency: dict[str, str]
     overdue_invoices: int
     automation_rate: float
+    window_days: int = Field(description="cycle time and automation rate cover deals invoiced in this many days")
 
 
 class UserOut(Out):
@@ -295,4 +297,5 @@ class TokenOut(Out):
 
 def page_out(page: Any) -> dict[str, Any]:
     """A `queries.Page` as the paged response models take it."""
-    return {"items": plain(page.items), "total": page.total, "limit": page.limit, "offset": page.offset}
+    return {"items": plain(page.items), "total": page.total, "total_capped": page.total_capped,
+            "limit": page.limit, "offset": page.offset}

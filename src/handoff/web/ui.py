@@ -290,12 +290,13 @@ async def apply_payment_page(request: Request, user: User = ui_user(*WRITERS)) -
 
 @router.get("/dashboard")
 def dashboard(request: Request, user: User = ui_user(*FINANCE)) -> Response:
-    return render(request, "dashboard.html", user, m=metrics.compute(context(request)))
+    # fresh for the page; its charts, requested right after, reuse this computation
+    return render(request, "dashboard.html", user, m=metrics.recent(context(request), max_age=0))
 
 
 @router.get("/charts/{name}.svg")
 def chart(request: Request, name: str, user: User = ui_user(*FINANCE)) -> Response:
-    m = metrics.compute(context(request))
+    m = metrics.recent(context(request))
     if name == "states":
         states = {k: v for k, v in m.deals_by_state.items() if v or k != "pipeline"}
         colors = [{"blocked": charts.BAD, "paid": charts.GOOD}.get(s, charts.ACCENT) for s in states]

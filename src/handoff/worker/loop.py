@@ -9,12 +9,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from handoff.app import digest, dunning
+from handoff.app import digest, dunning, metrics
 from handoff.app.context import AppContext
 from handoff.app.intake import process_pending
 from handoff.app.invoicing import issue_all_drafts
 from handoff.worker.outbox import Channel, deliver_due
-from handoff.worker.scheduler import Job, daily, run_due, weekly
+from handoff.worker.scheduler import Job, daily, hourly, run_due, weekly
 
 log = logging.getLogger("handoff.worker")
 
@@ -27,7 +27,8 @@ def _run_dunning(ctx: AppContext) -> None:
     dunning.run_dunning(ctx)
 
 
-DEFAULT_JOBS = [Job("weekly_digest", weekly, _send_digest), Job("daily_dunning", daily, _run_dunning)]
+DEFAULT_JOBS = [Job("weekly_digest", weekly, _send_digest), Job("daily_dunning", daily, _run_dunning),
+                Job("compact_state_counts", hourly, metrics.compact_state_counts)]  # fmt: skip
 
 
 @dataclass
