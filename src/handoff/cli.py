@@ -299,20 +299,25 @@ def worker(db: DbOption = None, once: Annotated[bool, typer.Option(help="One pas
     import signal
     import threading
 
-    from handoff.bootstrap import build_channels
+    from handoff.bootstrap import build_channels, build_salesforce
     from handoff.worker import loop
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ctx = _context(db)
-    channels = build_channels(_settings(db), ctx)
+    settings = _settings(db)
+    channels = build_channels(settings, ctx)
+    jobs = list(loop.DEFAULT_JOBS)
+    salesforce = build_salesforce(settings, ctx)
+    if salesforce is not None:  # configured by HANDOFF_SALESFORCE_INSTANCE_URL
+        jobs.append(loop.polling_job(salesforce, int(settings.env.get("HANDOFF_SALESFORCE_POLL_MINUTES", "5"))))
     name = worker_id or f"worker-{os.getpid()}"
     if once:
-        out.print(f"{name}: {loop.one_pass(ctx, channels, name)}")
+        out.print(f"{name}: {loop.one_pass(ctx, channels, name, jobs)}")
         return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    loop.run(ctx, channels, name, interval, stop)
+    loop.run(ctx, channels, name, interval, stop, jobs)
 
 
 @app.command()

@@ -34,6 +34,9 @@ from handoff.connectors.oauth import StaticToken
 from handoff.connectors.secrets import Secret
 from handoff.store import schema
 from handoff.web.app import create_app
+from handoff.worker.loop import polling_job
+from handoff.worker.scheduler import run_due
+from tests.conftest import Clock
 from tests.contract.standin import Reply, Seen, StandIn
 
 SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"  # HubSpot's documented example client secret
@@ -253,8 +256,9 @@ def test_generic_mapping_file_is_validated_with_clear_messages(tmp_path: Path, t
     assert load_mapping(DEFAULT_MAPPING)[0].source == "generic"
 
 
-def test_salesforce_poll_reads_won_opportunities_once(ctx: AppContext) -> None:
-    record = {"attributes": {"type": "Opportunity"}, "Id": "006A", "Name": "Licence", "StageName": "Closed Won",
+def opportunity() -> dict[str, Any]:
+    """A closed-won Opportunity as the REST query API returns it (with account and contact roles)."""
+    return {"attributes": {"type": "Opportunity"}, "Id": "006A", "Name": "Licence", "StageName": "Closed Won",
               "CloseDate": "2026-10-30", "Amount": 12000.0, "CurrencyIsoCode": "EUR",
               "LastModifiedDate": "2026-11-01T10:00:00.000+0000", "Owner": {"Email": "anna@acme.example"},
               "PO_Number__c": "PO-1", "Payment_Terms__c": "net30", "Legal_Entity__c": "ACME-DE",
@@ -265,6 +269,10 @@ def test_salesforce_poll_reads_won_opportunities_once(ctx: AppContext) -> None:
                   {"Role": "Technical Buyer", "IsPrimary": False, "Contact": {"Name": "Tom", "Email": "tom@k.de"}},
                   {"Role": "Economic Buyer", "IsPrimary": True, "Contact": {"Name": "Anna Müller",
                                                                             "Email": "ap@kestrel.de"}}]}}  # fmt: skip
+
+
+def test_salesforce_poll_reads_won_opportunities_once(ctx: AppContext) -> None:
+    record = opportunity()
     queries: list[str] = []
 
     def api(seen: Seen) -> Reply:
@@ -285,3 +293,27 @@ def test_salesforce_poll_reads_won_opportunities_once(ctx: AppContext) -> None:
     [row] = inbox(ctx)
     assert (row.payload["billing_email"], row.payload["requires_po"], row.payload["stage"]) == (
         "ap@kestrel.de", "true", "closedwon")
+
+
+def test_salesforce_is_polled_once_per_period_however_many_workers(ctx: AppContext, clock: Clock) -> None:
+    queries: list[str] = []
+
+    def api(seen: Seen) -> Reply:
+        queries.append(seen.query.get("q", [""])[0])
+        return 200, {}, {"totalSize": 1, "done": True, "records": [opportunity()]}
+
+    server = StandIn(api).start()
+    http = make_client(server.url, timeout=2.0)
+    try:
+        job = polling_job(SalesforceSource(HttpSender(http, "salesforce"), StaticToken(Secret("sf"))), minutes=5)
+        clock.now = datetime(2026, 11, 2, 9, 1, tzinfo=UTC)
+        assert run_due(ctx, [job], "w1") == [("salesforce_poll", "2026-11-02T09:00")]
+        clock.advance(minutes=3)
+        assert run_due(ctx, [job], "w2") == []  # same five minutes: already polled
+        clock.advance(minutes=1)
+        assert run_due(ctx, [job], "w2") == [("salesforce_poll", "2026-11-02T09:05")]
+    finally:
+        http.close()
+        server.stop()
+    assert len(queries) == 2 and "LastModifiedDate >= 2026-11-01T10:00:00Z" in queries[1]
+    assert len(inbox(ctx)) == 1

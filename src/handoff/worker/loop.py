@@ -8,13 +8,15 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from handoff.app import digest, dunning, metrics
+from handoff.app import crm_sync, digest, dunning, metrics
 from handoff.app.context import AppContext
 from handoff.app.intake import process_pending
 from handoff.app.invoicing import issue_all_drafts
+from handoff.connectors.crm import PollingSource
 from handoff.worker.outbox import Channel, deliver_due
-from handoff.worker.scheduler import Job, daily, hourly, run_due, weekly
+from handoff.worker.scheduler import Job, daily, every, hourly, run_due, weekly
 
 log = logging.getLogger("handoff.worker")
 
@@ -29,6 +31,13 @@ def _run_dunning(ctx: AppContext) -> None:
 
 DEFAULT_JOBS = [Job("weekly_digest", weekly, _send_digest), Job("daily_dunning", daily, _run_dunning),
                 Job("compact_state_counts", hourly, metrics.compact_state_counts)]  # fmt: skip
+
+
+def polling_job(source: PollingSource, minutes: int = 5) -> Job:
+    """Poll a CRM that sends no webhooks (Salesforce) once per `minutes` across all workers; the
+    lease is one period, so a killed worker's poll is taken over in the next pass after it."""
+    return Job(f"{source.name}_poll", every(minutes), lambda ctx: crm_sync.poll(ctx, source),
+               lease=timedelta(minutes=minutes))  # fmt: skip
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, update
 
@@ -29,6 +29,17 @@ def daily(now: datetime) -> str:
 
 def hourly(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H")
+
+
+def every(minutes: int) -> Callable[[datetime], str]:
+    """Periods of `minutes` minutes, counted from the epoch so every worker cuts them alike."""
+    width = minutes * 60
+
+    def period(now: datetime) -> str:
+        start = int(now.timestamp()) // width * width
+        return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M")
+
+    return period
 
 
 @dataclass(frozen=True)
