@@ -46,7 +46,12 @@ _engines: list[Any] = []
 @app.callback()
 def _root(click_ctx: typer.Context) -> None:
     # Engines made for one command are closed with it (matters when commands run in-process).
-    click_ctx.call_on_close(lambda: [e.dispose() for e in _engines] and _engines.clear())
+    def close() -> None:
+        for engine in _engines:
+            engine.dispose()
+        _engines.clear()
+
+    click_ctx.call_on_close(close)
 
 
 def _settings(db: str | None = None) -> Settings:

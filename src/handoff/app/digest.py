@@ -50,7 +50,7 @@ def build(ctx: AppContext) -> Digest:
         rows = conn.execute(select(ex.c.owner, ex.c.deal_id, ex.c.problems, ex.c.opened_at, o.c.data)
                             .join(o, o.c.id == ex.c.order_id).where(ex.c.status == "open")
                             .order_by(ex.c.owner, ex.c.opened_at)).all()  # fmt: skip
-        states = dict(conn.execute(select(o.c.state, func.count()).group_by(o.c.state)).all())
+        states: dict[str, int] = dict(conn.execute(select(o.c.state, func.count()).group_by(o.c.state)).all())
         overdue_rows = conn.execute(select(inv.c.number, inv.c.customer_name, inv.c.currency, inv.c.gross_amount,
                                            inv.c.paid_amount, inv.c.due_date)
                                     .where(inv.c.status == "issued", inv.c.payment_state != "paid",
@@ -65,12 +65,13 @@ def build(ctx: AppContext) -> Digest:
             "deal_id": r.deal_id, "deal_name": r.data.get("deal_name", ""), "age_days": age,
             "fields": ", ".join(p["field"] for p in r.problems),
             "problems": "; ".join(p["message"] for p in r.problems)})  # fmt: skip
-    overdue, totals = [], defaultdict(lambda: Decimal("0"))
-    for r in overdue_rows:
-        open_amount = r.gross_amount - r.paid_amount
-        totals[r.currency] += open_amount
-        overdue.append({"number": r.number, "customer": r.customer_name, "currency": r.currency,
-                        "open": open_amount, "days": (now.date() - r.due_date).days})  # fmt: skip
+    overdue: list[dict[str, Any]] = []
+    totals: defaultdict[str, Decimal] = defaultdict(lambda: Decimal("0"))
+    for late in overdue_rows:
+        open_amount = late.gross_amount - late.paid_amount
+        totals[late.currency] += open_amount
+        overdue.append({"number": late.number, "customer": late.customer_name, "currency": late.currency,
+                        "open": open_amount, "days": (now.date() - late.due_date).days})  # fmt: skip
     return Digest(now, sorted(owners.values(), key=lambda x: (-len(x.items), x.owner)), ages,
                   dict(sorted(states.items())), overdue, dict(totals))  # fmt: skip
 

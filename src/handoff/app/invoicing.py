@@ -30,7 +30,7 @@ def next_number(uow: UnitOfWork, entity: str, series: str, year: int) -> int:
     q = select(s.c.last_number).where(s.c.legal_entity == entity, s.c.series == series, s.c.year == year)
     if uow.is_postgres:
         q = q.with_for_update()
-    last = uow.conn.execute(q).scalar_one_or_none()
+    last: int | None = uow.conn.execute(q).scalar_one_or_none()
     if last is None:
         uow.conn.execute(s.insert().values(legal_entity=entity, series=series, year=year, last_number=1))
         return 1

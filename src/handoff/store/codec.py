@@ -56,7 +56,7 @@ def from_jsonable(tp: Any, value: Any) -> Any:
         return tuple(from_jsonable(item, v) for v in value)
     if origin in (dict, typing.Mapping, list) or tp is Any:
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
         kwargs = {f.name: from_jsonable(hints[f.name], value[f.name])
                   for f in dataclasses.fields(tp) if f.name in value}  # fmt: skip

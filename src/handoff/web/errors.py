@@ -52,7 +52,9 @@ def validation_error(exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
     if first.get("type") == "json_invalid":
-        return error(400, "invalid_json", f"body is not valid JSON: {first.get('ctx', {}).get('error', '')}".strip())
+        detail = first.get("ctx") or {}
+        reason = detail.get("error", "") if isinstance(detail, dict) else ""
+        return error(400, "invalid_json", f"body is not valid JSON: {reason}".strip())
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header", "cookie")]
     field = ".".join(loc) or None
     message = str(first.get("msg", "invalid request"))

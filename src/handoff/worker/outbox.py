@@ -36,7 +36,7 @@ class DeliveryReport:
 def backoff(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Seconds to wait after the n-th failure: exponential, capped, with 'equal jitter' so that
     many failed rows do not all come back at the same moment."""
-    delay = min(cap, base * 2 ** (attempts - 1))
+    delay = min(cap, base * 2.0 ** (attempts - 1))
     return delay / 2 + (rng or random).uniform(0, delay / 2)
 
 
