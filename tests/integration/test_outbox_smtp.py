@@ -18,7 +18,7 @@ from handoff.app.intake import ingest
 from handoff.connectors.notify.email import SmtpChannel
 from handoff.connectors.notify.log import LogChannel
 from handoff.store import schema
-from handoff.worker.outbox import backoff, dead_letters, deliver_due, replay
+from handoff.worker.outbox import backoff, claim, dead_letters, deliver_claimed, deliver_due, replay
 from tests.conftest import Clock
 from tests.helpers import event
 
@@ -98,3 +98,46 @@ def test_backoff_grows_exponentially_and_is_capped() -> None:
         full = min(3600, 30 * 2 ** (n - 1))
         assert full / 2 <= d <= full
     assert delays[-1] <= 3600
+
+
+class SlowSmtp(SmtpChannel):
+    """Real SMTP delivery during which the lease runs out and another worker runs its pass."""
+
+    def __init__(self, port: int, ctx: AppContext, clock: Clock, others: dict[str, Any]) -> None:
+        super().__init__("127.0.0.1", port, "handoff@test")
+        self.ctx, self.clock, self.others = ctx, clock, others
+        self.rival: list[Any] = []
+
+    def deliver(self, key: str, payload: Any) -> None:
+        if not self.rival:
+            self.clock.advance(seconds=self.ctx.config.model.outbox.lease_seconds + 1)
+            self.rival.append(deliver_due(self.ctx, self.others, "w2"))
+        super().deliver(key, payload)
+
+
+def test_a_lease_run_out_mid_delivery_does_not_deliver_twice(ctx: AppContext, clock: Clock,
+                                                            smtp: tuple[Inbox, int]) -> None:  # fmt: skip
+    if ctx.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite workers share one machine; there the lease, renewed per row, is the guard")
+    inbox, port = smtp
+    ingest(ctx, [event("e1", T0, deal_id="D-1", po_number="")])  # one e-mail to the owner
+    slow = SlowSmtp(port, ctx, clock, {"email": SmtpChannel("127.0.0.1", port, "handoff@test")})
+    first = deliver_due(ctx, {"email": slow}, "w1")
+    # the rival claims the expired row but cannot take it while w1 delivers; w1 records the outcome
+    assert (first.delivered, slow.rival[0].delivered) == (1, 0)
+    assert len(inbox.messages) == 1
+    with ctx.engine.connect() as conn:
+        assert conn.execute(select(schema.outbox.c.status).where(schema.outbox.c.channel == "email")).scalar() == (
+            "delivered")
+
+
+def test_rows_late_in_a_batch_are_not_delivered_twice(ctx: AppContext, clock: Clock,
+                                                     smtp: tuple[Inbox, int]) -> None:  # fmt: skip
+    inbox, port = smtp
+    ingest(ctx, [event(f"e{i}", T0, deal_id=f"D-{i}", po_number="") for i in range(3)])
+    channels = {"email": SmtpChannel("127.0.0.1", port, "handoff@test")}
+    stalled = [r for r in claim(ctx, "w1", 10) if r.channel == "email"]  # w1 claims, then stalls past its lease
+    clock.advance(seconds=ctx.config.model.outbox.lease_seconds + 1)
+    assert deliver_due(ctx, channels, "w2").delivered == 3  # w2 takes the expired rows over
+    assert deliver_claimed(ctx, stalled, channels).delivered == 0  # w1 wakes up: nothing left for it
+    assert len(inbox.messages) == 3

@@ -5,17 +5,25 @@ leaves it to be taken again when the lease runs out. Failures retry with exponen
 jitter; after `max_attempts`, or at once for a permanent failure, the row is dead-lettered with
 its reason, where an operator can list and replay it. On PostgreSQL many workers share the table
 through `FOR UPDATE SKIP LOCKED`.
+
+A lease can run out while its holder is still busy (a slow partner API, a loaded machine, rows
+late in a claimed batch), and a second worker must not then deliver the same row at the same time:
+for an accounting system that answers "not found" to both lookups, that is an invoice made twice.
+So each row is guarded just before its delivery: on PostgreSQL by a session advisory lock on the
+row (released by the server when a killed worker's connection drops) and a fresh look at its
+status; on SQLite, whose workers share one machine, by renewing the lease only if still held.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from handoff.app.context import AppContext
 from handoff.connectors.notify import DeliveryError
@@ -61,20 +69,66 @@ def claim(ctx: AppContext, worker_id: str, batch: int) -> list[Any]:
 
 def deliver_due(ctx: AppContext, channels: Mapping[str, Channel], worker_id: str = "worker",
                 batch: int = 100) -> DeliveryReport:  # fmt: skip
+    return deliver_claimed(ctx, claim(ctx, worker_id, batch), channels)
+
+
+def deliver_claimed(ctx: AppContext, rows: list[Any], channels: Mapping[str, Channel]) -> DeliveryReport:
+    """Deliver rows this worker claimed, each only if it may still (see the module's note)."""
     report = DeliveryReport()
     policy = ctx.config.model.outbox
-    for row in claim(ctx, worker_id, batch):
-        error: DeliveryError | None = None
-        channel = channels.get(row.channel)
-        if channel is None:
-            error = DeliveryError(f"no channel {row.channel!r} configured", permanent=True)
-        else:
-            try:
-                channel.deliver(row.key, row.payload)
-            except DeliveryError as exc:
-                error = exc
-        _record(ctx, row, error, policy.max_attempts, policy.base_delay_seconds, policy.max_delay_seconds, report)
+    for row in rows:
+        with _guard(ctx, row) as held:
+            if not held:  # another worker has it now
+                continue
+            error: DeliveryError | None = None
+            channel = channels.get(row.channel)
+            if channel is None:
+                error = DeliveryError(f"no channel {row.channel!r} configured", permanent=True)
+            else:
+                try:
+                    channel.deliver(row.key, row.payload)
+                except DeliveryError as exc:
+                    error = exc
+            _record(ctx, row, error, policy.max_attempts, policy.base_delay_seconds, policy.max_delay_seconds, report)
     return report
+
+
+# advisory lock keys are one bigint space per database; the outbox takes those with this high word
+_LOCK_SPACE = 0x6F7574 << 32
+
+
+@contextmanager
+def _guard(ctx: AppContext, row: Any) -> Iterator[bool]:
+    """Whether this worker may deliver `row` now; on PostgreSQL the lock is held until the
+    outcome is recorded."""
+    ob = schema.outbox
+    if ctx.engine.dialect.name != "postgresql":
+        lease = timedelta(seconds=ctx.config.model.outbox.lease_seconds)
+        now = ctx.clock()
+        with ctx.unit_of_work() as uow:
+            renewed = uow.conn.execute(update(ob).where(ob.c.id == row.id, ob.c.claimed_by == row.claimed_by,
+                                                        ob.c.status == "pending")
+                                       .values(claimed_until=now + lease)).rowcount  # fmt: skip
+            uow.commit()
+        yield renewed == 1
+        return
+    key = _LOCK_SPACE + row.id
+    with ctx.engine.connect() as conn:
+        locked = bool(conn.execute(select(func.pg_try_advisory_lock(key))).scalar())
+        try:
+            # a worker that got here first may have finished it meanwhile
+            yield locked and _still_pending(conn, row.id)
+        finally:
+            if locked:
+                conn.execute(select(func.pg_advisory_unlock(key)))
+            conn.commit()
+
+
+def _still_pending(conn: Connection, row_id: int) -> bool:
+    conn.commit()  # a fresh snapshot, and no transaction left open during the delivery
+    pending = conn.execute(select(schema.outbox.c.status).where(schema.outbox.c.id == row_id)).scalar() == "pending"
+    conn.commit()
+    return pending
 
 
 def _record(ctx: AppContext, row: Any, error: DeliveryError | None, max_attempts: int, base: float, cap: float,
@@ -93,8 +147,11 @@ def _record(ctx: AppContext, row: Any, error: DeliveryError | None, max_attempts
         values |= {"next_attempt_at": now + timedelta(seconds=backoff(attempts, base, cap)), "last_error": str(error)}
         report.retried += 1
     with ctx.unit_of_work() as uow:
-        # only the claim holder records: a worker whose lease ran out must not overwrite another's result
-        uow.conn.execute(update(ob).where(ob.c.id == row.id, ob.c.claimed_by == row.claimed_by).values(values))
+        # Only the row's current deliverer records. On PostgreSQL that is the advisory lock's
+        # holder, even if its lease ran out and another worker claimed the row meanwhile (that one
+        # cannot deliver it while the lock is held); on SQLite, the claim holder.
+        holder = ob.c.status == "pending" if uow.is_postgres else ob.c.claimed_by == row.claimed_by
+        uow.conn.execute(update(ob).where(ob.c.id == row.id, holder).values(values))
         uow.commit()
 
 
