@@ -53,6 +53,9 @@ from handoff.domain.remittance import (
     within_one_edit,
 )
 
+CENT = Decimal("0.01")
+_LISTED = frozenset({"reference", "invoice_number"})  # evidence that the payer named the invoice
+
 
 @dataclass(slots=True)
 class _Candidate:
@@ -71,9 +74,11 @@ class Matcher:
         self.amount_open = list(self.remaining)  # as issued to the matcher; `remaining` goes down
         self.currency = [inv.currency for inv in self.invoices]
         self._named: dict[frozenset[str], list[str]] = {}  # payer words -> customers (names do not change)
-        self.by_reference: dict[str, list[int]] = {}
+        self._tolerance_of: tuple[Decimal, Decimal] | None = None  # the last amount asked for, and its tolerance
+        # invoice ids per key as tuples (see NumberIndex): not walked by the garbage collector
+        self.by_reference: dict[str, tuple[int, ...]] = {}
         self.numbers = NumberIndex()
-        self.key_of: dict[int, str] = {}
+        self.key_of: list[str] = []  # per invoice: its number's full key
         self.by_amount: dict[str, tuple[list[Decimal], list[int]]] = {}
         self.by_customer: dict[str, list[int]] = {}
         self.by_name_token: dict[str, set[str]] = {}
@@ -81,27 +86,31 @@ class Matcher:
         # a few customers at once, instead of intersecting the large sets of single common words
         self.by_name_pair: dict[tuple[str, str], set[str]] = {}
         self.customer_tokens: dict[str, frozenset[str]] = {}
-        amounts: dict[str, list[tuple[Decimal, int]]] = {}
+        by_reference, numbers, customer_tokens = self.by_reference, self.numbers, self.customer_tokens
+        by_currency: dict[str, list[int]] = {}
         for i, inv in enumerate(self.invoices):
             if inv.payment_reference:
-                self.by_reference.setdefault(compact(inv.payment_reference), []).append(i)
+                ref = compact(inv.payment_reference)
+                by_reference[ref] = (*by_reference.get(ref, ()), i)
             full, short = number_keys(inv.number)
-            self.numbers.add(full, i)
+            numbers.add(full, i)
             if short != full:
-                self.numbers.exact.setdefault(short, []).append(i)
-            self.key_of[i] = full
-            amounts.setdefault(inv.currency, []).append((inv.amount_open, i))
+                numbers.add(short, i)
+            self.key_of.append(full)
+            by_currency.setdefault(inv.currency, []).append(i)
             self.by_customer.setdefault(inv.customer_id, []).append(i)
-            if inv.customer_id not in self.customer_tokens:
+            if inv.customer_id not in customer_tokens:
                 tokens = name_tokens(inv.customer_name)
-                self.customer_tokens[inv.customer_id] = tokens
+                customer_tokens[inv.customer_id] = tokens
                 for t in tokens:
                     self.by_name_token.setdefault(t, set()).add(inv.customer_id)
                 for pair in itertools.combinations(sorted(tokens), 2):
                     self.by_name_pair.setdefault(pair, set()).add(inv.customer_id)
-        for currency, pairs in amounts.items():
-            pairs.sort()
-            self.by_amount[currency] = ([a for a, _ in pairs], [i for _, i in pairs])
+        # sorts by a key list's __getitem__ compare the keys in C, without a Python call per item;
+        # being stable, they order equal keys by invoice, as sorting (key, invoice) pairs would
+        for currency, items in by_currency.items():
+            items.sort(key=self.amount_open.__getitem__)
+            self.by_amount[currency] = ([self.amount_open[i] for i in items], items)
         # vocabulary of name words, for payer names with a typo: each word and its one-deletion variants
         self.words_near: dict[str, set[str]] = {}
         self.words_by_prefix: dict[str, set[str]] = {}
@@ -110,31 +119,41 @@ class Matcher:
                 self.words_near.setdefault(variant, set()).add(word)
             if len(word) >= 4:
                 self.words_by_prefix.setdefault(word[:4], set()).add(word)
+        due = [(inv.due_date or date.max, inv.number) for inv in self.invoices]
         for items in self.by_customer.values():
-            items.sort(key=lambda i: (self.invoices[i].due_date or date.max, self.invoices[i].number))
+            items.sort(key=due.__getitem__)
 
     # -- evidence ---------------------------------------------------------------------------------
 
     def _tolerance(self, amount: Decimal) -> Decimal:
-        return min(self.policy.tolerance_abs, (amount * self.policy.tolerance_rel).quantize(Decimal("0.01")))
+        # a line's amount is asked for several times in a row: remember the last one, by identity
+        # (hashing a Decimal for a dictionary would cost more than computing its tolerance again)
+        last = self._tolerance_of
+        if last is None or last[0] is not amount:
+            last = self._tolerance_of = (
+                amount,
+                min(self.policy.tolerance_abs, (amount * self.policy.tolerance_rel).quantize(CENT)),
+            )
+        return last[1]
 
     def _amount_evidence(
         self, paid: Decimal, open_: Decimal, number: str, *, code: str = "amount_exact"
-    ) -> list[Evidence]:
+    ) -> Evidence:
+        # `!s`: the same text as Decimal.__format__ with no spec gives, at a third of its cost
         if paid == open_:
-            return [Evidence(code, f"{paid} equals {open_} open", number)]
+            return Evidence(code, f"{paid!s} equals {open_!s} open", number)
         if abs(paid - open_) <= self._tolerance(open_):
-            return [Evidence("amount_within_tolerance", f"{paid} within tolerance of {open_} open", number)]
+            return Evidence("amount_within_tolerance", f"{paid!s} within tolerance of {open_!s} open", number)
         if paid < open_:
-            return [Evidence("partial_payment", f"{paid} of {open_} open", number)]
-        return [Evidence("overpayment", f"{paid} exceeds {open_} open", number)]
+            return Evidence("partial_payment", f"{paid!s} of {open_!s} open", number)
+        return Evidence("overpayment", f"{paid!s} exceeds {open_!s} open", number)
 
     def _name_evidence(self, line: BankLine, item: int) -> tuple[list[Evidence], float]:
         """Evidence and a multiplier: a payer name contradicting the customer lowers confidence."""
-        inv = self.invoices[item]
         payer = name_tokens(line.counterparty_name)
         if not payer:
             return [], 1.0
+        inv = self.invoices[item]
         similarity = name_similarity(payer, self.customer_tokens[inv.customer_id])
         if similarity >= 0.8:
             return [
@@ -155,23 +174,26 @@ class Matcher:
     def _found_in_text(self, line: BankLine) -> tuple[dict[int, list[Evidence]], list[str]]:
         """Invoices named by a reference or an exact number; and the number candidates read."""
         found: dict[int, list[Evidence]] = {}
-        structured = compact(line.structured_reference) if line.structured_reference else ""
-        for i in self.by_reference.get(structured, ()) if structured else ():
-            found.setdefault(i, []).append(
-                Evidence("reference", f"reference {structured}", self.invoices[i].number)
-            )
-        if any(self.remaining[i] > ZERO for i in found):
-            return found, []  # the common case: a known structured reference names the invoice
+        if line.structured_reference:
+            structured = compact(line.structured_reference)
+            for i in self.by_reference.get(structured, ()):
+                found.setdefault(i, []).append(
+                    Evidence("reference", f"reference {structured}", self.invoices[i].number)
+                )
+            for i in found:
+                if self.remaining[i] > ZERO:
+                    return found, []  # the common case: a known structured reference names the invoice
         text = " ".join(p for p in (line.structured_reference, line.remittance, line.end_to_end_id) if p)
         for ref in rf_references(text):
             for i in self.by_reference.get(ref, ()):
                 if i not in found:
                     found[i] = [Evidence("reference", f"reference {ref}", self.invoices[i].number)]
-        cands = list(dict.fromkeys(candidates(text)))
+        cands = candidates(text)
         # an RF reference with a typo fails its check digits: its body may still be the number
         cands += [c[4:] for c in cands if c.startswith("RF") and c[2:4].isdigit() and len(c) > 6]
+        exact = self.numbers.exact  # most candidates are no number: probe the dictionary directly
         for cand in cands:
-            for i in self.numbers.lookup_exact(cand):
+            for i in exact.get(cand, ()):
                 if not any(e.code == "reference" for e in found.get(i, ())):
                     found.setdefault(i, []).append(
                         Evidence("invoice_number", f"{cand!r} in remittance", self.invoices[i].number)
@@ -214,26 +236,31 @@ class Matcher:
         found, cands = self._found_in_text(line)
         customers: list[str] | None = None
         # look further (payer, typo'd numbers) only when what was found does not explain the amount
-        tol = self._tolerance(line.amount)
-        total = sum((self.remaining[i] for i in found), ZERO)
-        explained = any(self.remaining[i] == line.amount for i in found) or abs(total - line.amount) <= tol
-        if not explained and not any(e.code == "reference" for ev in found.values() for e in ev):
+        if not self._explains(found, line.amount) and not _has_reference(found):
             customers = self._customers_named(name_tokens(line.counterparty_name))
             if self.policy.fuzzy_numbers and cands:
                 self._found_near(line, cands, customers, found)
-        found = {i: ev for i, ev in found.items() if self.invoices[i].currency == line.currency}
-        open_found = {i: ev for i, ev in found.items() if self.remaining[i] > ZERO}
-        if found and not open_found:
-            numbers = ", ".join(self.invoices[i].number for i in found)
+        # of what was found in the line's currency: what is still open, and what the payer listed
+        remaining, currency = self.remaining, self.currency
+        open_found: dict[int, list[Evidence]] = {}
+        listed, settled = [], []
+        for i, ev in found.items():
+            if currency[i] != line.currency:
+                continue
+            if remaining[i] <= ZERO:
+                settled.append(i)
+                continue
+            open_found[i] = ev
+            if any(e.code in _LISTED for e in ev):
+                listed.append(i)
+        if settled and not open_found:
+            numbers = ", ".join(self.invoices[i].number for i in settled)
             return self._proposal(
                 line,
                 [],
                 [Evidence("invoice_already_paid", f"{numbers} already settled")],
                 force=Decision.REVIEW,
             )
-        listed = [
-            i for i, ev in open_found.items() if any(e.code in ("reference", "invoice_number") for e in ev)
-        ]
         if len(listed) > 1:
             return self._several(line, listed, open_found)
         if open_found:
@@ -242,9 +269,18 @@ class Matcher:
             customers = self._customers_named(name_tokens(line.counterparty_name))
         return self._by_amount_and_name(line, customers)
 
+    def _explains(self, found: dict[int, list[Evidence]], amount: Decimal) -> bool:
+        """One invoice found is open for the amount, or all of them together within tolerance."""
+        total = ZERO
+        for i in found:
+            if self.remaining[i] == amount:
+                return True
+            total += self.remaining[i]
+        return abs(total - amount) <= self._tolerance(amount)
+
     def _score(self, line: BankLine, cand: _Candidate) -> None:
-        cand.evidence += self._amount_evidence(
-            line.amount, self.remaining[cand.item], self.invoices[cand.item].number
+        cand.evidence.append(
+            self._amount_evidence(line.amount, self.remaining[cand.item], self.invoices[cand.item].number)
         )
         names, factor = self._name_evidence(line, cand.item)
         cand.evidence += names
@@ -253,6 +289,8 @@ class Matcher:
     def _best(self, line: BankLine, cands: list[_Candidate], extra: Sequence[Evidence] = ()) -> Proposal:
         for cand in cands:
             self._score(line, cand)
+        if len(cands) == 1:  # the common case: nothing to rank
+            return self._allocate(line, [cands[0].item], [*extra, *cands[0].evidence], cands[0].score, [])
         cands.sort(key=lambda c: -c.score)
         best = cands[0]
         alternatives = [c for c in cands[1:] if best.score - c.score < self.policy.ambiguity_margin]
@@ -270,13 +308,12 @@ class Matcher:
         items.sort(key=lambda i: (self.invoices[i].due_date or date.max, self.invoices[i].number))
         evidence = [e for i in items for e in found[i]]
         total = sum((self.remaining[i] for i in items), ZERO)
-        evidence += self._amount_evidence(line.amount, total, "", code="amount_sum")
+        evidence.append(self._amount_evidence(line.amount, total, "", code="amount_sum"))
         factor = min(self._name_evidence(line, i)[1] for i in items)
         evidence += self._name_evidence(line, items[0])[0] if factor == 1.0 else []
         return self._allocate(line, items, evidence, confidence(evidence) * factor, [])
 
     def _by_amount_and_name(self, line: BankLine, customers: list[str]) -> Proposal:
-        same_amount = self._amount_range(line)
         if customers:
             named = [i for i in self._agreeing(line, customers) if self.invoices[i].customer_id in customers]
             if named:
@@ -297,6 +334,7 @@ class Matcher:
             oldest = next((i for c in customers for i in self.by_customer[c] if self.remaining[i] > ZERO), None)
             if oldest is not None:  # the payer is known but the amount fits nothing: a partial payment?
                 return self._best(line, [_Candidate(oldest, [])])
+        same_amount = self._amount_range(line)
         if same_amount:  # only the amount: a few candidates for review, however many share it
             return self._best(line, [_Candidate(i, []) for i in same_amount[:5]])
         return self._proposal(
@@ -311,7 +349,8 @@ class Matcher:
             bisect.bisect_left(amounts, line.amount - tol),
             bisect.bisect_right(amounts, line.amount + tol),
         )
-        return [items[k] for k in range(lo, min(hi, lo + limit)) if self.remaining[items[k]] == amounts[k]]
+        end, remaining = min(hi, lo + limit), self.remaining
+        return [i for i, amount in zip(items[lo:end], amounts[lo:end], strict=True) if remaining[i] == amount]
 
     def _agreeing(self, line: BankLine, customers: list[str]) -> list[int]:
         """Fully open invoices whose amount agrees with the line: of the named payers (however many
@@ -391,10 +430,14 @@ class Matcher:
             if self.remaining[i] > ZERO and self.invoices[i].currency == line.currency
         ][: self.policy.combination_pool]
         tol = self._tolerance(line.amount)
+        amounts = [self.remaining[i] for i in pool]
         fits = []
         for size in range(2, min(self.policy.max_combination, len(pool)) + 1):
-            for combo in itertools.combinations(pool, size):
-                if abs(sum((self.remaining[i] for i in combo), ZERO) - line.amount) <= tol:
+            # combinations of the invoices and of their amounts come in the same order; the amounts'
+            # sum runs in C, not through a generator, for up to hundreds of combinations per line
+            combos = zip(itertools.combinations(pool, size), itertools.combinations(amounts, size), strict=True)
+            for combo, parts in combos:
+                if abs(sum(parts, ZERO) - line.amount) <= tol:
                     fits.append(combo)
                     if len(fits) > 1:
                         break
@@ -404,7 +447,7 @@ class Matcher:
             return None
         items = list(fits[0])
         total = sum((self.remaining[i] for i in items), ZERO)
-        evidence = self._amount_evidence(line.amount, total, "", code="amount_sum")
+        evidence = [self._amount_evidence(line.amount, total, "", code="amount_sum")]
         evidence += self._name_evidence(line, items[0])[0]
         if len(fits) == 1:
             evidence.append(Evidence("unique_amount", f"the only combination of {len(items)} open invoices"))
@@ -421,28 +464,30 @@ class Matcher:
         score: float,
         alternatives: Sequence[str],
     ) -> Proposal:
+        remaining = self.remaining
         left = line.amount
         allocations, write_off = [], ZERO
         codes = {e.code for e in evidence}
         within = "amount_within_tolerance" in codes
         for i in items:
-            amount = min(left, self.remaining[i])
+            open_ = remaining[i]
+            amount = open_ if open_ < left else left
             if amount <= ZERO:
                 break
             allocations.append(Allocation(self.invoices[i].number, amount))
             left -= amount
         if within and items and left == ZERO:
-            write_off = sum((self.remaining[i] for i in items), ZERO) - line.amount
+            write_off = sum((remaining[i] for i in items), ZERO) - line.amount
         if "reference" not in codes and codes.isdisjoint(AMOUNT_CODES):
             # without a valid reference, only an agreeing amount may apply itself
             score = min(score, self.policy.auto_apply_threshold - 0.01)
         if allocations and score >= self.policy.auto_apply_threshold:
             # an automatic match settles at once; a proposal for review reserves nothing until confirmed
             for alloc, i in zip(allocations, items, strict=False):
-                self.remaining[i] -= alloc.amount
+                remaining[i] -= alloc.amount
             if write_off > ZERO:
                 last = items[len(allocations) - 1]
-                self.remaining[last] = max(ZERO, self.remaining[last] - write_off)
+                remaining[last] = max(ZERO, remaining[last] - write_off)
         return self._proposal(
             line,
             allocations,
@@ -485,6 +530,14 @@ class Matcher:
             write_off=write_off,
             alternatives=alternatives,
         )
+
+
+def _has_reference(found: dict[int, list[Evidence]]) -> bool:
+    for evidence in found.values():
+        for e in evidence:
+            if e.code == "reference":
+                return True
+    return False
 
 
 def match(

@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 _PARTS = re.compile(r"[A-Za-z0-9]+")
-# the leading zeros of an all-digit part (`000042` -> `42`, `000` -> `0`; `0042A` is kept)
-_LEADING_ZEROS = re.compile(r"(?<![A-Za-z0-9])0+(?=[0-9]+(?![A-Za-z0-9]))")
 _RF = re.compile(r"RF\d{2}[A-Z0-9]{1,21}")
+_INNER_SPACE = re.compile(r"(?<=[A-Z0-9]) (?=[A-Z0-9])")
 _LEGAL_FORMS = frozenset(
     [
         "gmbh",
@@ -63,19 +62,28 @@ _LEGAL_FORMS = frozenset(
 
 def number_keys(number: str) -> tuple[str, str]:
     """`INV-DE-2026-000042` -> (`INVDE2026000042`, `INVDE202642`): full, and without leading zeros."""
-    upper = number.upper()
-    full = "".join(_PARTS.findall(upper))
-    return full, "".join(_PARTS.findall(_LEADING_ZEROS.sub("", upper)))
+    parts = _PARTS.findall(number.upper())
+    return "".join(parts), "".join(_without_leading_zeros(p) for p in parts)
+
+
+def _without_leading_zeros(part: str) -> str:
+    # the leading zeros of an all-digit part (`000042` -> `42`, `000` -> `0`; `0042A` is kept)
+    return (part.lstrip("0") or "0") if part.isdigit() else part
 
 
 def compact(text: str) -> str:
-    return "".join(_PARTS.findall(text.upper()))
+    upper = text.upper()
+    if upper.isascii() and upper.isalnum():  # already compact, as structured references are
+        return upper
+    return "".join(_PARTS.findall(upper))
 
 
 def rf_references(text: str) -> list[str]:
     """RF creditor references written in text, spaces allowed inside (`RF18 5390 0754 7034`)."""
-    squeezed = re.sub(r"(?<=[A-Z0-9]) (?=[A-Z0-9])", "", text.upper())
-    return [m for m in _RF.findall(squeezed) if _rf_valid(m)]
+    upper = text.upper()
+    if "RF" not in upper and "R F" not in upper:  # most texts: no reference, nothing to squeeze
+        return []
+    return [m for m in _RF.findall(_INNER_SPACE.sub("", upper)) if _rf_valid(m)]
 
 
 def _rf_valid(reference: str) -> bool:
@@ -85,15 +93,17 @@ def _rf_valid(reference: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-def candidates(text: str, max_tokens: int = 4, min_len: int = 5, max_len: int = 32) -> Iterator[str]:
+def candidates(text: str, max_tokens: int = 4, min_len: int = 5, max_len: int = 32) -> list[str]:
     """Strings in the text that could be an invoice number: each run of 1..max_tokens adjacent
-    alphanumeric tokens, joined, and the leading-zero-free form of the same run."""
+    alphanumeric tokens, joined, and the leading-zero-free form of the same run; each distinct
+    string once, in the order read."""
     tokens = _PARTS.findall(text.upper())
     # per token once, not per run: its leading-zero-free form and whether it has a digit
     # (tokens are ASCII letters and digits, so "not all letters" means "has a digit")
-    plain = [(t.lstrip("0") or "0") if t.isdigit() else t for t in tokens]
+    plain = [(t.lstrip("0") or "0") if t.isdigit() else t for t in tokens]  # _without_leading_zeros
     digits = [not t.isalpha() for t in tokens]
     n = len(tokens)
+    found: dict[str, None] = {}  # an ordered set
     for i in range(n):
         joined, stripped, has_digit = "", "", False
         for k in range(i, min(n, i + max_tokens)):
@@ -103,9 +113,9 @@ def candidates(text: str, max_tokens: int = 4, min_len: int = 5, max_len: int = 
             if len(joined) > max_len:
                 break
             if has_digit and len(joined) >= min_len:
-                yield joined
-                if stripped != joined:
-                    yield stripped
+                found[joined] = None
+                found[stripped] = None  # the same string when there were no leading zeros
+    return list(found)
 
 
 def deletes(word: str) -> Iterator[str]:
@@ -141,13 +151,15 @@ class NumberIndex:
     """Invoice-number keys (both forms) -> invoice ids."""
 
     def __init__(self) -> None:
-        self.exact: dict[str, list[int]] = {}
+        # tuples, not lists: a tuple of ints is dropped from the cyclic garbage collector's watch,
+        # which would otherwise walk two small lists per invoice on every full collection
+        self.exact: dict[str, tuple[int, ...]] = {}
 
     def add(self, key: str, item: int) -> None:
-        self.exact.setdefault(key, []).append(item)
+        self.exact[key] = (*self.exact.get(key, ()), item)  # keys are (nearly) unique: no growth cost
 
-    def lookup_exact(self, candidate: str) -> list[int]:
-        return self.exact.get(candidate, [])
+    def lookup_exact(self, candidate: str) -> tuple[int, ...]:
+        return self.exact.get(candidate, ())
 
 
 _WORDS = re.compile(r"[a-z0-9]+")
