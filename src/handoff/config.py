@@ -69,6 +69,8 @@ class NotificationsModel(_Strict):
     finance_email: str = "finance@example.com"
     exception_channels: list[Literal["email", "log", "slack"]] = ["email", "log"]
     task_channels: list[Literal["email", "log", "slack"]] = ["email", "log"]
+    # approval requests (to finance) and decisions (to the requester); add "slack" for Approve/Reject buttons
+    approval_channels: list[Literal["email", "log", "slack"]] = ["email", "log"]
 
 
 class OutboxModel(_Strict):
