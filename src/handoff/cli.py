@@ -464,7 +464,7 @@ def approvals_list(db: DbOption = None,
     """Approvals, newest first (pending by default)."""
     from handoff.app.approvals import list_approvals
 
-    rows = list_approvals(_context(db), None if status == "all" else status)
+    rows = list_approvals(_context(db), None if status == "all" else status, limit=500).items
     table = Table("id", "kind", "subject", "amount", "reason", "status", "requested by", "decided by", "result")
     for r in rows:
         p = r["payload"]

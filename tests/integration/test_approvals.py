@@ -44,12 +44,12 @@ def test_request_then_approve_makes_a_credit_note_draft_that_issues_in_series_cr
     request_mail = sent[f"email:approval:{asked['id']}:requested"]
     assert request_mail["to"] == [ctx.config.model.notifications.finance_email]
     assert number in request_mail["subject"] and f"log:approval:{asked['id']}:requested" in sent
-    assert [a["id"] for a in approvals.list_approvals(ctx)] == [asked["id"]]
+    assert [a["id"] for a in approvals.list_approvals(ctx).items] == [asked["id"]]
 
     done = approvals.approve(ctx, asked["id"], f"user:{APPROVER}", note="agreed with the customer")
     assert (done["status"], done["decided_by"], done["decision_note"]) == (
         "approved", f"user:{APPROVER}", "agreed with the customer")
-    assert approvals.list_approvals(ctx) == [] and len(approvals.list_approvals(ctx, "approved")) == 1
+    assert approvals.list_approvals(ctx).items == [] and approvals.list_approvals(ctx, "approved").total == 1
     assert outbox(ctx)[f"email:approval:{asked['id']}:approved"]["to"] == [ASKER]
 
     draft_id = done["result_invoice_id"]

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from handoff.app import notices
+from handoff.app import notices, queries
 from handoff.app.context import AppContext
 from handoff.domain.invoices import DocumentStatus, Invoice, InvoiceError, InvoiceKind, credit_note, credit_quantities
 from handoff.domain.money import D
@@ -209,12 +209,11 @@ def get_approval(ctx: AppContext, approval_id: int) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def list_approvals(ctx: AppContext, status: str | None = "pending", limit: int = 100,
-                   offset: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+def list_approvals(ctx: AppContext, status: str | None = "pending", limit: int = 50,
+                   offset: int = 0) -> queries.Page:  # fmt: skip
     """Approvals (pending by default; None for all), newest first."""
     a = schema.approvals
-    q = select(*_columns()).order_by(a.c.requested_at.desc(), a.c.id.desc()).limit(limit).offset(offset)
+    q = select(*_columns()).order_by(a.c.requested_at.desc(), a.c.id.desc())
     if status:
         q = q.where(a.c.status == status)
-    with ctx.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+    return queries.paged(ctx, q, limit, offset)

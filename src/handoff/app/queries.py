@@ -40,6 +40,11 @@ def _page(ctx: AppContext, q: Select[Any], limit: int, offset: int) -> Page:
     return Page(rows, min(counted, COUNT_CAP), limit, offset, counted > COUNT_CAP)
 
 
+def paged(ctx: AppContext, q: Select[Any], limit: int, offset: int) -> Page:
+    """A page of `q` with its total counted up to COUNT_CAP, for list use cases outside this module."""
+    return _page(ctx, q, limit, offset)
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
