@@ -580,13 +580,14 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> Non
     """Run the web app: the UI, the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and webhook intake."""
     import uvicorn
 
-    from handoff.bootstrap import build_crm_sources
+    from handoff.bootstrap import build_crm_sources, build_slack_signing_secret
     from handoff.web.app import create_app
 
     settings = _settings(db)
     api = create_app(_context(db))
     api.state.crm_sources = build_crm_sources(settings)
     api.state.public_url = settings.env.get("HANDOFF_PUBLIC_URL", "")
+    api.state.slack_signing_secret = build_slack_signing_secret(settings)
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 

@@ -31,6 +31,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/health"): PUBLIC,
     ("POST", "/api/v1/webhooks/deals/{source}"): WEBHOOK,
     ("POST", "/api/v1/webhooks/crm/{source}"): SIGNED,
+    ("POST", "/slack/interactions"): SIGNED,
     ("GET", "/api/v1/orders"): ALL,
     ("GET", "/api/v1/orders/{deal_id}"): ALL,
     ("PATCH", "/api/v1/orders/{deal_id}"): frozenset({S, F, D}),
@@ -149,8 +150,8 @@ def call(site: Site, client: httpx.Client, method: str, path: str, who: str, csr
 def denied(path: str, response: httpx.Response) -> bool:
     if response.status_code in (401, 403):
         return True
-    if path.startswith("/api/v1/webhooks/crm/"):
-        return response.status_code == 404  # no such CRM configured: nothing accepted either
+    if path.startswith("/api/v1/webhooks/crm/") or path == "/slack/interactions":
+        return response.status_code == 404  # no such CRM / no Slack configured: nothing accepted either
     return not path.startswith("/api/") and response.status_code == 303 \
         and response.headers["location"].startswith("/login?next=")  # fmt: skip
 
