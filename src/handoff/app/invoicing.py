@@ -109,7 +109,8 @@ def _issue(uow: UnitOfWork, ctx: AppContext, invoice_id: int, actor: str, on: da
     order_ids = [r.id for r in orders]
     if issued.kind is InvoiceKind.CREDIT_NOTE:
         _credit_note_issued(uow, issued, now, actor)
-        accounting.issued(uow, ctx, issued, order_ids, now)
+        # pushed to accounting, but not written back onto the deals: their invoice is still the one it corrects
+        accounting.issued(uow, ctx, issued, [], now)
         return issued
     for r in orders:  # the cycle time is kept as a number so the dashboard aggregates it from an index
         uow.conn.execute(update(o).where(o.c.id == r.id).values(
