@@ -92,6 +92,12 @@ def build_channels(settings: Settings, ctx: AppContext | None = None,
     return channels
 
 
+def build_slack_signing_secret(settings: Settings) -> str:
+    """Slack's signing secret for Approve / Reject clicks (HANDOFF_SLACK_SIGNING_SECRET); empty: off."""
+    secret = Secrets.load(settings.env).secret("HANDOFF_SLACK_SIGNING_SECRET")
+    return secret.reveal() if secret else ""
+
+
 def build_crm_sources(settings: Settings, transport: httpx.BaseTransport | None = None) -> dict[str, WebhookSource]:
     """The webhook sources whose credentials are configured, by URL name."""
     s = Secrets.load(settings.env)

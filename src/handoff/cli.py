@@ -27,6 +27,8 @@ outbox_app = typer.Typer(help="Outgoing notices: dead letters and replay.", no_a
 review_app = typer.Typer(help="Cash-application matches waiting for a person.", no_args_is_help=True)
 dunning_app = typer.Typer(help="Payment reminders.", no_args_is_help=True)
 users_app = typer.Typer(help="People who use the web app and API, their roles and API tokens.", no_args_is_help=True)
+credit_note_app = typer.Typer(help="Credit notes: asked for by one person, approved by another.", no_args_is_help=True)
+approvals_app = typer.Typer(help="Requests waiting for a second person (four-eyes).", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 app.add_typer(invoice_app, name="invoice")
@@ -34,6 +36,8 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(review_app, name="review")
 app.add_typer(dunning_app, name="dunning")
 app.add_typer(users_app, name="users")
+app.add_typer(credit_note_app, name="credit-note")
+app.add_typer(approvals_app, name="approvals")
 out = Console()
 err = Console(stderr=True)
 
@@ -420,6 +424,86 @@ def invoice_render(number: str, db: DbOption = None,
     out.print(f"{number}: {fmt} written to {target} ({len(data):,} bytes)")
 
 
+def _parse_quantities(given: list[str]) -> dict[int, Any] | None:
+    from decimal import Decimal, InvalidOperation
+
+    quantities: dict[int, Any] = {}
+    for item in given:
+        line, sep, quantity = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError(item)
+            quantities[int(line)] = Decimal(quantity)
+        except (ValueError, InvalidOperation):
+            _fail(f"--line takes LINE=QUANTITY (for example 1=2.5), not {item!r}")
+    return quantities or None
+
+
+@credit_note_app.command("request")
+def credit_note_request(number: str,
+                        reason: Annotated[str, typer.Option(help="Why the invoice is credited (on the document).")],
+                        actor: Annotated[str, typer.Option(help="Your e-mail: someone else must approve.")],
+                        line: Annotated[Optional[list[str]], typer.Option(
+                            help="LINE=QUANTITY to credit part of the invoice (repeat); default: all of it")] = None,
+                        db: DbOption = None) -> None:  # fmt: skip
+    """Ask for a credit note on an issued invoice; it waits for another person's approval."""
+    from handoff.app.approvals import ApprovalError, request_credit_note
+
+    try:
+        asked = request_credit_note(_context(db), number, reason, actor, _parse_quantities(line or []))
+    except ApprovalError as exc:
+        _fail(str(exc))
+    out.print(f"approval {asked['id']} pending: credit note of {asked['payload']['gross']} "
+              f"{asked['payload']['currency']} on {number}")  # fmt: skip
+
+
+@approvals_app.command("list")
+def approvals_list(db: DbOption = None,
+                   status: Annotated[str, typer.Option(help="pending, approved, rejected or all")] = "pending",
+                   ) -> None:  # fmt: skip
+    """Approvals, newest first (pending by default)."""
+    from handoff.app.approvals import list_approvals
+
+    rows = list_approvals(_context(db), None if status == "all" else status, limit=500).items
+    table = Table("id", "kind", "subject", "amount", "reason", "status", "requested by", "decided by", "result")
+    for r in rows:
+        p = r["payload"]
+        table.add_row(str(r["id"]), r["kind"], r["subject"], f"{p.get('gross', '')} {p.get('currency', '')}",
+                      str(p.get("reason", "")), r["status"], r["requested_by"], r["decided_by"] or "",
+                      f"draft {r['result_invoice_id']}" if r["result_invoice_id"] else "")  # fmt: skip
+    out.print(table)
+    out.print(f"{len(rows)} {status}")
+
+
+@approvals_app.command("approve")
+def approvals_approve(approval_id: int,
+                      actor: Annotated[str, typer.Option(help="Your e-mail: not the requester's.")],
+                      note: str = "", db: DbOption = None) -> None:  # fmt: skip
+    """Approve a pending request: the credit-note draft is made, ready to be issued."""
+    from handoff.app.approvals import ApprovalError, approve
+
+    try:
+        done = approve(_context(db), approval_id, actor, note)
+    except ApprovalError as exc:
+        _fail(str(exc))
+    out.print(f"approval {approval_id} approved: credit-note draft {done['result_invoice_id']} "
+              f"(handoff invoice issue --id {done['result_invoice_id']})")  # fmt: skip
+
+
+@approvals_app.command("reject")
+def approvals_reject(approval_id: int, actor: Annotated[str, typer.Option(help="Your e-mail.")],
+                     note: Annotated[str, typer.Option(help="Why: the requester reads it.")],
+                     db: DbOption = None) -> None:  # fmt: skip
+    """Reject a pending request, saying why."""
+    from handoff.app.approvals import ApprovalError, reject
+
+    try:
+        reject(_context(db), approval_id, actor, note)
+    except ApprovalError as exc:
+        _fail(str(exc))
+    out.print(f"approval {approval_id} rejected")
+
+
 @outbox_app.command("dead")
 def outbox_dead(db: DbOption = None) -> None:
     """Notices that could not be delivered, with their reason."""
@@ -496,13 +580,14 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> Non
     """Run the web app: the UI, the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and webhook intake."""
     import uvicorn
 
-    from handoff.bootstrap import build_crm_sources
+    from handoff.bootstrap import build_crm_sources, build_slack_signing_secret
     from handoff.web.app import create_app
 
     settings = _settings(db)
     api = create_app(_context(db))
     api.state.crm_sources = build_crm_sources(settings)
     api.state.public_url = settings.env.get("HANDOFF_PUBLIC_URL", "")
+    api.state.slack_signing_secret = build_slack_signing_secret(settings)
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 

@@ -69,6 +69,10 @@ class NotificationsModel(_Strict):
     finance_email: str = "finance@example.com"
     exception_channels: list[Literal["email", "log", "slack"]] = ["email", "log"]
     task_channels: list[Literal["email", "log", "slack"]] = ["email", "log"]
+    # approval requests (to finance) and decisions (to the requester); add "slack" for Approve/Reject buttons
+    approval_channels: list[Literal["email", "log", "slack"]] = ["email", "log"]
+    # Slack user id -> handoff user e-mail: who may press Approve / Reject in Slack
+    slack_users: dict[str, str] = {}
 
 
 class OutboxModel(_Strict):

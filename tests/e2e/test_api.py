@@ -152,3 +152,35 @@ def test_session_cookie_is_signed_httponly_samesite(site: Site) -> None:
         assert ok.status_code == 303 and "httponly" in cookie and "samesite=lax" in cookie
         client.cookies.set("handoff_session", client.cookies["handoff_session"][:-4] + "AAAA")
         assert client.get("/tasks", follow_redirects=False).status_code == 303  # tampered: not logged in
+
+
+def test_credit_note_needs_a_second_person(site: Site) -> None:
+    number = site.issued_number
+    with site.client(Role.FINANCE) as finance, site.client(Role.ADMIN) as admin, site.client(Role.SALES) as sales:
+        assert err(sales.post(f"/api/v1/invoices/{number}/credit-notes", json={"reason": "x"}))["code"] == "forbidden"
+        missing = finance.post("/api/v1/invoices/INV-NOPE-1/credit-notes", json={"reason": "x"})
+        assert missing.status_code == 404 and err(missing)["field"] == "number"
+        too_much = finance.post(f"/api/v1/invoices/{number}/credit-notes",
+                                json={"reason": "x", "quantities": {"1": "5"}})  # fmt: skip
+        assert too_much.status_code == 409 and err(too_much)["code"] == "not_creditable"
+        asked = finance.post(f"/api/v1/invoices/{number}/credit-notes", json={"reason": "billed twice"})
+        assert asked.status_code == 202, asked.text
+        approval = asked.json()
+        assert (approval["status"], approval["subject"], approval["requested_by"]) == (
+            "pending", number, "user:finance@acme.example")
+        assert approval["payload"]["quantities"] == {"1": "1"}
+        assert [a["id"] for a in admin.get("/api/v1/approvals").json()["items"]] == [approval["id"]]
+
+        own = finance.post(f"/api/v1/approvals/{approval['id']}/approve", json={"note": "mine"})
+        assert own.status_code == 409 and err(own)["code"] == "same_person"
+        no_note = admin.post(f"/api/v1/approvals/{approval['id']}/reject", json={"note": ""})
+        assert no_note.status_code == 422 and err(no_note)["field"] == "note"
+        done = admin.post(f"/api/v1/approvals/{approval['id']}/approve", json={"note": "agreed"})
+        assert done.status_code == 200 and done.json()["status"] == "approved"
+        draft = done.json()["result_invoice_id"]
+        twice = admin.post(f"/api/v1/approvals/{approval['id']}/reject", json={"note": "changed my mind"})
+        assert twice.status_code == 409 and err(twice)["code"] == "not_pending"
+        assert admin.get("/api/v1/approvals", params={"status": "approved"}).json()["total"] == 1
+        issued = finance.post(f"/api/v1/invoices/{draft}/issue")
+        assert issued.status_code == 200 and issued.json()["number"].startswith("CRN-"), issued.text
+        assert err(admin.post("/api/v1/approvals/999/approve"))["code"] == "not_found"

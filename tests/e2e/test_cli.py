@@ -150,3 +150,24 @@ def test_users_add_with_password_from_stdin_then_token(tmp_path: Path) -> None:
     assert token.returncode == 0 and token.stdout.strip().startswith("hnd_")
     listed = run("users", "list", "--db", db, cwd=tmp_path)
     assert "first@example.com" in listed.stdout and "admin" in listed.stdout
+
+
+def test_credit_note_request_and_approval(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'credit.db'}"
+    assert run("import", str(csv_file(tmp_path, [GOOD])), "--db", db, cwd=tmp_path).returncode == 0
+    issued = run("invoice", "issue", "--all", "--db", db, cwd=tmp_path)
+    number = next(line.split(":")[0] for line in issued.stdout.splitlines() if line.startswith("INV-"))
+    asked = run("credit-note", "request", number, "--reason", "outage", "--actor", "ann@acme.example",
+                "--line", "1=1", "--db", db, cwd=tmp_path)  # fmt: skip
+    assert f"approval 1 pending: credit note of 14280.00 EUR on {number}" in said(asked), asked.stderr
+    assert "outage" in said(run("approvals", "list", "--db", db, cwd=tmp_path))
+    own = run("approvals", "approve", "1", "--actor", "ann@acme.example", "--db", db, cwd=tmp_path)
+    assert own.returncode == 2 and "someone else must approve" in " ".join(own.stderr.split())
+    done = run("approvals", "approve", "1", "--actor", "bob@acme.example", "--note", "ok", "--db", db, cwd=tmp_path)
+    assert "approval 1 approved: credit-note draft 2" in said(done), done.stderr
+    again = run("approvals", "reject", "1", "--actor", "cy@acme.example", "--note", "no", "--db", db, cwd=tmp_path)
+    assert again.returncode == 2 and "already approved" in again.stderr
+    crn = run("invoice", "issue", "--id", "2", "--db", db, cwd=tmp_path)
+    assert "CRN-DE-2026-000001" in crn.stdout, crn.stderr
+    unknown = run("credit-note", "request", "INV-NOPE", "--reason", "x", "--actor", "a@b.c", "--db", db, cwd=tmp_path)
+    assert unknown.returncode == 2 and "no invoice numbered INV-NOPE" in unknown.stderr

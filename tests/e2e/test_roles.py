@@ -31,6 +31,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/health"): PUBLIC,
     ("POST", "/api/v1/webhooks/deals/{source}"): WEBHOOK,
     ("POST", "/api/v1/webhooks/crm/{source}"): SIGNED,
+    ("POST", "/slack/interactions"): SIGNED,
     ("GET", "/api/v1/orders"): ALL,
     ("GET", "/api/v1/orders/{deal_id}"): ALL,
     ("PATCH", "/api/v1/orders/{deal_id}"): frozenset({S, F, D}),
@@ -43,6 +44,10 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/invoices/{invoice_id}/document"): READ,
     ("GET", "/api/v1/payments"): READ,
     ("POST", "/api/v1/payments"): WRITE,
+    ("POST", "/api/v1/invoices/{number}/credit-notes"): WRITE,
+    ("GET", "/api/v1/approvals"): READ,
+    ("POST", "/api/v1/approvals/{approval_id}/approve"): WRITE,
+    ("POST", "/api/v1/approvals/{approval_id}/reject"): WRITE,
     ("GET", "/api/v1/me"): ALL,
     ("POST", "/api/v1/me/tokens"): ALL,
     ("GET", "/api/v1/users"): ADMIN,
@@ -102,7 +107,8 @@ def test_every_route_is_in_the_matrix(site: Site) -> None:
 
 def _url(site: Site, path: str) -> str:
     return path.format(deal_id="D-1", invoice_id=site.draft_id, user_id=site.user_ids[A], entity_type="order",
-                       entity_id="D-1", source="crm", name="states")  # fmt: skip
+                       entity_id="D-1", source="crm", name="states", number=site.issued_number,
+                       approval_id=1)  # fmt: skip
 
 
 def _json_body(site: Site, method: str, path: str, who: str) -> dict[str, object] | None:
@@ -111,6 +117,8 @@ def _json_body(site: Site, method: str, path: str, who: str) -> dict[str, object
         ("POST", "/api/v1/payments"): {"invoice_number": site.issued_number, "amount": "1.00",
                                        "paid_on": "2026-11-01"},
         ("POST", "/api/v1/me/tokens"): {"name": "matrix"},
+        ("POST", "/api/v1/invoices/{number}/credit-notes"): {"reason": "matrix"},
+        ("POST", "/api/v1/approvals/{approval_id}/reject"): {"note": "matrix"},
         ("POST", "/api/v1/users"): {"email": f"matrix-{who}@acme.example", "role": "sales", "password": "long-pass-1"},
         ("PATCH", "/api/v1/users/{user_id}"): {"active": True},
         ("POST", "/api/v1/webhooks/deals/{source}"): {"event_id": f"matrix-{who}", "deal": GOOD},
@@ -142,8 +150,8 @@ def call(site: Site, client: httpx.Client, method: str, path: str, who: str, csr
 def denied(path: str, response: httpx.Response) -> bool:
     if response.status_code in (401, 403):
         return True
-    if path.startswith("/api/v1/webhooks/crm/"):
-        return response.status_code == 404  # no such CRM configured: nothing accepted either
+    if path.startswith("/api/v1/webhooks/crm/") or path == "/slack/interactions":
+        return response.status_code == 404  # no such CRM / no Slack configured: nothing accepted either
     return not path.startswith("/api/") and response.status_code == 303 \
         and response.headers["location"].startswith("/login?next=")  # fmt: skip
 

@@ -18,6 +18,7 @@ from handoff.domain.invoices import (
     billed_quantities,
     consolidate,
     credit_note,
+    credit_quantities,
     draft_invoice,
     issue,
     make_line,
@@ -107,6 +108,23 @@ def test_credit_notes_reference_the_invoice_and_credit_all_or_part() -> None:
         credit_note(full, "")
     with pytest.raises(InvoiceError, match="must reference"):
         replace(full, corrects=None)
+
+
+def test_credits_of_one_invoice_never_exceed_what_it_invoiced() -> None:
+    inv = issue(draft_invoice(order("C-1", DE_BUYER, "EUR", [SAAS, SEATS]), DE_SELLER, RATES, TERMS),
+                "INV-DE-2026-000201", ON)  # fmt: skip
+    assert credit_quantities(inv, None) == {1: Decimal("1"), 2: Decimal("15")}
+    earlier = [{2: Decimal("5")}, {2: Decimal("4")}]
+    assert credit_quantities(inv, None, earlier) == {1: Decimal("1"), 2: Decimal("6")}  # "all" means the rest
+    assert credit_quantities(inv, {2: Decimal("6")}, earlier) == {2: Decimal("6")}
+    with pytest.raises(InvoiceError, match="line 2: crediting 7 but only 6 is left uncredited"):
+        credit_quantities(inv, {2: Decimal("7")}, earlier)
+    with pytest.raises(InvoiceError, match="already fully credited"):
+        credit_quantities(inv, None, [{1: Decimal("1"), 2: Decimal("15")}])
+    with pytest.raises(InvoiceError, match="has no line 3"):
+        credit_quantities(inv, {3: Decimal("1")})
+    with pytest.raises(InvoiceError, match="nothing to credit"):
+        credit_quantities(inv, {1: Decimal("0")})
 
 
 def test_issued_invoices_are_immutable() -> None:

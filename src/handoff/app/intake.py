@@ -141,7 +141,7 @@ class _Batch:
         inv, link = schema.invoices, schema.invoice_orders
         self.drafts: dict[int, int] = dict(uow.conn.execute(
             select(link.c.order_id, inv.c.id).join(inv, inv.c.id == link.c.invoice_id)
-            .where(link.c.order_id.in_(ids), inv.c.status == "draft")).all())  # fmt: skip
+            .where(link.c.order_id.in_(ids), inv.c.status == "draft", inv.c.kind == "invoice")).all())  # fmt: skip
         self.customers: dict[str, dict[str, Any]] = {}
         self.order_updates: dict[int, dict[str, Any]] = {}
         self.inbox_updates: list[dict[str, Any]] = []

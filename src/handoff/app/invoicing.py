@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from handoff.app import accounting
 from handoff.app.context import AppContext
-from handoff.domain.invoices import Invoice, invoice_number, issue
+from handoff.domain.invoices import Invoice, InvoiceKind, invoice_number, issue
 from handoff.domain.orders import OrderState
 from handoff.store import schema
 from handoff.store.codec import invoice_from_json, to_jsonable
@@ -107,6 +107,11 @@ def _issue(uow: UnitOfWork, ctx: AppContext, invoice_id: int, actor: str, on: da
     orders = uow.conn.execute(select(o.c.id, o.c.received_at).join(io, io.c.order_id == o.c.id)
                               .where(io.c.invoice_id == invoice_id)).all()  # fmt: skip
     order_ids = [r.id for r in orders]
+    if issued.kind is InvoiceKind.CREDIT_NOTE:
+        _credit_note_issued(uow, issued, now, actor)
+        # pushed to accounting, but not written back onto the deals: their invoice is still the one it corrects
+        accounting.issued(uow, ctx, issued, [], now)
+        return issued
     for r in orders:  # the cycle time is kept as a number so the dashboard aggregates it from an index
         uow.conn.execute(update(o).where(o.c.id == r.id).values(
             state=OrderState.SENT.value, invoiced_at=now, updated_at=now,
@@ -127,6 +132,22 @@ def _issue(uow: UnitOfWork, ctx: AppContext, invoice_id: int, actor: str, on: da
     }), now)  # fmt: skip
     accounting.issued(uow, ctx, issued, order_ids, now)  # one push per configured accounting system
     return issued
+
+
+def _credit_note_issued(uow: UnitOfWork, issued: Invoice, now: datetime, actor: str) -> None:
+    """A credit note leaves its orders' states and tasks alone: they belong to the invoice it corrects."""
+    number = issued.number or ""
+    uow.audit(at=now, actor=actor, action="credit_note.issued", entity_type="invoice", entity_id=issued.corrects or "",
+              reason="approved credit note issued",
+              after={"credit_note": number, "gross": issued.totals.tax_inclusive})  # fmt: skip
+    buyer = issued.buyer
+    uow.notify(Notice(f"email:credit_note:{number}", "email", "invoice", {
+        "to": [buyer.billing_email],
+        "subject": f"Credit note {number} from {issued.seller.name}",
+        "text": (f"Dear {buyer.billing_contact_name or buyer.legal_name},\n\nplease find credit note {number} over "
+                 f"{issued.totals.payable} {issued.currency}, correcting invoice {issued.corrects}.\n\n"
+                 f"{issued.seller.name}\n"),
+    }), now)  # fmt: skip
 
 
 def load_invoice(ctx: AppContext, number: str) -> Invoice:

@@ -17,9 +17,10 @@ def _digest(*parts: str) -> str:
 
 
 def send(uow: UnitOfWork, ctx: AppContext, at: datetime, *, key: str, topic: str, to: list[str],
-         subject: str, text: str, channels: list[str], html: str | None = None) -> None:  # fmt: skip
+         subject: str, text: str, channels: list[str], html: str | None = None,
+         extra: Mapping[str, Any] | None = None) -> None:  # fmt: skip
     for channel in channels:
-        payload = {"to": to, "subject": subject, "text": text}
+        payload: dict[str, Any] = {"to": to, "subject": subject, "text": text, **(extra or {})}
         if html is not None and channel == "email":
             payload["html"] = html
         uow.notify(Notice(f"{channel}:{key}", channel, topic, payload), at)

@@ -40,6 +40,11 @@ def _page(ctx: AppContext, q: Select[Any], limit: int, offset: int) -> Page:
     return Page(rows, min(counted, COUNT_CAP), limit, offset, counted > COUNT_CAP)
 
 
+def paged(ctx: AppContext, q: Select[Any], limit: int, offset: int) -> Page:
+    """A page of `q` with its total counted up to COUNT_CAP, for list use cases outside this module."""
+    return _page(ctx, q, limit, offset)
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -139,7 +144,8 @@ def list_tasks(ctx: AppContext, *, status: str | None = "open", kind: str | None
     """Finance tasks with their order and, while there is one, the invoice draft to review."""
     t, o, io, inv = schema.tasks, schema.orders, schema.invoice_orders, schema.invoices
     draft = (select(func.min(inv.c.id)).join(io, io.c.invoice_id == inv.c.id)
-             .where(io.c.order_id == t.c.order_id, inv.c.status == "draft").scalar_subquery())  # fmt: skip
+             .where(io.c.order_id == t.c.order_id, inv.c.status == "draft", inv.c.kind == "invoice")
+             .scalar_subquery())  # fmt: skip
     q = (select(t.c.id, t.c.deal_id, t.c.kind, t.c.status, t.c.assignee, t.c.note, t.c.created_at, t.c.done_at,
                 o.c.customer_name, o.c.owner_email, o.c.amount, o.c.currency, o.c.state,
                 draft.label("draft_invoice_id")).join(o, o.c.id == t.c.order_id)

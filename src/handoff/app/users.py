@@ -126,6 +126,14 @@ def get_user(ctx: AppContext, user_id: int) -> User | None:
     return _user(row) if row is not None and row.active else None
 
 
+def user_by_email(ctx: AppContext, email: str) -> User | None:
+    """The active user with this e-mail (for identities mapped from other systems, such as Slack)."""
+    u = schema.users
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(u).where(u.c.email == email.strip().lower())).one_or_none()
+    return _user(row) if row is not None and row.active else None
+
+
 def list_users(ctx: AppContext) -> list[dict[str, Any]]:
     u = schema.users
     with ctx.engine.connect() as conn:

@@ -323,6 +323,33 @@ def credit_note(invoice: Invoice, reason: str, quantities: Mapping[int, Decimal]
                      buyer_reference=invoice.buyer_reference)  # fmt: skip
 
 
+def credit_quantities(invoice: Invoice, wanted: Mapping[int, Decimal] | None,
+                      credited: Sequence[Mapping[int, Decimal]] = ()) -> dict[int, Decimal]:  # fmt: skip
+    """The quantities to credit (invoice line number -> quantity) so that, with the credits
+    already made or asked for (`credited`), no line is credited beyond what was invoiced.
+    `wanted` None means everything still uncredited."""
+    left = {ln.line_no: ln.quantity for ln in invoice.lines}
+    for earlier in credited:
+        for line_no, quantity in earlier.items():
+            if line_no in left:
+                left[line_no] -= quantity
+    if wanted is None:
+        wanted = {n: q for n, q in left.items() if q > 0}
+        if not wanted:
+            raise InvoiceError(f"invoice {invoice.number} is already fully credited")
+    for line_no, quantity in wanted.items():
+        if line_no not in left:
+            raise InvoiceError(f"invoice {invoice.number} has no line {line_no}")
+        if quantity < 0:
+            raise InvoiceError(f"line {line_no}: negative quantity {quantity}")
+        if quantity > left[line_no]:
+            raise InvoiceError(f"invoice {invoice.number} line {line_no}: crediting {quantity} but only "
+                               f"{max(left[line_no], ZERO)} is left uncredited")  # fmt: skip
+    if not any(q > 0 for q in wanted.values()):
+        raise InvoiceError("nothing to credit")
+    return dict(wanted)
+
+
 def amend(invoice: Invoice, **changes: Any) -> Invoice:
     """A draft with some fields changed (lines, notes, PO ...); breakdown and totals follow the
     lines. An issued or void invoice is never amended: credit it instead."""

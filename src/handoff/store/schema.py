@@ -184,6 +184,25 @@ invoice_orders = Table(
     Index("ix_invoice_orders_order", "order_id"),
 )  # fmt: skip
 
+# Sensitive steps wait here for a second person (four-eyes): the requester never decides.
+# `status` moves from pending exactly once, by a conditional UPDATE, so two deciders cannot both win.
+approvals = Table(
+    "approvals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),  # credit_note
+    Column("subject", String(60), nullable=False),  # what it is about: the invoice number
+    Column("payload", Json, nullable=False),  # what was asked: reason, quantities
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("requested_by", String(320), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(320)),
+    Column("decided_at", UTCDateTime),
+    Column("decision_note", Text),
+    Column("result_invoice_id", Integer, ForeignKey("invoices.id")),  # the credit-note draft it made
+    Index("ix_approvals_status", "status", "requested_at"),
+    Index("ix_approvals_subject", "kind", "subject"),
+)  # fmt: skip
+
 # Gapless numbering: one counter row per entity, series and year, updated under a row lock.
 invoice_sequences = Table(
     "invoice_sequences", metadata,

@@ -2,7 +2,8 @@
 
 Codes: `unauthenticated` (401), `forbidden` and `csrf_failed` (403), `not_found` (404),
 `method_not_allowed` (405), `conflict` (409), `too_large` (413), `invalid_json` (400),
-`invalid_request` (422, `field` names the parameter or body field)."""
+`invalid_request` (422, `field` names the parameter or body field); approvals answer 409 with
+`not_pending`, `same_person` or `not_creditable`."""
 
 from __future__ import annotations
 

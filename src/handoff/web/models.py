@@ -299,3 +299,46 @@ def page_out(page: Any) -> dict[str, Any]:
     """A `queries.Page` as the paged response models take it."""
     return {"items": plain(page.items), "total": page.total, "total_capped": page.total_capped,
             "limit": page.limit, "offset": page.offset}
+
+
+LineNo = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}$")]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,4})?$")]
+
+
+class CreditNoteIn(In):
+    reason: Text = Field(min_length=1, description="why the invoice is credited; printed on the credit note")
+    quantities: dict[LineNo, Quantity] | None = Field(
+        None, description="invoice line number -> quantity to credit; omitted: all that is left uncredited")
+
+
+class DecisionIn(In):
+    note: Text = ""
+
+
+class RejectionIn(In):
+    note: Text = Field(min_length=1, description="why: the requester is told")
+
+
+class ApprovalPayload(Out):
+    reason: str
+    quantities: dict[str, str]
+    gross: str
+    currency: str
+
+
+class Approval(Out):
+    id: int
+    kind: Literal["credit_note"]
+    subject: str = Field(description="the invoice number")
+    payload: ApprovalPayload
+    status: Literal["pending", "approved", "rejected"]
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    result_invoice_id: int | None = Field(description="the credit-note draft made on approval")
+
+
+class ApprovalPage(Page):
+    items: list[Approval]

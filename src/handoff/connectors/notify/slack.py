@@ -1,7 +1,8 @@
 """Slack: notices as Block Kit messages through `chat.postMessage` (slack_sdk's WebClient).
 
 The outbox key's second part is the topic (`slack:exception:...`, `slack:task:...`,
-`slack:digest:...`); each topic gets its own layout. slack_sdk retries a 429 after its
+`slack:digest:...`, `slack:approval:...`); each topic gets its own layout; an approval request
+carries Approve / Reject buttons, whose clicks come back signed (`parse_interaction`). slack_sdk retries a 429 after its
 `Retry-After` once and a dropped connection once; what still fails becomes a DeliveryError:
 transient for rate limits and Slack-side errors, permanent for errors a retry cannot fix
 (`channel_not_found`, `invalid_auth`, ...). Slack answers HTTP 200 with `ok: false` for those.
@@ -10,12 +11,17 @@ chat.postMessage has no idempotency key: delivery is at least once, like e-mail.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.signature import Clock, SignatureVerifier
 
 from handoff.connectors.notify import DeliveryError
 
@@ -23,7 +29,9 @@ TRANSIENT = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_e
                        "request_timeout", "team_added_to_org"})  # fmt: skip
 TEXT_LIMIT = 2900  # a section's text may hold 3000 characters
 
-ICONS = {"exception": ":warning:", "task": ":receipt:", "digest": ":bar_chart:", "payment_status": ":moneybag:"}
+ICONS = {"exception": ":warning:", "task": ":receipt:", "digest": ":bar_chart:", "payment_status": ":moneybag:",
+         "approval": ":lock:"}  # fmt: skip
+DECISIONS = ("approve", "reject")
 
 
 def make_client(token: str, base_url: str | None = None, timeout: int = 15) -> WebClient:
@@ -52,7 +60,57 @@ def blocks(topic: str, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         out.append({"type": "actions", "elements": [{
             "type": "button", "text": {"type": "plain_text", "text": "Review draft"}, "style": "primary",
             "url": payload["review_url"], "action_id": "review_draft"}]})  # fmt: skip
+    if topic == "approval" and payload.get("actions") and payload.get("approval_id"):
+        value = str(payload["approval_id"])
+        out.append({"type": "actions", "block_id": f"approval:{value}", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": "Approve"}, "style": "primary",
+             "action_id": "approve", "value": value},
+            {"type": "button", "text": {"type": "plain_text", "text": "Reject"}, "style": "danger",
+             "action_id": "reject", "value": value}]})  # fmt: skip
     return out
+
+
+class InteractionError(Exception):
+    """An interaction request that is not authentic (`unauthenticated`) or not one we understand."""
+
+    def __init__(self, message: str, unauthenticated: bool = False) -> None:
+        super().__init__(message)
+        self.unauthenticated = unauthenticated
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    slack_user: str  # Slack's user id, e.g. U0123ABC
+    action: str  # approve | reject
+    approval_id: int
+
+
+class _At(Clock):
+    def __init__(self, now: datetime) -> None:
+        self._now = now.timestamp()
+
+    def now(self) -> float:
+        return self._now
+
+
+def parse_interaction(signing_secret: str, body: bytes, headers: Mapping[str, str], now: datetime) -> Interaction:
+    """A button click, after checking Slack's v0 signature over the raw body and that the request
+    timestamp is within five minutes of `now` (a replayed request is refused)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    timestamp = lower.get("x-slack-request-timestamp", "")
+    if not timestamp.isdigit():
+        raise InteractionError("missing or malformed X-Slack-Request-Timestamp", unauthenticated=True)
+    if not SignatureVerifier(signing_secret, _At(now)).is_valid(body, timestamp, lower.get("x-slack-signature")):
+        raise InteractionError("bad X-Slack-Signature or timestamp outside the 5-minute window", unauthenticated=True)
+    try:
+        payload = json.loads(parse_qs(body.decode())["payload"][0])
+        action = payload["actions"][0]
+        found = Interaction(str(payload["user"]["id"]), str(action["action_id"]), int(action["value"]))
+    except (KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise InteractionError(f"not a block action: {type(exc).__name__}") from None
+    if found.action not in DECISIONS:
+        raise InteractionError(f"unknown action {found.action!r}")
+    return found
 
 
 class SlackChannel:

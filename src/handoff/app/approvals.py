@@ -1,0 +1,219 @@
+"""Approvals: a sensitive step waits for a second person before it happens (four-eyes).
+
+The first kind is the credit note. Someone asks for one (`request_credit_note`): the invoice must
+be issued and the quantities must fit what is left uncredited, counting earlier requests that are
+pending or approved. Finance hears of the request; another person approves it (the credit-note
+draft is built by `domain.invoices.credit_note` and stored like any draft, linked to the invoice's
+orders, to be issued in series CRN) or rejects it. The requester hears the decision.
+
+An approval leaves `pending` once, through `UPDATE ... WHERE status = 'pending'`: of two people
+deciding at the same moment, one updates the row and the other finds nothing to update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+
+from handoff.app import notices, queries
+from handoff.app.context import AppContext
+from handoff.domain.invoices import DocumentStatus, Invoice, InvoiceError, InvoiceKind, credit_note, credit_quantities
+from handoff.domain.money import D
+from handoff.store import schema
+from handoff.store.codec import invoice_from_json, to_jsonable
+from handoff.store.unit_of_work import UnitOfWork
+
+CREDIT_NOTE = "credit_note"
+STATUSES = ("pending", "approved", "rejected")
+
+
+class ApprovalError(Exception):
+    """A request or decision the approval's state does not allow. `code` is stable:
+    `not_found`, `not_creditable` (invoice not issued, nothing left, bad quantities),
+    `not_pending` (already decided), `same_person` (the requester may not approve), `invalid`
+    (a missing reason or note)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def person(actor: str) -> str:
+    """The person behind an actor: web users act as `user:EMAIL`, the CLI as `EMAIL`."""
+    return actor.removeprefix("user:").strip().lower()
+
+
+def _quantities_in(payload: Mapping[str, Any]) -> dict[int, Decimal]:
+    return {int(n): D(q) for n, q in (payload.get("quantities") or {}).items()}
+
+
+def _earlier_credits(uow: UnitOfWork, number: str) -> list[dict[int, Decimal]]:
+    """Quantities credited or asked for by pending and approved requests (a voided draft frees them)."""
+    a, inv = schema.approvals, schema.invoices
+    rows = uow.conn.execute(select(a.c.payload).outerjoin(inv, inv.c.id == a.c.result_invoice_id).where(
+        a.c.kind == CREDIT_NOTE, a.c.subject == number, a.c.status.in_(("pending", "approved")),
+        (inv.c.status.is_(None)) | (inv.c.status != "void"))).scalars()  # fmt: skip
+    return [_quantities_in(p) for p in rows]
+
+
+def _issued_invoice(uow: UnitOfWork, number: str) -> tuple[int, Invoice]:
+    inv = schema.invoices
+    q = select(inv.c.id, inv.c.status, inv.c.kind, inv.c.document).where(inv.c.number == number)
+    if uow.is_postgres:  # requests for one invoice queue here, so their quantities add up
+        q = q.with_for_update()
+    row = uow.conn.execute(q).one_or_none()
+    if row is None:
+        raise ApprovalError("not_found", f"no invoice numbered {number}")
+    if row.kind != InvoiceKind.INVOICE.value or row.status != DocumentStatus.ISSUED.value:
+        what = "a credit note" if row.kind != InvoiceKind.INVOICE.value else row.status
+        raise ApprovalError("not_creditable", f"invoice {number} is {what}; only an issued invoice can be credited")
+    return row.id, invoice_from_json(row.document)
+
+
+def request_credit_note(ctx: AppContext, invoice_number: str, reason: str, actor: str,
+                        quantities: Mapping[int, Decimal] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Ask for a credit note on an issued invoice: all that is left uncredited, or `quantities`
+    (invoice line number -> quantity). Stored as a pending approval; finance is told."""
+    reason = reason.strip()
+    if not reason:
+        raise ApprovalError("invalid", "a credit note needs a reason")
+    now = ctx.clock()
+    a = schema.approvals
+    with ctx.unit_of_work() as uow:
+        _, invoice = _issued_invoice(uow, invoice_number)
+        try:
+            wanted = credit_quantities(invoice, quantities, _earlier_credits(uow, invoice_number))
+            draft = credit_note(invoice, reason, wanted)  # refused now rather than at approval
+        except InvoiceError as exc:
+            raise ApprovalError("not_creditable", str(exc)) from exc
+        payload = {"reason": reason, "quantities": {str(n): str(q) for n, q in sorted(wanted.items())},
+                   "gross": str(draft.totals.tax_inclusive), "currency": draft.currency}  # fmt: skip
+        approval_id: int = uow.conn.execute(a.insert().values(
+            kind=CREDIT_NOTE, subject=invoice_number, payload=payload, status="pending", requested_by=actor,
+            requested_at=now).returning(a.c.id)).scalar_one()  # fmt: skip
+        uow.audit(at=now, actor=actor, action="credit_note.requested", entity_type="invoice",
+                  entity_id=invoice_number, reason=reason, after={"approval": approval_id, **payload})  # fmt: skip
+        finance = ctx.config.model.notifications.finance_email
+        notices.send(uow, ctx, now, key=f"approval:{approval_id}:requested", topic="approval", to=[finance],
+                     subject=f"[handoff] Credit note for {invoice_number} awaits approval",
+                     text=(f"{person(actor)} asks for a credit note of {draft.totals.tax_inclusive} {draft.currency} "
+                           f"on invoice {invoice_number}: {reason}\nApproval {approval_id}: "
+                           f"handoff approvals approve {approval_id} (someone other than the requester).\n"),
+                     channels=list(ctx.config.model.notifications.approval_channels),
+                     extra={"approval_id": approval_id, "actions": True})  # fmt: skip
+        uow.commit()
+    return get_approval(ctx, approval_id)
+
+
+def _decide(uow: UnitOfWork, approval_id: int, status: str, actor: str, note: str, now: datetime) -> Any:
+    """Move a pending approval to `status`; the conditional UPDATE makes the first decider the only one."""
+    a = schema.approvals
+    row = uow.conn.execute(select(a).where(a.c.id == approval_id)).one_or_none()
+    if row is None:
+        raise ApprovalError("not_found", f"no approval {approval_id}")
+    if row.status != "pending":
+        raise ApprovalError("not_pending", f"approval {approval_id} is already {row.status} by {row.decided_by}")
+    if status == "approved" and person(actor) == person(row.requested_by):
+        raise ApprovalError("same_person", f"approval {approval_id} was requested by {person(row.requested_by)}; "
+                                           "someone else must approve it")  # fmt: skip
+    done = uow.conn.execute(update(a).where(a.c.id == approval_id, a.c.status == "pending").values(
+        status=status, decided_by=actor, decided_at=now, decision_note=note))  # fmt: skip
+    if done.rowcount != 1:
+        raise ApprovalError("not_pending", f"approval {approval_id} was decided by someone else just now")
+    return row
+
+
+def _store_draft(uow: UnitOfWork, invoice_id: int, draft: Invoice, approval_id: int, now: datetime) -> int:
+    inv, io = schema.invoices, schema.invoice_orders
+    original = uow.conn.execute(select(inv.c.legal_entity, inv.c.customer_id, inv.c.customer_name)
+                                .where(inv.c.id == invoice_id)).one()  # fmt: skip
+    draft_id: int = uow.conn.execute(inv.insert().values(
+        draft_key=f"approval:{approval_id}", kind=draft.kind.value, status="draft", payment_state="unpaid",
+        legal_entity=original.legal_entity, customer_id=original.customer_id, customer_name=original.customer_name,
+        currency=draft.currency, net_amount=draft.totals.tax_exclusive, tax_amount=draft.totals.tax,
+        gross_amount=draft.totals.tax_inclusive, paid_amount=D("0"), document=to_jsonable(draft),
+        created_at=now).returning(inv.c.id)).scalar_one()  # fmt: skip
+    orders = uow.conn.execute(select(io.c.order_id).where(io.c.invoice_id == invoice_id)).scalars().all()
+    if orders:  # the credit note belongs to the same deals as the invoice it corrects
+        uow.conn.execute(io.insert(), [{"invoice_id": draft_id, "order_id": o} for o in orders])
+    return draft_id
+
+
+def approve(ctx: AppContext, approval_id: int, actor: str, note: str = "") -> dict[str, Any]:
+    """Approve a pending request (not one's own): the credit-note draft is created, to be issued
+    like any draft; the requester is told."""
+    now = ctx.clock()
+    with ctx.unit_of_work() as uow:
+        row = _decide(uow, approval_id, "approved", actor, note, now)
+        invoice_id, invoice = _issued_invoice(uow, row.subject)
+        try:
+            draft = credit_note(invoice, str(row.payload["reason"]), _quantities_in(row.payload))
+        except InvoiceError as exc:
+            raise ApprovalError("not_creditable", str(exc)) from exc
+        draft_id = _store_draft(uow, invoice_id, draft, approval_id, now)
+        a = schema.approvals
+        uow.conn.execute(update(a).where(a.c.id == approval_id).values(result_invoice_id=draft_id))
+        uow.audit(at=now, actor=actor, action="credit_note.approved", entity_type="invoice", entity_id=row.subject,
+                  reason=note or "approved", before={"approval": approval_id, "status": "pending"},
+                  after={"approval": approval_id, "status": "approved", "credit_note_draft": draft_id,
+                         "gross": draft.totals.tax_inclusive, "requested_by": row.requested_by})  # fmt: skip
+        _tell_requester(uow, ctx, now, row, "approved", actor, note,
+                        f"The credit-note draft (id {draft_id}) is ready to be issued.")  # fmt: skip
+        uow.commit()
+    return get_approval(ctx, approval_id)
+
+
+def reject(ctx: AppContext, approval_id: int, actor: str, note: str) -> dict[str, Any]:
+    """Reject a pending request, saying why; the requester is told. The requester may withdraw
+    their own request this way: four-eyes guards the credit, not its refusal."""
+    note = note.strip()
+    if not note:
+        raise ApprovalError("invalid", "a rejection needs a note saying why")
+    now = ctx.clock()
+    with ctx.unit_of_work() as uow:
+        row = _decide(uow, approval_id, "rejected", actor, note, now)
+        uow.audit(at=now, actor=actor, action="credit_note.rejected", entity_type="invoice", entity_id=row.subject,
+                  reason=note, before={"approval": approval_id, "status": "pending"},
+                  after={"approval": approval_id, "status": "rejected", "requested_by": row.requested_by})  # fmt: skip
+        _tell_requester(uow, ctx, now, row, "rejected", actor, note, "No credit note was made.")
+        uow.commit()
+    return get_approval(ctx, approval_id)
+
+
+def _tell_requester(uow: UnitOfWork, ctx: AppContext, now: datetime, row: Any, status: str, actor: str,
+                    note: str, outcome: str) -> None:  # fmt: skip
+    why = f" ({note})" if note else ""
+    notices.send(uow, ctx, now, key=f"approval:{row.id}:{status}", topic="approval", to=[person(row.requested_by)],
+                 subject=f"[handoff] Credit note for {row.subject} {status}",
+                 text=f"{person(actor)} {status} your credit-note request {row.id} on {row.subject}{why}. {outcome}\n",
+                 channels=list(ctx.config.model.notifications.approval_channels),
+                 extra={"approval_id": row.id})  # fmt: skip
+
+
+def _columns() -> list[Any]:
+    a = schema.approvals
+    return [a.c.id, a.c.kind, a.c.subject, a.c.payload, a.c.status, a.c.requested_by, a.c.requested_at,
+            a.c.decided_by, a.c.decided_at, a.c.decision_note, a.c.result_invoice_id]
+
+
+def get_approval(ctx: AppContext, approval_id: int) -> dict[str, Any]:
+    a = schema.approvals
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(*_columns()).where(a.c.id == approval_id)).one_or_none()
+    if row is None:
+        raise ApprovalError("not_found", f"no approval {approval_id}")
+    return dict(row._mapping)
+
+
+def list_approvals(ctx: AppContext, status: str | None = "pending", limit: int = 50,
+                   offset: int = 0) -> queries.Page:  # fmt: skip
+    """Approvals (pending by default; None for all), newest first."""
+    a = schema.approvals
+    q = select(*_columns()).order_by(a.c.requested_at.desc(), a.c.id.desc())
+    if status:
+        q = q.where(a.c.status == status)
+    return queries.paged(ctx, q, limit, offset)

@@ -1,0 +1,71 @@
+"""Slack interactivity: `POST /slack/interactions`, where Slack sends Approve / Reject clicks.
+
+The request is checked first (Slack's v0 signature with the signing secret, 5-minute window);
+then the Slack user is mapped to a handoff user through `notifications.slack_users` (Slack user
+id -> e-mail), who must be an active finance user or admin. The decision is the same use case as
+in the API and CLI, so four-eyes holds here too. Slack shows nothing of the HTTP answer to a
+button click; the outcome reaches people through the approval notices.
+
+The signing secret is put on `app.state.slack_signing_secret` by the composition root
+(HANDOFF_SLACK_SIGNING_SECRET); without it the route answers 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from handoff.app import approvals, users
+from handoff.app.approvals import ApprovalError
+from handoff.app.users import Role
+from handoff.connectors.notify.slack import InteractionError, parse_interaction
+from handoff.web.auth import context
+from handoff.web.errors import error
+
+logger = logging.getLogger("handoff.web.slack")
+MAX_BODY = 100_000
+DECIDERS = (Role.FINANCE, Role.ADMIN)
+
+
+def _answer(text: str, ok: bool, status: int = 200) -> JSONResponse:
+    return JSONResponse({"ok": ok, "text": text}, status_code=status)
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+
+    @r.post("/slack/interactions", include_in_schema=False)
+    async def slack_interactions(request: Request) -> Any:
+        ctx = context(request)
+        secret = str(getattr(request.app.state, "slack_signing_secret", "") or "")
+        if not secret:
+            return error(404, "not_found", "Slack interactivity is not configured")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return error(413, "too_large", f"body over {MAX_BODY} bytes")
+        try:
+            click = parse_interaction(secret, body, request.headers, ctx.clock())
+        except InteractionError as exc:
+            logger.warning("slack interaction refused: %s", exc)
+            return error(401 if exc.unauthenticated else 422,
+                         "unauthenticated" if exc.unauthenticated else "invalid_request", str(exc))  # fmt: skip
+        email = ctx.config.model.notifications.slack_users.get(click.slack_user, "")
+        user = await run_in_threadpool(users.user_by_email, ctx, email) if email else None
+        if user is None or user.role not in DECIDERS:
+            reason = "is not mapped to a handoff user (notifications.slack_users)" if not email \
+                else f"maps to {email}, who is not an active finance user or admin"  # fmt: skip
+            return _answer(f"Slack user {click.slack_user} {reason}: decide in handoff instead.", ok=False)
+        try:
+            if click.action == "approve":
+                await run_in_threadpool(approvals.approve, ctx, click.approval_id, user.actor, "approved in Slack")
+            else:
+                await run_in_threadpool(approvals.reject, ctx, click.approval_id, user.actor, "rejected in Slack")
+        except ApprovalError as exc:
+            return _answer(str(exc), ok=False)
+        return _answer(f"approval {click.approval_id} {click.action}d by {user.email}", ok=True)
+
+    return r
