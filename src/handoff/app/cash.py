@@ -31,7 +31,8 @@ from handoff.domain.bank import BalanceStatus, BankLine, Statement, check_balanc
 from handoff.domain.matching import Matcher
 from handoff.domain.matching_types import Allocation, Decision, MatchPolicy, OpenInvoice, Proposal
 from handoff.store import schema
-from handoff.store.unit_of_work import UnitOfWork, insert_ignoring_conflicts
+from handoff.store.bulk import insert_many
+from handoff.store.unit_of_work import UnitOfWork
 
 ZERO = Decimal("0")
 
@@ -83,7 +84,7 @@ def store_statements(ctx: AppContext, statements: Sequence[Statement], source: s
         for st in statements:
             key = statement_key(st)
             check = check_balance(st)
-            insert_ignoring_conflicts(uow.conn, st_t, [{
+            insert_many(uow.conn, st_t, [{
                 "statement_key": key, "format": st.format, "statement_id": st.statement_id, "account": st.account,
                 "currency": st.currency, "opening": st.opening.amount if st.opening else None,
                 "closing": st.closing.amount if st.closing else None, "balance_status": check.status.value,
@@ -93,7 +94,7 @@ def store_statements(ctx: AppContext, statements: Sequence[Statement], source: s
             known = set(uow.conn.execute(select(ln_t.c.line_id).where(ln_t.c.line_id.in_(ids))).scalars())
             fresh = [(pos, ln) for pos, ln in enumerate(st.lines) if ln.line_id not in known]
             rows = [_line_row(st_id, pos, ln, now) for pos, ln in fresh]
-            insert_ignoring_conflicts(uow.conn, ln_t, rows, ["line_id"])
+            insert_many(uow.conn, ln_t, rows, ["line_id"])
             report.lines += len(st.lines)
             report.new_lines += len(fresh)
             report.credits += sum(1 for _, ln in fresh if ln.is_credit and ln.booked)
@@ -253,7 +254,7 @@ def _record_payments(uow: UnitOfWork, match_id: int, line_id: str, paid_on: date
             payments.append({"payment_key": f"{kind}-write-off:{match_id}:{r.invoice_id}",
                              "invoice_id": r.invoice_id, "amount": sign * r.write_off, "paid_on": paid_on,
                              "source": f"write-off:{line_id}", "received_at": now})  # fmt: skip
-    insert_ignoring_conflicts(uow.conn, schema.payments, payments, ["payment_key"])
+    insert_many(uow.conn, schema.payments, payments, ["payment_key"])
     return [r.invoice_id for r in rows]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from handoff.app.context import AppContext
 from handoff.store import schema
-from handoff.store.unit_of_work import insert_ignoring_conflicts
+from handoff.store.bulk import insert_many
 
 
 class DbConnectorState:
@@ -30,6 +30,6 @@ class DbConnectorState:
         cs = schema.connector_state
         now = self.ctx.clock()
         with self.ctx.unit_of_work() as uow:
-            insert_ignoring_conflicts(uow.conn, cs, [{"name": name, "value": value, "updated_at": now}], ["name"])
+            insert_many(uow.conn, cs, [{"name": name, "value": value, "updated_at": now}], ["name"])
             uow.conn.execute(update(cs).where(cs.c.name == name).values(value=value, updated_at=now))
             uow.commit()

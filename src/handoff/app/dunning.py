@@ -25,8 +25,9 @@ from handoff.app import notices
 from handoff.app.context import AppContext
 from handoff.domain.dunning import CustomerPause, InvoiceState, Reminder, due_reminders
 from handoff.store import schema
+from handoff.store.bulk import insert_many
 from handoff.store.codec import invoice_from_json
-from handoff.store.unit_of_work import Notice, UnitOfWork, insert_ignoring_conflicts
+from handoff.store.unit_of_work import Notice, UnitOfWork
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "dunning"
 ROLES = ("account_owner", "finance_lead")
@@ -149,7 +150,7 @@ def run_dunning(ctx: AppContext, today: date | None = None, dry_run: bool = Fals
             recipients = {"to": list(letter.to), "cc": list(letter.cc)}
             uow.notify(Notice(key, "email", "dunning", {**recipients, "subject": letter.subject,
                                                         "text": letter.text}), now)  # fmt: skip
-            insert_ignoring_conflicts(uow.conn, schema.dunning_reminders, [{
+            insert_many(uow.conn, schema.dunning_reminders, [{
                 "invoice_id": row.id, "level": reminder.level, "tone": reminder.tone.value, "sent_on": today,
                 "sent_at": now, "recipients": recipients, "outbox_key": key}], ["invoice_id", "level"])  # fmt: skip
             uow.audit(at=now, actor=actor, action="invoice.reminder_sent", entity_type="invoice",
@@ -189,7 +190,7 @@ def set_dispute(ctx: AppContext, invoice_number: str, actor: str, reason: str = 
             changed = uow.conn.execute(delete(dis).where(dis.c.invoice_id == invoice_id)).rowcount > 0
         else:
             exists = uow.conn.execute(select(dis.c.invoice_id).where(dis.c.invoice_id == invoice_id)).first()
-            insert_ignoring_conflicts(uow.conn, dis, [{"invoice_id": invoice_id, "reason": reason, "opened_by": actor,
+            insert_many(uow.conn, dis, [{"invoice_id": invoice_id, "reason": reason, "opened_by": actor,
                                                        "opened_at": now}], ["invoice_id"])  # fmt: skip
             changed = exists is None
         if changed:

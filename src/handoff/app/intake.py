@@ -9,12 +9,15 @@ fails is marked `failed` with its error while the rest of the batch goes on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, select, update
+from sqlalchemy import Row, Table, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from handoff.app import notices
@@ -25,8 +28,9 @@ from handoff.domain.money import D, MoneyError
 from handoff.domain.orders import DealEvent, DealInput, OrderState, to_billable
 from handoff.domain.readiness import Problem
 from handoff.store import schema
-from handoff.store.codec import deal_from_json, to_jsonable
-from handoff.store.unit_of_work import UnitOfWork, allocate_ids, insert_ignoring_conflicts
+from handoff.store.bulk import insert_many, update_many, upsert_many
+from handoff.store.codec import deal_from_json, to_json_fragment
+from handoff.store.unit_of_work import UnitOfWork, allocate_ids
 
 INBOX_CHUNK = 1000
 USER_SOURCE = "user:"  # events from a person's edit (app.orders.update_fields)
@@ -63,7 +67,7 @@ def receive(ctx: AppContext, events: Sequence[DealEvent]) -> ReceiveReport:
                 select(schema.inbox.c.source, schema.inbox.c.event_id).where(
                     schema.inbox.c.event_id.in_([e.event_id for e in chunk]))).all())  # fmt: skip
             fresh = [e for e in chunk if (e.source, e.event_id) not in known]
-            insert_ignoring_conflicts(uow.conn, schema.inbox, [
+            insert_many(uow.conn, schema.inbox, [
                 {"source": e.source, "event_id": e.event_id, "deal_id": e.deal.deal_id,
                  "occurred_at": e.occurred_at, "received_at": now, "payload": e.deal.as_dict(),
                  "status": "pending"} for e in fresh], ["source", "event_id"])  # fmt: skip
@@ -81,19 +85,58 @@ def _dedupe(events: Sequence[DealEvent]) -> list[DealEvent]:
     return list(seen.values())
 
 
-def ingest(ctx: AppContext, events: Sequence[DealEvent], batch: int = 500) -> tuple[ReceiveReport, ProcessReport]:
-    received = receive(ctx, events)
-    return received, process_pending(ctx, batch=batch)
+def ingest(ctx: AppContext, events: Sequence[DealEvent], batch: int = 2000) -> tuple[ReceiveReport, ProcessReport]:
+    """Store and apply events at once (file imports, edits). Bigger batches than a worker's: fewer
+    commits (each a disk sync) for a bulk import, which holds the writer lock meanwhile anyway."""
+    with _rarer_collections():
+        received = receive(ctx, events)
+        fresh = {(e.source, e.event_id): e for e in events if (e.source, e.event_id) in received.new}
+        return received, _process_pending(ctx, batch, None, fresh)
+
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] = gc.get_threshold()
+
+
+@contextmanager
+def _rarer_collections() -> Iterator[None]:
+    """Batches allocate a great many short-lived objects but make almost no reference cycles; at
+    the default threshold the cycle collector runs every 700 allocations and, on its full runs,
+    walks every live object (all events of a large import), a fifth of a big import's time."""
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(_gc_saved[0], 50_000), *_gc_saved[1:])
+            gc.freeze()  # what lives now (the events of an import) outlives the batches: never walk it
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.set_threshold(*_gc_saved)
+                gc.unfreeze()
 
 
 def process_pending(ctx: AppContext, batch: int = 500, limit: int | None = None) -> ProcessReport:
     """Apply pending inbox events until none is left (or `limit` were handled)."""
+    with _rarer_collections():
+        return _process_pending(ctx, batch, limit, {})
+
+
+def _process_pending(ctx: AppContext, batch: int, limit: int | None,
+                     known: Mapping[tuple[str, str], DealEvent]) -> ProcessReport:  # fmt: skip
+    """`known`: events this process has in memory already, so their stored payload need not be
+    read back and decoded."""
     report = ProcessReport()
     handled = 0
     while limit is None or handled < limit:
         size = batch if limit is None else min(batch, limit - handled)
         try:
-            done = _process_batch(ctx, size, report)
+            done = _process_batch(ctx, size, report, known)
         except (IntegrityError, OperationalError):
             # Another worker created the same new order concurrently: the batch rolled back and
             # its events are still pending; taking them again sees that order.
@@ -132,16 +175,11 @@ class _Batch:
             for r in uow.conn.execute(q)
         }  # fmt: skip
         ids = [x.id for x in self.orders.values()]
-        ex = schema.exceptions
-        self.open_exceptions: dict[int, int] = dict(uow.conn.execute(
-            select(ex.c.order_id, ex.c.id).where(ex.c.order_id.in_(ids), ex.c.status == "open")).all())  # fmt: skip
-        t = schema.tasks
-        self.tasks: dict[int, tuple[int, str]] = {r.order_id: (r.id, r.status) for r in uow.conn.execute(
-            select(t.c.order_id, t.c.id, t.c.status).where(t.c.order_id.in_(ids), t.c.kind == "issue_invoice"))}
-        inv, link = schema.invoices, schema.invoice_orders
-        self.drafts: dict[int, int] = dict(uow.conn.execute(
-            select(link.c.order_id, inv.c.id).join(inv, inv.c.id == link.c.invoice_id)
-            .where(link.c.order_id.in_(ids), inv.c.status == "draft", inv.c.kind == "invoice")).all())  # fmt: skip
+        self.open_exceptions: dict[int, int] = {}
+        self.tasks: dict[int, tuple[int, str]] = {}
+        self.drafts: dict[int, int] = {}
+        if ids:  # a batch of new deals has nothing more to load (and IN () can cost a table scan)
+            self._load_related(ids)
         self.customers: dict[str, dict[str, Any]] = {}
         self.order_updates: dict[int, dict[str, Any]] = {}
         self.inbox_updates: list[dict[str, Any]] = []
@@ -150,6 +188,23 @@ class _Batch:
             t: {} for t in ("orders", "exceptions", "tasks", "invoices")}
         self.links: list[dict[str, int]] = []
         self._ids: dict[str, list[int]] = {}
+
+    def _load_related(self, ids: list[int]) -> None:
+        """Open exceptions, invoice tasks and drafts of these orders. Each query is driven by the
+        order ids and the status is filtered here: given `status = 'open'` (or 'draft') SQLite
+        would walk that status's whole index, every open exception or draft, once per batch."""
+        conn, ex, t = self.uow.conn, schema.exceptions, schema.tasks
+        self.open_exceptions = {r.order_id: r.id for r in conn.execute(
+            select(ex.c.order_id, ex.c.id, ex.c.status).where(ex.c.order_id.in_(ids))) if r.status == "open"}
+        self.tasks = {r.order_id: (r.id, r.status) for r in conn.execute(
+            select(t.c.order_id, t.c.id, t.c.status).where(t.c.order_id.in_(ids), t.c.kind == "issue_invoice"))}
+        inv, link = schema.invoices, schema.invoice_orders
+        links = conn.execute(select(link.c.order_id, link.c.invoice_id).where(link.c.order_id.in_(ids))).all()
+        if links:
+            linked = {r.invoice_id for r in links}
+            drafts = set(conn.execute(select(inv.c.id).where(
+                inv.c.id.in_(linked), inv.c.status == "draft", inv.c.kind == "invoice")).scalars())
+            self.drafts = {r.order_id: r.invoice_id for r in links if r.invoice_id in drafts}
 
     def snapshot(self) -> dict[str, Any]:
         """The batch's in-memory state, to restore when one event's savepoint is rolled back.
@@ -192,24 +247,39 @@ class _Batch:
 
 def _claim(uow: UnitOfWork, size: int) -> Sequence[Row[Any]]:
     i = schema.inbox
-    q = select(i).where(i.c.status == "pending").order_by(i.c.id).limit(size)
+    q = select(*(c for c in i.c if c.name != "payload")).where(i.c.status == "pending").order_by(i.c.id).limit(size)
     if uow.is_postgres:
         q = q.with_for_update(skip_locked=True)
     return uow.conn.execute(q).all()
 
 
-def _process_batch(ctx: AppContext, size: int, report: ProcessReport) -> int:
+def _deals(uow: UnitOfWork, rows: Sequence[Row[Any]],
+           known: Mapping[tuple[str, str], DealEvent]) -> dict[int, DealInput]:  # fmt: skip
+    """Each claimed inbox row's deal: from memory when this process received it, else decoded
+    from its stored payload."""
+    deals = {r.id: e.deal for r in rows if (e := known.get((r.source, r.event_id))) is not None}
+    missing = [r.id for r in rows if r.id not in deals]
+    if missing:
+        i = schema.inbox
+        for row_id, payload in uow.conn.execute(select(i.c.id, i.c.payload).where(i.c.id.in_(missing))):
+            deals[row_id] = deal_from_json(payload)
+    return deals
+
+
+def _process_batch(ctx: AppContext, size: int, report: ProcessReport,
+                   known: Mapping[tuple[str, str], DealEvent]) -> int:  # fmt: skip
     """Fast path: the whole batch without savepoints. If anything in it fails, the transaction is
     rolled back and the batch redone with one savepoint per event, so only the bad event fails."""
     try:
-        return _run_batch(ctx, size, report, isolate=False)
+        return _run_batch(ctx, size, report, known, isolate=False)
     except (IntegrityError, OperationalError):
         raise
     except Exception:  # a bad event: redo the batch event by event
-        return _run_batch(ctx, size, report, isolate=True)
+        return _run_batch(ctx, size, report, known, isolate=True)
 
 
-def _run_batch(ctx: AppContext, size: int, report: ProcessReport, isolate: bool) -> int:
+def _run_batch(ctx: AppContext, size: int, report: ProcessReport, known: Mapping[tuple[str, str], DealEvent],
+               isolate: bool) -> int:  # fmt: skip
     with ctx.unit_of_work() as uow:
         rows = _claim(uow, size)
         if not rows:
@@ -217,8 +287,9 @@ def _run_batch(ctx: AppContext, size: int, report: ProcessReport, isolate: bool)
         b = _Batch(ctx, uow, rows)
         now = ctx.clock()
         outcome = ProcessReport()
+        deals = _deals(uow, rows, known)
         for row in rows:
-            event = DealEvent(row.source, row.event_id, row.occurred_at, deal_from_json(row.payload))
+            event = DealEvent(row.source, row.event_id, row.occurred_at, deals[row.id])
             if not isolate:
                 status = _apply(b, event, now)
             else:
@@ -254,8 +325,8 @@ def _run_batch(ctx: AppContext, size: int, report: ProcessReport, isolate: bool)
 
 def _flush(b: _Batch) -> None:
     conn = b.uow.conn
-    if b.customers:
-        _upsert_customers(b)
+    upsert_many(conn, schema.customers, list(b.customers.values()), ["customer_id"],
+                ["legal_name", "country", "vat_id", "is_business", "billing_email", "updated_at"])
     o = schema.orders
     for row_id in list(b.order_updates):
         if row_id in b.pending["orders"]:
@@ -263,40 +334,19 @@ def _flush(b: _Batch) -> None:
             values.pop("_id")
             b.pending["orders"][row_id].update(values)
     for table in (schema.orders, schema.exceptions, schema.tasks, schema.invoices):
-        rows = list(b.pending[table.name].values())
-        if rows:
-            conn.execute(table.insert(), rows)
-    if b.links:
-        conn.execute(schema.invoice_orders.insert(), b.links)
-    if b.order_updates:
-        cols = ["state", "version_at", "version_event", "data", "customer_id", "customer_name", "legal_entity",
-                "owner_email", "amount", "currency", "ready_at", "invoiced_at", "had_exception",
-                "touched_by_person", "updated_at"]  # fmt: skip
-        conn.execute(update(o).where(o.c.id == bindparam("_id")).values({c: bindparam(c) for c in cols}),
-                     list(b.order_updates.values()))  # fmt: skip
-    i = schema.inbox
-    conn.execute(update(i).where(i.c.id == bindparam("_id")).values(
-        status=bindparam("status"), processed_at=bindparam("processed_at"), error=bindparam("error")),
-        b.inbox_updates)  # fmt: skip
+        insert_many(conn, table, list(b.pending[table.name].values()))
+    insert_many(conn, schema.invoice_orders, b.links)
+    update_many(conn, o, list(b.order_updates.values()))
+    update_many(conn, schema.inbox, b.inbox_updates)
 
 
-def _upsert_customers(b: _Batch) -> None:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if b.uow.is_postgres else sqlite
-    stmt = dialect.insert(schema.customers)
-    stmt = stmt.on_conflict_do_update(index_elements=["customer_id"], set_={
-        c: stmt.excluded[c] for c in ("legal_name", "country", "vat_id", "is_business", "billing_email", "updated_at")})
-    b.uow.conn.execute(stmt, list(b.customers.values()))
-
-
-def _order_columns(deal: DealInput) -> dict[str, Any]:
+def _order_columns(deal: DealInput, data: dict[str, object]) -> dict[str, Any]:
     try:
         amount = D(deal.get("amount")) if deal.get("amount") else None
     except MoneyError:
         amount = None
     return {
-        "data": deal.as_dict(),
+        "data": data,
         "customer_id": deal.get("customer_id"),
         "customer_name": deal.get("customer_legal_name"),
         "legal_entity": deal.get("legal_entity"),
@@ -318,7 +368,8 @@ def _apply(b: _Batch, event: DealEvent, now: datetime) -> str:
     actor = event.source
     before_state = current.snapshot.state.value if current else None
     before_data = current.snapshot.deal.as_dict() if current else {}
-    cols = _order_columns(deal)
+    data = deal.as_dict()
+    cols = _order_columns(deal, data)
     if current is None:
         order_id = b.insert(schema.orders, dict(
             deal_id=deal.deal_id, source=event.source, state=decision.state.value, version_at=event.occurred_at,
@@ -328,7 +379,7 @@ def _apply(b: _Batch, event: DealEvent, now: datetime) -> str:
         current = _Order(order_id, OrderSnapshot(deal.deal_id, decision.state, event.occurred_at, event.event_id, deal),
                          None, None, now)  # fmt: skip
         b.orders[deal.deal_id] = current
-    changed = {k: (before_data.get(k), v) for k, v in deal.as_dict().items() if before_data.get(k) != v}
+    changed = {k: (before_data.get(k), v) for k, v in data.items() if before_data.get(k) != v}
     uow.audit(at=now, actor=actor, action="order.version_applied", entity_type="order", entity_id=deal.deal_id,
               reason=decision.reason, before={"state": before_state, **{k: old for k, (old, _) in changed.items()}},
               after={"state": decision.state.value, **{k: new for k, (_, new) in changed.items()}})  # fmt: skip
@@ -429,7 +480,7 @@ def _make_draft(b: _Batch, order: _Order, deal: DealInput, actor: str, now: date
         customer_name=billable.customer.legal_name, currency=invoice.currency,
         net_amount=invoice.totals.tax_exclusive, tax_amount=invoice.totals.tax,
         gross_amount=invoice.totals.tax_inclusive,
-        paid_amount=D("0"), document=to_jsonable(invoice), created_at=now, number=None, issue_date=None,
+        paid_amount=D("0"), document=to_json_fragment(invoice), created_at=now, number=None, issue_date=None,
         due_date=None, payment_reference=None, issued_at=None))  # fmt: skip
     b.links.append({"invoice_id": invoice_id, "order_id": order.id})
     b.drafts[order.id] = invoice_id

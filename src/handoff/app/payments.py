@@ -22,7 +22,8 @@ from handoff.connectors.intake.payments import PaymentFileError, PaymentRow
 from handoff.domain.invoices import PaymentState, payment_state
 from handoff.domain.orders import OrderState
 from handoff.store import schema
-from handoff.store.unit_of_work import UnitOfWork, insert_ignoring_conflicts
+from handoff.store.bulk import insert_many
+from handoff.store.unit_of_work import UnitOfWork
 
 
 @dataclass
@@ -52,7 +53,7 @@ def apply_payments(ctx: AppContext, rows: Sequence[PaymentRow], source: str, act
             pay.c.payment_key.in_([r.payment_key for r in rows]))).scalars())  # fmt: skip
         fresh = [r for r in rows if r.payment_key not in known]
         report.duplicates = len(rows) - len(fresh)
-        insert_ignoring_conflicts(uow.conn, pay, [
+        insert_many(uow.conn, pay, [
             {"payment_key": r.payment_key, "invoice_id": found[r.invoice_number].id, "amount": r.amount,
              "paid_on": r.paid_on, "source": source, "received_at": now} for r in fresh], ["payment_key"])  # fmt: skip
         report.applied = len(fresh)

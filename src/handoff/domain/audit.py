@@ -7,7 +7,7 @@ one, disagrees with the recorded head), which `verify_chain` reports by entry id
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,8 @@ class AuditEntry:
     entity_type: str
     entity_id: str
     reason: str
-    before: Mapping[str, Any] | None
-    after: Mapping[str, Any] | None
+    before: Any  # a JSON object or None; when written, possibly already serialised (an orjson.Fragment)
+    after: Any
     prev_hash: str
     hash: str = ""
 

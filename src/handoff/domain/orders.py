@@ -34,6 +34,8 @@ DEAL_FIELDS: tuple[str, ...] = (
     "billing_postal_code", "payment_terms", "legal_entity", "owner_email",
 )  # fmt: skip
 
+_DEAL_FIELD_SET = frozenset(DEAL_FIELDS)
+
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "x"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0", ""})
 
@@ -73,14 +75,19 @@ class DealInput:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, object], lines: tuple[LineInput, ...] = ()) -> DealInput:
-        fields = {name: _text(raw.get(name)) for name in DEAL_FIELDS}
-        custom = {k: _text(v) for k, v in raw.items() if k not in DEAL_FIELDS and k != "lines"}
+        # Text is by far the common case: strip it inline, convert anything else with _text.
+        fields = {name: v.strip() if type(v := raw.get(name)) is str else _text(v) for name in DEAL_FIELDS}
+        custom = {k: v.strip() if type(v) is str else _text(v)
+                  for k, v in raw.items() if k not in _DEAL_FIELD_SET and k != "lines"}  # fmt: skip
         return cls(fields["deal_id"], MappingProxyType(fields), MappingProxyType(custom), lines)
 
     def get(self, name: str) -> str:
+        value = self.fields.get(name)  # every generic field is present, so this is the usual answer
+        if value is not None:
+            return value
         if name.startswith("custom."):
             return self.custom.get(name.removeprefix("custom."), "")
-        return self.fields.get(name, "")
+        return ""
 
     def with_fields(self, changes: Mapping[str, str]) -> DealInput:
         """A copy with some fields replaced (a user fixing billing data)."""

@@ -33,11 +33,24 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
 
+_SCALARS = frozenset({str, int, bool})
+
+
 def to_jsonable(value: Any) -> Any:
     """Plain JSON types for any domain value (dataclasses, Decimals as exact strings, enums, dates)."""
     if value is None or isinstance(value, str | int | bool):
         return value
+    if type(value) is dict and all(type(k) is str and (v is None or type(v) in _SCALARS) for k, v in value.items()):
+        return dict(value)  # already plain JSON (the usual audit before / after): a copy is enough
     return orjson.loads(orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS))
+
+
+def to_json_fragment(value: Any, sort_keys: bool = False) -> orjson.Fragment:
+    """`value` serialised once for a Json column, whose serializer (orjson, see `db.make_engine`)
+    writes a fragment through unchanged: a large document is not encoded, decoded and encoded again.
+    With `sort_keys` the bytes are canonical, as the audit chain's hash needs them."""
+    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    return orjson.Fragment(orjson.dumps(value, default=_default, option=option))
 
 
 @cache

@@ -8,28 +8,18 @@ locked only for that final moment, so concurrent transactions serialise briefly,
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from handoff.domain.audit import AuditEntry, entry_hash
 from handoff.store import schema
-from handoff.store.codec import to_jsonable
-
-
-def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
-                              conflict: Sequence[str]) -> None:  # fmt: skip
-    """Insert rows, skipping those whose unique key already exists (idempotent writes)."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-    conn.execute(stmt, list(rows))
+from handoff.store.bulk import insert_many
+from handoff.store.codec import to_json_fragment
 
 
 def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
@@ -103,8 +93,10 @@ class UnitOfWork:
 
     def audit(self, *, at: datetime, actor: str, action: str, entity_type: str, entity_id: str,
               reason: str, before: Any = None, after: Any = None) -> None:  # fmt: skip
+        # Serialised once, canonically: the same bytes feed the chain's hash and the stored row.
         self._audit.append((at.isoformat(), actor, action, entity_type, entity_id, reason,
-                            to_jsonable(before), to_jsonable(after)))  # fmt: skip
+                            None if before is None else to_json_fragment(before, sort_keys=True),
+                            None if after is None else to_json_fragment(after, sort_keys=True)))  # fmt: skip
 
     def notify(self, notice: Notice, at: datetime) -> None:
         self._notices.append((notice, at))
@@ -123,10 +115,10 @@ class UnitOfWork:
         self.conn.commit()
 
     def _flush_outbox(self) -> None:
-        rows = [{"key": n.key, "channel": n.channel, "topic": n.topic, "payload": to_jsonable(n.payload),
+        rows = [{"key": n.key, "channel": n.channel, "topic": n.topic, "payload": to_json_fragment(n.payload),
                  "status": "pending", "attempts": 0, "next_attempt_at": at, "created_at": at}
                 for n, at in self._notices]  # fmt: skip
-        insert_ignoring_conflicts(self.conn, schema.outbox, rows, ["key"])
+        insert_many(self.conn, schema.outbox, rows, ignore_conflicts_on=["key"])
         self._notices.clear()
 
     def _flush_audit(self) -> None:
@@ -144,6 +136,6 @@ class UnitOfWork:
             rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "entity_type": etype,
                          "entity_id": eid, "reason": reason, "before": before, "after": after,
                          "prev_hash": entry.prev_hash, "hash": prev})  # fmt: skip
-        self.conn.execute(schema.audit_log.insert(), rows)
+        insert_many(self.conn, schema.audit_log, rows)
         self.conn.execute(update(schema.audit_head).where(schema.audit_head.c.id == 1).values(seq=seq, hash=prev))
         self._audit.clear()

@@ -16,7 +16,7 @@ from sqlalchemy import and_, update
 
 from handoff.app.context import AppContext
 from handoff.store import schema
-from handoff.store.unit_of_work import insert_ignoring_conflicts
+from handoff.store.bulk import insert_many
 
 
 def weekly(now: datetime) -> str:
@@ -56,8 +56,8 @@ def claim(ctx: AppContext, job: Job, worker_id: str) -> str | None:
     period = job.period(now)
     runs = schema.job_runs
     with ctx.unit_of_work() as uow:
-        insert_ignoring_conflicts(uow.conn, runs, [{"job": job.name, "period": period, "worker": worker_id,
-                                                   "started_at": now}], ["job", "period"])  # fmt: skip
+        insert_many(uow.conn, runs, [{"job": job.name, "period": period, "worker": worker_id, "started_at": now}],
+                    ignore_conflicts_on=["job", "period"])  # fmt: skip
         # Take over a run whose owner died; our own fresh insert matches too (worker = us).
         taken = uow.conn.execute(update(runs).where(and_(
             runs.c.job == job.name, runs.c.period == period, runs.c.finished_at.is_(None),
