@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -588,6 +589,9 @@ def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> Non
     api.state.crm_sources = build_crm_sources(settings)
     api.state.public_url = settings.env.get("HANDOFF_PUBLIC_URL", "")
     api.state.slack_signing_secret = build_slack_signing_secret(settings)
+    # What exists now (modules, the app, the schema) lives as long as the process: kept out of the
+    # cycle collector's full runs, which would otherwise walk it all and stall requests.
+    gc.freeze()
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 

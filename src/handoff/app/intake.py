@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,7 @@ from handoff.store.codec import deal_from_json, to_json_fragment
 from handoff.store.unit_of_work import UnitOfWork, allocate_ids
 
 INBOX_CHUNK = 1000
+BULK = 1000  # events from which `ingest` tunes the cycle collector for a bulk import
 USER_SOURCE = "user:"  # events from a person's edit (app.orders.update_fields)
 
 
@@ -88,7 +89,7 @@ def _dedupe(events: Sequence[DealEvent]) -> list[DealEvent]:
 def ingest(ctx: AppContext, events: Sequence[DealEvent], batch: int = 2000) -> tuple[ReceiveReport, ProcessReport]:
     """Store and apply events at once (file imports, edits). Bigger batches than a worker's: fewer
     commits (each a disk sync) for a bulk import, which holds the writer lock meanwhile anyway."""
-    with _rarer_collections():
+    with _rarer_collections() if len(events) >= BULK else nullcontext():
         received = receive(ctx, events)
         fresh = {(e.source, e.event_id): e for e in events if (e.source, e.event_id) in received.new}
         return received, _process_pending(ctx, batch, None, fresh)
@@ -101,9 +102,11 @@ _gc_saved: tuple[int, int, int] = gc.get_threshold()
 
 @contextmanager
 def _rarer_collections() -> Iterator[None]:
-    """Batches allocate a great many short-lived objects but make almost no reference cycles; at
-    the default threshold the cycle collector runs every 700 allocations and, on its full runs,
-    walks every live object (all events of a large import), a fifth of a big import's time."""
+    """For a bulk import: batches allocate a great many short-lived objects but make almost no
+    reference cycles; at the default threshold the cycle collector runs every 700 allocations and,
+    on its full runs, walks every live object (all events of a large import), a fifth of a big
+    import's time. Not for small calls in a long-running process: unfreezing at the end would
+    hand everything the process froze at start-up back to the collector."""
     global _gc_users, _gc_saved
     with _gc_lock:
         if _gc_users == 0:
@@ -123,8 +126,7 @@ def _rarer_collections() -> Iterator[None]:
 
 def process_pending(ctx: AppContext, batch: int = 500, limit: int | None = None) -> ProcessReport:
     """Apply pending inbox events until none is left (or `limit` were handled)."""
-    with _rarer_collections():
-        return _process_pending(ctx, batch, limit, {})
+    return _process_pending(ctx, batch, limit, {})
 
 
 def _process_pending(ctx: AppContext, batch: int, limit: int | None,

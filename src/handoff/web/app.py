@@ -155,8 +155,8 @@ def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key:
     api.state.webhook_token = webhook_token if webhook_token is not None else env_token
     if process_inline is None:
         process_inline = os.environ.get("HANDOFF_PROCESS_INLINE", "1") != "0"
-    api.state.processor = InlineProcessor(ctx) if process_inline else None
-    api.state.committer = GroupCommitter(ctx)
+    api.state.committer = committer = GroupCommitter(ctx)
+    api.state.processor = InlineProcessor(ctx, busy=lambda: committer.waiting > 0) if process_inline else None
     api.router.add_event_handler("shutdown", api.state.committer.close)
     if api.state.processor is not None:
         api.router.add_event_handler("startup", api.state.processor.start)

@@ -18,6 +18,7 @@ from handoff.domain.orders import DealEvent
 class GroupCommitter:
     def __init__(self, ctx: AppContext, max_group: int = 200) -> None:
         self.ctx, self.max_group = ctx, max_group
+        self.waiting = 0  # requests whose event is not stored yet: read by the inline processor
         self._queue: asyncio.Queue[tuple[DealEvent, asyncio.Future[bool]]] | None = None
         self._task: asyncio.Task[Any] | None = None
 
@@ -27,8 +28,12 @@ class GroupCommitter:
             self._queue = asyncio.Queue()
             self._task = asyncio.get_running_loop().create_task(self._run())
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._queue.put((event, future))
-        return await future
+        self.waiting += 1
+        try:
+            await self._queue.put((event, future))
+            return await future
+        finally:
+            self.waiting -= 1
 
     async def _run(self) -> None:
         assert self._queue is not None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from handoff.app.context import AppContext
 from handoff.app.intake import process_pending
@@ -13,12 +15,17 @@ log = logging.getLogger("handoff.web")
 
 class InlineProcessor:
     """Applies received events in the API process, on one background thread. It waits `linger`
-    seconds after being woken so that events arriving together are applied in one transaction:
-    fewer, larger transactions leave the SQLite write lock free for acknowledgements most of the
-    time, which keeps webhook latency low under load."""
+    seconds after being woken so that events arriving together are applied together.
 
-    def __init__(self, ctx: AppContext, linger: float = 0.1, batch: int = 50) -> None:
+    Acknowledgements come first: applying holds the interpreter and the SQLite write lock, which a
+    webhook needs for a moment to store its event. So events are applied in slices of `batch`,
+    and before each slice the processor waits while requests are waiting to be stored (`busy`),
+    at most `max_defer` seconds, so that a steady stream of webhooks cannot starve it."""
+
+    def __init__(self, ctx: AppContext, linger: float = 0.1, batch: int = 8,
+                 busy: Callable[[], bool] = lambda: False, max_defer: float = 0.01) -> None:  # fmt: skip
         self.ctx, self.linger, self.batch = ctx, linger, batch
+        self.busy, self.max_defer = busy, max_defer
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -43,7 +50,16 @@ class InlineProcessor:
             self._stop.wait(self.linger)
             self._wake.clear()
             try:
-                process_pending(self.ctx, batch=self.batch)
+                self._apply_pending()
             except Exception:  # the events stay pending; the next wake-up tries again
                 log.exception("inline processing failed")
+
+    def _apply_pending(self) -> None:
+        while not self._stop.is_set():
+            deadline = time.monotonic() + self.max_defer
+            while self.busy() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            report = process_pending(self.ctx, batch=self.batch, limit=self.batch)
+            if report.applied + report.stale + report.failed < self.batch:
+                return
 

@@ -1,0 +1,37 @@
+"""The API's inline processor: acknowledgements first, but it never starves."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from handoff.app.context import AppContext
+from handoff.app.intake import pending_count, receive
+from handoff.web.processing import InlineProcessor
+from tests.conftest import Clock
+from tests.helpers import event
+
+
+def _received(ctx: AppContext, clock: Clock, count: int) -> None:
+    receive(ctx, [event(f"e{n}", clock.now + timedelta(seconds=n), deal_id=f"D-{n}") for n in range(count)])
+
+
+def test_applies_everything_pending_in_slices(ctx: AppContext, clock: Clock) -> None:
+    _received(ctx, clock, 21)  # two full slices of 8 and a partial one
+    processor = InlineProcessor(ctx, linger=0, batch=8)
+    processor._apply_pending()
+    assert pending_count(ctx) == 0
+
+
+def test_waits_for_requests_being_stored_but_not_for_ever(ctx: AppContext, clock: Clock) -> None:
+    _received(ctx, clock, 10)
+    asked = threading.Event()
+
+    def always_busy() -> bool:  # a steady stream of webhooks
+        asked.set()
+        return True
+
+    processor = InlineProcessor(ctx, linger=0, batch=4, busy=always_busy, max_defer=0.001)
+    processor._apply_pending()
+    assert asked.is_set()  # it did defer to the requests
+    assert pending_count(ctx) == 0  # and still applied every event
