@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from handoff.app.context import AppContext
 from handoff.store import schema
-from handoff.store.bulk import insert_many
+from handoff.store.bulk import upsert_many
 
 
 class DbConnectorState:
@@ -30,6 +30,6 @@ class DbConnectorState:
         cs = schema.connector_state
         now = self.ctx.clock()
         with self.ctx.unit_of_work() as uow:
-            insert_many(uow.conn, cs, [{"name": name, "value": value, "updated_at": now}], ["name"])
-            uow.conn.execute(update(cs).where(cs.c.name == name).values(value=value, updated_at=now))
+            upsert_many(uow.conn, cs, [{"name": name, "value": value, "updated_at": now}], ["name"],
+                        ["value", "updated_at"])  # fmt: skip
             uow.commit()

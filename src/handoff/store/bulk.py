@@ -33,6 +33,7 @@ class _Prepared:
     keys: tuple[str, ...]  # the row key feeding each positional parameter, in order
     processors: tuple[Callable[[Any], Any] | None, ...]
     repeated: tuple[bool, ...]  # columns whose rows mostly share one value (a batch's "now")
+    defaults: dict[str, Any]  # Python-side column defaults for columns an INSERT's rows leave out
 
 
 _prepared: dict[tuple[Any, ...], _Prepared] = {}
@@ -43,13 +44,17 @@ def _prepare(dialect: Dialect, shape: tuple[Any, ...], build: Callable[[], Updat
     cache_key = (dialect.name, *shape)
     found = _prepared.get(cache_key)
     if found is None:
-        compiled = build().compile(dialect=dialect, column_keys=list(column_keys))
+        stmt = build()
+        compiled = stmt.compile(dialect=dialect, column_keys=list(column_keys))
         assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
         names = tuple(compiled.positiontup)
         types = [compiled.binds[n].type for n in names]
         processors = tuple(t.dialect_impl(dialect).bind_processor(dialect) for t in types)
         repeated = tuple(isinstance(t, UTCDateTime) for t in types)
-        found = _prepared[cache_key] = _Prepared(str(compiled), names, processors, repeated)
+        defaults = {c.key: c.default.arg for c in stmt.table.columns
+                    if column_keys and c.key in names and c.key not in column_keys
+                    and isinstance(c.default, ScalarElementColumnDefault)}  # fmt: skip
+        found = _prepared[cache_key] = _Prepared(str(compiled), names, processors, repeated, defaults)
     return found
 
 
@@ -67,7 +72,16 @@ def _remember_last(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return run
 
 
-def _execute(conn: Connection, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+def _write(conn: Connection, rows: Sequence[Mapping[str, Any]], shape: tuple[Any, ...],
+           build: Callable[[], UpdateBase], column_keys: Sequence[str] = ()) -> None:  # fmt: skip
+    """Run the statement `build` makes once per row: on SQLite through the prepared shape, elsewhere
+    through SQLAlchemy."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(build(), list(rows))
+        return
+    prepared = _prepare(conn.dialect, shape, build, column_keys)
+    if prepared.defaults:
+        rows = [{**prepared.defaults, **row} for row in rows]
     keys = prepared.keys
     processors = [_remember_last(p) if p is not None and again else p
                   for p, again in zip(prepared.processors, prepared.repeated, strict=True)]  # fmt: skip
@@ -99,22 +113,14 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     unique key already exists is skipped (ON CONFLICT DO NOTHING)."""
     if not rows:
         return
+    keys = tuple(rows[0])
+
     def build() -> UpdateBase:
         if not ignore_conflicts_on:
             return table.insert()
         return _insert(conn, table).on_conflict_do_nothing(index_elements=list(ignore_conflicts_on))
 
-    if conn.dialect.name != "sqlite":
-        conn.execute(build(), list(rows))
-        return
-    keys = tuple(rows[0])
-
-    prepared = _prepare(conn.dialect, ("insert", table.name, keys, tuple(ignore_conflicts_on)), build, keys)
-    if len(prepared.keys) > len(keys):  # columns with a Python-side default the rows leave out
-        defaults = {c.key: c.default.arg for c in table.columns
-                    if c.key not in keys and isinstance(c.default, ScalarElementColumnDefault)}  # fmt: skip
-        rows = [{**defaults, **row} for row in rows]
-    _execute(conn, prepared, rows)
+    _write(conn, rows, ("insert", table.name, keys, tuple(ignore_conflicts_on)), build, keys)
 
 
 def upsert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str],
@@ -128,11 +134,7 @@ def upsert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         stmt = _insert(conn, table)
         return stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in columns})
 
-    if conn.dialect.name != "sqlite":
-        conn.execute(build(), list(rows))
-        return
-    _execute(conn, _prepare(conn.dialect, ("upsert", table.name, keys, tuple(key), tuple(columns)), build, keys),
-             rows)  # fmt: skip
+    _write(conn, rows, ("upsert", table.name, keys, tuple(key), tuple(columns)), build, keys)
 
 
 def update_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: str = "_id") -> None:
@@ -145,7 +147,4 @@ def update_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     def build() -> UpdateBase:
         return update(table).where(table.c.id == bindparam(key)).values({c: bindparam(c) for c in columns})
 
-    if conn.dialect.name != "sqlite":
-        conn.execute(build(), list(rows))
-        return
-    _execute(conn, _prepare(conn.dialect, ("update", table.name, key, columns), build, ()), rows)
+    _write(conn, rows, ("update", table.name, key, columns), build)

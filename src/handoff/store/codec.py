@@ -33,15 +33,10 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
 
-_SCALARS = frozenset({str, int, bool})
-
-
 def to_jsonable(value: Any) -> Any:
     """Plain JSON types for any domain value (dataclasses, Decimals as exact strings, enums, dates)."""
     if value is None or isinstance(value, str | int | bool):
         return value
-    if type(value) is dict and all(type(k) is str and (v is None or type(v) in _SCALARS) for k, v in value.items()):
-        return dict(value)  # already plain JSON (the usual audit before / after): a copy is enough
     return orjson.loads(orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS))
 
 
