@@ -122,14 +122,8 @@ def _issue(uow: UnitOfWork, ctx: AppContext, invoice_id: int, actor: str, on: da
         uow.audit(at=now, actor=actor, action="invoice.issued", entity_type="order", entity_id=deal_id,
                   reason="finance reviewed and sent the invoice", before={"state": "drafted", "invoice": None},
                   after={"state": "sent", "invoice": number, "gross": issued.totals.tax_inclusive})  # fmt: skip
-    buyer = issued.buyer
-    uow.notify(Notice(f"email:invoice:{number}", "email", "invoice", {
-        "to": [buyer.billing_email],
-        "subject": f"Invoice {number} from {issued.seller.name}",
-        "text": (f"Dear {buyer.billing_contact_name or buyer.legal_name},\n\nplease find invoice {number} over "
-                 f"{issued.totals.payable} {issued.currency}, due on {issued.due_date}. Please pay to IBAN "
-                 f"{issued.seller.iban or '-'} quoting {issued.payment_reference}.\n\n{issued.seller.name}\n"),
-    }), now)  # fmt: skip
+    _email_buyer(uow, issued, "invoice", f"due on {issued.due_date}. Please pay to IBAN "
+                 f"{issued.seller.iban or '-'} quoting {issued.payment_reference}.", now)  # fmt: skip
     accounting.issued(uow, ctx, issued, order_ids, now)  # one push per configured accounting system
     return issued
 
@@ -140,13 +134,17 @@ def _credit_note_issued(uow: UnitOfWork, issued: Invoice, now: datetime, actor: 
     uow.audit(at=now, actor=actor, action="credit_note.issued", entity_type="invoice", entity_id=issued.corrects or "",
               reason="approved credit note issued",
               after={"credit_note": number, "gross": issued.totals.tax_inclusive})  # fmt: skip
-    buyer = issued.buyer
-    uow.notify(Notice(f"email:credit_note:{number}", "email", "invoice", {
+    _email_buyer(uow, issued, "credit_note", f"correcting invoice {issued.corrects}.", now)
+
+
+def _email_buyer(uow: UnitOfWork, issued: Invoice, kind: str, detail: str, now: datetime) -> None:
+    """The issued document to the buyer's billing contact; `detail` ends the sentence on its amount."""
+    number, buyer, title = issued.number or "", issued.buyer, kind.replace("_", " ")
+    uow.notify(Notice(f"email:{kind}:{number}", "email", "invoice", {
         "to": [buyer.billing_email],
-        "subject": f"Credit note {number} from {issued.seller.name}",
-        "text": (f"Dear {buyer.billing_contact_name or buyer.legal_name},\n\nplease find credit note {number} over "
-                 f"{issued.totals.payable} {issued.currency}, correcting invoice {issued.corrects}.\n\n"
-                 f"{issued.seller.name}\n"),
+        "subject": f"{title.capitalize()} {number} from {issued.seller.name}",
+        "text": (f"Dear {buyer.billing_contact_name or buyer.legal_name},\n\nplease find {title} {number} over "
+                 f"{issued.totals.payable} {issued.currency}, {detail}\n\n{issued.seller.name}\n"),
     }), now)  # fmt: skip
 
 
