@@ -3,8 +3,6 @@ nothing and up again, and 0006 fills its new columns from the data already there
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,11 +12,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy import Engine, inspect, select
 
 from handoff.store import schema
 from handoff.store.db import alembic_config, make_engine, upgrade
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import scratch_pg_database
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -31,18 +29,10 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         yield engine
         engine.dispose()
         return
-    if os.environ.get("HANDOFF_TEST_SKIP_PG") == "1":
-        pytest.skip("HANDOFF_TEST_SKIP_PG=1")
-    name = f"handoff_migrate_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_pg_database("handoff_migrate") as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
 
 
 def schema_drift(engine: Engine) -> list[object]:
