@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from handoff.app import notices
+from handoff.app import collector, notices
 from handoff.app.context import AppContext
 from handoff.app.payments import refresh_payment_state
 from handoff.connectors.bank import StatementError, read_statements
@@ -161,7 +162,7 @@ def apply_cash(ctx: AppContext, actor: str = "automation:cash", threshold: float
     policy = MatchPolicy(auto_apply_threshold=threshold if threshold is not None else cash.auto_apply_threshold)
     ln_t = schema.bank_lines
     report = CashReport()
-    with ctx.unit_of_work() as uow:
+    with ExitStack() as bulk, ctx.unit_of_work() as uow:
         q = (select(ln_t).where(ln_t.c.status == "new")
              .order_by(ln_t.c.booking_date, ln_t.c.statement_id, ln_t.c.position))  # fmt: skip
         if uow.is_postgres:
@@ -169,6 +170,7 @@ def apply_cash(ctx: AppContext, actor: str = "automation:cash", threshold: float
         lines = uow.conn.execute(q).all()
         if not lines:
             return report
+        bulk.enter_context(collector.for_bulk(len(lines)))
         invoices, invoice_ids = open_invoices(uow)
         matcher = Matcher(invoices, policy)
         touched: set[int] = set()

@@ -9,10 +9,7 @@ fails is marked `failed` with its error while the rest of the batch goes on.
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -20,7 +17,7 @@ from typing import Any
 from sqlalchemy import Row, Table, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from handoff.app import notices
+from handoff.app import collector, notices
 from handoff.app.context import AppContext
 from handoff.domain.flow import Decision, OrderSnapshot, decide
 from handoff.domain.invoices import draft_invoice
@@ -33,7 +30,6 @@ from handoff.store.codec import deal_from_json, to_json_fragment
 from handoff.store.unit_of_work import UnitOfWork, allocate_ids
 
 INBOX_CHUNK = 1000
-BULK = 1000  # events from which `ingest` tunes the cycle collector for a bulk import
 USER_SOURCE = "user:"  # events from a person's edit (app.orders.update_fields)
 
 
@@ -89,39 +85,10 @@ def _dedupe(events: Sequence[DealEvent]) -> list[DealEvent]:
 def ingest(ctx: AppContext, events: Sequence[DealEvent], batch: int = 2000) -> tuple[ReceiveReport, ProcessReport]:
     """Store and apply events at once (file imports, edits). Bigger batches than a worker's: fewer
     commits (each a disk sync) for a bulk import, which holds the writer lock meanwhile anyway."""
-    with _rarer_collections() if len(events) >= BULK else nullcontext():
+    with collector.for_bulk(len(events)):
         received = receive(ctx, events)
         fresh = {(e.source, e.event_id): e for e in events if (e.source, e.event_id) in received.new}
         return received, _process_pending(ctx, batch, None, fresh)
-
-
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved: tuple[int, int, int] = gc.get_threshold()
-
-
-@contextmanager
-def _rarer_collections() -> Iterator[None]:
-    """For a bulk import: batches allocate a great many short-lived objects but make almost no
-    reference cycles; at the default threshold the cycle collector runs every 700 allocations and,
-    on its full runs, walks every live object (all events of a large import), a fifth of a big
-    import's time. Not for small calls in a long-running process: unfreezing at the end would
-    hand everything the process froze at start-up back to the collector."""
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(max(_gc_saved[0], 50_000), *_gc_saved[1:])
-            gc.freeze()  # what lives now (the events of an import) outlives the batches: never walk it
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0:
-                gc.set_threshold(*_gc_saved)
-                gc.unfreeze()
 
 
 def process_pending(ctx: AppContext, batch: int = 500, limit: int | None = None) -> ProcessReport:
@@ -187,7 +154,8 @@ class _Batch:
         self.inbox_updates: list[dict[str, Any]] = []
         # New rows wait here (with ids allocated up front) and are written in bulk by _flush.
         self.pending: dict[str, dict[int, dict[str, Any]]] = {
-            t: {} for t in ("orders", "exceptions", "tasks", "invoices")}
+            t: {} for t in ("orders", "exceptions", "tasks", "invoices")
+        }
         self.links: list[dict[str, int]] = []
         self._ids: dict[str, list[int]] = {}
 
@@ -196,16 +164,26 @@ class _Batch:
         order ids and the status is filtered here: given `status = 'open'` (or 'draft') SQLite
         would walk that status's whole index, every open exception or draft, once per batch."""
         conn, ex, t = self.uow.conn, schema.exceptions, schema.tasks
-        self.open_exceptions = {r.order_id: r.id for r in conn.execute(
-            select(ex.c.order_id, ex.c.id, ex.c.status).where(ex.c.order_id.in_(ids))) if r.status == "open"}
-        self.tasks = {r.order_id: (r.id, r.status) for r in conn.execute(
-            select(t.c.order_id, t.c.id, t.c.status).where(t.c.order_id.in_(ids), t.c.kind == "issue_invoice"))}
+        self.open_exceptions = {
+            r.order_id: r.id
+            for r in conn.execute(select(ex.c.order_id, ex.c.id, ex.c.status).where(ex.c.order_id.in_(ids)))
+            if r.status == "open"
+        }
+        self.tasks = {
+            r.order_id: (r.id, r.status)
+            for r in conn.execute(
+                select(t.c.order_id, t.c.id, t.c.status).where(t.c.order_id.in_(ids), t.c.kind == "issue_invoice")
+            )
+        }
         inv, link = schema.invoices, schema.invoice_orders
         links = conn.execute(select(link.c.order_id, link.c.invoice_id).where(link.c.order_id.in_(ids))).all()
         if links:
             linked = {r.invoice_id for r in links}
-            drafts = set(conn.execute(select(inv.c.id).where(
-                inv.c.id.in_(linked), inv.c.status == "draft", inv.c.kind == "invoice")).scalars())
+            drafts = set(
+                conn.execute(
+                    select(inv.c.id).where(inv.c.id.in_(linked), inv.c.status == "draft", inv.c.kind == "invoice")
+                ).scalars()
+            )
             self.drafts = {r.order_id: r.invoice_id for r in links if r.invoice_id in drafts}
 
     def snapshot(self) -> dict[str, Any]:
@@ -327,8 +305,13 @@ def _run_batch(ctx: AppContext, size: int, report: ProcessReport, known: Mapping
 
 def _flush(b: _Batch) -> None:
     conn = b.uow.conn
-    upsert_many(conn, schema.customers, list(b.customers.values()), ["customer_id"],
-                ["legal_name", "country", "vat_id", "is_business", "billing_email", "updated_at"])
+    upsert_many(
+        conn,
+        schema.customers,
+        list(b.customers.values()),
+        ["customer_id"],
+        ["legal_name", "country", "vat_id", "is_business", "billing_email", "updated_at"],
+    )
     o = schema.orders
     for row_id in list(b.order_updates):
         if row_id in b.pending["orders"]:
@@ -498,4 +481,3 @@ def pending_count(ctx: AppContext) -> int:
     with ctx.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(schema.inbox).where(
             schema.inbox.c.status == "pending")).scalar_one())  # fmt: skip
-

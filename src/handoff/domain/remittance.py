@@ -63,12 +63,8 @@ _LEGAL_FORMS = frozenset(
 def number_keys(number: str) -> tuple[str, str]:
     """`INV-DE-2026-000042` -> (`INVDE2026000042`, `INVDE202642`): full, and without leading zeros."""
     parts = _PARTS.findall(number.upper())
-    return "".join(parts), "".join(_without_leading_zeros(p) for p in parts)
-
-
-def _without_leading_zeros(part: str) -> str:
-    # the leading zeros of an all-digit part (`000042` -> `42`, `000` -> `0`; `0042A` is kept)
-    return (part.lstrip("0") or "0") if part.isdigit() else part
+    # the leading zeros of each all-digit part go (`000042` -> `42`, `000` -> `0`; `0042A` is kept)
+    return "".join(parts), "".join([(p.lstrip("0") or "0") if p.isdigit() else p for p in parts])
 
 
 def compact(text: str) -> str:
@@ -100,7 +96,7 @@ def candidates(text: str, max_tokens: int = 4, min_len: int = 5, max_len: int = 
     tokens = _PARTS.findall(text.upper())
     # per token once, not per run: its leading-zero-free form and whether it has a digit
     # (tokens are ASCII letters and digits, so "not all letters" means "has a digit")
-    plain = [(t.lstrip("0") or "0") if t.isdigit() else t for t in tokens]  # _without_leading_zeros
+    plain = [(t.lstrip("0") or "0") if t.isdigit() else t for t in tokens]  # as in number_keys
     digits = [not t.isalpha() for t in tokens]
     n = len(tokens)
     found: dict[str, None] = {}  # an ordered set
@@ -180,10 +176,16 @@ def _token_match(a: str, b: str) -> bool:
     return a == b or (min(len(a), len(b)) >= 4 and (a[:4] == b[:4] or within_one_edit(a, b)))
 
 
-@lru_cache(maxsize=262144)
 def name_similarity(a: frozenset[str], b: frozenset[str]) -> float:
     """Share of words found in the other name, the weaker of both directions (0..1): an extra or
     a missing word both count against it."""
+    if a == b:  # most payers write the customer's name (legal forms do not count): no cache entry
+        return 1.0 if a else 0.0
+    return _name_similarity(a, b)
+
+
+@lru_cache(maxsize=262144)
+def _name_similarity(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 0.0
     common = a & b  # exact words first (a C set operation), near words only among the rest
