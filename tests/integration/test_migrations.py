@@ -3,6 +3,7 @@ nothing and up again, and 0006 fills its new columns from the data already there
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,7 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, text
 
 from handoff.store import schema
 from handoff.store.db import alembic_config, make_engine, upgrade
@@ -86,3 +87,19 @@ def test_0006_backfills_flags_reasons_and_lower_case_owners(empty_engine: Engine
     assert [(d, bool(r.had_exception), bool(r.touched_by_person)) for d, r in sorted(rows.items())] == [
         ("D-clean", False, False), ("D-edit", False, True), ("D-ex", True, False)]  # fmt: skip
     assert exception.reasons == "|invalid|missing|po_number|vat_id|"
+
+
+def test_a_new_sqlite_file_has_16_kib_pages_in_wal_mode_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    def pragmas(path: Path) -> tuple[int, str]:
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        with engine.connect() as conn:
+            size = conn.execute(text("PRAGMA page_size")).scalar_one()
+            mode = conn.execute(text("PRAGMA journal_mode")).scalar_one()
+        engine.dispose()
+        return size, mode
+
+    assert pragmas(tmp_path / "new.db") == (16384, "wal")
+    old = tmp_path / "old.db"
+    sqlite3.connect(old).execute("CREATE TABLE t (x)").connection.close()  # created with the default 4 KiB pages
+    assert pragmas(old) == (4096, "wal")

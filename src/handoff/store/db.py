@@ -43,6 +43,10 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
+        # 16 KiB pages (default 4): an invoice row with its document is about 2.5 KB, and a 4 KiB
+        # page holds only one, leaving 40 % of the invoice table empty. Takes effect only when the
+        # file is created (before WAL mode is set); an existing database keeps its page size.
+        cur.execute("PRAGMA page_size=16384")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives power loss
         cur.execute("PRAGMA foreign_keys=ON")
