@@ -42,7 +42,6 @@ from handoff.domain.matching_types import (
     confidence,
 )
 from handoff.domain.remittance import (
-    NumberIndex,
     candidates,
     compact,
     deletes,
@@ -75,9 +74,10 @@ class Matcher:
         self.currency = [inv.currency for inv in self.invoices]
         self._named: dict[frozenset[str], list[str]] = {}  # payer words -> customers (names do not change)
         self._tolerance_of: tuple[Decimal, Decimal] | None = None  # the last amount asked for, and its tolerance
-        # invoice ids per key as tuples (see NumberIndex): not walked by the garbage collector
+        # invoice ids per key as tuples, not lists: a tuple of ints drops out of the cycle
+        # collector's watch, which would otherwise walk two small lists per invoice on every full run
         self.by_reference: dict[str, tuple[int, ...]] = {}
-        self.numbers = NumberIndex()
+        self.by_number: dict[str, tuple[int, ...]] = {}  # both keys of each number (number_keys)
         self.key_of: list[str] = []  # per invoice: its number's full key
         self.by_amount: dict[str, tuple[list[Decimal], list[int]]] = {}
         self.by_customer: dict[str, list[int]] = {}
@@ -86,16 +86,16 @@ class Matcher:
         # a few customers at once, instead of intersecting the large sets of single common words
         self.by_name_pair: dict[tuple[str, str], set[str]] = {}
         self.customer_tokens: dict[str, frozenset[str]] = {}
-        by_reference, numbers, customer_tokens = self.by_reference, self.numbers, self.customer_tokens
+        by_reference, by_number, customer_tokens = self.by_reference, self.by_number, self.customer_tokens
         by_currency: dict[str, list[int]] = {}
         for i, inv in enumerate(self.invoices):
             if inv.payment_reference:
                 ref = compact(inv.payment_reference)
                 by_reference[ref] = (*by_reference.get(ref, ()), i)
             full, short = number_keys(inv.number)
-            numbers.add(full, i)
+            by_number[full] = (*by_number.get(full, ()), i)  # keys are (nearly) unique: no growth cost
             if short != full:
-                numbers.add(short, i)
+                by_number[short] = (*by_number.get(short, ()), i)
             self.key_of.append(full)
             by_currency.setdefault(inv.currency, []).append(i)
             self.by_customer.setdefault(inv.customer_id, []).append(i)
@@ -191,9 +191,9 @@ class Matcher:
         cands = candidates(text)
         # an RF reference with a typo fails its check digits: its body may still be the number
         cands += [c[4:] for c in cands if c.startswith("RF") and c[2:4].isdigit() and len(c) > 6]
-        exact = self.numbers.exact  # most candidates are no number: probe the dictionary directly
+        by_number = self.by_number
         for cand in cands:
-            for i in exact.get(cand, ()):
+            for i in by_number.get(cand, ()):
                 if not any(e.code == "reference" for e in found.get(i, ())):
                     found.setdefault(i, []).append(
                         Evidence("invoice_number", f"{cand!r} in remittance", self.invoices[i].number)

@@ -143,21 +143,6 @@ def within_one_edit(a: str, b: str) -> bool:
     return a[i + 1 :] == b[i:] if la > lb else a[i:] == b[i + 1 :]
 
 
-class NumberIndex:
-    """Invoice-number keys (both forms) -> invoice ids."""
-
-    def __init__(self) -> None:
-        # tuples, not lists: a tuple of ints is dropped from the cyclic garbage collector's watch,
-        # which would otherwise walk two small lists per invoice on every full collection
-        self.exact: dict[str, tuple[int, ...]] = {}
-
-    def add(self, key: str, item: int) -> None:
-        self.exact[key] = (*self.exact.get(key, ()), item)  # keys are (nearly) unique: no growth cost
-
-    def lookup_exact(self, candidate: str) -> tuple[int, ...]:
-        return self.exact.get(candidate, ())
-
-
 _WORDS = re.compile(r"[a-z0-9]+")
 
 
