@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -193,3 +197,28 @@ def test_allocations_never_exceed_the_line_nor_an_invoices_open_amount(
                 settled[a.invoice_number] = settled.get(a.invoice_number, D(0)) + a.amount
     for invoice in invoices:
         assert settled.get(invoice.number, D(0)) <= invoice.amount_open
+
+
+_TWINS = """
+import sys
+from decimal import Decimal
+from tests.unit.test_matching import inv, pay
+from handoff.domain.matching import match
+# two customers whose names differ only by the legal form, each with two invoices making 700.00
+twins = [inv(1, "C9", "Nordic Labs GmbH", "400.00"), inv(2, "C9", "Nordic Labs GmbH", "300.00"),
+         inv(3, "C8", "Nordic Labs Ltd", "450.00"), inv(4, "C8", "Nordic Labs Ltd", "250.00")]
+(p,) = match([pay("700.00", "Nordic Labs", "thanks")], twins)
+print(sorted(a.invoice_number for a in p.allocations), p.decision.value)
+"""
+
+
+def test_the_same_input_gives_the_same_proposal_whatever_the_string_hash_seed() -> None:
+    # payer names are looked up through sets of strings, whose order changes with the hash seed
+    root = Path(__file__).resolve().parents[2]
+    outputs = set()
+    for seed in range(1, 9):
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        run = subprocess.run([sys.executable, "-c", _TWINS], capture_output=True, text=True, cwd=root, env=env)
+        assert run.returncode == 0, run.stderr
+        outputs.add(run.stdout)
+    assert len(outputs) == 1 and "INV-DE-2026-00000" in outputs.pop()

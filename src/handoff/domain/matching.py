@@ -375,7 +375,8 @@ class Matcher:
         named = self._named.get(payer)
         if named is None:  # payers pay again and again: each name is looked up once
             every = self._customers_with_words(sorted(payer))
-            named = [c for c in every if name_similarity(payer, self.customer_tokens[c]) >= 0.8]
+            # sorted: the same input gives the same proposals whatever the order of a set of strings
+            named = sorted(c for c in every if name_similarity(payer, self.customer_tokens[c]) >= 0.8)
             self._named[payer] = named
         return named
 
