@@ -52,7 +52,7 @@ def main() -> None:
         ctx = AppContext(engine, config)
         t = time.perf_counter()
         events = read_deal_file(path, source="bench")
-        _, processed = ingest(ctx, events)
+        _, processed = ingest(ctx, events, render_ahead=True)  # as `handoff import` does
         elapsed = time.perf_counter() - t
         with engine.connect() as conn:
             orders = conn.execute(select(func.count()).select_from(schema.orders)).scalar_one()

@@ -127,7 +127,7 @@ def import_deals(
     except IntakeError as exc:
         _fail(str(exc))
     ctx = _context(db)
-    received, processed = ingest(ctx, events)
+    received, processed = ingest(ctx, events, render_ahead=True)
     out.print(f"{file}: {len(events)} deals read, {received.received} new, {received.duplicates} already received; "
               f"{processed.applied} applied, {processed.stale} stale, {processed.failed} failed")
     _print_states(ctx)

@@ -14,19 +14,20 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Row, Table, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from handoff.app import collector, notices
+from handoff.app import collector, drafts_ahead, notices
 from handoff.app.context import AppContext
+from handoff.app.drafts_ahead import DraftsAhead, render_draft
 from handoff.domain.flow import Decision, OrderSnapshot, decide
-from handoff.domain.invoices import draft_invoice
 from handoff.domain.money import D, MoneyError
-from handoff.domain.orders import DealEvent, DealInput, OrderState, to_billable
+from handoff.domain.orders import DealEvent, DealInput, OrderState
 from handoff.domain.readiness import Problem
 from handoff.store import schema
 from handoff.store.bulk import insert_many, update_many, upsert_many
-from handoff.store.codec import deal_from_json, to_json_fragment
+from handoff.store.codec import deal_from_json
 from handoff.store.unit_of_work import UnitOfWork, allocate_ids
 
 INBOX_CHUNK = 1000
@@ -82,30 +83,40 @@ def _dedupe(events: Sequence[DealEvent]) -> list[DealEvent]:
     return list(seen.values())
 
 
-def ingest(ctx: AppContext, events: Sequence[DealEvent], batch: int = 2000) -> tuple[ReceiveReport, ProcessReport]:
+def ingest(ctx: AppContext, events: Sequence[DealEvent], batch: int = 2000,
+           render_ahead: bool = False) -> tuple[ReceiveReport, ProcessReport]:  # fmt: skip
     """Store and apply events at once (file imports, edits). Bigger batches than a worker's: fewer
-    commits (each a disk sync) for a bulk import, which holds the writer lock meanwhile anyway."""
-    with collector.for_bulk(len(events)):
-        received = receive(ctx, events)
-        fresh = {(e.source, e.event_id): e for e in events if (e.source, e.event_id) in received.new}
-        return received, _process_pending(ctx, batch, None, fresh)
+    commits (each a disk sync) for a bulk import, which holds the writer lock meanwhile anyway.
+    `render_ahead`: for a bulk import from a single-threaded process (`handoff import`), invoice
+    drafts are rendered on a forked helper meanwhile (see `drafts_ahead`)."""
+    helper = None
+    if render_ahead and len(events) >= collector.BULK and drafts_ahead.available():
+        helper = drafts_ahead.DraftsAhead(ctx.config, _dedupe(events))  # starts before the events are stored
+    try:
+        with collector.for_bulk(len(events)):
+            received = receive(ctx, events)
+            fresh = {(e.source, e.event_id): e for e in events if (e.source, e.event_id) in received.new}
+            return received, _process_pending(ctx, batch, None, fresh, helper)
+    finally:
+        if helper is not None:
+            helper.close()
 
 
 def process_pending(ctx: AppContext, batch: int = 500, limit: int | None = None) -> ProcessReport:
     """Apply pending inbox events until none is left (or `limit` were handled)."""
-    return _process_pending(ctx, batch, limit, {})
+    return _process_pending(ctx, batch, limit, {}, None)
 
 
-def _process_pending(ctx: AppContext, batch: int, limit: int | None,
-                     known: Mapping[tuple[str, str], DealEvent]) -> ProcessReport:  # fmt: skip
+def _process_pending(ctx: AppContext, batch: int, limit: int | None, known: Mapping[tuple[str, str], DealEvent],
+                     helper: DraftsAhead | None) -> ProcessReport:  # fmt: skip
     """`known`: events this process has in memory already, so their stored payload need not be
-    read back and decoded."""
+    read back and decoded. `helper`: invoice drafts rendered ahead for them."""
     report = ProcessReport()
     handled = 0
     while limit is None or handled < limit:
         size = batch if limit is None else min(batch, limit - handled)
         try:
-            done = _process_batch(ctx, size, report, known)
+            done = _process_batch(ctx, size, report, known, helper)
         except (IntegrityError, OperationalError):
             # Another worker created the same new order concurrently: the batch rolled back and
             # its events are still pending; taking them again sees that order.
@@ -130,8 +141,9 @@ class _Order:
 class _Batch:
     """One transaction's worth of events and the rows they touch, loaded up front."""
 
-    def __init__(self, ctx: AppContext, uow: UnitOfWork, rows: Sequence[Row[Any]]) -> None:
-        self.ctx, self.uow, self.rows = ctx, uow, rows
+    def __init__(self, ctx: AppContext, uow: UnitOfWork, rows: Sequence[Row[Any]],
+                 helper: DraftsAhead | None = None) -> None:  # fmt: skip
+        self.ctx, self.uow, self.rows, self.helper = ctx, uow, rows, helper
         deal_ids = list({r.deal_id for r in rows})
         o = schema.orders
         q = select(o).where(o.c.deal_id.in_(deal_ids))
@@ -246,25 +258,25 @@ def _deals(uow: UnitOfWork, rows: Sequence[Row[Any]],
     return deals
 
 
-def _process_batch(ctx: AppContext, size: int, report: ProcessReport,
-                   known: Mapping[tuple[str, str], DealEvent]) -> int:  # fmt: skip
+def _process_batch(ctx: AppContext, size: int, report: ProcessReport, known: Mapping[tuple[str, str], DealEvent],
+                   helper: DraftsAhead | None) -> int:  # fmt: skip
     """Fast path: the whole batch without savepoints. If anything in it fails, the transaction is
     rolled back and the batch redone with one savepoint per event, so only the bad event fails."""
     try:
-        return _run_batch(ctx, size, report, known, isolate=False)
+        return _run_batch(ctx, size, report, known, helper, isolate=False)
     except (IntegrityError, OperationalError):
         raise
     except Exception:  # a bad event: redo the batch event by event
-        return _run_batch(ctx, size, report, known, isolate=True)
+        return _run_batch(ctx, size, report, known, helper, isolate=True)
 
 
 def _run_batch(ctx: AppContext, size: int, report: ProcessReport, known: Mapping[tuple[str, str], DealEvent],
-               isolate: bool) -> int:  # fmt: skip
+               helper: DraftsAhead | None, isolate: bool) -> int:  # fmt: skip
     with ctx.unit_of_work() as uow:
         rows = _claim(uow, size)
         if not rows:
             return 0
-        b = _Batch(ctx, uow, rows)
+        b = _Batch(ctx, uow, rows, helper)
         now = ctx.clock()
         outcome = ProcessReport()
         deals = _deals(uow, rows, known)
@@ -452,27 +464,24 @@ def _apply_task_and_draft(b: _Batch, order: _Order, decision: Decision, deal: De
         uow.audit(at=now, actor=actor, action="task.cancelled", entity_type="order", entity_id=deal.deal_id,
                   reason=decision.reason)  # fmt: skip
     if decision.make_draft:
-        _make_draft(b, order, deal, actor, now)
+        _make_draft(b, order, deal, event, actor, now)
 
 
-def _make_draft(b: _Batch, order: _Order, deal: DealInput, actor: str, now: datetime) -> None:
-    cfg = b.ctx.config
-    billable = to_billable(deal)
-    invoice = draft_invoice(billable, cfg.entities[billable.legal_entity], cfg.vat_rates, cfg.model.payment_terms)
+def _make_draft(b: _Batch, order: _Order, deal: DealInput, event: DealEvent, actor: str, now: datetime) -> None:
+    draft = b.helper.take(event.source, event.event_id) if b.helper is not None else None
+    if draft is None:
+        draft = render_draft(deal, b.ctx.config)
     invoice_id = b.insert(schema.invoices, dict(
-        draft_key=f"order:{deal.deal_id}", kind=invoice.kind.value, status="draft", payment_state="unpaid",
-        legal_entity=billable.legal_entity, customer_id=billable.customer.customer_id,
-        customer_name=billable.customer.legal_name, currency=invoice.currency,
-        net_amount=invoice.totals.tax_exclusive, tax_amount=invoice.totals.tax,
-        gross_amount=invoice.totals.tax_inclusive,
-        paid_amount=D("0"), document=to_json_fragment(invoice), created_at=now, number=None, issue_date=None,
+        draft_key=f"order:{deal.deal_id}", kind=draft.kind, status="draft", payment_state="unpaid",
+        legal_entity=draft.legal_entity, customer_id=draft.customer_id, customer_name=draft.customer_name,
+        currency=draft.currency, net_amount=draft.net, tax_amount=draft.tax, gross_amount=draft.gross,
+        paid_amount=D("0"), document=orjson.Fragment(draft.document), created_at=now, number=None, issue_date=None,
         due_date=None, payment_reference=None, issued_at=None))  # fmt: skip
     b.links.append({"invoice_id": invoice_id, "order_id": order.id})
     b.drafts[order.id] = invoice_id
     b.uow.audit(at=now, actor=actor, action="invoice.drafted", entity_type="order", entity_id=deal.deal_id,
                 reason="billing data complete",
-                after={"gross": invoice.totals.tax_inclusive, "currency": invoice.currency,
-                       "tax_rules": sorted({ln.tax.rule for ln in invoice.lines})})  # fmt: skip
+                after={"gross": draft.gross, "currency": draft.currency, "tax_rules": list(draft.tax_rules)})
 
 
 def pending_count(ctx: AppContext) -> int:

@@ -44,8 +44,13 @@ def to_json_fragment(value: Any, sort_keys: bool = False) -> orjson.Fragment:
     """`value` serialised once for a Json column, whose serializer (orjson, see `db.make_engine`)
     writes a fragment through unchanged: a large document is not encoded, decoded and encoded again.
     With `sort_keys` the bytes are canonical, as the audit chain's hash needs them."""
+    return orjson.Fragment(to_json_bytes(value, sort_keys))
+
+
+def to_json_bytes(value: Any, sort_keys: bool = False) -> bytes:
+    """`value` as the JSON text of `to_json_fragment`."""
     option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-    return orjson.Fragment(orjson.dumps(value, default=_default, option=option))
+    return orjson.dumps(value, default=_default, option=option)
 
 
 @cache
