@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
+from contextlib import closing
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
 
 from handoff.app.context import AppContext
 from handoff.app.intake import pending_count, receive
@@ -35,3 +41,27 @@ def test_waits_for_requests_being_stored_but_not_for_ever(ctx: AppContext, clock
     processor._apply_pending()
     assert asked.is_set()  # it did defer to the requests
     assert pending_count(ctx) == 0  # and still applied every event
+
+
+def test_the_processor_thread_checkpoints_the_wal_not_the_requests_commits(ctx: AppContext, clock: Clock) -> None:
+    if ctx.engine.dialect.name != "sqlite":
+        pytest.skip("a write-ahead log of SQLite's")
+    processor = InlineProcessor(ctx, linger=0)
+    processor.checkpoint_every = 0.05
+    database = Path(ctx.engine.url.database or "")
+    with closing(sqlite3.connect(database)) as raw:  # the schema's pages, all in the file
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = database.stat().st_size
+    processor.start()
+    try:
+        with ctx.engine.connect() as conn:  # connections now leave the WAL alone at commit time
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+        _received(ctx, clock, 200)
+        processor.wake()
+        deadline = time.monotonic() + 10
+        while (pending_count(ctx) or database.stat().st_size == size) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        processor.stop()
+    assert pending_count(ctx) == 0
+    assert database.stat().st_size > size  # the new pages reached the file: the processor checkpointed

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from handoff.config import BusinessConfig
+from handoff.store.db import checkpoint, defer_checkpoints
 from handoff.store.unit_of_work import UnitOfWork
 
 
@@ -24,3 +25,10 @@ class AppContext:
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
+
+    def defer_checkpoints(self) -> None:
+        """See `store.db.defer_checkpoints`: for a process that checkpoints from its own thread."""
+        defer_checkpoints(self.engine)
+
+    def checkpoint(self) -> None:
+        checkpoint(self.engine)

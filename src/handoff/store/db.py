@@ -60,6 +60,32 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def defer_checkpoints(engine: Engine) -> None:
+    """SQLite: this engine's commits stop copying the WAL back into the database file (SQLite does
+    that in whichever commit crosses 1,000 WAL pages, a stall of tens of milliseconds); the process
+    calls `checkpoint` itself, off the path of the requests it answers. Call before first use."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+    engine.dispose()  # a connection made before would keep checkpointing
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy what the WAL holds back into the SQLite file, as far as readers allow, without waiting
+    for anyone (PASSIVE: writers go on meanwhile)."""
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()  # no BEGIN: a checkpoint cannot run inside a transaction
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        raw.close()
+
+
 def alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -26,11 +26,15 @@ class InlineProcessor:
                  busy: Callable[[], bool] = lambda: False, max_defer: float = 0.01) -> None:  # fmt: skip
         self.ctx, self.linger, self.batch = ctx, linger, batch
         self.busy, self.max_defer = busy, max_defer
+        self.checkpoint_every = 1.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # Commits in this process no longer checkpoint the SQLite WAL: this thread does, after
+        # applying and every `checkpoint_every` seconds, so no acknowledgement waits for it.
+        self.ctx.defer_checkpoints()
         self._thread = threading.Thread(target=self._run, name="handoff-inline-processor", daemon=True)
         self._thread.start()
         self._wake.set()  # apply whatever was left pending by an earlier run
@@ -46,13 +50,17 @@ class InlineProcessor:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait()
-            self._stop.wait(self.linger)
-            self._wake.clear()
+            if self._wake.wait(self.checkpoint_every):
+                self._stop.wait(self.linger)
+                self._wake.clear()
+                try:
+                    self._apply_pending()
+                except Exception:  # the events stay pending; the next wake-up tries again
+                    log.exception("inline processing failed")
             try:
-                self._apply_pending()
-            except Exception:  # the events stay pending; the next wake-up tries again
-                log.exception("inline processing failed")
+                self.ctx.checkpoint()  # here rather than in a webhook's commit (see start)
+            except Exception:  # the WAL only grows until the next attempt
+                log.exception("WAL checkpoint failed")
 
     def _apply_pending(self) -> None:
         while not self._stop.is_set():
