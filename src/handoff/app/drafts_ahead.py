@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
+import threading
 from collections.abc import Sequence
+from contextlib import suppress
 from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
@@ -25,6 +28,7 @@ from handoff.domain.orders import DealEvent, DealInput, to_billable
 from handoff.store.codec import to_json_bytes
 
 CHUNK = 250  # drafts per message from the helper
+LOOKAHEAD = 40  # messages read but not yet taken, at most (about 10,000 drafts)
 
 
 class RenderedDraft(NamedTuple):
@@ -59,19 +63,35 @@ def available() -> bool:
 
 
 class DraftsAhead:
-    """The helper process and the drafts it has sent so far."""
+    """The helper process, and a thread that reads what it sends: the helper renders ahead as far
+    as `LOOKAHEAD` messages, whatever pace the import takes them at."""
 
     def __init__(self, config: BusinessConfig, events: Sequence[DealEvent]) -> None:
         self._position = {(e.source, e.event_id): n for n, e in enumerate(events)}
         self._ready: dict[tuple[str, str], RenderedDraft] = {}
         self._passed = 0  # events the helper has gone through
+        self._done = False
         fork = multiprocessing.get_context("fork")
         receiver, sender = fork.Pipe(duplex=False)
         self._process = fork.Process(target=_render_ahead, args=(sender, config, events),
                                      name="handoff-drafts-ahead", daemon=True)  # fmt: skip
-        self._process.start()
+        self._process.start()  # forked before this process starts a thread
         sender.close()
-        self._conn: Connection | None = receiver
+        self._messages: queue.Queue[tuple[int, list[tuple[tuple[str, str], RenderedDraft]]] | None] = (
+            queue.Queue(maxsize=LOOKAHEAD))
+        self._reader = threading.Thread(target=self._read, args=(receiver,), name="handoff-drafts-reader",
+                                        daemon=True)  # fmt: skip
+        self._reader.start()
+
+    def _read(self, conn: Connection) -> None:
+        try:
+            while True:
+                self._messages.put(conn.recv())
+        except (EOFError, OSError):  # the helper is done, or ended early: the rest is rendered here
+            pass
+        finally:
+            conn.close()
+            self._messages.put(None)
 
     def take(self, source: str, event_id: str) -> RenderedDraft | None:
         """The draft rendered for this event, waiting for the helper to get that far; None when it
@@ -80,22 +100,23 @@ class DraftsAhead:
         position = self._position.get(key)
         if position is None:
             return None
-        while self._passed <= position and self._conn is not None:
-            try:
-                self._passed, drafts = self._conn.recv()
-            except (EOFError, OSError):  # the helper ended early: render the rest here
-                self._conn = None
+        while self._passed <= position and not self._done:
+            message = self._messages.get()
+            if message is None:
+                self._done = True
                 break
+            self._passed, drafts = message
             self._ready.update(drafts)
         return self._ready.pop(key, None)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
+        while self._reader.is_alive():  # it may wait to put a message nobody will take
+            with suppress(queue.Empty):
+                self._messages.get(timeout=0.1)
+        self._reader.join()
 
 
 def _render_ahead(conn: Connection, config: BusinessConfig, events: Sequence[DealEvent]) -> None:
