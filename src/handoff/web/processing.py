@@ -20,9 +20,11 @@ class InlineProcessor:
     Acknowledgements come first: applying holds the interpreter and the SQLite write lock, which a
     webhook needs for a moment to store its event. So events are applied in slices of `batch`,
     and before each slice the processor waits while requests are waiting to be stored (`busy`),
-    at most `max_defer` seconds, so that a steady stream of webhooks cannot starve it."""
+    at most `max_defer` seconds, so that a steady stream of webhooks cannot starve it. Slices of 4
+    kept the acknowledgement p99 under 25 ms at 200 events/s on SQLite (8: 21 to 32 ms) and still
+    apply faster than events arrive (2 do not: each slice is a commit)."""
 
-    def __init__(self, ctx: AppContext, linger: float = 0.1, batch: int = 8,
+    def __init__(self, ctx: AppContext, linger: float = 0.1, batch: int = 4,
                  busy: Callable[[], bool] = lambda: False, max_defer: float = 0.01) -> None:  # fmt: skip
         self.ctx, self.linger, self.batch = ctx, linger, batch
         self.busy, self.max_defer = busy, max_defer
