@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 from collections.abc import Sequence
 from contextlib import suppress
@@ -58,8 +59,9 @@ def render_draft(deal: DealInput, config: BusinessConfig) -> RenderedDraft:
 
 
 def available() -> bool:
-    """A helper needs fork (it inherits the events instead of receiving them) and a second core."""
-    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+    """A helper needs fork (it inherits the events instead of receiving them; Linux only, where
+    forking a single-threaded process is safe) and a second core."""
+    return sys.platform == "linux" and (os.cpu_count() or 1) > 1
 
 
 class DraftsAhead:
