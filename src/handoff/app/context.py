@@ -23,8 +23,8 @@ class AppContext:
     config: BusinessConfig
     clock: Callable[[], datetime] = utc_now
 
-    def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+    def unit_of_work(self, durable: bool = True) -> UnitOfWork:
+        return UnitOfWork(self.engine, durable)
 
     def defer_checkpoints(self) -> None:
         """See `store.db.defer_checkpoints`: for a process that checkpoints from its own thread."""

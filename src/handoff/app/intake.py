@@ -272,7 +272,8 @@ def _process_batch(ctx: AppContext, size: int, report: ProcessReport, known: Map
 
 def _run_batch(ctx: AppContext, size: int, report: ProcessReport, known: Mapping[tuple[str, str], DealEvent],
                helper: DraftsAhead | None, isolate: bool) -> int:  # fmt: skip
-    with ctx.unit_of_work() as uow:
+    # not durable: what a batch writes derives from inbox rows that are (see UnitOfWork)
+    with ctx.unit_of_work(durable=False) as uow:
         rows = _claim(uow, size)
         if not rows:
             return 0

@@ -59,9 +59,17 @@ def _writer_lock(engine: Engine) -> threading.Lock | None:
 
 
 class UnitOfWork:
-    def __init__(self, engine: Engine) -> None:
+    """`durable=False` (SQLite): the commit does not wait for the disk (synchronous=NORMAL in WAL
+    mode instead of FULL). Only for transactions whose every effect derives from rows already
+    durable, as applying inbox events: after a power loss such a commit may be gone, its events are
+    pending again and are applied again. Nothing outside the database acts on it first: SQLite
+    appends every commit to one WAL, so the next durable commit (a webhook's, an outbox claim, an
+    invoice issue) makes all earlier ones durable with it. A process crash loses nothing."""
+
+    def __init__(self, engine: Engine, durable: bool = True) -> None:
         self.engine = engine
         self._lock = _writer_lock(engine)
+        self._relaxed = not durable and engine.dialect.name == "sqlite"
         self._audit: list[tuple[str, str, str, str, str, str, Any, Any]] = []
         self._notices: list[tuple[Notice, datetime]] = []
 
@@ -74,6 +82,8 @@ class UnitOfWork:
             self._lock.acquire()
         try:
             self.conn = self.engine.connect()
+            if self._relaxed:  # not inside a transaction: SQLite refuses that
+                self._synchronous("NORMAL")
             self.conn.begin()
         except BaseException:
             if self._lock is not None:
@@ -86,10 +96,20 @@ class UnitOfWork:
         try:
             if self.conn.in_transaction():
                 self.conn.rollback()
+            if self._relaxed:
+                try:
+                    self._synchronous("FULL")  # the pooled connection goes back as it came
+                except Exception:
+                    self.conn.invalidate()  # never handed out again with durability off
             self.conn.close()
         finally:
             if self._lock is not None:
                 self._lock.release()
+
+    def _synchronous(self, level: str) -> None:
+        dbapi = self.conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.execute(f"PRAGMA synchronous={level}")
 
     def audit(self, *, at: datetime, actor: str, action: str, entity_type: str, entity_id: str,
               reason: str, before: Any = None, after: Any = None) -> None:  # fmt: skip
