@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ FULL, NORMAL = 2, 1
 
 
 @pytest.fixture
-def commits(ctx: AppContext) -> list[int]:
+def commits(ctx: AppContext) -> Iterator[list[int]]:
     """The `synchronous` level of each commit on the engine, as SQLite reports it."""
     if ctx.engine.dialect.name != "sqlite":
         pytest.skip("a setting of SQLite's")

@@ -200,8 +200,6 @@ def test_allocations_never_exceed_the_line_nor_an_invoices_open_amount(
 
 
 _TWINS = """
-import sys
-from decimal import Decimal
 from tests.unit.test_matching import inv, pay
 from handoff.domain.matching import match
 # two customers whose names differ only by the legal form, each with two invoices making 700.00

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from decimal import Decimal
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from handoff.config import BusinessConfig
 from handoff.domain.flow import decide
@@ -124,7 +124,7 @@ class DraftsAhead:
 def _render_ahead(conn: Connection, config: BusinessConfig, events: Sequence[DealEvent]) -> None:
     """In the helper: the drafts that deals without an order yet get on their first version."""
     ruleset, won, on_ready = config.ruleset, config.won_stages, config.model.automation.draft_on_ready
-    chunk: list[tuple[tuple[str, str], Any]] = []
+    chunk: list[tuple[tuple[str, str], RenderedDraft]] = []
     for n, e in enumerate(events, 1):
         try:
             if decide(None, e.deal, e.occurred_at, e.event_id, ruleset, won, on_ready).make_draft:
