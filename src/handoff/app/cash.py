@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from handoff.app import collector, notices
+from handoff.app import collector, notices, reading_ahead
 from handoff.app.context import AppContext
 from handoff.app.payments import refresh_payment_state
 from handoff.connectors.bank import StatementError, read_statements
@@ -172,11 +172,13 @@ def apply_cash(ctx: AppContext, actor: str = "automation:cash", threshold: float
             return report
         bulk.enter_context(collector.for_bulk(len(lines)))
         invoices, invoice_ids = open_invoices(uow)
+        bank_lines = [_bank_line(r) for r in lines]
+        readings = bulk.enter_context(reading_ahead.readings(invoices, policy, bank_lines))
         matcher = Matcher(invoices, policy)
         touched: set[int] = set()
         unmatched: list[str] = []
-        for r in lines:
-            proposal = matcher.match_line(_bank_line(r))
+        for r, line, reading in zip(lines, bank_lines, readings, strict=True):
+            proposal = matcher.match_line(line, reading)
             report.proposals.append(proposal)
             report.lines += 1
             decision = proposal.decision

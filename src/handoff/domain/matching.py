@@ -17,6 +17,12 @@ one invoice settle it in turn. Proposals for review reserve nothing: a person ma
 
 Every lookup goes through an index (reference, number keys, amount, customer name), never
 through all invoice-line pairs.
+
+Matching a line is reading it (`Matcher.read`: what its text names, whom its payer's name and its
+amount point to, all against the invoices as issued) and then deciding against what earlier lines
+settled. A dry matcher, which settles nothing, can read lines ahead, on another process; its
+reading, and the proposal when the invoices the line names decide it alone, is taken as long as
+none of those invoices has been settled since, so the proposals are the same either way.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from handoff.domain.matching_types import (
     MatchPolicy,
     OpenInvoice,
     Proposal,
+    Reading,
     confidence,
 )
 from handoff.domain.remittance import (
@@ -53,6 +60,8 @@ from handoff.domain.remittance import (
 )
 
 CENT = Decimal("0.01")
+BY_AMOUNT = 50  # invoices of any customer looked at for an amount, at most
+NEAR_BY_AMOUNT = 20  # ... and for a typo'd number
 _LISTED = frozenset({"reference", "invoice_number"})  # evidence that the payer named the invoice
 
 
@@ -66,8 +75,12 @@ class _Candidate:
 class Matcher:
     """Indexes the open invoices once; `match_line` is then a handful of dictionary probes."""
 
-    def __init__(self, invoices: Sequence[OpenInvoice], policy: MatchPolicy | None = None) -> None:
+    def __init__(
+        self, invoices: Sequence[OpenInvoice], policy: MatchPolicy | None = None, *, dry: bool = False
+    ) -> None:
         self.policy = policy or MatchPolicy()
+        # a dry matcher settles nothing: it reads lines ahead against the invoices as issued (`read`)
+        self.dry = dry
         self.invoices = list(invoices)
         self.remaining = [inv.amount_open for inv in self.invoices]
         self.amount_open = list(self.remaining)  # as issued to the matcher; `remaining` goes down
@@ -148,28 +161,22 @@ class Matcher:
             return Evidence("partial_payment", f"{paid!s} of {open_!s} open", number)
         return Evidence("overpayment", f"{paid!s} exceeds {open_!s} open", number)
 
-    def _name_evidence(self, line: BankLine, item: int) -> tuple[list[Evidence], float]:
+    def _name_evidence(self, line: BankLine, item: int) -> tuple[Evidence | None, float]:
         """Evidence and a multiplier: a payer name contradicting the customer lowers confidence."""
         payer = name_tokens(line.counterparty_name)
         if not payer:
-            return [], 1.0
+            return None, 1.0
         inv = self.invoices[item]
         similarity = name_similarity(payer, self.customer_tokens[inv.customer_id])
         if similarity >= 0.8:
-            return [
-                Evidence("name", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}", inv.number)
-            ], 1.0
+            return Evidence("name", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}", inv.number), 1.0
         if similarity >= 0.5:
-            return [
-                Evidence(
-                    "name_partial", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}", inv.number
-                )
-            ], 1.0
-        return [
-            Evidence(
-                "name_mismatch", f"payer {line.counterparty_name!r} is not {inv.customer_name!r}", inv.number
-            )
-        ], 0.75
+            return Evidence(
+                "name_partial", f"payer {line.counterparty_name!r} ~ {inv.customer_name!r}", inv.number
+            ), 1.0
+        return Evidence(
+            "name_mismatch", f"payer {line.counterparty_name!r} is not {inv.customer_name!r}", inv.number
+        ), 0.75
 
     def _found_in_text(self, line: BankLine) -> tuple[dict[int, list[Evidence]], list[str]]:
         """Invoices named by a reference or an exact number; and the number candidates read."""
@@ -201,45 +208,94 @@ class Matcher:
         return found, cands
 
     def _found_near(
-        self, line: BankLine, cands: list[str], customers: list[str], found: dict[int, list[Evidence]]
+        self, line: BankLine, reading: Reading, customers: list[str], found: dict[int, list[Evidence]]
     ) -> None:
         """Numbers written with one typo. Sequential numbers are all one edit apart, so a typo'd
         number counts only for an invoice whose open amount agrees: those are looked up by amount
-        (and payer), then their keys compared. One edit leaves the first or the last half of a key
-        intact, so the candidates' halves are indexed first and most keys are rejected by a probe."""
+        (and payer), then their keys compared (`_near_number`)."""
+        near = reading.near or {}
         halves: dict[int, tuple[set[str], set[str]]] = {}
-        for i in self._agreeing(line, customers):
-            key = self.key_of[i]
-            h = (len(key) - 1) // 2
-            if h not in halves:
-                halves[h] = ({c[:h] for c in cands}, {c[-h:] for c in cands})
-            heads, tails = halves[h]
-            if i in found or (key[:h] not in heads and key[-h:] not in tails):
+        for i in self._agreeing(line, customers, reading):
+            if i in found:
                 continue
-            near = next((c for c in cands if abs(len(c) - len(key)) <= 1 and within_one_edit(c, key)), None)
-            if near is not None:
+            number = near[i] if i in near else self._near_number(i, reading.cands, halves)
+            if number is not None:
                 found[i] = [
                     Evidence(
                         "invoice_number_near",
-                        f"{near!r} one typo from {self.invoices[i].number}",
+                        f"{number!r} one typo from {self.invoices[i].number}",
                         self.invoices[i].number,
                     )
                 ]
 
+    def _near_number(self, item: int, cands: list[str], halves: dict[int, tuple[set[str], set[str]]]) -> str | None:
+        """The first candidate one typo from the invoice's number. One edit leaves the first or the
+        last half of a key intact, so the candidates' halves are indexed first (in `halves`, per
+        length, for the line) and most keys are rejected by a probe."""
+        key = self.key_of[item]
+        h = (len(key) - 1) // 2
+        if h not in halves:
+            halves[h] = ({c[:h] for c in cands}, {c[-h:] for c in cands})
+        heads, tails = halves[h]
+        if key[:h] not in heads and key[-h:] not in tails:
+            return None
+        return next((c for c in cands if abs(len(c) - len(key)) <= 1 and within_one_edit(c, key)), None)
+
     # -- proposals --------------------------------------------------------------------------------
 
-    def match_line(self, line: BankLine) -> Proposal:
+    def match_line(self, line: BankLine, reading: Reading | None = None) -> Proposal:
+        """The proposal for the next line, settling what it applies. `reading`: the line as read
+        ahead by a dry matcher over the same invoices (`read`); it is used as far as it still holds."""
         if line.amount <= ZERO:
             return self._proposal(
                 line, [], [Evidence("not_a_credit", f"{line.amount} is not money received")]
             )
+        if reading is None or not self._untouched(reading.found):
+            reading = self.read(line)
+        elif reading.proposal is not None:
+            if reading.proposal.decision is Decision.AUTO:
+                self._settle(reading.settles, reading.proposal.allocations, reading.proposal.write_off)
+            return reading.proposal
+        return self._decide(line, reading)
+
+    def read(self, line: BankLine) -> Reading:
+        """What the line names (references, numbers) and, for a dry matcher reading ahead, the
+        proposal when the invoices found decide it alone (they explain the amount, or carry a
+        reference), else the customers the payer's name stands for."""
         found, cands = self._found_in_text(line)
-        customers: list[str] | None = None
+        if not self.dry or line.amount <= ZERO:
+            return Reading(found, cands)
+        decided_by_found = any(self.currency[i] == line.currency for i in found) and (
+            self._explains(found, line.amount) or _has_reference(found)
+        )
+        if not decided_by_found:  # the payer's name and the amount will be needed: what they point to
+            customers = self._customers_named(name_tokens(line.counterparty_name))
+            own, by_amount = self._own_agreeing(line, customers), self._agreeing_by_amount(line)
+            near = None
+            if self.policy.fuzzy_numbers and cands:  # for the invoices `_found_near` will likely look at
+                halves: dict[int, tuple[set[str], set[str]]] = {}
+                near = {i: self._near_number(i, cands, halves) for i in own or by_amount[:NEAR_BY_AMOUNT]}
+            return Reading(found, cands, customers, own, by_amount, near)
+        proposal = self._decide(line, Reading(found, cands))
+        item_of = {self.invoices[i].number: i for i in found}
+        if len(item_of) < len(found):  # two invoices found under one number: settle by index, here
+            return Reading(found, cands)
+        settles = tuple(item_of[a.invoice_number] for a in proposal.allocations)
+        return Reading(found, cands, proposal=proposal, settles=settles)
+
+    def _untouched(self, items: Iterable[int]) -> bool:
+        remaining, amount_open = self.remaining, self.amount_open
+        return all(remaining[i] == amount_open[i] for i in items)
+
+    def _decide(self, line: BankLine, reading: Reading) -> Proposal:
+        found, customers = reading.found, reading.customers
         # look further (payer, typo'd numbers) only when what was found does not explain the amount
         if not self._explains(found, line.amount) and not _has_reference(found):
-            customers = self._customers_named(name_tokens(line.counterparty_name))
-            if self.policy.fuzzy_numbers and cands:
-                self._found_near(line, cands, customers, found)
+            if customers is None:
+                customers = self._customers_named(name_tokens(line.counterparty_name))
+            if self.policy.fuzzy_numbers and reading.cands:
+                found = dict(found)  # a reading is not changed: near numbers go into a copy
+                self._found_near(line, reading, customers, found)
         # of what was found in the line's currency: what is still open, and what the payer listed
         remaining, currency = self.remaining, self.currency
         open_found: dict[int, list[Evidence]] = {}
@@ -267,7 +323,7 @@ class Matcher:
             return self._best(line, [_Candidate(i, list(ev)) for i, ev in open_found.items()])
         if customers is None:
             customers = self._customers_named(name_tokens(line.counterparty_name))
-        return self._by_amount_and_name(line, customers)
+        return self._by_amount_and_name(line, customers, reading)
 
     def _explains(self, found: dict[int, list[Evidence]], amount: Decimal) -> bool:
         """One invoice found is open for the amount, or all of them together within tolerance."""
@@ -279,12 +335,14 @@ class Matcher:
         return abs(total - amount) <= self._tolerance(amount)
 
     def _score(self, line: BankLine, cand: _Candidate) -> None:
-        cand.evidence.append(
+        evidence = cand.evidence
+        evidence.append(
             self._amount_evidence(line.amount, self.remaining[cand.item], self.invoices[cand.item].number)
         )
-        names, factor = self._name_evidence(line, cand.item)
-        cand.evidence += names
-        cand.score = confidence(cand.evidence) * factor
+        name, factor = self._name_evidence(line, cand.item)
+        if name is not None:
+            evidence.append(name)
+        cand.score = confidence(evidence) * factor
 
     def _best(self, line: BankLine, cands: list[_Candidate], extra: Sequence[Evidence] = ()) -> Proposal:
         for cand in cands:
@@ -310,12 +368,16 @@ class Matcher:
         total = sum((self.remaining[i] for i in items), ZERO)
         evidence.append(self._amount_evidence(line.amount, total, "", code="amount_sum"))
         factor = min(self._name_evidence(line, i)[1] for i in items)
-        evidence += self._name_evidence(line, items[0])[0] if factor == 1.0 else []
+        name = self._name_evidence(line, items[0])[0] if factor == 1.0 else None
+        if name is not None:
+            evidence.append(name)
         return self._allocate(line, items, evidence, confidence(evidence) * factor, [])
 
-    def _by_amount_and_name(self, line: BankLine, customers: list[str]) -> Proposal:
+    def _by_amount_and_name(self, line: BankLine, customers: list[str], reading: Reading) -> Proposal:
         if customers:
-            named = [i for i in self._agreeing(line, customers) if self.invoices[i].customer_id in customers]
+            named = [
+                i for i in self._agreeing(line, customers, reading) if self.invoices[i].customer_id in customers
+            ]
             if named:
                 extra = []
                 if len(named) == 1 and self._unique_for_customer(named[0], line.amount):
@@ -334,38 +396,52 @@ class Matcher:
             oldest = next((i for c in customers for i in self.by_customer[c] if self.remaining[i] > ZERO), None)
             if oldest is not None:  # the payer is known but the amount fits nothing: a partial payment?
                 return self._best(line, [_Candidate(oldest, [])])
-        same_amount = self._amount_range(line)
+        same_amount = self._amount_range(line, reading)
         if same_amount:  # only the amount: a few candidates for review, however many share it
             return self._best(line, [_Candidate(i, []) for i in same_amount[:5]])
         return self._proposal(
             line, [], [Evidence("no_candidate", "no reference, number, amount or payer match")]
         )
 
-    def _amount_range(self, line: BankLine, limit: int = 50) -> list[int]:
+    def _amount_range(self, line: BankLine, reading: Reading, limit: int = BY_AMOUNT) -> list[int]:
         """Still fully open invoices in the line's currency whose amount is within tolerance of it."""
+        issued = reading.by_amount if reading.by_amount is not None else self._agreeing_by_amount(line)
+        return self._still_open(issued[:limit])
+
+    def _agreeing(self, line: BankLine, customers: list[str], reading: Reading) -> list[int]:
+        """Fully open invoices whose amount agrees with the line: of the named payers (however many
+        invoices share a common amount), else any customer's (a bounded number)."""
+        issued = reading.own if reading.own is not None else self._own_agreeing(line, customers)
+        # the named payer's own invoices when there are any (a typo'd number is most likely theirs)
+        return self._still_open(issued) or self._amount_range(line, reading, limit=NEAR_BY_AMOUNT)
+
+    def _still_open(self, items: list[int]) -> list[int]:
+        """Those of the invoices that nothing has settled yet (of amounts that agree as issued)."""
+        remaining, amount_open = self.remaining, self.amount_open
+        return [i for i in items if remaining[i] == amount_open[i]]
+
+    # what agrees with a line as issued: a reading ahead looks these up, the matcher keeps what is still open
+
+    def _own_agreeing(self, line: BankLine, customers: list[str]) -> list[int]:
+        """The named customers' invoices in the line's currency whose amount as issued agrees with it."""
+        tol = self._tolerance(line.amount)
+        lo, hi, currency = line.amount - tol, line.amount + tol, line.currency
+        amount_open, currencies = self.amount_open, self.currency
+        by_customer = self.by_customer
+        return [
+            i for c in customers for i in by_customer[c] if lo <= amount_open[i] <= hi and currencies[i] == currency
+        ]
+
+    def _agreeing_by_amount(self, line: BankLine) -> list[int]:
+        """The first `BY_AMOUNT` invoices in the line's currency whose amount as issued is within
+        tolerance of it, by amount."""
         amounts, items = self.by_amount.get(line.currency, ([], []))
         tol = self._tolerance(line.amount)
         lo, hi = (
             bisect.bisect_left(amounts, line.amount - tol),
             bisect.bisect_right(amounts, line.amount + tol),
         )
-        end, remaining = min(hi, lo + limit), self.remaining
-        return [i for i, amount in zip(items[lo:end], amounts[lo:end], strict=True) if remaining[i] == amount]
-
-    def _agreeing(self, line: BankLine, customers: list[str]) -> list[int]:
-        """Fully open invoices whose amount agrees with the line: of the named payers (however many
-        invoices share a common amount), else any customer's (a bounded number)."""
-        tol = self._tolerance(line.amount)
-        lo, hi, currency = line.amount - tol, line.amount + tol, line.currency
-        remaining, amount_open, currencies = self.remaining, self.amount_open, self.currency
-        own = [
-            i
-            for c in customers
-            for i in self.by_customer[c]
-            if lo <= remaining[i] <= hi and remaining[i] == amount_open[i] and currencies[i] == currency
-        ]
-        # the named payer's own invoices when there are any (a typo'd number is most likely theirs)
-        return own or self._amount_range(line, limit=20)
+        return items[lo : min(hi, lo + BY_AMOUNT)]
 
     def _customers_named(self, payer: frozenset[str]) -> list[str]:
         """Customers whose name matches the payer's: those sharing most of its words (a typo'd
@@ -449,7 +525,9 @@ class Matcher:
         items = list(fits[0])
         total = sum((self.remaining[i] for i in items), ZERO)
         evidence = [self._amount_evidence(line.amount, total, "", code="amount_sum")]
-        evidence += self._name_evidence(line, items[0])[0]
+        name = self._name_evidence(line, items[0])[0]
+        if name is not None:
+            evidence.append(name)
         if len(fits) == 1:
             evidence.append(Evidence("unique_amount", f"the only combination of {len(items)} open invoices"))
         else:
@@ -482,22 +560,26 @@ class Matcher:
         if "reference" not in codes and codes.isdisjoint(AMOUNT_CODES):
             # without a valid reference, only an agreeing amount may apply itself
             score = min(score, self.policy.auto_apply_threshold - 0.01)
-        if allocations and score >= self.policy.auto_apply_threshold:
-            # an automatic match settles at once; a proposal for review reserves nothing until confirmed
-            for alloc, i in zip(allocations, items, strict=False):
-                remaining[i] -= alloc.amount
-            if write_off > ZERO:
-                last = items[len(allocations) - 1]
-                remaining[last] = max(ZERO, remaining[last] - write_off)
-        return self._proposal(
-            line,
-            allocations,
-            evidence,
-            score=score,
-            unapplied=left,
-            write_off=max(write_off, ZERO),
-            alternatives=tuple(alternatives),
+        if not allocations:
+            decision = Decision.UNMATCHED
+        elif score >= self.policy.auto_apply_threshold:
+            decision = Decision.AUTO
+            if not self.dry:  # an automatic match settles at once; one for review reserves nothing
+                self._settle(items, allocations, write_off)
+        else:
+            decision = Decision.REVIEW
+        return Proposal(
+            line.line_id, line.amount, line.currency, tuple(allocations), round(score, 4), tuple(evidence),
+            decision, left, ZERO if write_off < ZERO else write_off, tuple(alternatives),
         )
+
+    def _settle(self, items: Sequence[int], allocations: Sequence[Allocation], write_off: Decimal) -> None:
+        remaining = self.remaining
+        for alloc, i in zip(allocations, items, strict=False):
+            remaining[i] -= alloc.amount
+        if write_off > ZERO:
+            last = items[len(allocations) - 1]
+            remaining[last] = max(ZERO, remaining[last] - write_off)
 
     def _proposal(
         self,
@@ -558,6 +640,7 @@ __all__ = [
     "Matcher",
     "OpenInvoice",
     "Proposal",
+    "Reading",
     "confidence",
     "match",
 ]

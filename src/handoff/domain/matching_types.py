@@ -75,6 +75,22 @@ class Proposal(NamedTuple):
     alternatives: tuple[str, ...] = ()  # other invoices that fit about as well
 
 
+class Reading(NamedTuple):
+    """What a bank line names, read against the open invoices as the matcher received them
+    (`Matcher.read`). Invoices are a matcher's positions in its invoice list. A reading holds for
+    as long as none of the invoices it found has been settled since."""
+
+    found: dict[int, list[Evidence]]  # invoices named by a reference or an exact number
+    cands: list[str]  # invoice-number candidates read from the text ([]: not needed)
+    # when the invoices found do not decide the line (None: not looked up; the matcher does it then):
+    customers: list[str] | None = None  # customers the payer's name stands for
+    own: list[int] | None = None  # their invoices whose amount as issued agrees with the line's
+    by_amount: list[int] | None = None  # any customer's such invoices (the first 50, by amount)
+    near: dict[int, str | None] | None = None  # of some of them: the number read one typo from theirs
+    proposal: Proposal | None = None  # read ahead: the proposal, when the invoices found decide it
+    settles: tuple[int, ...] = ()  # ... and the invoices of its allocations, in their order
+
+
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
     auto_apply_threshold: float = 0.85
@@ -87,8 +103,11 @@ class MatchPolicy:
     ambiguity_margin: float = 0.1
 
 
+_MISS = {code: 1.0 - weight for code, weight in WEIGHTS.items()}  # 1 - weight, per code
+
+
 def confidence(evidence: Iterable[Evidence]) -> float:
     miss = 1.0
     for e in evidence:
-        miss *= 1.0 - WEIGHTS.get(e.code, 0.0)
+        miss *= _MISS.get(e.code, 1.0)
     return round(1.0 - miss, 4)
