@@ -579,13 +579,16 @@ def users_token(email: str, name: Annotated[str, typer.Option(help="What the tok
 @app.command()
 def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the web app: the UI, the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and webhook intake."""
+    from functools import partial
+
     import uvicorn
 
-    from handoff.bootstrap import build_crm_sources, build_slack_signing_secret
+    from handoff.bootstrap import build_context, build_crm_sources, build_slack_signing_secret
     from handoff.web.app import create_app
 
     settings = _settings(db)
-    api = create_app(_context(db))
+    # the applier process (SQLite) builds its own context: from the same settings, already migrated
+    api = create_app(_context(db), make_context=partial(build_context, settings, migrate=False))
     api.state.crm_sources = build_crm_sources(settings)
     api.state.public_url = settings.env.get("HANDOFF_PUBLIC_URL", "")
     api.state.slack_signing_secret = build_slack_signing_secret(settings)

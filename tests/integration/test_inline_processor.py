@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from contextlib import closing
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from handoff.app.context import AppContext
 from handoff.app.intake import pending_count, receive
-from handoff.web.processing import InlineProcessor
+from handoff.bootstrap import build_context
+from handoff.config import Settings
+from handoff.web.app import create_app
+from handoff.web.processing import ApplierProcess, InlineProcessor
 from tests.conftest import Clock
 from tests.helpers import event
 
@@ -65,3 +74,70 @@ def test_the_processor_thread_checkpoints_the_wal_not_the_requests_commits(ctx: 
         processor.stop()
     assert pending_count(ctx) == 0
     assert database.stat().st_size > size  # the new pages reached the file: the processor checkpointed
+
+
+@pytest.fixture
+def sqlite_settings(ctx: AppContext) -> Settings:
+    if ctx.engine.dialect.name != "sqlite":
+        pytest.skip("the applier process is for a SQLite file")
+    return Settings.from_env({**os.environ, "HANDOFF_DATABASE_URL": str(ctx.engine.url)})
+
+
+def _applied(ctx: AppContext, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout  # (a new interpreter imports everything first)
+    while pending_count(ctx) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pending_count(ctx) == 0
+
+
+def test_serve_applies_events_in_a_child_process_started_again_if_it_dies(
+    ctx: AppContext, clock: Clock, sqlite_settings: Settings
+) -> None:
+    api = create_app(ctx, make_context=partial(build_context, sqlite_settings, migrate=False), process_inline=True)
+    assert isinstance(create_app(ctx, process_inline=True).state.processor, InlineProcessor)  # without settings
+    applier = api.state.processor
+    assert isinstance(applier, ApplierProcess)
+    applier.start()
+    try:
+        with ctx.engine.connect() as conn:  # the child checkpoints the WAL, not this process's commits
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+        _received(ctx, clock, 10)
+        applier.wake()
+        assert _applied(ctx)
+        first = applier._process.pid
+        os.kill(first, signal.SIGKILL)
+        applier._process.join()
+        time.sleep(1.0)  # (a child is started again at most once a second)
+        receive(ctx, [event("late", clock.now, deal_id="D-late")])
+        applier.wake()
+        assert _applied(ctx)
+        assert applier._process.pid != first
+    finally:
+        applier.stop()
+    assert not applier._process.is_alive()  # stop ends the child: it saw its pipe close
+
+
+_HOLD = """
+import sys, time
+from handoff.store.db import make_engine
+from handoff.store.unit_of_work import UnitOfWork
+with UnitOfWork(make_engine(sys.argv[1])) as uow:
+    print("holding", flush=True)
+    time.sleep(1.0)
+    uow.commit()
+print("done", flush=True)
+"""
+
+
+def test_writers_of_two_processes_queue_on_the_writer_lock(ctx: AppContext, clock: Clock) -> None:
+    if ctx.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single writer")
+    database = Path(ctx.engine.url.database or "")
+    with subprocess.Popen([sys.executable, "-c", _HOLD, str(ctx.engine.url)], stdout=subprocess.PIPE, text=True,
+                          cwd=Path(__file__).resolve().parents[2]) as other:  # fmt: skip
+        assert other.stdout is not None and other.stdout.readline().strip() == "holding"
+        with open(f"{database}-writer.lock", "rb") as lock, pytest.raises(BlockingIOError):
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other process holds it
+        _received(ctx, clock, 1)  # waits for the other writer, then writes
+        assert other.wait() == 0 and other.stdout.read().strip() == "done"
+    assert pending_count(ctx) == 1

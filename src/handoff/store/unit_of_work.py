@@ -7,6 +7,7 @@ locked only for that final moment, so concurrent transactions serialise briefly,
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from handoff.domain.audit import AuditEntry, entry_hash
 from handoff.store import schema
 from handoff.store.bulk import insert_many
 from handoff.store.codec import to_json_fragment
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers of one process still queue on the thread lock
+    fcntl = None  # type: ignore[assignment]
 
 
 def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
@@ -47,15 +53,49 @@ class Notice:
     payload: Mapping[str, Any]
 
 
-_sqlite_writers: dict[int, threading.Lock] = {}
+class _SqliteWriterLock:
+    """SQLite has one writer at a time. Writers queue on this lock instead of in SQLite's busy
+    handler, whose growing sleeps (1, 2, 5, 10 ms...) would turn contention into long stalls: the
+    threads of this process on a thread lock, processes on the same file on an exclusive `flock` of
+    `<database>-writer.lock`. Both wake a waiter as soon as the writer is done."""
+
+    def __init__(self, database: str | None) -> None:
+        self._thread = threading.Lock()
+        self._path = f"{database}-writer.lock" if database and fcntl else None
+        self._fd, self._pid = -1, 0
+
+    def acquire(self) -> None:
+        self._thread.acquire()
+        if self._path is None:
+            return
+        try:
+            if self._pid != os.getpid():  # per process: a forked child's inherited lock would be its parent's
+                self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # (releases the interpreter while it waits)
+        except BaseException:
+            self._thread.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._path is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
 
 
-def _writer_lock(engine: Engine) -> threading.Lock | None:
-    """SQLite has one writer at a time. Threads of one process queue on this lock instead of in
-    SQLite's busy handler, whose growing sleeps would turn contention into long stalls."""
+_sqlite_writers: dict[str | int, _SqliteWriterLock] = {}  # by database file (an in-memory one: by engine)
+
+
+def _writer_lock(engine: Engine) -> _SqliteWriterLock | None:
     if engine.dialect.name != "sqlite":
         return None
-    return _sqlite_writers.setdefault(id(engine), threading.Lock())
+    database = engine.url.database
+    key = os.path.abspath(database) if database and database != ":memory:" else id(engine)
+    lock = _sqlite_writers.get(key)
+    if lock is None:
+        lock = _sqlite_writers.setdefault(key, _SqliteWriterLock(key if isinstance(key, str) else None))
+    return lock
 
 
 class UnitOfWork:

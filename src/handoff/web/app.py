@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from handoff.domain.orders import DealEvent
 from handoff.web import api_admin, api_approvals, api_finance, api_orders, slack, ui, webhooks
 from handoff.web.errors import ERROR_RESPONSES, ApiError, error, http_error, on_api_error, on_validation_error
 from handoff.web.group_commit import GroupCommitter
-from handoff.web.processing import InlineProcessor
+from handoff.web.processing import ApplierProcess, InlineProcessor
 
 MAX_BODY = 1_000_000
 STATIC = Path(__file__).parent / "static"
@@ -140,11 +141,19 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def _sqlite_file(ctx: AppContext) -> bool:
+    database = ctx.engine.url.database
+    return ctx.engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
+
+
 def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key: str | None = None,
-               https_only: bool | None = None, process_inline: bool | None = None) -> FastAPI:  # fmt: skip
+               https_only: bool | None = None, process_inline: bool | None = None,
+               make_context: Callable[[], AppContext] | None = None) -> FastAPI:  # fmt: skip
     """The web app on `ctx`. `secret_key` signs session cookies (default HANDOFF_SECRET_KEY, else a
     random key: sessions then end when the process does). `process_inline` applies received events
-    in this process (default; HANDOFF_PROCESS_INLINE=0 when `handoff worker` processes do it)."""
+    without workers (default; HANDOFF_PROCESS_INLINE=0 when `handoff worker` processes do it): on a
+    thread of this process or, on a SQLite file and given `make_context` (a picklable callable that
+    builds the same context again), in a child process."""
     api = FastAPI(title="handoff", version="0.1.0", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
                   swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
                   redoc_url=None, description="From closed-won to cash: deals, exceptions, finance tasks, invoices, "
@@ -156,7 +165,12 @@ def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key:
     if process_inline is None:
         process_inline = os.environ.get("HANDOFF_PROCESS_INLINE", "1") != "0"
     api.state.committer = committer = GroupCommitter(ctx)
-    api.state.processor = InlineProcessor(ctx, busy=lambda: committer.waiting > 0) if process_inline else None
+    processor: InlineProcessor | ApplierProcess | None = None
+    if process_inline and make_context is not None and _sqlite_file(ctx):
+        processor = ApplierProcess(ctx, make_context, committer.waiting_count)
+    elif process_inline:
+        processor = InlineProcessor(ctx, busy=lambda: committer.waiting > 0)
+    api.state.processor = processor
     api.router.add_event_handler("shutdown", api.state.committer.close)
     if api.state.processor is not None:
         api.router.add_event_handler("startup", api.state.processor.start)

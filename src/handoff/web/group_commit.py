@@ -6,6 +6,7 @@ disk is flushed once per group instead of once per event."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
@@ -18,9 +19,15 @@ from handoff.domain.orders import DealEvent
 class GroupCommitter:
     def __init__(self, ctx: AppContext, max_group: int = 200) -> None:
         self.ctx, self.max_group = ctx, max_group
-        self.waiting = 0  # requests whose event is not stored yet: read by the inline processor
+        # requests whose event is not stored yet, read by the inline processor: in shared memory,
+        # so that an applier process can read it too
+        self.waiting_count = multiprocessing.get_context("spawn").RawValue("i", 0)
         self._queue: asyncio.Queue[tuple[DealEvent, asyncio.Future[bool]]] | None = None
         self._task: asyncio.Task[Any] | None = None
+
+    @property
+    def waiting(self) -> int:
+        return int(self.waiting_count.value)
 
     async def submit(self, event: DealEvent) -> bool:
         """Store the event; True when it is new, False for a redelivery."""
@@ -28,12 +35,12 @@ class GroupCommitter:
             self._queue = asyncio.Queue()
             self._task = asyncio.get_running_loop().create_task(self._run())
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.waiting += 1
+        self.waiting_count.value += 1
         try:
             await self._queue.put((event, future))
             return await future
         finally:
-            self.waiting -= 1
+            self.waiting_count.value -= 1
 
     async def _run(self) -> None:
         assert self._queue is not None

@@ -1,11 +1,17 @@
-"""Applying received webhook events inside the API process (single-process deployments)."""
+"""Applying received webhook events without `handoff worker` processes (single-machine deployments):
+on a thread of the API process, or, for a SQLite file under `handoff serve`, in a child process."""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
+from multiprocessing.connection import Connection
+from typing import Any
 
 from handoff.app.context import AppContext
 from handoff.app.intake import process_pending
@@ -73,3 +79,63 @@ class InlineProcessor:
             if report.applied + report.stale + report.failed < self.batch:
                 return
 
+
+class ApplierProcess:
+    """The inline processor in a child process of the API. Applying then has an interpreter (and
+    a core) of its own: on one interpreter, a webhook's acknowledgement also waited for the
+    interpreter lock while events were being applied. The child builds its context with
+    `make_context` (picklable: a new interpreter runs it), is woken through a pipe, and sees how
+    many requests are waiting to be stored (`waiting`, shared memory) to let them go first; the
+    writers of both processes queue on the SQLite writer lock (`store.unit_of_work`). A child that
+    died is started again at the next wake-up."""
+
+    def __init__(self, ctx: AppContext, make_context: Callable[[], AppContext], waiting: Any, linger: float = 0.1,
+                 batch: int = 4, max_defer: float = 0.01) -> None:  # fmt: skip
+        self.ctx, self.make_context, self.waiting = ctx, make_context, waiting
+        self.options = (linger, batch, max_defer)
+        self._process: Any = None
+        self._wake: Connection | None = None
+        self._started = 0.0
+
+    def start(self) -> None:
+        self.ctx.defer_checkpoints()  # the child checkpoints the WAL, not this process's commits
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: this one runs threads
+        receiver, self._wake = spawn.Pipe(duplex=False)
+        os.set_blocking(self._wake.fileno(), False)  # a full pipe means it is awake already
+        self._process = spawn.Process(target=_apply_in_child, args=(self.make_context, receiver, self.waiting,
+                                      *self.options), name="handoff-applier", daemon=True)  # fmt: skip
+        self._process.start()
+        receiver.close()
+        self._started = time.monotonic()
+
+    def wake(self) -> None:
+        if self._wake is None:
+            return
+        if not self._process.is_alive() and time.monotonic() - self._started > 1.0:
+            log.error("the applier process ended (exit code %s): starting it again", self._process.exitcode)
+            self._wake.close()
+            self.start()
+        with suppress(BlockingIOError, BrokenPipeError):
+            os.write(self._wake.fileno(), b"w")
+
+    def stop(self) -> None:
+        if self._wake is None:
+            return
+        self._wake.close()  # the child sees the end of the pipe and stops after its slice
+        self._wake = None
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+
+
+def _apply_in_child(make_context: Callable[[], AppContext], wake: Connection, waiting: Any, linger: float,
+                    batch: int, max_defer: float) -> None:  # fmt: skip
+    ctx = make_context()
+    processor = InlineProcessor(ctx, linger, batch, busy=lambda: waiting.value > 0, max_defer=max_defer)
+    processor.start()
+    try:
+        while os.read(wake.fileno(), 4096):  # b"": the API process closed its end
+            processor.wake()
+    finally:
+        processor.stop()
