@@ -261,7 +261,8 @@ class Matcher:
     def read(self, line: BankLine) -> Reading:
         """What the line names (references, numbers) and, for a dry matcher reading ahead, the
         proposal when the invoices found decide it alone (they explain the amount, or carry a
-        reference), else the customers the payer's name stands for."""
+        reference), else what the payer's name and the amount point to (customers, invoices whose
+        amount as issued agrees, and which of those a typo'd number stands for)."""
         found, cands = self._found_in_text(line)
         if not self.dry or line.amount <= ZERO:
             return Reading(found, cands)
@@ -560,18 +561,12 @@ class Matcher:
         if "reference" not in codes and codes.isdisjoint(AMOUNT_CODES):
             # without a valid reference, only an agreeing amount may apply itself
             score = min(score, self.policy.auto_apply_threshold - 0.01)
-        if not allocations:
-            decision = Decision.UNMATCHED
-        elif score >= self.policy.auto_apply_threshold:
-            decision = Decision.AUTO
-            if not self.dry:  # an automatic match settles at once; one for review reserves nothing
-                self._settle(items, allocations, write_off)
-        else:
-            decision = Decision.REVIEW
-        return Proposal(
-            line.line_id, line.amount, line.currency, tuple(allocations), round(score, 4), tuple(evidence),
-            decision, left, ZERO if write_off < ZERO else write_off, tuple(alternatives),
-        )
+        proposal = self._proposal(line, allocations, evidence, score=score, unapplied=left,
+                                  write_off=max(write_off, ZERO), alternatives=tuple(alternatives))  # fmt: skip
+        if proposal.decision is Decision.AUTO and not self.dry:
+            # an automatic match settles at once; a proposal for review reserves nothing until confirmed
+            self._settle(items, allocations, proposal.write_off)
+        return proposal
 
     def _settle(self, items: Sequence[int], allocations: Sequence[Allocation], write_off: Decimal) -> None:
         remaining = self.remaining
