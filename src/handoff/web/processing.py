@@ -99,6 +99,9 @@ class ApplierProcess:
 
     def start(self) -> None:
         self.ctx.defer_checkpoints()  # the child checkpoints the WAL, not this process's commits
+        self._spawn()
+
+    def _spawn(self) -> None:
         spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: this one runs threads
         receiver, self._wake = spawn.Pipe(duplex=False)
         os.set_blocking(self._wake.fileno(), False)  # a full pipe means it is awake already
@@ -114,7 +117,7 @@ class ApplierProcess:
         if not self._process.is_alive() and time.monotonic() - self._started > 1.0:
             log.error("the applier process ended (exit code %s): starting it again", self._process.exitcode)
             self._wake.close()
-            self.start()
+            self._spawn()
         with suppress(BlockingIOError, BrokenPipeError):
             os.write(self._wake.fileno(), b"w")
 
