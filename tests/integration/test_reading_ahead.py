@@ -3,6 +3,7 @@ proposes: whichever share of the lines the helper reads, and also when it dies."
 
 from __future__ import annotations
 
+import marshal
 import os
 import sys
 from decimal import Decimal
@@ -87,6 +88,59 @@ def test_a_helper_that_dies_changes_no_proposal(
     ahead.close()
     assert proposals == in_turn
     assert given == [True] * 2 * reading_ahead.CHUNK + [False] * (len(lines) - 2 * reading_ahead.CHUNK)
+
+
+class _Sent:
+    """The helper's end of the pipe, in this process: what it sent, by first line."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+
+    def send_bytes(self, data: bytes) -> None:
+        self.starts.append(marshal.loads(data)[0])
+
+    def close(self) -> None:
+        pass
+
+
+class _ClaimedWhileRead:
+    """The claim as the other process moves it: each chunk the helper starts is claimed before the
+    helper is done with it (the other process reads faster), until `until`."""
+
+    def __init__(self, until: int) -> None:
+        self.until, self.reads, self.claim = until, 0, 0
+
+    @property
+    def value(self) -> int:
+        self.reads += 1
+        return self.claim
+
+    def helper_started(self, start: int) -> None:
+        if start < self.until:
+            self.claim = start + reading_ahead.CHUNK
+
+
+def test_a_helper_overtaken_while_reading_a_chunk_leaps_ahead_instead_of_racing_for_the_next(
+    day: tuple[list[OpenInvoice], list[BankLine], list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoices, lines, _ = day
+    chunk = reading_ahead.CHUNK
+    monkeypatch.setattr(reading_ahead, "LEAP", 2)
+    claimed, sent, read = _ClaimedWhileRead(until=chunk), _Sent(), []
+    dry_read = Matcher.read
+
+    def read_line(matcher: Matcher, line: BankLine) -> Any:
+        position = lines.index(line)
+        if position % chunk == 0:  # the helper starts a chunk: the other process claims it meanwhile
+            read.append(position)
+            claimed.helper_started(position)
+        return dry_read(matcher, line)
+
+    monkeypatch.setattr(Matcher, "read", read_line)
+    reading_ahead._read_ahead(sent, invoices, MatchPolicy(), lines, claimed)  # type: ignore[arg-type]
+    # chunk 0 was claimed while read: the next chunk read is the claim plus the leap, not chunk 1
+    assert read[:2] == [0, chunk + 2 * chunk]
+    assert sent.starts == list(range(3 * chunk, len(lines), chunk))
 
 
 def test_a_short_run_has_no_helper(day: tuple[list[OpenInvoice], list[BankLine], list[str]]) -> None:

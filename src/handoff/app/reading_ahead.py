@@ -144,8 +144,11 @@ def _read_ahead(conn: Connection, invoices: Sequence[OpenInvoice], policy: Match
                 start = claimed.value + LEAP * CHUNK
                 continue
             wires = [_to_wire(matcher.read(line)) for line in lines[start : start + CHUNK]]
-            if start >= claimed.value:
-                conn.send_bytes(marshal.dumps((start, wires)))
+            if start < claimed.value:
+                # claimed while read: overtaken as well. Reading the next chunk instead of leaping
+                # would lose the race again (this process reads faster than the helper), chunk after chunk
+                continue
+            conn.send_bytes(marshal.dumps((start, wires)))
             start += CHUNK
     except (BrokenPipeError, OSError):  # the cash run ended or failed: nothing more is needed
         return
