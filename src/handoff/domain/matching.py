@@ -63,6 +63,9 @@ CENT = Decimal("0.01")
 BY_AMOUNT = 50  # invoices of any customer looked at for an amount, at most
 NEAR_BY_AMOUNT = 20  # ... and for a typo'd number
 _LISTED = frozenset({"reference", "invoice_number"})  # evidence that the payer named the invoice
+# per key length, for one line: half length, the heads and tails of the candidates that are about
+# that long, and those candidates in the order read (`Matcher._near_number`)
+_NearProbe = tuple[int, set[str], set[str], list[str]]
 
 
 @dataclass(slots=True)
@@ -214,11 +217,11 @@ class Matcher:
         number counts only for an invoice whose open amount agrees: those are looked up by amount
         (and payer), then their keys compared (`_near_number`)."""
         near = reading.near or {}
-        halves: dict[int, tuple[set[str], set[str]]] = {}
+        by_length: dict[int, _NearProbe] = {}
         for i in self._agreeing(line, customers, reading):
             if i in found:
                 continue
-            number = near[i] if i in near else self._near_number(i, reading.cands, halves)
+            number = near[i] if i in near else self._near_number(i, reading.cands, by_length)
             if number is not None:
                 found[i] = [
                     Evidence(
@@ -228,18 +231,26 @@ class Matcher:
                     )
                 ]
 
-    def _near_number(self, item: int, cands: list[str], halves: dict[int, tuple[set[str], set[str]]]) -> str | None:
-        """The first candidate one typo from the invoice's number. One edit leaves the first or the
-        last half of a key intact, so the candidates' halves are indexed first (in `halves`, per
-        length, for the line) and most keys are rejected by a probe."""
+    def _near_number(self, item: int, cands: list[str], by_length: dict[int, _NearProbe]) -> str | None:
+        """The first candidate one typo from the invoice's number. Only candidates of about the
+        key's length can be, and one edit leaves the first or the last half of a key intact: so
+        those candidates and their halves are indexed first (in `by_length`, per key length, for
+        the line) and most keys are rejected by a probe. (Invoice numbers share their leading part,
+        `INV-DE-2026-`: halves of candidates of other lengths would let nearly every key through.)"""
         key = self.key_of[item]
-        h = (len(key) - 1) // 2
-        if h not in halves:
-            halves[h] = ({c[:h] for c in cands}, {c[-h:] for c in cands})
-        heads, tails = halves[h]
+        size = len(key)
+        probe = by_length.get(size)
+        if probe is None:
+            h = (size - 1) // 2
+            close = [c for c in cands if size - 1 <= len(c) <= size + 1]
+            probe = by_length[size] = (h, {c[:h] for c in close}, {c[-h:] for c in close}, close)
+        h, heads, tails, close = probe
         if key[:h] not in heads and key[-h:] not in tails:
             return None
-        return next((c for c in cands if abs(len(c) - len(key)) <= 1 and within_one_edit(c, key)), None)
+        for c in close:
+            if within_one_edit(c, key):
+                return c
+        return None
 
     # -- proposals --------------------------------------------------------------------------------
 
@@ -274,8 +285,8 @@ class Matcher:
             own, by_amount = self._own_agreeing(line, customers), self._agreeing_by_amount(line)
             near = None
             if self.policy.fuzzy_numbers and cands:  # for the invoices `_found_near` will likely look at
-                halves: dict[int, tuple[set[str], set[str]]] = {}
-                near = {i: self._near_number(i, cands, halves) for i in own or by_amount[:NEAR_BY_AMOUNT]}
+                by_length: dict[int, _NearProbe] = {}
+                near = {i: self._near_number(i, cands, by_length) for i in own or by_amount[:NEAR_BY_AMOUNT]}
             return Reading(found, cands, customers, own, by_amount, near)
         proposal = self._decide(line, Reading(found, cands))
         item_of = {self.invoices[i].number: i for i in found}
