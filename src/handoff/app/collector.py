@@ -1,9 +1,13 @@
-"""Cycle-collector tuning for bulk work (a large import, a large cash-application run).
+"""Cycle-collector setting for bulk work (a large import, a large cash-application run).
 
-Such work allocates a great many short-lived objects but makes almost no reference cycles. At the
-default threshold the collector runs every 700 allocations and, on its full runs, walks every live
-object (all events of an import, every open invoice and bank line of a matching run): a fifth of
-a big import's time, a quarter of matching 100,000 bank lines.
+Such work allocates a great many objects, keeps a good share of them (the events of an import,
+the proposals of a cash run) and makes next to no reference cycles: measured, 143 unreachable
+objects in an import of 5,000 deals, none in a cash run of 3,924 lines. At the default setting
+the collector walks every young survivor once or twice and, on its full runs, every live object:
+a fifth of a big import's time, a quarter of matching 100,000 bank lines. Even collecting rarely
+still walks each survivor once (0.3 s of a 4 s matching run). So for the length of the operation
+nothing is collected automatically, and at its end what it made joins the oldest generation
+without being walked, for a full collection to look at in its own time.
 """
 
 from __future__ import annotations
@@ -13,29 +17,29 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
-BULK = 1000  # items from which a bulk operation tunes the collector
+BULK = 1000  # items from which a bulk operation pauses the collector
 
 _lock = threading.Lock()
 _users = 0
-_saved: tuple[int, int, int] = gc.get_threshold()
+_was_enabled = gc.isenabled()
 
 
 def for_bulk(items: int) -> AbstractContextManager[None]:
-    """`rarer_collections()` for `items` >= BULK, else nothing."""
-    return rarer_collections() if items >= BULK else nullcontext()
+    """`paused()` for `items` >= BULK, else nothing."""
+    return paused() if items >= BULK else nullcontext()
 
 
 @contextmanager
-def rarer_collections() -> Iterator[None]:
-    """Collect rarely, and never walk what lived before: for the length of one bulk operation.
-    Not for small calls in a long-running process: unfreezing at the end hands everything the
-    process froze at start-up back to the collector. Nested and concurrent uses share one setting."""
-    global _users, _saved
+def paused() -> Iterator[None]:
+    """No automatic collection for the length of one bulk operation. Not for small calls in a
+    long-running process: at the end, everything the process holds (what the operation made and
+    what lived before) goes to the oldest generation, which only a full collection walks. Nested
+    and concurrent uses share one pause; processes forked meanwhile (helpers) inherit it."""
+    global _users, _was_enabled
     with _lock:
         if _users == 0:
-            _saved = gc.get_threshold()
-            gc.set_threshold(max(_saved[0], 50_000), *_saved[1:])
-            gc.freeze()  # what lives now (the input of the operation) outlives it: never walk it
+            _was_enabled = gc.isenabled()
+            gc.disable()
         _users += 1
     try:
         yield
@@ -43,5 +47,10 @@ def rarer_collections() -> Iterator[None]:
         with _lock:
             _users -= 1
             if _users == 0:
-                gc.set_threshold(*_saved)
+                # freeze, then unfreeze: every tracked object moves to the oldest generation in
+                # O(1). Left young, the operation's results would be walked by the first
+                # collection after it (the allocation counts are far past the threshold by then)
+                gc.freeze()
                 gc.unfreeze()
+                if _was_enabled:
+                    gc.enable()
