@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from handoff.app import notices, queries
 from handoff.app.context import AppContext
@@ -194,26 +194,30 @@ def _tell_requester(uow: UnitOfWork, ctx: AppContext, now: datetime, row: Any, s
                  extra={"approval_id": row.id})  # fmt: skip
 
 
-def _columns() -> list[Any]:
-    a = schema.approvals
-    return [a.c.id, a.c.kind, a.c.subject, a.c.payload, a.c.status, a.c.requested_by, a.c.requested_at,
-            a.c.decided_by, a.c.decided_at, a.c.decision_note, a.c.result_invoice_id]
+def _select() -> Select[Any]:
+    """Approvals with the id of the invoice they are about (`invoice_id`; none for an unknown number)."""
+    a, inv = schema.approvals, schema.invoices
+    return select(a.c.id, a.c.kind, a.c.subject, inv.c.id.label("invoice_id"), a.c.payload, a.c.status,
+                  a.c.requested_by, a.c.requested_at, a.c.decided_by, a.c.decided_at, a.c.decision_note,
+                  a.c.result_invoice_id).select_from(a.outerjoin(inv, inv.c.number == a.c.subject))  # fmt: skip
 
 
 def get_approval(ctx: AppContext, approval_id: int) -> dict[str, Any]:
-    a = schema.approvals
     with ctx.engine.connect() as conn:
-        row = conn.execute(select(*_columns()).where(a.c.id == approval_id)).one_or_none()
+        row = conn.execute(_select().where(schema.approvals.c.id == approval_id)).one_or_none()
     if row is None:
         raise ApprovalError("not_found", f"no approval {approval_id}")
     return dict(row._mapping)
 
 
-def list_approvals(ctx: AppContext, status: str | None = "pending", limit: int = 50,
-                   offset: int = 0) -> queries.Page:  # fmt: skip
-    """Approvals (pending by default; None for all), newest first."""
+def list_approvals(ctx: AppContext, status: str | tuple[str, ...] | None = "pending", limit: int = 50,
+                   offset: int = 0, subject: str | None = None) -> queries.Page:  # fmt: skip
+    """Approvals in a status or several (pending by default; None for all), newest first;
+    `subject`: those of one invoice."""
     a = schema.approvals
-    q = select(*_columns()).order_by(a.c.requested_at.desc(), a.c.id.desc())
+    q = _select().order_by(a.c.requested_at.desc(), a.c.id.desc())
     if status:
-        q = q.where(a.c.status == status)
+        q = q.where(a.c.status.in_((status,) if isinstance(status, str) else status))
+    if subject:
+        q = q.where(a.c.subject == subject)
     return queries.paged(ctx, q, limit, offset)

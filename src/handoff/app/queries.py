@@ -202,8 +202,9 @@ def invoice_detail(ctx: AppContext, invoice_id: int) -> dict[str, Any] | None:
     detail = dict(row._mapping)
     doc = invoice_from_json(detail.pop("document"))
     detail.update(deal_ids=deals, payments=payments, buyer_email=doc.buyer.billing_email,
-                  lines=[{"description": ln.description, "quantity": ln.quantity, "unit_price": ln.unit_price,
-                          "net_amount": ln.net_amount, "vat_rate": ln.tax.rate, "vat_category": ln.tax.category}
+                  lines=[{"line_no": ln.line_no, "description": ln.description, "quantity": ln.quantity,
+                          "unit_price": ln.unit_price, "net_amount": ln.net_amount, "vat_rate": ln.tax.rate,
+                          "vat_category": ln.tax.category}
                          for ln in doc.lines])  # fmt: skip
     return _with_overdue(ctx, detail)
 

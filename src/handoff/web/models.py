@@ -330,6 +330,7 @@ class Approval(Out):
     id: int
     kind: Literal["credit_note"]
     subject: str = Field(description="the invoice number")
+    invoice_id: int | None = Field(description="the id of the invoice credited")
     payload: ApprovalPayload
     status: Literal["pending", "approved", "rejected"]
     requested_by: str
