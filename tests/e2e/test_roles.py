@@ -70,6 +70,10 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/invoices"): READ,
     ("GET", "/invoices/{invoice_id}"): READ,
     ("POST", "/invoices/{invoice_id}/issue"): WRITE,
+    ("POST", "/invoices/{invoice_id}/credit-notes"): WRITE,
+    ("GET", "/approvals"): READ,
+    ("POST", "/approvals/{approval_id}/approve"): WRITE,
+    ("POST", "/approvals/{approval_id}/reject"): WRITE,
     ("GET", "/payments"): READ,
     ("POST", "/payments"): WRITE,
     ("GET", "/dashboard"): READ,
@@ -133,6 +137,8 @@ def _form(site: Site, path: str, who: str) -> dict[str, str]:
         "/admin/users": {"email": f"ui-{who}@acme.example", "role": "auditor", "password": "long-pass-1"},
         "/admin/users/{user_id}/active": {"active": "1"},
         "/account/tokens": {"name": "matrix"},
+        "/invoices/{invoice_id}/credit-notes": {"reason": "matrix"},
+        "/approvals/{approval_id}/reject": {"note": "matrix"},
         "/login": {"email": EMAILS[F], "password": PASSWORDS[F]},
     }
     return forms.get(path, {})

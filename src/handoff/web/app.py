@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from handoff.app.context import AppContext
 from handoff.connectors.intake.files import DealRow, IntakeError, deal_input, parse_time
 from handoff.domain.orders import DealEvent
-from handoff.web import api_admin, api_approvals, api_finance, api_orders, slack, ui, webhooks
+from handoff.web import api_admin, api_approvals, api_finance, api_orders, slack, ui, ui_approvals, webhooks
 from handoff.web.errors import ERROR_RESPONSES, ApiError, error, http_error, on_api_error, on_validation_error
 from handoff.web.group_commit import GroupCommitter
 from handoff.web.processing import ApplierProcess, InlineProcessor
@@ -205,5 +205,6 @@ def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key:
     api.include_router(slack.router())
     api.include_router(api_admin.router)
     api.include_router(ui.router)
+    api.include_router(ui_approvals.router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
     return api

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from handoff.app import audit, metrics, queries, users
+from handoff.app import approvals, audit, metrics, queries, users
 from handoff.app.digest import AGE_BUCKETS
 from handoff.app.invoicing import InvoicingError, issue_draft
 from handoff.app.orders import EDITABLE, OrderError, update_fields
@@ -52,6 +52,7 @@ templates.env.filters["money"] = _money
 templates.env.filters["when"] = lambda v: v.strftime("%d %b %Y %H:%M") if hasattr(v, "strftime") else (v or "—")
 templates.env.filters["day"] = lambda v: v.strftime("%d %b %Y") if hasattr(v, "strftime") else (v or "—")
 templates.env.filters["pct"] = lambda v: f"{v:.0%}"
+templates.env.filters["person"] = approvals.person  # an actor as people know them: `user:a@b` -> `a@b`
 templates.env.globals["state_label"] = lambda s: STATE_LABELS.get(s, s)
 
 
@@ -82,11 +83,11 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(PageForbidden, on_forbidden)
 
 
-def _flash(request: Request, kind: str, message: str) -> None:
+def flash_message(request: Request, kind: str, message: str) -> None:
     request.session["flash"] = {"kind": kind, "message": message}
 
 
-def _back(url: str) -> RedirectResponse:
+def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
@@ -117,18 +118,18 @@ async def login(request: Request, email: Annotated[str, Form(max_length=320)] = 
                       error="E-mail or password is wrong.")  # fmt: skip
     request.session.clear()  # a fresh session (and CSRF secret) at each login
     request.session["uid"] = user.id
-    return _back(_safe_next(next) or HOME[user.role])
+    return see_other(_safe_next(next) or HOME[user.role])
 
 
 @router.post("/logout")
 def logout(request: Request, user: User = ui_user(*ALL)) -> Response:
     request.session.clear()
-    return _back("/login")
+    return see_other("/login")
 
 
 @router.get("/")
 def home(request: Request, user: User = ui_user(*ALL)) -> Response:
-    return _back(HOME[user.role])
+    return see_other(HOME[user.role])
 
 
 # --- sales: exceptions and deals -------------------------------------------------------------------
@@ -168,21 +169,22 @@ async def fix_deal(request: Request, deal_id: str,
     back = _safe_next(str(form.get("back", ""))) or f"/deals/{deal_id}"
     changes = {k: str(v).strip() for k, v in form.items() if k in EDITABLE and str(v).strip()}
     if not changes:
-        _flash(request, "warn", f"{deal_id}: nothing to save — fill in at least one field.")
-        return _back(back)
+        flash_message(request, "warn", f"{deal_id}: nothing to save — fill in at least one field.")
+        return see_other(back)
     try:
         BillingFix.model_validate(changes)
         update_fields(ctx, deal_id, changes, user.email)
     except (ValidationError, OrderError) as exc:
-        _flash(request, "error", f"{deal_id}: not saved — {exc}")
-        return _back(back)
+        flash_message(request, "error", f"{deal_id}: not saved — {exc}")
+        return see_other(back)
     detail = queries.order_detail(ctx, deal_id) or {}
     if detail.get("problems"):
         left = "; ".join(p["message"] for p in detail["problems"])
-        _flash(request, "warn", f"{deal_id} saved, still blocked: {left}")
+        flash_message(request, "warn", f"{deal_id} saved, still blocked: {left}")
     else:
-        _flash(request, "ok", f"{deal_id} is ready to bill — it left the exception queue and finance has a task.")
-    return _back(back)
+        flash_message(request, "ok",
+                      f"{deal_id} is ready to bill — it left the exception queue and finance has a task.")
+    return see_other(back)
 
 
 @router.get("/deals")
@@ -241,17 +243,19 @@ def invoice_page(request: Request, invoice_id: int, user: User = ui_user(*FINANC
     detail = queries.invoice_detail(context(request), invoice_id)
     if detail is None:
         return error_page(request, 404, f"There is no invoice {invoice_id}.")
-    return render(request, "invoice.html", user, inv=detail, can_issue=user.role in WRITERS)
+    credits = approvals.list_approvals(context(request), None, limit=50, subject=detail["number"]).items \
+        if detail["kind"] == "invoice" and detail["number"] else []  # fmt: skip
+    return render(request, "invoice.html", user, inv=detail, credits=credits, can_issue=user.role in WRITERS)
 
 
 @router.post("/invoices/{invoice_id}/issue")
 def issue_page(request: Request, invoice_id: int, user: User = ui_user(*WRITERS)) -> Response:
     try:
         issued = issue_draft(context(request), invoice_id, user.actor)
-        _flash(request, "ok", f"Invoice {issued.number} issued and sent to {issued.buyer.billing_email}.")
+        flash_message(request, "ok", f"Invoice {issued.number} issued and sent to {issued.buyer.billing_email}.")
     except InvoicingError as exc:
-        _flash(request, "error", str(exc))
-    return _back(f"/invoices/{invoice_id}")
+        flash_message(request, "error", str(exc))
+    return see_other(f"/invoices/{invoice_id}")
 
 
 @router.get("/payments")
@@ -273,17 +277,17 @@ async def apply_payment_page(request: Request, user: User = ui_user(*WRITERS)) -
         if amount <= 0 or not number:
             raise ValueError
     except (InvalidOperation, ValueError):
-        _flash(request, "error", "Give an invoice number, a positive amount and a date (YYYY-MM-DD).")
-        return _back("/payments")
+        flash_message(request, "error", "Give an invoice number, a positive amount and a date (YYYY-MM-DD).")
+        return see_other("/payments")
     try:
         report = apply_payment(context(request), number, amount, paid_on, str(form.get("reference", ""))[:200],
                                user.actor)  # fmt: skip
     except IntakeError:
-        _flash(request, "error", f"{number} is not an issued invoice.")
-        return _back("/payments")
+        flash_message(request, "error", f"{number} is not an issued invoice.")
+        return see_other("/payments")
     state = report.states.get(number, "unchanged (already recorded)")
-    _flash(request, "ok", f"Payment of {_money(amount)} applied to {number}: invoice now {state}.")
-    return _back("/payments")
+    flash_message(request, "ok", f"Payment of {_money(amount)} applied to {number}: invoice now {state}.")
+    return see_other("/payments")
 
 
 # --- dashboard -------------------------------------------------------------------------------------
@@ -333,10 +337,10 @@ async def add_user_page(request: Request, user: User = ui_user(Role.ADMIN)) -> R
     try:
         added = users.add_user(context(request), str(form.get("email", "")), str(form.get("role", "")),
                                str(form.get("password", "")), user.actor)  # fmt: skip
-        _flash(request, "ok", f"{added.email} can now log in as {added.role.value}.")
+        flash_message(request, "ok", f"{added.email} can now log in as {added.role.value}.")
     except UserError as exc:
-        _flash(request, "error", exc.message)
-    return _back("/admin/users")
+        flash_message(request, "error", exc.message)
+    return see_other("/admin/users")
 
 
 @router.post("/admin/users/{user_id}/active")
@@ -344,14 +348,14 @@ async def user_active_page(request: Request, user_id: int, user: User = ui_user(
     form = await request.form()
     active = form.get("active") == "1"
     if user_id == user.id and not active:
-        _flash(request, "error", "You cannot deactivate yourself.")
-        return _back("/admin/users")
+        flash_message(request, "error", "You cannot deactivate yourself.")
+        return see_other("/admin/users")
     try:
         changed = users.set_active(context(request), user_id, active, user.actor)
-        _flash(request, "ok", f"{changed.email} is now {'active' if active else 'deactivated'}.")
+        flash_message(request, "ok", f"{changed.email} is now {'active' if active else 'deactivated'}.")
     except UserError as exc:
-        _flash(request, "error", exc.message)
-    return _back("/admin/users")
+        flash_message(request, "error", exc.message)
+    return see_other("/admin/users")
 
 
 @router.get("/account")
@@ -365,6 +369,6 @@ async def account_token(request: Request, user: User = ui_user(*ALL)) -> Respons
     try:
         secret, _ = users.create_token(context(request), user, str(form.get("name", "")), user.actor)
     except UserError as exc:
-        _flash(request, "error", exc.message)
-        return _back("/account")
+        flash_message(request, "error", exc.message)
+        return see_other("/account")
     return render(request, "account.html", user, token=secret)
