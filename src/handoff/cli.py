@@ -458,6 +458,21 @@ def credit_note_request(number: str,
               f"{asked['payload']['currency']} on {number}")  # fmt: skip
 
 
+@credit_note_app.command("void")
+def credit_note_void(invoice_id: Annotated[int, typer.Argument(help="The credit-note draft's id.")],
+                     reason: Annotated[str, typer.Option(help="Why it must not be issued: the requester reads it.")],
+                     actor: Annotated[str, typer.Option(help="Your e-mail.")],
+                     db: DbOption = None) -> None:  # fmt: skip
+    """Void a credit-note draft before it is issued; its quantities can be credited again."""
+    from handoff.app.approvals import ApprovalError, void_credit_note
+
+    try:
+        approval = void_credit_note(_context(db), invoice_id, actor, reason)
+    except ApprovalError as exc:
+        _fail(str(exc))
+    out.print(f"credit-note draft {invoice_id} voided (approval {approval['id']} on {approval['subject']})")
+
+
 @approvals_app.command("list")
 def approvals_list(db: DbOption = None,
                    status: Annotated[str, typer.Option(help="pending, approved, rejected or all")] = "pending",

@@ -167,7 +167,18 @@ def test_credit_note_request_and_approval(tmp_path: Path) -> None:
     assert "approval 1 approved: credit-note draft 2" in said(done), done.stderr
     again = run("approvals", "reject", "1", "--actor", "cy@acme.example", "--note", "no", "--db", db, cwd=tmp_path)
     assert again.returncode == 2 and "already approved" in again.stderr
-    crn = run("invoice", "issue", "--id", "2", "--db", db, cwd=tmp_path)
+    # approved by mistake: the draft is voided, and the invoice may be credited again
+    void = run("credit-note", "void", "2", "--reason", "wrong customer", "--actor", "bob@acme.example",
+               "--db", db, cwd=tmp_path)  # fmt: skip
+    assert f"credit-note draft 2 voided (approval 1 on {number})" in said(void), void.stderr
+    void_again = run("credit-note", "void", "2", "--reason", "x", "--actor", "bob@acme.example", "--db", db,
+                     cwd=tmp_path)  # fmt: skip
+    assert void_again.returncode == 2 and "is void; only a draft can be voided" in " ".join(void_again.stderr.split())
+    asked = run("credit-note", "request", number, "--reason", "outage", "--actor", "ann@acme.example",
+                "--db", db, cwd=tmp_path)  # fmt: skip
+    assert "approval 2 pending" in said(asked), asked.stderr
+    run("approvals", "approve", "2", "--actor", "bob@acme.example", "--db", db, cwd=tmp_path)
+    crn = run("invoice", "issue", "--id", "3", "--db", db, cwd=tmp_path)
     assert "CRN-DE-2026-000001" in crn.stdout, crn.stderr
     unknown = run("credit-note", "request", "INV-NOPE", "--reason", "x", "--actor", "a@b.c", "--db", db, cwd=tmp_path)
     assert unknown.returncode == 2 and "no invoice numbered INV-NOPE" in unknown.stderr

@@ -45,6 +45,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/payments"): READ,
     ("POST", "/api/v1/payments"): WRITE,
     ("POST", "/api/v1/invoices/{number}/credit-notes"): WRITE,
+    ("POST", "/api/v1/credit-notes/{invoice_id}/void"): WRITE,
     ("GET", "/api/v1/approvals"): READ,
     ("POST", "/api/v1/approvals/{approval_id}/approve"): WRITE,
     ("POST", "/api/v1/approvals/{approval_id}/reject"): WRITE,
@@ -71,6 +72,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/invoices/{invoice_id}"): READ,
     ("POST", "/invoices/{invoice_id}/issue"): WRITE,
     ("POST", "/invoices/{invoice_id}/credit-notes"): WRITE,
+    ("POST", "/invoices/{invoice_id}/void"): WRITE,
     ("GET", "/approvals"): READ,
     ("POST", "/approvals/{approval_id}/approve"): WRITE,
     ("POST", "/approvals/{approval_id}/reject"): WRITE,
@@ -123,6 +125,7 @@ def _json_body(site: Site, method: str, path: str, who: str) -> dict[str, object
         ("POST", "/api/v1/me/tokens"): {"name": "matrix"},
         ("POST", "/api/v1/invoices/{number}/credit-notes"): {"reason": "matrix"},
         ("POST", "/api/v1/approvals/{approval_id}/reject"): {"note": "matrix"},
+        ("POST", "/api/v1/credit-notes/{invoice_id}/void"): {"reason": "matrix"},
         ("POST", "/api/v1/users"): {"email": f"matrix-{who}@acme.example", "role": "sales", "password": "long-pass-1"},
         ("PATCH", "/api/v1/users/{user_id}"): {"active": True},
         ("POST", "/api/v1/webhooks/deals/{source}"): {"event_id": f"matrix-{who}", "deal": GOOD},
@@ -139,6 +142,7 @@ def _form(site: Site, path: str, who: str) -> dict[str, str]:
         "/account/tokens": {"name": "matrix"},
         "/invoices/{invoice_id}/credit-notes": {"reason": "matrix"},
         "/approvals/{approval_id}/reject": {"note": "matrix"},
+        "/invoices/{invoice_id}/void": {"reason": "matrix"},
         "/login": {"email": EMAILS[F], "password": PASSWORDS[F]},
     }
     return forms.get(path, {})

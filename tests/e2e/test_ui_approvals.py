@@ -129,3 +129,31 @@ def test_auditors_read_approvals_but_decide_nothing(site: Site) -> None:
         assert "/credit-notes" not in auditor.get(f"/invoices/{invoice_id}").text
     with site.ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(schema.approvals)).scalar_one() == 1
+
+
+def test_a_credit_note_draft_approved_by_mistake_is_voided_on_its_page(site: Site) -> None:
+    invoice_id = _invoice_id(site, site.issued_number)
+    with login(site, Role.FINANCE) as finance:
+        _post(finance, f"/invoices/{invoice_id}/credit-notes", {"reason": "returned"}, page=f"/invoices/{invoice_id}")
+    [(approval_id, _, _)] = _approvals(site)
+    with login(site, Role.ADMIN) as admin:
+        target, _ = _post(admin, f"/approvals/{approval_id}/approve", {"note": ""})
+        draft_id = int(target.rsplit("/", 1)[1])
+        assert f'action="/invoices/{draft_id}/void"' in admin.get(target).text
+        _, flash = _post(admin, f"/invoices/{draft_id}/void", {"reason": " "}, page=target)
+        assert flash == "error: Not voided: voiding a credit-note draft needs a reason"
+        _, flash = _post(admin, f"/invoices/{draft_id}/void", {"reason": "wrong customer"}, page=target)
+        assert flash == (f"ok: Credit-note draft voided: it will not be issued, and what it credited on "
+                         f"{site.issued_number} can be credited again.")  # fmt: skip
+        page = admin.get(target).text
+        assert 'class="badge doc-void"' in page and f"/invoices/{draft_id}/issue" not in page
+        assert "format=ubl" not in page and "Voided before it was issued" in page
+        assert f"draft voided {draft_id}" in admin.get(f"/invoices/{invoice_id}").text
+        # an invoice's own draft is not voided by hand: it follows its deal
+        assert f'action="/invoices/{site.draft_id}/void"' not in admin.get(f"/invoices/{site.draft_id}").text
+        _, flash = _post(admin, f"/invoices/{site.draft_id}/void", {"reason": "x"}, page=f"/invoices/{site.draft_id}")
+        assert flash.startswith("error: Not voided: ") and "is an invoice, not a credit note" in flash
+    with login(site, Role.FINANCE) as finance:  # what the voided draft credited can be asked for again
+        _, flash = _post(finance, f"/invoices/{invoice_id}/credit-notes", {"reason": "returned, rightly"},
+                         page=f"/invoices/{invoice_id}")  # fmt: skip
+        assert flash.startswith("ok: Credit note of ")

@@ -14,7 +14,7 @@ from handoff.app.approvals import ApprovalError
 from handoff.app.audit import verify
 from handoff.app.context import AppContext
 from handoff.app.intake import ingest
-from handoff.app.invoicing import issue_all_drafts, issue_draft
+from handoff.app.invoicing import InvoicingError, issue_all_drafts, issue_draft
 from handoff.domain.invoices import InvoiceKind
 from handoff.store import schema
 from tests.helpers import event
@@ -156,3 +156,56 @@ def test_only_an_issued_invoice_with_something_left_can_be_credited(ctx: AppCont
     with pytest.raises(ApprovalError, match=f"invoice {crn.number} is a credit note") as not_invoice:
         approvals.request_credit_note(ctx, crn.number or "", "credit a credit", ASKER)
     assert not_invoice.value.code == "not_creditable"
+
+
+def test_a_voided_credit_note_draft_is_never_issued_and_frees_what_it_credited(ctx: AppContext) -> None:
+    number = issued_invoice(ctx)
+    done = approvals.approve(ctx, approvals.request_credit_note(ctx, number, "all of it", ASKER)["id"], APPROVER)
+    draft_id = done["result_invoice_id"]
+    assert done["result_status"] == "draft"
+    with pytest.raises(ApprovalError, match=f"invoice {number} is already fully credited"):
+        approvals.request_credit_note(ctx, number, "again", ASKER)  # the approved draft holds everything
+    with pytest.raises(ApprovalError, match="needs a reason") as no_reason:
+        approvals.void_credit_note(ctx, draft_id, APPROVER, " ")
+    assert no_reason.value.code == "invalid"
+
+    voided = approvals.void_credit_note(ctx, draft_id, f"user:{APPROVER}", "approved by mistake")
+    assert (voided["id"], voided["status"], voided["result_status"]) == (done["id"], "approved", "void")
+    assert "approved by mistake" in outbox(ctx)[f"email:approval:{done['id']}:voided"]["text"]
+    with ctx.engine.connect() as conn:
+        a = schema.audit_log
+        entry = conn.execute(select(a.c.actor, a.c.reason).where(a.c.action == "credit_note.voided",
+                                                                a.c.entity_id == number)).one()  # fmt: skip
+    assert tuple(entry) == (f"user:{APPROVER}", "approved by mistake")
+    assert verify(ctx)[1] is None
+    # never issued, neither one by one nor in bulk
+    with pytest.raises(InvoicingError, match="only a draft can be issued"):
+        issue_draft(ctx, draft_id, APPROVER)
+    assert issue_all_drafts(ctx, APPROVER) == []
+    with pytest.raises(ApprovalError, match="is void; only a draft can be voided") as twice:
+        approvals.void_credit_note(ctx, draft_id, APPROVER, "again")
+    assert twice.value.code == "not_voidable"
+    # what it credited is free again
+    again = approvals.request_credit_note(ctx, number, "all of it, rightly", ASKER)
+    assert again["payload"]["quantities"] == {"1": "1"}
+
+
+def test_only_a_credit_note_draft_can_be_voided(ctx: AppContext) -> None:
+    number = issued_invoice(ctx)
+    done = approvals.approve(ctx, approvals.request_credit_note(ctx, number, "all of it", ASKER)["id"], APPROVER)
+    credit = issue_draft(ctx, done["result_invoice_id"], APPROVER)
+    with pytest.raises(ApprovalError, match=f"credit note {credit.number} is issued; only a draft") as issued:
+        approvals.void_credit_note(ctx, done["result_invoice_id"], APPROVER, "too late")
+    assert issued.value.code == "not_voidable"
+    ingest(ctx, [event("e3", T0, deal_id="D-3", customer_id="C-3")])  # a deal whose invoice is a draft
+    with ctx.engine.connect() as conn:
+        inv = schema.invoices
+        invoice_draft = conn.execute(select(inv.c.id).where(inv.c.status == "draft")).scalar_one()
+        invoice_id = conn.execute(select(inv.c.id).where(inv.c.number == number)).scalar_one()
+    for other in (invoice_draft, invoice_id):
+        with pytest.raises(ApprovalError, match="is an invoice, not a credit note") as not_credit:
+            approvals.void_credit_note(ctx, other, APPROVER, "wrong")
+        assert not_credit.value.code == "not_voidable"
+    with pytest.raises(ApprovalError) as missing:
+        approvals.void_credit_note(ctx, 999, APPROVER, "x")
+    assert missing.value.code == "not_found"

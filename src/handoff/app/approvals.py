@@ -4,7 +4,9 @@ The first kind is the credit note. Someone asks for one (`request_credit_note`):
 be issued and the quantities must fit what is left uncredited, counting earlier requests that are
 pending or approved. Finance hears of the request; another person approves it (the credit-note
 draft is built by `domain.invoices.credit_note` and stored like any draft, linked to the invoice's
-orders, to be issued in series CRN) or rejects it. The requester hears the decision.
+orders, to be issued in series CRN) or rejects it. The requester hears the decision. A credit-note
+draft that should not go out after all (approved by mistake, overtaken) is voided before it is
+issued (`void_credit_note`): its quantities are free to be credited again.
 
 An approval leaves `pending` once, through `UPDATE ... WHERE status = 'pending'`: of two people
 deciding at the same moment, one updates the row and the other finds nothing to update.
@@ -35,7 +37,7 @@ class ApprovalError(Exception):
     """A request or decision the approval's state does not allow. `code` is stable:
     `not_found`, `not_creditable` (invoice not issued, nothing left, bad quantities),
     `not_pending` (already decided), `same_person` (the requester may not approve), `invalid`
-    (a missing reason or note)."""
+    (a missing reason or note), `not_voidable` (not a credit-note draft)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -184,6 +186,42 @@ def reject(ctx: AppContext, approval_id: int, actor: str, note: str) -> dict[str
     return get_approval(ctx, approval_id)
 
 
+def void_credit_note(ctx: AppContext, invoice_id: int, actor: str, reason: str) -> dict[str, Any]:
+    """Void a credit-note draft before it is issued, saying why: it will never be issued, and the
+    quantities its approval claimed are free again. An issued credit note stays (a new invoice
+    corrects it), and an invoice draft follows its deal, so neither is voided here. The requester
+    is told. Returns the approval the draft came from."""
+    reason = reason.strip()
+    if not reason:
+        raise ApprovalError("invalid", "voiding a credit-note draft needs a reason")
+    now = ctx.clock()
+    inv, a = schema.invoices, schema.approvals
+    with ctx.unit_of_work() as uow:
+        row = uow.conn.execute(select(inv.c.kind, inv.c.status, inv.c.number, inv.c.gross_amount, inv.c.currency)
+                               .where(inv.c.id == invoice_id)).one_or_none()  # fmt: skip
+        if row is None:
+            raise ApprovalError("not_found", f"no invoice {invoice_id}")
+        if row.kind != InvoiceKind.CREDIT_NOTE.value:
+            raise ApprovalError("not_voidable", f"invoice {row.number or invoice_id} is an invoice, not a credit "
+                                                "note; an invoice draft follows its deal")  # fmt: skip
+        # conditional, as deciding is: of a void and an issue at the same moment, one finds no draft
+        done = uow.conn.execute(update(inv).where(inv.c.id == invoice_id, inv.c.status == "draft")
+                                .values(status=DocumentStatus.VOID.value))  # fmt: skip
+        if done.rowcount != 1:
+            status = uow.conn.execute(select(inv.c.status).where(inv.c.id == invoice_id)).scalar_one()
+            raise ApprovalError("not_voidable", f"credit note {row.number or invoice_id} is {status}; only a "
+                                                "draft can be voided")  # fmt: skip
+        approval = uow.conn.execute(select(a).where(a.c.result_invoice_id == invoice_id)).one()
+        uow.audit(at=now, actor=actor, action="credit_note.voided", entity_type="invoice", entity_id=approval.subject,
+                  reason=reason, before={"credit_note_draft": invoice_id, "status": "draft"},
+                  after={"credit_note_draft": invoice_id, "status": "void", "approval": approval.id,
+                         "gross": row.gross_amount})  # fmt: skip
+        _tell_requester(uow, ctx, now, approval, "voided", actor, reason,
+                        "The credit-note draft will not be issued; its quantities can be credited again.")  # fmt: skip
+        uow.commit()
+    return get_approval(ctx, approval.id)
+
+
 def _tell_requester(uow: UnitOfWork, ctx: AppContext, now: datetime, row: Any, status: str, actor: str,
                     note: str, outcome: str) -> None:  # fmt: skip
     why = f" ({note})" if note else ""
@@ -195,11 +233,15 @@ def _tell_requester(uow: UnitOfWork, ctx: AppContext, now: datetime, row: Any, s
 
 
 def _select() -> Select[Any]:
-    """Approvals with the id of the invoice they are about (`invoice_id`; none for an unknown number)."""
+    """Approvals with the id of the invoice they are about (`invoice_id`; none for an unknown
+    number) and the document status of the credit note made on approval (`result_status`)."""
     a, inv = schema.approvals, schema.invoices
+    result = inv.alias("result")
     return select(a.c.id, a.c.kind, a.c.subject, inv.c.id.label("invoice_id"), a.c.payload, a.c.status,
                   a.c.requested_by, a.c.requested_at, a.c.decided_by, a.c.decided_at, a.c.decision_note,
-                  a.c.result_invoice_id).select_from(a.outerjoin(inv, inv.c.number == a.c.subject))  # fmt: skip
+                  a.c.result_invoice_id, result.c.status.label("result_status")).select_from(
+        a.outerjoin(inv, inv.c.number == a.c.subject)
+        .outerjoin(result, result.c.id == a.c.result_invoice_id))  # fmt: skip
 
 
 def get_approval(ctx: AppContext, approval_id: int) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 A request answers 202: nothing is credited until someone else approves. Decisions that the
 approval's state refuses answer 409 with a stable code: `not_pending` (already decided),
 `same_person` (the requester may not approve), `not_creditable` (the invoice cannot be credited
-as asked)."""
+as asked), `not_voidable` (not a credit-note draft)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ from handoff.app.users import Role, User
 from handoff.web.auth import api_user
 from handoff.web.deps import Ctx, Limit, Offset
 from handoff.web.errors import ERROR_RESPONSES, ApiError
-from handoff.web.models import Approval, ApprovalPage, CreditNoteIn, DecisionIn, RejectionIn, page_out, plain
+from handoff.web.models import Approval, ApprovalPage, CreditNoteIn, DecisionIn, RejectionIn, VoidIn, page_out, plain
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["approvals"])
 READERS = (Role.FINANCE, Role.AUDITOR, Role.ADMIN)
 WRITERS = (Role.FINANCE, Role.ADMIN)
 ApprovalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+InvoiceId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 InvoiceNumber = Annotated[str, Path(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9._-]+$")]
 STATUS = {"not_found": 404, "invalid": 422}
 
@@ -70,3 +71,13 @@ def reject(ctx: Ctx, approval_id: ApprovalId, body: RejectionIn, user: User = ap
         return plain(approvals.reject(ctx, approval_id, user.actor, body.note))
     except ApprovalError as exc:
         raise _api_error(exc, "approval_id" if exc.code == "not_found" else None) from exc
+
+
+@router.post("/credit-notes/{invoice_id}/void", response_model=Approval)
+def void_credit_note(ctx: Ctx, invoice_id: InvoiceId, body: VoidIn, user: User = api_user(*WRITERS)) -> Any:
+    """Void a credit-note draft before it is issued, saying why; its quantities are free again.
+    Answers the approval the draft came from."""
+    try:
+        return plain(approvals.void_credit_note(ctx, invoice_id, user.actor, body.reason))
+    except ApprovalError as exc:
+        raise _api_error(exc, "invoice_id" if exc.code == "not_found" else None) from exc

@@ -181,6 +181,7 @@ class InvoicePage(Page):
 
 
 class InvoiceLine(Out):
+    line_no: int = Field(description="the line's number, by which credit notes name quantities")
     description: str
     quantity: str
     unit_price: str
@@ -319,6 +320,10 @@ class RejectionIn(In):
     note: Text = Field(min_length=1, description="why: the requester is told")
 
 
+class VoidIn(In):
+    reason: Text = Field(min_length=1, description="why the draft must not be issued: the requester is told")
+
+
 class ApprovalPayload(Out):
     reason: str
     quantities: dict[str, str]
@@ -339,6 +344,7 @@ class Approval(Out):
     decided_at: datetime | None
     decision_note: str | None
     result_invoice_id: int | None = Field(description="the credit-note draft made on approval")
+    result_status: Literal["draft", "issued", "void"] | None = Field(description="that credit note's document status")
 
 
 class ApprovalPage(Page):

@@ -63,6 +63,21 @@ async def reject_page(request: Request, approval_id: int, user: User = ui_user(*
     return see_other("/approvals")
 
 
+@router.post("/invoices/{invoice_id}/void")
+async def void_page(request: Request, invoice_id: int, user: User = ui_user(*WRITERS)) -> Response:
+    if not 1 <= invoice_id <= MAX_ID:
+        return error_page(request, 404, f"There is no invoice {invoice_id}.")
+    try:
+        approval = approvals.void_credit_note(context(request), invoice_id, user.actor, await _text(request, "reason"))
+        flash_message(request, "ok", f"Credit-note draft voided: it will not be issued, and what it credited on "
+                                     f"{approval['subject']} can be credited again.")  # fmt: skip
+    except ApprovalError as exc:
+        if exc.code == "not_found":
+            return error_page(request, 404, f"There is no invoice {invoice_id}.")
+        flash_message(request, "error", f"Not voided: {exc}")
+    return see_other(f"/invoices/{invoice_id}")
+
+
 @router.post("/invoices/{invoice_id}/credit-notes")
 async def request_credit_note_page(request: Request, invoice_id: int, user: User = ui_user(*WRITERS)) -> Response:
     ctx = context(request)
