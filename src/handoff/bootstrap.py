@@ -26,7 +26,7 @@ from handoff.connectors.crm.salesforce import SalesforceSource
 from handoff.connectors.http import HttpSender, make_client
 from handoff.connectors.notify.email import SmtpChannel
 from handoff.connectors.notify.log import LogChannel
-from handoff.connectors.notify.slack import SlackChannel
+from handoff.connectors.notify.slack import SlackChannel, SlackReplyChannel
 from handoff.connectors.notify.slack import make_client as slack_client
 from handoff.connectors.oauth import OAuth2, StaticToken, TokenSource, TokenState
 from handoff.connectors.secrets import Secret, Secrets
@@ -66,6 +66,8 @@ def build_channels(settings: Settings, ctx: AppContext | None = None,
         assert token is not None
         channels["slack"] = SlackChannel(slack_client(token.reveal(), s.get("HANDOFF_SLACK_API_URL") or None),
                                          s.get("HANDOFF_SLACK_CHANNEL"))  # fmt: skip
+    if s.has("HANDOFF_SLACK_SIGNING_SECRET"):  # button clicks come in, so their answers go out
+        channels["slack_reply"] = SlackReplyChannel()
     if ctx is None:
         return channels
     state = DbConnectorState(ctx)

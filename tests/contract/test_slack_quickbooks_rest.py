@@ -18,7 +18,7 @@ from handoff.connectors.accounting.quickbooks import QuickBooksChannel
 from handoff.connectors.http import HttpSender, make_client
 from handoff.connectors.notify import DeliveryError
 from handoff.connectors.notify.log import LogChannel
-from handoff.connectors.notify.slack import SlackChannel
+from handoff.connectors.notify.slack import SlackChannel, SlackReplyChannel, blocks
 from handoff.connectors.notify.slack import make_client as slack_client
 from handoff.connectors.oauth import StaticToken
 from handoff.connectors.secrets import Secret
@@ -72,6 +72,64 @@ def test_slack_errors_split_into_permanent_and_transient(slack: StandIn) -> None
     with pytest.raises(DeliveryError) as err:
         channel.deliver("slack:task:D-1:x", {"subject": "s", "text": "t", "to": []})
     assert not err.value.permanent
+
+
+def _response_url_shape(seen: Seen) -> str | None:
+    """A post to a response_url as Slack documents it: JSON with `text`, booleans for
+    replace_original, `ephemeral` or `in_channel` for response_type."""
+    body = seen.json()
+    if seen.method != "POST" or not isinstance(body, dict) or not isinstance(body.get("text"), str):
+        return "not a JSON message with text"
+    if not isinstance(body.get("replace_original", False), bool):
+        return "replace_original must be a boolean"
+    if body.get("response_type", "in_channel") not in ("ephemeral", "in_channel"):
+        return f"response_type {body['response_type']!r}"
+    return None
+
+
+@pytest.fixture
+def hooks() -> Iterator[StandIn]:
+    server = StandIn(lambda seen: (200, {"content-type": "text/plain"}, "ok"), check=_response_url_shape).start()
+    yield server
+    server.stop()
+    assert not server.violations, server.violations
+
+
+def test_a_decision_replaces_the_clicked_message_at_its_response_url(hooks: StandIn) -> None:
+    channel = SlackReplyChannel(allowed=(f"{hooks.url}/actions/",))
+    request = blocks("approval", {"subject": "[handoff] Credit note for INV-1 awaits approval", "text": "t",
+                                  "to": ["finance@x"], "approval_id": 5, "actions": True})  # fmt: skip
+    channel.deliver("slack_reply:approval:5:approved", {
+        "address": f"{hooks.url}/actions/T1/55/xyz", "text": ":white_check_mark: Approved by ann@x",
+        "approval_id": 5, "message_blocks": request})  # fmt: skip
+    [seen] = hooks.seen
+    body = seen.json()
+    assert seen.path == "/actions/T1/55/xyz" and body["replace_original"] is True
+    assert [b["type"] for b in body["blocks"]] == ["header", "section", "context", "context"]  # no buttons
+    assert body["blocks"][-1]["elements"][0]["text"] == ":white_check_mark: Approved by ann@x"
+    channel.deliver("slack_reply:approval:5:refused:x", {"address": f"{hooks.url}/actions/T1/55/xyz",
+                    "text": "someone else must approve it", "approval_id": 5, "ephemeral": True})  # fmt: skip
+    refusal = hooks.seen[-1].json()
+    assert (refusal["response_type"], refusal["replace_original"]) == ("ephemeral", False)
+    assert "blocks" not in refusal
+
+
+def test_a_response_url_that_expired_or_is_not_slacks_fails_for_good(hooks: StandIn) -> None:
+    channel = SlackReplyChannel(allowed=(f"{hooks.url}/actions/",))
+    payload = {"address": f"{hooks.url}/actions/T1/55/xyz", "text": "t", "approval_id": 5}
+    hooks.handle = lambda seen: (404, {}, "expired_url")  # past 30 minutes or five posts
+    with pytest.raises(DeliveryError) as expired:
+        channel.deliver("slack_reply:approval:5:approved", payload)
+    assert expired.value.permanent and "404" in str(expired.value)
+    hooks.handle = lambda seen: (500, {}, "internal_error")
+    with pytest.raises(DeliveryError) as slack_side:
+        channel.deliver("slack_reply:approval:5:approved", payload)
+    assert not slack_side.value.permanent
+    sent = len(hooks.seen)
+    with pytest.raises(DeliveryError) as elsewhere:
+        SlackReplyChannel().deliver("slack_reply:approval:5:approved", payload)  # only hooks.slack.com by default
+    assert elsewhere.value.permanent and "is not on https://hooks.slack.com/" in str(elsewhere.value)
+    assert len(hooks.seen) == sent  # nothing was posted
 
 
 class QuickBooks:

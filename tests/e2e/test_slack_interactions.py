@@ -7,24 +7,30 @@ import hashlib
 import hmac
 import json
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import select
 
 from handoff.app import approvals
 from handoff.app.context import AppContext
 from handoff.app.users import Role
 from handoff.connectors.notify.slack import blocks
+from handoff.store import schema
 from tests.e2e.conftest import EMAILS, Site
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 MAPPED = {"UFIN": EMAILS[Role.FINANCE], "UADM": EMAILS[Role.ADMIN], "USAL": EMAILS[Role.SALES]}
+RESPONSE_URL = "https://hooks.slack.com/actions/T0001/1234/abcd"
 
 
 def click(client: httpx.Client, slack_user: str, action: str, approval_id: int, *, at: int,
-          secret: str = SECRET) -> httpx.Response:  # fmt: skip
-    payload = {"type": "block_actions", "user": {"id": slack_user},
-               "actions": [{"action_id": action, "value": str(approval_id)}]}  # fmt: skip
+          secret: str = SECRET, message: list[dict[str, Any]] | None = None) -> httpx.Response:  # fmt: skip
+    payload: dict[str, Any] = {"type": "block_actions", "user": {"id": slack_user},
+                               "actions": [{"action_id": action, "value": str(approval_id)}]}  # fmt: skip
+    if message is not None:  # as Slack sends a click in a message: where to answer, and the message
+        payload |= {"response_url": RESPONSE_URL, "message": {"type": "message", "blocks": message}}
     body = urlencode({"payload": json.dumps(payload)})
     signature = "v0=" + hmac.new(secret.encode(), f"v0:{at}:{body}".encode(), hashlib.sha256).hexdigest()
     return client.post("/slack/interactions", content=body, headers={
@@ -76,3 +82,42 @@ def test_an_approval_request_in_slack_carries_the_buttons() -> None:
     buttons = out[-1]["elements"]
     assert [(b["action_id"], b["value"]) for b in buttons] == [("approve", "7"), ("reject", "7")]
     assert blocks("approval", {"subject": "decided", "text": "t", "approval_id": 7})[-1]["type"] != "actions"
+
+
+def answers(ctx: AppContext) -> dict[str, dict[str, Any]]:
+    o = schema.outbox
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(o.c.key, o.c.payload).where(o.c.channel == "slack_reply"))
+        return {r.key: r.payload for r in rows}
+
+
+def test_a_decision_is_answered_in_place_of_the_buttons_and_a_refusal_to_the_clicker(site: Site) -> None:
+    ctx = slack_context(site)
+    asked = approvals.request_credit_note(ctx, site.issued_number, "billed twice", f"user:{EMAILS[Role.FINANCE]}")
+    aid = asked["id"]
+    message = blocks("approval", {"subject": f"[handoff] Credit note for {site.issued_number} awaits approval",
+                                  "text": "t", "to": ["finance@acme.example"], "approval_id": aid,
+                                  "actions": True})  # fmt: skip
+    with site.client() as client:
+        now = int(ctx.clock().timestamp())
+        click(client, "UFIN", "approve", aid, at=now, message=message)  # their own request
+        [(key, refusal)] = answers(ctx).items()
+        assert key.startswith(f"slack_reply:approval:{aid}:refused:")
+        assert refusal["ephemeral"] is True and refusal["address"] == RESPONSE_URL
+        assert "someone else must approve" in refusal["text"] and "message_blocks" not in refusal
+
+        assert click(client, "UADM", "approve", aid, at=now, message=message).json()["ok"]
+        done = answers(ctx)[f"slack_reply:approval:{aid}:approved"]
+        assert done["address"] == RESPONSE_URL and done["message_blocks"] == message and "ephemeral" not in done
+        draft = approvals.get_approval(ctx, aid)["result_invoice_id"]
+        assert done["text"] == (f":white_check_mark: Approved by {EMAILS[Role.ADMIN]}: credit-note draft {draft} "
+                                "is ready to be issued.")  # fmt: skip
+
+        # a stale message (decided meanwhile) clicked again: its buttons go, with what happened
+        click(client, "UFIN", "reject", aid, at=now, message=message)
+        stale = [v for k, v in answers(ctx).items() if k.startswith(f"slack_reply:approval:{aid}:refused:")
+                 and "already approved" in v["text"]]  # fmt: skip
+        assert len(stale) == 1 and stale[0]["message_blocks"] == message and "ephemeral" not in stale[0]
+
+        click(client, "UNOBODY", "approve", aid, at=now, message=message)
+        assert any("not mapped to a handoff user" in v["text"] and v.get("ephemeral") for v in answers(ctx).values())

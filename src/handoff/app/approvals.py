@@ -14,6 +14,7 @@ deciding at the same moment, one updates the row and the other finds nothing to 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -145,9 +146,10 @@ def _store_draft(uow: UnitOfWork, invoice_id: int, draft: Invoice, approval_id: 
     return draft_id
 
 
-def approve(ctx: AppContext, approval_id: int, actor: str, note: str = "") -> dict[str, Any]:
+def approve(ctx: AppContext, approval_id: int, actor: str, note: str = "",
+            reply: notices.Reply | None = None) -> dict[str, Any]:  # fmt: skip
     """Approve a pending request (not one's own): the credit-note draft is created, to be issued
-    like any draft; the requester is told."""
+    like any draft; the requester is told, and `reply` (where the decision was made) answered."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
         row = _decide(uow, approval_id, "approved", actor, note, now)
@@ -165,11 +167,16 @@ def approve(ctx: AppContext, approval_id: int, actor: str, note: str = "") -> di
                          "gross": draft.totals.tax_inclusive, "requested_by": row.requested_by})  # fmt: skip
         _tell_requester(uow, ctx, now, row, "approved", actor, note,
                         f"The credit-note draft (id {draft_id}) is ready to be issued.")  # fmt: skip
+        if reply is not None:
+            notices.answer(uow, now, reply, f"approval:{approval_id}:approved", f":white_check_mark: Approved by "
+                           f"{person(actor)}: credit-note draft {draft_id} is ready to be issued.",
+                           extra={"approval_id": approval_id})  # fmt: skip
         uow.commit()
     return get_approval(ctx, approval_id)
 
 
-def reject(ctx: AppContext, approval_id: int, actor: str, note: str) -> dict[str, Any]:
+def reject(ctx: AppContext, approval_id: int, actor: str, note: str,
+           reply: notices.Reply | None = None) -> dict[str, Any]:  # fmt: skip
     """Reject a pending request, saying why; the requester is told. The requester may withdraw
     their own request this way: four-eyes guards the credit, not its refusal."""
     note = note.strip()
@@ -182,8 +189,24 @@ def reject(ctx: AppContext, approval_id: int, actor: str, note: str) -> dict[str
                   reason=note, before={"approval": approval_id, "status": "pending"},
                   after={"approval": approval_id, "status": "rejected", "requested_by": row.requested_by})  # fmt: skip
         _tell_requester(uow, ctx, now, row, "rejected", actor, note, "No credit note was made.")
+        if reply is not None:
+            notices.answer(uow, now, reply, f"approval:{approval_id}:rejected",
+                           f":x: Rejected by {person(actor)}: {note}", extra={"approval_id": approval_id})  # fmt: skip
         uow.commit()
     return get_approval(ctx, approval_id)
+
+
+def answer_refusal(ctx: AppContext, reply: notices.Reply, approval_id: int, text: str,
+                   in_place: bool = False) -> None:  # fmt: skip
+    """Tell the person whose decision was refused (their own request, already decided, not allowed
+    to decide) why, where they made it: to them alone, or (`in_place`, for a request decided
+    meanwhile) in place of what they clicked. Nothing else changes."""
+    now = ctx.clock()
+    with ctx.unit_of_work() as uow:
+        digest = hashlib.sha256(f"{reply.address}\x1f{text}".encode()).hexdigest()[:16]
+        notices.answer(uow, now, reply, f"approval:{approval_id}:refused:{digest}", text, in_place=in_place,
+                       extra={"approval_id": approval_id})  # fmt: skip
+        uow.commit()
 
 
 def void_credit_note(ctx: AppContext, invoice_id: int, actor: str, reason: str) -> dict[str, Any]:

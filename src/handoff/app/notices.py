@@ -4,12 +4,34 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from handoff.app.context import AppContext
 from handoff.domain.readiness import Problem
 from handoff.store.unit_of_work import Notice, UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Where a decision made in a chat tool is answered: the outbox channel that delivers the
+    answer, its address there (Slack: the click's response_url) and what the channel needs to
+    show it in place (Slack: the message clicked in)."""
+
+    channel: str
+    address: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def answer(uow: UnitOfWork, at: datetime, reply: Reply, key: str, text: str, *, in_place: bool = True,
+           extra: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    """The answer to a decision, through the outbox: in place of what was clicked, or (`in_place`
+    False) to the clicker alone."""
+    payload = {"address": reply.address, "text": text, **(reply.context if in_place else {}), **(extra or {})}
+    if not in_place:
+        payload["ephemeral"] = True
+    uow.notify(Notice(f"{reply.channel}:{key}", reply.channel, "answer", payload), at)
 
 
 def _digest(*parts: str) -> str:

@@ -7,12 +7,17 @@ carries Approve / Reject buttons, whose clicks come back signed (`parse_interact
 transient for rate limits and Slack-side errors, permanent for errors a retry cannot fix
 (`channel_not_found`, `invalid_auth`, ...). Slack answers HTTP 200 with `ok: false` for those.
 chat.postMessage has no idempotency key: delivery is at least once, like e-mail.
+
+A decision made with a button is answered at the click's `response_url` (`SlackReplyChannel`,
+outbox channel `slack_reply`): the request message is replaced by itself with the decision in
+place of its buttons, so nobody clicks them again; a refused click gets a reply only the clicker
+sees. Slack takes up to five posts to a response_url within 30 minutes, answering `ok`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +27,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.signature import Clock, SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 
 from handoff.connectors.notify import DeliveryError
 
@@ -83,6 +89,8 @@ class Interaction:
     slack_user: str  # Slack's user id, e.g. U0123ABC
     action: str  # approve | reject
     approval_id: int
+    response_url: str = ""  # where the click is answered
+    message_blocks: tuple[dict[str, Any], ...] = ()  # the message clicked in, as Slack shows it
 
 
 class _At(Clock):
@@ -105,7 +113,9 @@ def parse_interaction(signing_secret: str, body: bytes, headers: Mapping[str, st
     try:
         payload = json.loads(parse_qs(body.decode())["payload"][0])
         action = payload["actions"][0]
-        found = Interaction(str(payload["user"]["id"]), str(action["action_id"]), int(action["value"]))
+        message = payload.get("message") or {}
+        found = Interaction(str(payload["user"]["id"]), str(action["action_id"]), int(action["value"]),
+                            str(payload.get("response_url") or ""), tuple(message.get("blocks") or ()))  # fmt: skip
     except (KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise InteractionError(f"not a block action: {type(exc).__name__}") from None
     if found.action not in DECISIONS:
@@ -133,3 +143,40 @@ class SlackChannel:
                                 permanent=code not in TRANSIENT and status < 500 and status != 429) from None
         except (SlackClientError, OSError) as exc:
             raise DeliveryError(f"slack chat.postMessage: {type(exc).__name__}") from None
+
+
+def decided(message_blocks: Sequence[Mapping[str, Any]], approval_id: int, outcome: str) -> list[dict[str, Any]]:
+    """The request message as it was, with the decision in place of its Approve / Reject buttons."""
+    kept = [dict(b) for b in message_blocks if b.get("block_id") != f"approval:{approval_id}"]
+    return [*kept, {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(outcome)}]}]
+
+
+class SlackReplyChannel:
+    """Answers a click at its `response_url` (payload: `address`, `text`, `approval_id`, and
+    `message_blocks` to replace the message, or `ephemeral` for the clicker alone). Posts only to
+    Slack's hooks host: the address came in a signed request, and is still never trusted blindly."""
+
+    def __init__(self, allowed: tuple[str, ...] = ("https://hooks.slack.com/",), timeout: int = 15) -> None:
+        self.allowed, self.timeout = allowed, timeout
+
+    def __repr__(self) -> str:
+        return f"SlackReplyChannel(allowed={self.allowed!r})"
+
+    def deliver(self, key: str, payload: Mapping[str, Any]) -> None:
+        url, text = str(payload.get("address", "")), str(payload.get("text", ""))
+        if not url.startswith(self.allowed):
+            raise DeliveryError(f"slack response_url {url[:60]!r} is not on {', '.join(self.allowed)}", permanent=True)
+        client = WebhookClient(url, timeout=self.timeout, retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=1)])  # fmt: skip
+        try:
+            if payload.get("ephemeral"):
+                answer = client.send(text=text, response_type="ephemeral", replace_original=False)
+            else:
+                answer = client.send(text=text, replace_original=True, blocks=decided(
+                    payload.get("message_blocks") or (), int(payload.get("approval_id", 0)), text))  # fmt: skip
+        except (SlackClientError, OSError) as exc:
+            raise DeliveryError(f"slack response_url: {type(exc).__name__}") from None
+        if answer.status_code != 200:
+            # 404 / 410: expired or used up (30 minutes, 5 posts); 400: a message Slack refuses
+            raise DeliveryError(f"slack response_url: HTTP {answer.status_code} {answer.body[:80]}",
+                                permanent=answer.status_code < 500 and answer.status_code != 429)  # fmt: skip
