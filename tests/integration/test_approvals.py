@@ -209,3 +209,19 @@ def test_only_a_credit_note_draft_can_be_voided(ctx: AppContext) -> None:
     with pytest.raises(ApprovalError) as missing:
         approvals.void_credit_note(ctx, 999, APPROVER, "x")
     assert missing.value.code == "not_found"
+
+
+def test_a_credit_note_draft_no_approval_made_is_refused_and_left_as_it_was(ctx: AppContext) -> None:
+    number = issued_invoice(ctx)
+    done = approvals.approve(ctx, approvals.request_credit_note(ctx, number, "all of it", ASKER)["id"], APPROVER)
+    with ctx.engine.begin() as conn:  # as data brought over from another system might be
+        conn.execute(schema.approvals.update().values(result_invoice_id=None))
+    with pytest.raises(ApprovalError, match="was not made by an approval") as orphan:
+        approvals.void_credit_note(ctx, done["result_invoice_id"], APPROVER, "cleanup")
+    assert orphan.value.code == "not_voidable"
+    with ctx.engine.connect() as conn:
+        status = conn.execute(select(schema.invoices.c.status).where(
+            schema.invoices.c.id == done["result_invoice_id"])).scalar_one()  # fmt: skip
+        voided = conn.execute(select(schema.audit_log.c.seq).where(
+            schema.audit_log.c.action == "credit_note.voided")).all()  # fmt: skip
+    assert (status, voided) == ("draft", [])

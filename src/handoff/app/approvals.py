@@ -220,13 +220,16 @@ def void_credit_note(ctx: AppContext, invoice_id: int, actor: str, reason: str) 
     now = ctx.clock()
     inv, a = schema.invoices, schema.approvals
     with ctx.unit_of_work() as uow:
-        row = uow.conn.execute(select(inv.c.kind, inv.c.status, inv.c.number, inv.c.gross_amount, inv.c.currency)
+        row = uow.conn.execute(select(inv.c.kind, inv.c.status, inv.c.number, inv.c.gross_amount)
                                .where(inv.c.id == invoice_id)).one_or_none()  # fmt: skip
         if row is None:
             raise ApprovalError("not_found", f"no invoice {invoice_id}")
         if row.kind != InvoiceKind.CREDIT_NOTE.value:
             raise ApprovalError("not_voidable", f"invoice {row.number or invoice_id} is an invoice, not a credit "
                                                 "note; an invoice draft follows its deal")  # fmt: skip
+        approval = uow.conn.execute(select(a).where(a.c.result_invoice_id == invoice_id)).one_or_none()
+        if approval is None:
+            raise ApprovalError("not_voidable", f"credit note {row.number or invoice_id} was not made by an approval")
         # conditional, as deciding is: of a void and an issue at the same moment, one finds no draft
         done = uow.conn.execute(update(inv).where(inv.c.id == invoice_id, inv.c.status == "draft")
                                 .values(status=DocumentStatus.VOID.value))  # fmt: skip
@@ -234,7 +237,6 @@ def void_credit_note(ctx: AppContext, invoice_id: int, actor: str, reason: str) 
             status = uow.conn.execute(select(inv.c.status).where(inv.c.id == invoice_id)).scalar_one()
             raise ApprovalError("not_voidable", f"credit note {row.number or invoice_id} is {status}; only a "
                                                 "draft can be voided")  # fmt: skip
-        approval = uow.conn.execute(select(a).where(a.c.result_invoice_id == invoice_id)).one()
         uow.audit(at=now, actor=actor, action="credit_note.voided", entity_type="invoice", entity_id=approval.subject,
                   reason=reason, before={"credit_note_draft": invoice_id, "status": "draft"},
                   after={"credit_note_draft": invoice_id, "status": "void", "approval": approval.id,
