@@ -81,6 +81,9 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     out = result.stdout
     assert "200 closed-won deals read" in out and "200 duplicates recognised" in out
     assert "invoices issued" in out and "payments applied" in out
+    flat = " ".join(out.split())
+    assert "finance asked for a credit note of" in flat and "someone else must approve it" in flat
+    assert "handoff approvals approve 1 --actor admin@acme.example" in flat
     assert "audit chain of" in out and "intact" in out
     assert "demo users" in out and "finance@acme.example / demo-finance" in out.replace("\n", " ")
 

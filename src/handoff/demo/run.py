@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from handoff.app import digest
+from handoff.app.approvals import ApprovalError, approve, request_credit_note
 from handoff.app.audit import verify
 from handoff.app.intake import ingest
 from handoff.app.invoicing import issue_all_drafts
@@ -93,19 +94,31 @@ def run_demo(db: Path, out: Console) -> None:
               + ", ".join(f"{n} invoices {s}" for s, n in sorted(states.items())))  # fmt: skip
     _states(ctx, out)
 
-    out.rule("5. Notices (outbox)")
+    out.rule("5. Credit notes: four eyes")
+    unpaid = next(inv for n, inv in enumerate(issued) if n % 10 == 7)
+    asked = request_credit_note(ctx, unpaid.number or "", "customer returned the order", "finance@acme.example")
+    out.print(f"finance asked for a credit note of {asked['payload']['gross']} {asked['payload']['currency']} on "
+              f"{unpaid.number} (approval {asked['id']})")  # fmt: skip
+    try:
+        approve(ctx, asked["id"], "finance@acme.example")
+    except ApprovalError as exc:
+        out.print(f"approving it themselves is refused: {exc}")
+    out.print(f"it waits for a second person: log in as admin and open Approvals in the web app, or run "
+              f"`handoff approvals approve {asked['id']} --actor admin@acme.example`")  # fmt: skip
+
+    out.rule("6. Notices (outbox)")
     channel = LogChannel(notices)
     delivered = deliver_due(ctx, {"email": channel, "log": channel}, "demo", batch=10_000)
     out.print(f"{delivered.delivered} notices delivered (e-mails written to {notices.name}; set HANDOFF_SMTP_HOST "
               f"and run `handoff worker` to send real mail)")  # fmt: skip
 
-    out.rule("6. Weekly digest")
+    out.rule("7. Weekly digest")
     out.print(digest.render_text(digest.build(ctx)), highlight=False, markup=False)
 
-    out.rule("7. Audit trail")
+    out.rule("8. Audit trail")
     count, broken = verify(ctx)
     out.print(f"audit chain of {count} entries: " + ("intact" if broken is None else f"BROKEN at {broken.seq}"))
-    out.rule("8. Web app")
+    out.rule("9. Web app")
     for email, role, password in DEMO_USERS:
         add_user(ctx, email, role, password, actor="demo")
     out.print("demo users (e-mail / password): " + "; ".join(f"{r}: {e} / {p}" for e, r, p in DEMO_USERS))
