@@ -26,6 +26,12 @@ def _approvals(site: Site) -> list[tuple[int, str, str]]:
         return [tuple(r) for r in conn.execute(select(a.c.id, a.c.status, a.c.requested_by).order_by(a.c.id))]
 
 
+def _waiting(page: str) -> int | None:
+    """The count of approvals waiting, as the navigation shows it (None: no count shown)."""
+    found = re.search(r'<span class="nav-count"[^>]*>(\d+)</span>', page)
+    return int(found.group(1)) if found else None
+
+
 def _post(client: httpx.Client, url: str, form: dict[str, str], page: str = "/approvals") -> tuple[str, str]:
     """Post a form as the browser does (with the CSRF secret of a page); the redirect target and
     the flash message shown there."""
@@ -53,6 +59,7 @@ def test_one_person_asks_for_a_credit_note_and_another_approves_it(site: Site) -
 
         queue = finance.get("/approvals").text
         assert f'id="approval-{approval_id}"' in queue and "licences returned" in queue
+        assert _waiting(finance.get("/invoices").text) == 1  # on the navigation of every finance page
         assert f"/approvals/{approval_id}/approve" not in queue  # no Approve button on one's own request
         assert "someone else must approve it" in queue
         # nor does the server take it when posted anyway
@@ -68,7 +75,7 @@ def test_one_person_asks_for_a_credit_note_and_another_approves_it(site: Site) -
         draft = admin.get(target).text
         assert f"Draft credit note {draft_id}" in draft and "Issue and send credit note" in draft
         decided = admin.get("/approvals").text
-        assert "Nothing waits for approval." in decided
+        assert "Nothing waits for approval." in decided and _waiting(decided) is None
         assert f'id="decided-{approval_id}"' in decided and "checked the return" in decided
     assert _approvals(site)[0][1] == "approved"
     with site.ctx.engine.connect() as conn:
@@ -123,7 +130,10 @@ def test_auditors_read_approvals_but_decide_nothing(site: Site) -> None:
     invoice_id = _invoice_id(site, site.issued_number)
     with login(site, Role.FINANCE) as finance:
         _post(finance, f"/invoices/{invoice_id}/credit-notes", {"reason": "returned"}, page=f"/invoices/{invoice_id}")
+    with login(site, Role.SALES) as sales:  # sales neither sees approvals nor their count
+        assert _waiting(sales.get("/exceptions").text) is None and "/approvals" not in sales.get("/deals").text
     with login(site, Role.AUDITOR) as auditor:
+        assert _waiting(auditor.get("/dashboard").text) == 1
         queue = auditor.get("/approvals").text
         assert "returned" in queue and "<form method=\"post\" action=\"/approvals/" not in queue
         assert "/credit-notes" not in auditor.get(f"/invoices/{invoice_id}").text

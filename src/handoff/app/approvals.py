@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 
 from handoff.app import notices, queries
 from handoff.app.context import AppContext
@@ -275,6 +275,13 @@ def get_approval(ctx: AppContext, approval_id: int) -> dict[str, Any]:
     if row is None:
         raise ApprovalError("not_found", f"no approval {approval_id}")
     return dict(row._mapping)
+
+
+def pending_count(ctx: AppContext) -> int:
+    """How many approvals wait for a decision (an index lookup: shown on every finance page)."""
+    a = schema.approvals
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(a).where(a.c.status == "pending")).scalar_one())
 
 
 def list_approvals(ctx: AppContext, status: str | tuple[str, ...] | None = "pending", limit: int = 50,

@@ -58,9 +58,11 @@ templates.env.globals["state_label"] = lambda s: STATE_LABELS.get(s, s)
 
 def render(request: Request, name: str, user: User | None, http_status: int = 200, **values: Any) -> HTMLResponse:
     flash = request.session.pop("flash", None) if "session" in request.scope else None
+    # what waits for a second person, on the navigation of everyone who sees approvals
+    waiting = approvals.pending_count(context(request)) if user is not None and user.role in FINANCE else 0
     return templates.TemplateResponse(request, name, {
         "user": user, "csrf": csrf_token(request), "flash": flash, "path": request.url.path,
-        "Role": Role, **values}, status_code=http_status)  # fmt: skip
+        "Role": Role, "approvals_waiting": waiting, **values}, status_code=http_status)  # fmt: skip
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
