@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query
 from handoff.app import approvals
 from handoff.app.approvals import ApprovalError
 from handoff.app.users import Role, User
+from handoff.web.api_finance import InvoiceId
 from handoff.web.auth import api_user
 from handoff.web.deps import Ctx, Limit, Offset
 from handoff.web.errors import ERROR_RESPONSES, ApiError
@@ -24,7 +25,6 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["approvals
 READERS = (Role.FINANCE, Role.AUDITOR, Role.ADMIN)
 WRITERS = (Role.FINANCE, Role.ADMIN)
 ApprovalId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-InvoiceId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 InvoiceNumber = Annotated[str, Path(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9._-]+$")]
 STATUS = {"not_found": 404, "invalid": 422}
 

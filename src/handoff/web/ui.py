@@ -242,10 +242,11 @@ def invoices_page(request: Request, status: str = "", payment_state: str = "", o
 def invoice_page(request: Request, invoice_id: int, user: User = ui_user(*FINANCE)) -> Response:
     if not 1 <= invoice_id < 2**31:
         return error_page(request, 404, f"There is no invoice {invoice_id}.")
-    detail = queries.invoice_detail(context(request), invoice_id)
+    ctx = context(request)
+    detail = queries.invoice_detail(ctx, invoice_id)
     if detail is None:
         return error_page(request, 404, f"There is no invoice {invoice_id}.")
-    credits = approvals.list_approvals(context(request), None, limit=50, subject=detail["number"]).items \
+    credits = approvals.list_approvals(ctx, None, limit=50, subject=detail["number"]).items \
         if detail["kind"] == "invoice" and detail["number"] else []  # fmt: skip
     return render(request, "invoice.html", user, inv=detail, credits=credits, can_issue=user.role in WRITERS)
 

@@ -88,16 +88,11 @@ async def request_credit_note_page(request: Request, invoice_id: int, user: User
     if detail["kind"] != "invoice" or detail["status"] != "issued":
         flash_message(request, "error", "Only an issued invoice can be credited.")
         return see_other(back)
-    form = await request.form()
     try:
-        quantities = _quantities(form, detail["lines"])
-    except MoneyError as exc:
-        flash_message(request, "error", f"Not requested: {exc}")
-        return see_other(back)
-    try:
+        quantities = _quantities(await request.form(), detail["lines"])
         asked = approvals.request_credit_note(ctx, detail["number"], await _text(request, "reason"), user.actor,
                                               quantities or None)  # fmt: skip
-    except ApprovalError as exc:
+    except (MoneyError, ApprovalError) as exc:
         flash_message(request, "error", f"Not requested: {exc}")
         return see_other(back)
     gross = asked["payload"]["gross"]
