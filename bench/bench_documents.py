@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from corpus import DE_BUYER, DE_SELLER, ISSUED_ON, RATES, TERMS, build_corpus, order  # noqa: E402
-from handoff.documents import render  # noqa: E402
-from handoff.documents.validation import validate  # noqa: E402
-from handoff.domain.invoices import draft_invoice, issue  # noqa: E402
+from handoff.invoicing.documents import render  # noqa: E402
+from handoff.invoicing.documents.validation import validate  # noqa: E402
+from handoff.invoicing.domain.invoices import draft_invoice, issue  # noqa: E402
 
 
 def rate(label: str, work: Callable[[int], object], seconds: float, unit: str = "documents") -> None:

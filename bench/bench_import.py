@@ -17,15 +17,15 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
 from handoff.config import load_business_config
-from handoff.connectors.intake import read_deal_file
-from handoff.connectors.intake.files import deal_input, read_deal_rows
+from handoff.context import AppContext
+from handoff.deals.domain.readiness import check
+from handoff.deals.formats import read_deal_file
+from handoff.deals.formats.files import deal_input, read_deal_rows
+from handoff.deals.service.intake import ingest
 from handoff.demo.generate import deals, to_csv
-from handoff.domain.readiness import check
-from handoff.store import schema
-from handoff.store.db import make_engine, upgrade
+from handoff.kernel.storage import schema
+from handoff.kernel.storage.db import make_engine, upgrade
 
 
 def main() -> None:

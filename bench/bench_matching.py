@@ -22,10 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from handoff.app import collector, reading_ahead
-from handoff.domain.bank import BankLine
-from handoff.domain.invoices import creditor_reference
-from handoff.domain.matching import Decision, Matcher, MatchPolicy, OpenInvoice, Reading
+from handoff.cash.domain.bank import BankLine
+from handoff.cash.domain.matching import Decision, Matcher, MatchPolicy, OpenInvoice, Reading
+from handoff.invoicing.domain.invoices import creditor_reference
+from handoff.runtime import gc_pause as collector
+from handoff.runtime import reading_ahead
 
 WORDS = [
     "alpha",

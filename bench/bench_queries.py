@@ -19,10 +19,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from handoff.app import metrics, queries
-from handoff.app.context import AppContext
+from handoff import queries
 from handoff.config import load_business_config
-from handoff.store.db import make_engine, upgrade
+from handoff.context import AppContext
+from handoff.kernel.storage.db import make_engine, upgrade
+from handoff.reporting.service import metrics
 
 PG_ADMIN = os.environ.get("HANDOFF_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -29,8 +29,8 @@ import httpx
 from sqlalchemy import create_engine, select, text
 
 from handoff.demo.generate import deals
-from handoff.store import schema
-from handoff.store.db import make_engine, upgrade
+from handoff.kernel.storage import schema
+from handoff.kernel.storage.db import make_engine, upgrade
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PG_ADMIN = os.environ.get("HANDOFF_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

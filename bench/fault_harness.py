@@ -39,14 +39,14 @@ import yaml
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, func, select, text
 
-from handoff.app.audit import verify
-from handoff.app.context import AppContext
-from handoff.app.intake import receive
+from handoff.audit.service import verify
 from handoff.config import DEFAULTS, load_business_config
+from handoff.context import AppContext
+from handoff.deals.domain.orders import DealEvent, DealInput
+from handoff.deals.service.intake import receive
 from handoff.demo.generate import deals
-from handoff.domain.orders import DealEvent, DealInput
-from handoff.store import schema
-from handoff.store.db import make_engine, upgrade
+from handoff.kernel.storage import schema
+from handoff.kernel.storage.db import make_engine, upgrade
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PG_ADMIN = os.environ.get("HANDOFF_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

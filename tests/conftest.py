@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from handoff.app.context import AppContext
 from handoff.config import load_business_config
-from handoff.store.db import make_engine, upgrade
-from handoff.store.schema import metadata
+from handoff.context import AppContext
+from handoff.kernel.storage.db import make_engine, upgrade
+from handoff.kernel.storage.schema import metadata
 
 PG_ADMIN_URL = os.environ.get("HANDOFF_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from handoff.domain.invoices import Invoice, consolidate, credit_note, draft_invoice, issue
-from handoff.domain.orders import BillableLine, BillableOrder
-from handoff.domain.parties import Address, Customer, LegalEntity
-from handoff.domain.tax import VatRates
+from handoff.deals.domain.orders import BillableLine, BillableOrder
+from handoff.invoicing.domain.invoices import Invoice, consolidate, credit_note, draft_invoice, issue
+from handoff.invoicing.domain.tax import VatRates
+from handoff.kernel.parties import Address, Customer, LegalEntity
 
 RATES_FILE = Path(__file__).resolve().parents[1] / "src" / "handoff" / "defaults" / "vat_rates.yaml"
 RATES = VatRates.from_mapping(yaml.safe_load(RATES_FILE.read_text(encoding="utf-8")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from handoff.domain.orders import DealEvent, DealInput
+from handoff.deals.domain.orders import DealEvent, DealInput
 
 GOOD: dict[str, str] = {
     "deal_id": "D-1", "deal_name": "Kestrel Labs — Platform licence", "stage": "closedwon",

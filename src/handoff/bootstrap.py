@@ -13,24 +13,24 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from handoff.app.connector_state import DbConnectorState
-from handoff.app.context import AppContext
+from handoff.accounting.connectors import quickbooks, xero
+from handoff.accounting.connectors.generic_rest import GenericRestChannel
 from handoff.config import Settings, load_business_config
-from handoff.connectors.accounting import quickbooks, xero
-from handoff.connectors.accounting.generic_rest import GenericRestChannel
-from handoff.connectors.crm import PollingSource, WebhookSource
-from handoff.connectors.crm.generic import GenericSource, load_mapping
-from handoff.connectors.crm.hubspot import HubSpotSource, HubSpotWriteback
-from handoff.connectors.crm.pipedrive import PipedriveSource
-from handoff.connectors.crm.salesforce import SalesforceSource
-from handoff.connectors.http import HttpSender, make_client
-from handoff.connectors.notify.email import SmtpChannel
-from handoff.connectors.notify.log import LogChannel
-from handoff.connectors.notify.slack import SlackChannel, SlackReplyChannel
-from handoff.connectors.notify.slack import make_client as slack_client
-from handoff.connectors.oauth import OAuth2, StaticToken, TokenSource, TokenState
-from handoff.connectors.secrets import Secret, Secrets
-from handoff.store.db import make_engine, upgrade
+from handoff.context import AppContext
+from handoff.deals.connectors import PollingSource, WebhookSource
+from handoff.deals.connectors.generic import GenericSource, load_mapping
+from handoff.deals.connectors.hubspot import HubSpotSource, HubSpotWriteback
+from handoff.deals.connectors.pipedrive import PipedriveSource
+from handoff.deals.connectors.salesforce import SalesforceSource
+from handoff.kernel.connectors.http import HttpSender, make_client
+from handoff.kernel.connectors.oauth import OAuth2, StaticToken, TokenSource, TokenState
+from handoff.kernel.connectors.secrets import Secret, Secrets
+from handoff.kernel.storage.connector_state import DbConnectorState
+from handoff.kernel.storage.db import make_engine, upgrade
+from handoff.notifications.channels.email import SmtpChannel
+from handoff.notifications.channels.log import LogChannel
+from handoff.notifications.channels.slack import SlackChannel, SlackReplyChannel
+from handoff.notifications.channels.slack import make_client as slack_client
 from handoff.worker.outbox import Channel
 
 

@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from handoff.config import ConfigError, Settings, load_business_config
-from handoff.connectors.intake import IntakeError, read_deal_file, read_deal_rows
-from handoff.connectors.intake.files import deal_input
-from handoff.domain.readiness import MISSING, Problem
-from handoff.domain.readiness import check as check_deal
+from handoff.deals.domain.readiness import MISSING, Problem
+from handoff.deals.domain.readiness import check as check_deal
+from handoff.deals.formats import IntakeError, read_deal_file, read_deal_rows
+from handoff.deals.formats.files import deal_input
 
 app = typer.Typer(help="handoff: from closed-won to cash in the bank.", no_args_is_help=True, add_completion=False)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -120,7 +120,7 @@ def import_deals(
     source: Annotated[Optional[str], typer.Option(help="Source name (default file:NAME).")] = None,
 ) -> None:
     """Import deals from a CSV or JSON file: stored in the inbox all or nothing, then applied."""
-    from handoff.app.intake import ingest
+    from handoff.deals.service.intake import ingest
 
     try:
         events = read_deal_file(file, source)
@@ -136,8 +136,8 @@ def import_deals(
 @app.command("import-payments")
 def import_payments(file: Path, db: DbOption = None) -> None:
     """Apply payments from a CSV (invoice_number, amount, date); all or nothing."""
-    from handoff.app.payments import apply_payments
-    from handoff.connectors.intake.payments import read_payment_file
+    from handoff.cash.formats.payment_file import read_payment_file
+    from handoff.cash.service.payments import apply_payments
 
     ctx = _context(db)
     try:
@@ -158,8 +158,8 @@ def import_statement(file: Path, db: DbOption = None,
     """Store a bank statement (camt.053/052/054, MT940, OFX, CSV): all or nothing; again is a no-op."""
     import yaml
 
-    from handoff.app.cash import StatementError
-    from handoff.app.cash import import_statement as store
+    from handoff.cash.service.cash_application import StatementError
+    from handoff.cash.service.cash_application import import_statement as store
 
     try:
         data = file.read_bytes()
@@ -180,7 +180,7 @@ def match_payments(db: DbOption = None,
                    threshold: Annotated[Optional[float], typer.Option(help="Auto-apply confidence (0-1].")] = None,
                    actor: str = "automation:cash") -> None:  # fmt: skip
     """Cash application: match new bank lines to open invoices; apply the confident ones."""
-    from handoff.app.cash import apply_cash
+    from handoff.cash.service.cash_application import apply_cash
 
     if threshold is not None and not 0 < threshold <= 1:
         _fail("--threshold must be in (0, 1]")
@@ -196,7 +196,7 @@ def review_list(db: DbOption = None,
                 status: Annotated[str, typer.Option(help="pending_review, applied, rejected, undone, unmatched")]
                 = "pending_review") -> None:  # fmt: skip
     """Matches to review (or with another status), with evidence and the proposed invoices."""
-    from handoff.app.cash import matches
+    from handoff.cash.service.cash_application import matches
 
     table = Table("id", "amount", "payer", "remittance", "proposed", "confidence", "evidence")
     rows = matches(_context(db), status)
@@ -214,7 +214,7 @@ def review_list(db: DbOption = None,
 @review_app.command("confirm")
 def review_confirm(match_id: int, db: DbOption = None, actor: str = "finance@cli") -> None:
     """Apply a proposed match."""
-    from handoff.app.cash import CashError, confirm_match
+    from handoff.cash.service.cash_application import CashError, confirm_match
 
     try:
         states = confirm_match(_context(db), match_id, actor)
@@ -226,7 +226,7 @@ def review_confirm(match_id: int, db: DbOption = None, actor: str = "finance@cli
 @review_app.command("reject")
 def review_reject(match_id: int, db: DbOption = None, actor: str = "finance@cli", reason: str = "") -> None:
     """Reject a proposed match; the line goes to the finance owner to allocate."""
-    from handoff.app.cash import CashError, reject_match
+    from handoff.cash.service.cash_application import CashError, reject_match
 
     try:
         reject_match(_context(db), match_id, actor, reason)
@@ -238,7 +238,7 @@ def review_reject(match_id: int, db: DbOption = None, actor: str = "finance@cli"
 @review_app.command("undo")
 def review_undo(match_id: int, db: DbOption = None, actor: str = "finance@cli", reason: str = "") -> None:
     """Undo an applied match: its payments are reversed and the invoices open again."""
-    from handoff.app.cash import CashError, undo_match
+    from handoff.cash.service.cash_application import CashError, undo_match
 
     try:
         states = undo_match(_context(db), match_id, actor, reason)
@@ -250,7 +250,7 @@ def review_undo(match_id: int, db: DbOption = None, actor: str = "finance@cli", 
 @dunning_app.command("run")
 def dunning_run(db: DbOption = None, dry_run: Annotated[bool, typer.Option("--dry-run")] = False) -> None:
     """Queue today's payment reminders (the worker does this daily); --dry-run only lists them."""
-    from handoff.app.dunning import run_dunning
+    from handoff.collections.service import run_dunning
 
     run = run_dunning(_context(db), dry_run=dry_run)
     table = Table("invoice", "level", "tone", "days overdue", "open", "to", "cc")
@@ -269,7 +269,7 @@ def dunning_run(db: DbOption = None, dry_run: Annotated[bool, typer.Option("--dr
 def dispute(invoice: str, db: DbOption = None, clear: bool = False, reason: str = "",
             actor: str = "finance@cli") -> None:  # fmt: skip
     """Mark an invoice disputed (no reminders while disputed), or --clear the dispute."""
-    from handoff.app.dunning import DunningError, set_dispute
+    from handoff.collections.service import DunningError, set_dispute
 
     try:
         changed = set_dispute(_context(db), invoice, actor, reason, clear)
@@ -287,8 +287,8 @@ def pause_dunning(customer: str, db: DbOption = None,
     """Pause a customer's payment reminders (until a date, or until --clear)."""
     from datetime import date
 
-    from handoff.app.dunning import DunningError
-    from handoff.app.dunning import pause_dunning as pause
+    from handoff.collections.service import DunningError
+    from handoff.collections.service import pause_dunning as pause
 
     try:
         last = date.fromisoformat(until) if until else None
@@ -337,7 +337,7 @@ def digest(
     send_to: Annotated[Optional[list[str]], typer.Option("--send-to", help="Queue the e-mail to these.")] = None,
 ) -> None:
     """The weekly exception digest, as text (or HTML); optionally queued as an e-mail."""
-    from handoff.app import digest as digests
+    from handoff.reporting.service import digest as digests
 
     ctx = _context(db)
     d = digests.build(ctx)
@@ -350,7 +350,7 @@ def digest(
 @audit_app.command("verify")
 def audit_verify(db: DbOption = None) -> None:
     """Recompute the hash chain; report the first entry that was altered, inserted or deleted."""
-    from handoff.app.audit import verify
+    from handoff.audit.service import verify
 
     count, broken = verify(_context(db))
     if broken is not None:
@@ -361,7 +361,7 @@ def audit_verify(db: DbOption = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Apply the schema migrations (Alembic) to the database."""
-    from handoff.store.db import make_engine, upgrade
+    from handoff.kernel.storage.db import make_engine, upgrade
 
     url = _settings(db).database_url
     engine = make_engine(url)
@@ -373,7 +373,7 @@ def db_upgrade(db: DbOption = None) -> None:
 @invoice_app.command("list")
 def invoice_list(db: DbOption = None, status: Optional[str] = None) -> None:
     """Invoices with their document status and payment state."""
-    from handoff.app.invoicing import invoice_rows
+    from handoff.invoicing.service.issuing import invoice_rows
 
     table = Table("number", "status", "payment", "customer", "amount", "paid", "due")
     for r in invoice_rows(_context(db), status):
@@ -387,7 +387,7 @@ def invoice_issue(db: DbOption = None, draft_id: Annotated[Optional[int], typer.
                   all_drafts: Annotated[bool, typer.Option("--all")] = False,
                   actor: str = "finance@cli") -> None:
     """Issue one draft (--id) or every draft (--all): numbered, dated, sent."""
-    from handoff.app.invoicing import InvoicingError, issue_all_drafts, issue_draft
+    from handoff.invoicing.service.issuing import InvoicingError, issue_all_drafts, issue_draft
 
     ctx = _context(db)
     try:
@@ -410,8 +410,8 @@ def invoice_render(number: str, db: DbOption = None,
                    fmt: Annotated[str, typer.Option("--format", help="ubl, cii, pdf or facturx")] = "pdf",
                    output: Annotated[Optional[Path], typer.Option("--output", "-o")] = None) -> None:
     """Write an issued invoice as a document: UBL (Peppol BIS 3), CII, PDF or Factur-X."""
-    from handoff.app.invoicing import InvoicingError, load_invoice
-    from handoff.documents import FORMATS, DocumentError, render
+    from handoff.invoicing.documents import FORMATS, DocumentError, render
+    from handoff.invoicing.service.issuing import InvoicingError, load_invoice
 
     if fmt.lower() not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}")
@@ -448,7 +448,7 @@ def credit_note_request(number: str,
                             help="LINE=QUANTITY to credit part of the invoice (repeat); default: all of it")] = None,
                         db: DbOption = None) -> None:  # fmt: skip
     """Ask for a credit note on an issued invoice; it waits for another person's approval."""
-    from handoff.app.approvals import ApprovalError, request_credit_note
+    from handoff.approvals.service import ApprovalError, request_credit_note
 
     try:
         asked = request_credit_note(_context(db), number, reason, actor, _parse_quantities(line or []))
@@ -464,7 +464,7 @@ def credit_note_void(invoice_id: Annotated[int, typer.Argument(help="The credit-
                      actor: Annotated[str, typer.Option(help="Your e-mail.")],
                      db: DbOption = None) -> None:  # fmt: skip
     """Void a credit-note draft before it is issued; its quantities can be credited again."""
-    from handoff.app.approvals import ApprovalError, void_credit_note
+    from handoff.approvals.service import ApprovalError, void_credit_note
 
     try:
         approval = void_credit_note(_context(db), invoice_id, actor, reason)
@@ -478,7 +478,7 @@ def approvals_list(db: DbOption = None,
                    status: Annotated[str, typer.Option(help="pending, approved, rejected or all")] = "pending",
                    ) -> None:  # fmt: skip
     """Approvals, newest first (pending by default)."""
-    from handoff.app.approvals import list_approvals
+    from handoff.approvals.service import list_approvals
 
     rows = list_approvals(_context(db), None if status == "all" else status, limit=500).items
     table = Table("id", "kind", "subject", "amount", "reason", "status", "requested by", "decided by", "result")
@@ -496,7 +496,7 @@ def approvals_approve(approval_id: int,
                       actor: Annotated[str, typer.Option(help="Your e-mail: not the requester's.")],
                       note: str = "", db: DbOption = None) -> None:  # fmt: skip
     """Approve a pending request: the credit-note draft is made, ready to be issued."""
-    from handoff.app.approvals import ApprovalError, approve
+    from handoff.approvals.service import ApprovalError, approve
 
     try:
         done = approve(_context(db), approval_id, actor, note)
@@ -511,7 +511,7 @@ def approvals_reject(approval_id: int, actor: Annotated[str, typer.Option(help="
                      note: Annotated[str, typer.Option(help="Why: the requester reads it.")],
                      db: DbOption = None) -> None:  # fmt: skip
     """Reject a pending request, saying why."""
-    from handoff.app.approvals import ApprovalError, reject
+    from handoff.approvals.service import ApprovalError, reject
 
     try:
         reject(_context(db), approval_id, actor, note)
@@ -549,7 +549,7 @@ def users_add(
     db: DbOption = None,
 ) -> None:
     """Add a user (the first admin, for instance). The password is asked for, or read from stdin."""
-    from handoff.app.users import UserError, add_user
+    from handoff.users.service import UserError, add_user
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -565,7 +565,7 @@ def users_add(
 @users_app.command("list")
 def users_list(db: DbOption = None) -> None:
     """Users with their role and status."""
-    from handoff.app.users import list_users
+    from handoff.users.service import list_users
 
     table = Table("id", "email", "role", "active")
     for r in list_users(_context(db)):
@@ -577,7 +577,7 @@ def users_list(db: DbOption = None) -> None:
 def users_token(email: str, name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
                 db: DbOption = None) -> None:  # fmt: skip
     """Create an API token for a user; it is printed once and stored only as a hash."""
-    from handoff.app.users import Role, User, UserError, create_token, list_users
+    from handoff.users.service import Role, User, UserError, create_token, list_users
 
     ctx = _context(db)
     found = [r for r in list_users(ctx) if r["email"] == email.strip().lower() and r["active"]]
@@ -624,7 +624,7 @@ def demo(db: Annotated[Path, typer.Option(help="SQLite file to create (replaced)
 def _print_states(ctx) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 
-    from handoff.store import schema
+    from handoff.kernel.storage import schema
 
     with ctx.engine.connect() as conn:
         rows = conn.execute(select(schema.orders.c.state, func.count()).group_by(schema.orders.c.state)).all()

@@ -20,10 +20,10 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from handoff.domain.dunning import DunningPolicy, PolicyError, policy_from_dict
-from handoff.domain.parties import Address, LegalEntity
-from handoff.domain.readiness import CHECKS, CONDITIONS, OPTIONAL_PREFIX, ReadinessContext, Rule, RuleSet
-from handoff.domain.tax import VatRates
+from handoff.collections.domain import DunningPolicy, PolicyError, policy_from_dict
+from handoff.deals.domain.readiness import CHECKS, CONDITIONS, OPTIONAL_PREFIX, ReadinessContext, Rule, RuleSet
+from handoff.invoicing.domain.tax import VatRates
+from handoff.kernel.parties import Address, LegalEntity
 
 DEFAULTS = Path(__file__).parent / "defaults"
 _M = TypeVar("_M", bound=BaseModel)

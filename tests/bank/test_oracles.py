@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from handoff.connectors.bank import StatementError, detect, read_statements
-from handoff.domain.bank import BalanceStatus, Statement, check_balance
+from handoff.cash.domain.bank import BalanceStatus, Statement, check_balance
+from handoff.cash.formats import StatementError, detect, read_statements
 from tests.bank.expectations import EXPECTED_REFUSALS, KNOWN_MISMATCHES
 from tests.bank.oracle_files import ORACLES, rel, sample_files
 

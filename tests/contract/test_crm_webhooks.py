@@ -21,18 +21,18 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from handoff.app.context import AppContext
-from handoff.app.crm_sync import poll
-from handoff.app.intake import process_pending
-from handoff.connectors.crm import InboundRequest, SignatureError
-from handoff.connectors.crm.generic import DEFAULT_MAPPING, GenericSource, MappingFileError, load_mapping, sign
-from handoff.connectors.crm.hubspot import HubSpotSource, signature_v3
-from handoff.connectors.crm.pipedrive import PipedriveSource
-from handoff.connectors.crm.salesforce import SalesforceSource
-from handoff.connectors.http import HttpSender, make_client
-from handoff.connectors.oauth import StaticToken
-from handoff.connectors.secrets import Secret
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.deals.connectors import InboundRequest, SignatureError
+from handoff.deals.connectors.generic import DEFAULT_MAPPING, GenericSource, MappingFileError, load_mapping, sign
+from handoff.deals.connectors.hubspot import HubSpotSource, signature_v3
+from handoff.deals.connectors.pipedrive import PipedriveSource
+from handoff.deals.connectors.salesforce import SalesforceSource
+from handoff.deals.service.crm_sync import poll
+from handoff.deals.service.intake import process_pending
+from handoff.kernel.connectors.http import HttpSender, make_client
+from handoff.kernel.connectors.oauth import StaticToken
+from handoff.kernel.connectors.secrets import Secret
+from handoff.kernel.storage import schema
 from handoff.web.app import create_app
 from handoff.worker.loop import polling_job
 from handoff.worker.scheduler import run_due
@@ -167,7 +167,7 @@ def test_bad_hubspot_signatures_are_rejected_and_logged(ctx: AppContext, web: tu
         headers = hubspot_headers(body, datetime(2026, 11, 2, 8, 54, tzinfo=UTC))  # 6 minutes old
     else:
         body = body.replace(b"9001", b"9002")
-    with caplog.at_level(logging.WARNING, logger="handoff.web.webhooks"), httpx.Client(timeout=10) as http:
+    with caplog.at_level(logging.WARNING, logger="handoff.deals.api.webhooks"), httpx.Client(timeout=10) as http:
         response = http.post(f"{web[0]}/api/v1/webhooks/crm/hubspot", content=body, headers=headers)
     assert response.status_code == 401 and response.json()["error"]["code"] == "unauthenticated"
     assert not inbox(ctx)

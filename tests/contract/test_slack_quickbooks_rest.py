@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
-from handoff.connectors.accounting.generic_rest import GenericRestChannel
-from handoff.connectors.accounting.quickbooks import QuickBooksChannel
-from handoff.connectors.http import HttpSender, make_client
-from handoff.connectors.notify import DeliveryError
-from handoff.connectors.notify.log import LogChannel
-from handoff.connectors.notify.slack import SlackChannel, SlackReplyChannel, blocks
-from handoff.connectors.notify.slack import make_client as slack_client
-from handoff.connectors.oauth import StaticToken
-from handoff.connectors.secrets import Secret
+from handoff.accounting.connectors.generic_rest import GenericRestChannel
+from handoff.accounting.connectors.quickbooks import QuickBooksChannel
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.kernel.connectors.http import HttpSender, make_client
+from handoff.kernel.connectors.oauth import StaticToken
+from handoff.kernel.connectors.secrets import Secret
+from handoff.kernel.delivery import DeliveryError
+from handoff.notifications.channels.log import LogChannel
+from handoff.notifications.channels.slack import SlackChannel, SlackReplyChannel, blocks
+from handoff.notifications.channels.slack import make_client as slack_client
 from tests.conftest import Clock
 from tests.contract.specs import check_slack
 from tests.contract.standin import Reply, Seen, StandIn

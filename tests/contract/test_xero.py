@@ -15,20 +15,20 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from handoff.app.connector_state import DbConnectorState
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
-from handoff.app.invoicing import issue_all_drafts
-from handoff.app.payments import apply_payments
+from handoff.accounting.connectors.xero import XeroChannel
+from handoff.cash.formats.payment_file import PaymentRow
+from handoff.cash.service.payments import apply_payments
 from handoff.config import ConnectorsModel
-from handoff.connectors.accounting.xero import XeroChannel
-from handoff.connectors.http import HttpSender, RetryPolicy, make_client
-from handoff.connectors.intake.payments import PaymentRow
-from handoff.connectors.notify import DeliveryError
-from handoff.connectors.notify.log import LogChannel
-from handoff.connectors.oauth import OAuth2
-from handoff.connectors.secrets import Secret
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.invoicing.service.issuing import issue_all_drafts
+from handoff.kernel.connectors.http import HttpSender, RetryPolicy, make_client
+from handoff.kernel.connectors.oauth import OAuth2
+from handoff.kernel.connectors.secrets import Secret
+from handoff.kernel.delivery import DeliveryError
+from handoff.kernel.storage import schema
+from handoff.kernel.storage.connector_state import DbConnectorState
+from handoff.notifications.channels.log import LogChannel
 from handoff.worker.outbox import dead_letters, deliver_due, replay
 from tests.conftest import Clock
 from tests.contract.specs import check_xero

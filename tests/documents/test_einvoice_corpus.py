@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from handoff.documents import render
-from handoff.documents.validation import SAFE_PARSER, validate
-from handoff.domain.invoices import Invoice
+from handoff.invoicing.documents import render
+from handoff.invoicing.documents.validation import SAFE_PARSER, validate
+from handoff.invoicing.domain.invoices import Invoice
 from tests.corpus import NOT_PEPPOL, build_corpus
 
 CORPUS = build_corpus()

@@ -9,9 +9,9 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handoff.documents import render
-from handoff.documents.validation import validate
-from handoff.domain.invoices import Invoice, draft_invoice, issue
+from handoff.invoicing.documents import render
+from handoff.invoicing.documents.validation import validate
+from handoff.invoicing.domain.invoices import Invoice, draft_invoice, issue
 from tests.corpus import DE_BUYER, DE_SELLER, FR_BUYER, NL_BUYER, RATES, SE_BUYER, SE_SELLER, TERMS, US_BUYER, order
 
 line = st.tuples(

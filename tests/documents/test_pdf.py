@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from handoff.documents import render
-from handoff.documents.facturx import extract_xml
-from handoff.documents.pdf import money
-from handoff.documents.validation import validate
-from handoff.domain.invoices import amend, draft_invoice
+from handoff.invoicing.documents import render
+from handoff.invoicing.documents.facturx import extract_xml
+from handoff.invoicing.documents.pdf import money
+from handoff.invoicing.documents.validation import validate
+from handoff.invoicing.domain.invoices import amend, draft_invoice
 from tests.corpus import DE_BUYER, DE_SELLER, RATES, TERMS, build_corpus, order
 
 CORPUS = build_corpus()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from handoff.documents import FORMATS, DocumentError, render
-from handoff.domain.invoices import draft_invoice
+from handoff.invoicing.documents import FORMATS, DocumentError, render
+from handoff.invoicing.domain.invoices import draft_invoice
 from tests.corpus import DE_BUYER, DE_SELLER, RATES, SAAS, TERMS, build_corpus, order
 
 ISSUED = build_corpus()["domestic_standard"]

@@ -21,12 +21,12 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from handoff.app import users
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
-from handoff.app.invoicing import issue_draft
-from handoff.app.users import Role
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.invoicing.service.issuing import issue_draft
+from handoff.kernel.storage import schema
+from handoff.users import service as users
+from handoff.users.service import Role
 from handoff.web.app import create_app
 from tests.helpers import event
 

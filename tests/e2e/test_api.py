@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from handoff.app.users import Role
+from handoff.users.service import Role
 from tests.e2e.conftest import PASSWORDS, SALES, Site, csrf_of, login
 
 

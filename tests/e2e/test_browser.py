@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from handoff.app.users import Role
+from handoff.users.service import Role
 from tests.e2e.conftest import EMAILS, PASSWORDS, Site
 
 CHROMIUM = os.environ.get("HANDOFF_CHROMIUM", "/usr/bin/chromium")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.routing import Mount
 
-from handoff.app.users import Role
+from handoff.users.service import Role
 from tests.e2e.conftest import EMAILS, PASSWORDS, Site, csrf_of, login
 from tests.helpers import GOOD
 

@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 import httpx
 from sqlalchemy import select
 
-from handoff.app import approvals
-from handoff.app.context import AppContext
-from handoff.app.users import Role
-from handoff.connectors.notify.slack import blocks
-from handoff.store import schema
+from handoff.approvals import service as approvals
+from handoff.context import AppContext
+from handoff.kernel.storage import schema
+from handoff.notifications.channels.slack import blocks
+from handoff.users.service import Role
 from tests.e2e.conftest import EMAILS, Site
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -9,8 +9,8 @@ import re
 import httpx
 from sqlalchemy import func, select
 
-from handoff.app.users import Role
-from handoff.store import schema
+from handoff.kernel.storage import schema
+from handoff.users.service import Role
 from tests.e2e.conftest import Site, csrf_of, login
 
 

@@ -12,8 +12,8 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from handoff.app.context import AppContext
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.kernel.storage import schema
 from handoff.web.app import create_app
 from tests.helpers import GOOD
 

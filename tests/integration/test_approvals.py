@@ -9,14 +9,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from handoff.app import approvals
-from handoff.app.approvals import ApprovalError
-from handoff.app.audit import verify
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
-from handoff.app.invoicing import InvoicingError, issue_all_drafts, issue_draft
-from handoff.domain.invoices import InvoiceKind
-from handoff.store import schema
+from handoff.approvals import service as approvals
+from handoff.approvals.service import ApprovalError
+from handoff.audit.service import verify
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.invoicing.domain.invoices import InvoiceKind
+from handoff.invoicing.service.issuing import InvoicingError, issue_all_drafts, issue_draft
+from handoff.kernel.storage import schema
 from tests.helpers import event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

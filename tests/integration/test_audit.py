@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, func, select, text, update
 
-from handoff.app.audit import history, verify
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
-from handoff.store import schema
+from handoff.audit.service import history, verify
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.kernel.storage import schema
 from tests.helpers import event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -40,7 +40,7 @@ def test_editing_any_column_of_any_row_is_named(ctx: AppContext, trail: int, col
 
 
 def test_rehashing_an_edited_row_still_breaks_the_next_link(ctx: AppContext, trail: int) -> None:
-    from handoff.domain.audit import AuditEntry, entry_hash
+    from handoff.kernel.audit import AuditEntry, entry_hash
 
     with ctx.engine.begin() as conn:
         r = conn.execute(select(schema.audit_log).where(schema.audit_log.c.seq == 2)).one()

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from handoff.app.audit import verify
-from handoff.app.cash import (
+from handoff.audit.service import verify
+from handoff.cash.service.cash_application import (
     CashError,
     StatementError,
     apply_cash,
@@ -22,10 +22,10 @@ from handoff.app.cash import (
     undo_match,
     unmatched_lines,
 )
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
-from handoff.app.invoicing import issue_all_drafts
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.invoicing.service.issuing import issue_all_drafts
+from handoff.kernel.storage import schema
 from tests.camt import Entry, camt053
 from tests.helpers import event
 

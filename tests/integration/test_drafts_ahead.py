@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from handoff.app import drafts_ahead, intake
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
 from handoff.config import BusinessConfig
-from handoff.connectors.intake.files import read_deal_file
+from handoff.context import AppContext
+from handoff.deals.domain.orders import DealEvent, DealInput
+from handoff.deals.formats.files import read_deal_file
+from handoff.deals.service import intake
+from handoff.deals.service.intake import ingest
 from handoff.demo.generate import deals, to_csv
-from handoff.domain.orders import DealEvent, DealInput
-from handoff.store import schema
-from handoff.store.db import make_engine
+from handoff.kernel.storage import schema
+from handoff.kernel.storage.db import make_engine
+from handoff.runtime import drafts_ahead
 
 pytestmark = pytest.mark.skipif(not drafts_ahead.available(), reason="needs fork and a second core")
 

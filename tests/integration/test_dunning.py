@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from handoff.app.audit import verify
-from handoff.app.context import AppContext
-from handoff.app.dunning import DunningError, pause_dunning, reminders_sent, run_dunning, set_dispute
-from handoff.app.intake import ingest
-from handoff.app.invoicing import issue_all_drafts
-from handoff.app.payments import apply_payments
+from handoff.audit.service import verify
+from handoff.cash.formats.payment_file import read_payment_file
+from handoff.cash.service.payments import apply_payments
+from handoff.collections.service import DunningError, pause_dunning, reminders_sent, run_dunning, set_dispute
 from handoff.config import ConfigError, load_dunning_policy
-from handoff.connectors.intake.payments import read_payment_file
-from handoff.connectors.notify.email import SmtpChannel
-from handoff.connectors.notify.log import LogChannel
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.invoicing.service.issuing import issue_all_drafts
+from handoff.kernel.storage import schema
+from handoff.notifications.channels.email import SmtpChannel
+from handoff.notifications.channels.log import LogChannel
 from handoff.worker.loop import DEFAULT_JOBS
 from handoff.worker.outbox import deliver_due
 from handoff.worker.scheduler import run_due

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from handoff.app.context import AppContext
-from handoff.app.intake import pending_count, receive
 from handoff.bootstrap import build_context
 from handoff.config import Settings
+from handoff.context import AppContext
+from handoff.deals.service.intake import pending_count, receive
 from handoff.web.app import create_app
-from handoff.web.processing import ApplierProcess, InlineProcessor
+from handoff.worker.applier import ApplierProcess, InlineProcessor
 from tests.conftest import Clock
 from tests.helpers import event
 
@@ -119,8 +119,8 @@ def test_serve_applies_events_in_a_child_process_started_again_if_it_dies(
 
 _HOLD = """
 import sys, time
-from handoff.store.db import make_engine
-from handoff.store.unit_of_work import UnitOfWork
+from handoff.kernel.storage.db import make_engine
+from handoff.kernel.storage.unit_of_work import UnitOfWork
 with UnitOfWork(make_engine(sys.argv[1])) as uow:
     print("holding", flush=True)
     time.sleep(1.0)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest, receive
-from handoff.app.invoicing import issue_all_drafts
-from handoff.app.orders import exception_queue, update_fields
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest, receive
+from handoff.deals.service.orders import exception_queue, update_fields
+from handoff.invoicing.service.issuing import issue_all_drafts
+from handoff.kernel.storage import schema
 from tests.helpers import event
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -130,7 +130,7 @@ def test_a_failing_event_is_kept_with_its_error_and_others_go_on(ctx: AppContext
     # Make drafting impossible for this one deal: a line with a non-numeric price cannot be billed.
     from dataclasses import replace
 
-    from handoff.domain.orders import LineInput
+    from handoff.deals.domain.orders import LineInput
 
     bad = replace(bad, deal=replace(bad.deal, lines=(LineInput("x", "1", "abc"),)))
     # good events before and after the bad one, one of them a second version of an earlier deal

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from handoff.app.context import AppContext
-from handoff.app.digest import build, render_html, render_text
-from handoff.app.intake import ingest
-from handoff.app.invoicing import InvoicingError, issue_all_drafts, issue_draft
-from handoff.app.payments import apply_payments
-from handoff.connectors.intake.payments import PaymentFileError, read_payment_file
-from handoff.store import schema
+from handoff.cash.formats.payment_file import PaymentFileError, read_payment_file
+from handoff.cash.service.payments import apply_payments
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.invoicing.service.issuing import InvoicingError, issue_all_drafts, issue_draft
+from handoff.kernel.storage import schema
+from handoff.reporting.service.digest import build, render_html, render_text
 from tests.conftest import Clock
 from tests.helpers import event
 

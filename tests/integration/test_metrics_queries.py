@@ -9,12 +9,13 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from handoff.app import metrics, queries
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
-from handoff.app.invoicing import issue_all_drafts, issue_draft
-from handoff.app.orders import update_fields
-from handoff.store import schema
+from handoff import queries
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.deals.service.orders import update_fields
+from handoff.invoicing.service.issuing import issue_all_drafts, issue_draft
+from handoff.kernel.storage import schema
+from handoff.reporting.service import metrics
 from tests.conftest import Clock
 from tests.helpers import event
 

@@ -15,8 +15,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select, text
 
-from handoff.store import schema
-from handoff.store.db import alembic_config, make_engine, upgrade
+from handoff.kernel.storage import schema
+from handoff.kernel.storage.db import alembic_config, make_engine, upgrade
 from tests.conftest import scratch_pg_database
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

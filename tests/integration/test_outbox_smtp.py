@@ -13,11 +13,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from handoff.app.context import AppContext
-from handoff.app.intake import ingest
-from handoff.connectors.notify.email import SmtpChannel
-from handoff.connectors.notify.log import LogChannel
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.deals.service.intake import ingest
+from handoff.kernel.storage import schema
+from handoff.notifications.channels.email import SmtpChannel
+from handoff.notifications.channels.log import LogChannel
 from handoff.worker.outbox import backoff, claim, dead_letters, deliver_claimed, deliver_due, replay
 from tests.conftest import Clock
 from tests.helpers import event

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from handoff.app import cash, reading_ahead
-from handoff.app.context import AppContext
-from handoff.app.reading_ahead import ReadingsAhead, readings
-from handoff.domain.bank import BankLine
-from handoff.domain.matching import Matcher, MatchPolicy, OpenInvoice, match
+from handoff.cash.domain.bank import BankLine
+from handoff.cash.domain.matching import Matcher, MatchPolicy, OpenInvoice, match
+from handoff.cash.service import cash_application as cash
+from handoff.context import AppContext
+from handoff.runtime import reading_ahead
+from handoff.runtime.reading_ahead import ReadingsAhead, readings
 from tests.integration.test_cash import issue, statement
 from tests.unit.test_matching import _busy_day
 

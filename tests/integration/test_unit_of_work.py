@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event as sa_event
 
-from handoff.app.context import AppContext
-from handoff.app.intake import process_pending, receive
+from handoff.context import AppContext
+from handoff.deals.service.intake import process_pending, receive
 from tests.conftest import Clock
 from tests.helpers import event
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from handoff.app.context import AppContext
-from handoff.app.intake import receive
-from handoff.connectors.notify.log import LogChannel
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.deals.service.intake import receive
+from handoff.kernel.storage import schema
+from handoff.notifications.channels.log import LogChannel
 from handoff.worker.loop import one_pass
 from handoff.worker.scheduler import Job, claim, run_due, weekly
 from tests.conftest import Clock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handoff.bootstrap import build_channels
 from handoff.config import Settings
-from handoff.connectors.notify.slack import SlackChannel, SlackReplyChannel
+from handoff.notifications.channels.slack import SlackChannel, SlackReplyChannel
 
 
 def test_answers_to_slack_clicks_go_out_where_clicks_can_come_in() -> None:

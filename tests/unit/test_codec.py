@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handoff.store.codec import invoice_from_json, to_jsonable
+from handoff.kernel.storage.codec import invoice_from_json, to_jsonable
 from tests.corpus import build_corpus
 
 

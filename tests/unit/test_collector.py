@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from handoff.app import collector
+from handoff.runtime import gc_pause as collector
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from handoff.domain.dunning import (
+from handoff.collections.domain import (
     CustomerPause,
     DunningPolicy,
     InvoiceState,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from handoff.connectors.http import HttpSender, RetryPolicy
-from handoff.connectors.notify import DeliveryError
+from handoff.kernel.connectors.http import HttpSender, RetryPolicy
+from handoff.kernel.delivery import DeliveryError
 
 
 def sender(answers: list[int | Exception]) -> tuple[HttpSender, list[str]]:

@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handoff.domain.invoices import Invoice, credit_note, draft_invoice, issue
+from handoff.invoicing.domain.invoices import Invoice, credit_note, draft_invoice, issue
 from tests.corpus import DE_BUYER, DE_SELLER, FR_BUYER, FR_CONSUMER, GB_BUYER, RATES, TERMS, US_BUYER, order
 
 CENT = Decimal("0.01")

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from handoff.domain.invoices import (
+from handoff.invoicing.domain.invoices import (
     DocumentStatus,
     ImmutableInvoiceError,
     InvoiceError,

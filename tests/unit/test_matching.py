@@ -12,9 +12,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handoff.domain.bank import BankLine
-from handoff.domain.invoices import creditor_reference
-from handoff.domain.matching import Decision, Matcher, MatchPolicy, OpenInvoice, Proposal, match
+from handoff.cash.domain.bank import BankLine
+from handoff.cash.domain.matching import Decision, Matcher, MatchPolicy, OpenInvoice, Proposal, match
+from handoff.invoicing.domain.invoices import creditor_reference
 
 D = Decimal
 
@@ -204,7 +204,7 @@ def test_allocations_never_exceed_the_line_nor_an_invoices_open_amount(
 
 _TWINS = """
 from tests.unit.test_matching import inv, pay
-from handoff.domain.matching import match
+from handoff.cash.domain.matching import match
 # two customers whose names differ only by the legal form, each with two invoices making 700.00
 twins = [inv(1, "C9", "Nordic Labs GmbH", "400.00"), inv(2, "C9", "Nordic Labs GmbH", "300.00"),
          inv(3, "C8", "Nordic Labs Ltd", "450.00"), inv(4, "C8", "Nordic Labs Ltd", "250.00")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from handoff.config import ConfigError, load_business_config
-from handoff.domain.readiness import check
+from handoff.deals.domain.readiness import check
 from tests.helpers import deal
 
 RULES = load_business_config().ruleset

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from handoff.domain.parties import EU_MEMBER_STATES
-from handoff.domain.tax import TaxError, VatRates, determine
+from handoff.invoicing.domain.tax import TaxError, VatRates, determine
+from handoff.kernel.parties import EU_MEMBER_STATES
 from tests.corpus import DE_BUYER, DE_SELLER, FR_BUYER, FR_CONSUMER, GB_BUYER, GB_SELLER, RATES, US_BUYER, customer
 
 US_CONSUMER = customer("C-USX", "Joe Bloggs", "US", business=False)

@@ -14,8 +14,8 @@ from typing import Any
 
 from stdnum.eu import vat as eu_vat
 
-from handoff.domain.orders import DEAL_FIELDS
-from handoff.domain.parties import vat_prefix
+from handoff.deals.domain.orders import DEAL_FIELDS
+from handoff.kernel.parties import vat_prefix
 
 COUNTRIES = {  # country: (weight, currency, cities)
     "DE": (30, "EUR", ["Berlin", "Hamburg", "München", "Köln", "Frankfurt am Main", "Stuttgart", "Leipzig"]),

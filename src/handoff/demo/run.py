@@ -11,19 +11,19 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from handoff.app import digest
-from handoff.app.approvals import ApprovalError, approve, request_credit_note
-from handoff.app.audit import verify
-from handoff.app.intake import ingest
-from handoff.app.invoicing import issue_all_drafts
-from handoff.app.orders import exception_queue, update_fields
-from handoff.app.payments import apply_payments
-from handoff.app.users import add_user
+from handoff.approvals.service import ApprovalError, approve, request_credit_note
+from handoff.audit.service import verify
 from handoff.bootstrap import build_context
+from handoff.cash.formats.payment_file import read_payment_file
+from handoff.cash.service.payments import apply_payments
 from handoff.config import Settings
-from handoff.connectors.intake import read_deal_file
-from handoff.connectors.intake.payments import read_payment_file
-from handoff.connectors.notify.log import LogChannel
+from handoff.deals.formats import read_deal_file
+from handoff.deals.service.intake import ingest
+from handoff.deals.service.orders import exception_queue, update_fields
+from handoff.invoicing.service.issuing import issue_all_drafts
+from handoff.notifications.channels.log import LogChannel
+from handoff.reporting.service import digest
+from handoff.users.service import add_user
 from handoff.worker.outbox import deliver_due
 
 DEALS = Path(__file__).parent / "deals.csv"
@@ -128,7 +128,7 @@ def run_demo(db: Path, out: Console) -> None:
 def _states(ctx, out: Console) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 
-    from handoff.store import schema
+    from handoff.kernel.storage import schema
 
     with ctx.engine.connect() as conn:
         rows = conn.execute(select(schema.orders.c.state, func.count()).group_by(schema.orders.c.state)).all()

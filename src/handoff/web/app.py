@@ -28,13 +28,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handoff.app.context import AppContext
-from handoff.connectors.intake.files import DealRow, IntakeError, deal_input, parse_time
-from handoff.domain.orders import DealEvent
-from handoff.web import api_admin, api_approvals, api_finance, api_orders, slack, ui, ui_approvals, webhooks
+from handoff.approvals import ui as ui_approvals
+from handoff.approvals.api import routes as api_approvals
+from handoff.approvals.api import slack
+from handoff.context import AppContext
+from handoff.deals.api import orders as api_orders
+from handoff.deals.api import webhooks
+from handoff.deals.domain.orders import DealEvent
+from handoff.deals.formats.files import DealRow, IntakeError, deal_input, parse_time
+from handoff.invoicing import api as api_finance
+from handoff.users import api as api_admin
+from handoff.web import ui
 from handoff.web.errors import ERROR_RESPONSES, ApiError, error, http_error, on_api_error, on_validation_error
-from handoff.web.group_commit import GroupCommitter
-from handoff.web.processing import ApplierProcess, InlineProcessor
+from handoff.worker.applier import ApplierProcess, InlineProcessor
+from handoff.worker.group_commit import GroupCommitter
 
 MAX_BODY = 1_000_000
 STATIC = Path(__file__).parent / "static"

@@ -15,9 +15,9 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from handoff.app import users
-from handoff.app.context import AppContext
-from handoff.app.users import Role, User
+from handoff.context import AppContext
+from handoff.users import service as users
+from handoff.users.service import Role, User
 from handoff.web.errors import ApiError
 
 ALL = (Role.SALES, Role.FINANCE, Role.AUDITOR, Role.ADMIN)
@@ -123,7 +123,7 @@ def may_see_deal(user: User, owner: str | None) -> bool:
 
 def check_deal_access(ctx: AppContext, user: User, deal_id: str) -> str:
     """The deal's owner, after checking that `user` may see it."""
-    from handoff.app.queries import order_owner
+    from handoff.queries import order_owner
 
     owner = order_owner(ctx, deal_id)
     if owner is None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from handoff.app.context import AppContext
+from handoff.context import AppContext
 from handoff.web.auth import context
 
 MAX_LIMIT = 200

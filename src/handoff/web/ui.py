@@ -17,16 +17,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from handoff.app import approvals, audit, metrics, queries, users
-from handoff.app.digest import AGE_BUCKETS
-from handoff.app.invoicing import InvoicingError, issue_draft
-from handoff.app.orders import EDITABLE, OrderError, update_fields
-from handoff.app.payments import apply_payment
-from handoff.app.users import Role, User, UserError
-from handoff.connectors.intake import IntakeError
-from handoff.web import charts
+from handoff import queries
+from handoff.approvals import service as approvals
+from handoff.audit import service as audit
+from handoff.cash.service.payments import apply_payment
+from handoff.deals.formats import IntakeError
+from handoff.deals.service.orders import EDITABLE, OrderError, update_fields
+from handoff.invoicing.service.issuing import InvoicingError, issue_draft
+from handoff.reporting import charts
+from handoff.reporting.service import metrics
+from handoff.reporting.service.digest import AGE_BUCKETS
+from handoff.users import service as users
+from handoff.users.service import Role, User, UserError
 from handoff.web.auth import ALL, LoginRequired, PageForbidden, context, csrf_token, may_see_deal, ui_user
-from handoff.web.models import BillingFix
+from handoff.web.schemas import BillingFix
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)

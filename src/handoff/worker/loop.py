@@ -10,11 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from handoff.app import crm_sync, digest, dunning, metrics
-from handoff.app.context import AppContext
-from handoff.app.intake import process_pending
-from handoff.app.invoicing import issue_all_drafts
-from handoff.connectors.crm import PollingSource
+from handoff.collections import service as dunning
+from handoff.context import AppContext
+from handoff.deals.connectors import PollingSource
+from handoff.deals.service import crm_sync
+from handoff.deals.service.intake import process_pending
+from handoff.invoicing.service.issuing import issue_all_drafts
+from handoff.reporting.service import digest, metrics
 from handoff.worker.outbox import Channel, deliver_due
 from handoff.worker.scheduler import Job, daily, every, hourly, run_due, weekly
 

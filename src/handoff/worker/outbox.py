@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from handoff.app.context import AppContext
-from handoff.connectors.notify import DeliveryError
-from handoff.store import schema
+from handoff.context import AppContext
+from handoff.kernel.delivery import DeliveryError
+from handoff.kernel.storage import schema
 
 
 class Channel(Protocol):

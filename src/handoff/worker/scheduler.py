@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, update
 
-from handoff.app.context import AppContext
-from handoff.store import schema
-from handoff.store.bulk import insert_many
+from handoff.context import AppContext
+from handoff.kernel.storage import schema
+from handoff.kernel.storage.bulk import insert_many
 
 
 def weekly(now: datetime) -> str:

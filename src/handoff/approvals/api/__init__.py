@@ -1,0 +1,1 @@
+"""Approvals in the JSON API and as Slack button clicks."""

@@ -1,0 +1,1 @@
+"""Audit trail: who did what, when and why, as a hash chain that can be verified."""

@@ -1,0 +1,1 @@
+"""Cash: bank statements, cash application (matching bank lines to open invoices) and payments."""

@@ -1,0 +1,1 @@
+"""Cash use cases: store statements, apply cash, review proposals, record payments."""

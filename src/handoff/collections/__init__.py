@@ -1,0 +1,1 @@
+"""Collections: payment reminders by tone tier (dunning), disputes and pauses."""

@@ -1,5 +1,0 @@
-"""Deal intake formats: each reads its input into canonical `DealEvent`s, or refuses it whole."""
-
-from handoff.connectors.intake.files import IntakeError, read_deal_file, read_deal_rows
-
-__all__ = ["IntakeError", "read_deal_file", "read_deal_rows"]

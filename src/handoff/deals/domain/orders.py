@@ -1,0 +1,212 @@
+"""The canonical deal / order and its life cycle.
+
+A deal arrives as raw text fields (a `DealInput`), whatever its source: the readiness rules judge
+those fields, so a bad value becomes a problem on the deal instead of a crash. Only a deal that
+passed readiness is turned into typed values (`BillableOrder`) for invoicing.
+
+Life cycle (`OrderState`):
+
+    pipeline -> (won) -> blocked <-> ready -> drafted -> sent -> paid
+                                               \\-> cancelled (draft discarded)
+
+`blocked` is the exception queue; `ready` means a finance task is open; `drafted` has an invoice
+draft awaiting review; `sent` is issued with a number. Overdue is not stored: it is derived from
+the due date of a sent, unpaid invoice (see `invoices.payment_status`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+
+from handoff.kernel.money import D
+from handoff.kernel.parties import Address, Customer
+
+# The generic deal fields, in the order of the generic deal CSV (shared/DESIGN.md).
+DEAL_FIELDS: tuple[str, ...] = (
+    "deal_id", "deal_name", "stage", "close_date", "amount", "currency", "customer_id",
+    "customer_legal_name", "customer_type", "country", "vat_id", "po_number", "requires_po",
+    "billing_email", "billing_contact_name", "billing_street", "billing_city",
+    "billing_postal_code", "payment_terms", "legal_entity", "owner_email",
+)  # fmt: skip
+
+_DEAL_FIELD_SET = frozenset(DEAL_FIELDS)
+
+TRUE_WORDS = frozenset({"true", "yes", "y", "1", "x"})
+FALSE_WORDS = frozenset({"false", "no", "n", "0", ""})
+
+
+class OrderState(str, enum.Enum):
+    PIPELINE = "pipeline"  # known, not (yet) closed-won: nothing to bill
+    BLOCKED = "blocked"  # in the exception queue
+    READY = "ready"  # finance task open
+    DRAFTED = "drafted"  # invoice draft awaiting review
+    SENT = "sent"  # invoice issued
+    PAID = "paid"
+
+
+@dataclass(frozen=True, slots=True)
+class LineInput:
+    """A deal line as received; text, judged by readiness like the deal's own fields."""
+
+    description: str
+    quantity: str = "1"
+    unit_price: str = ""
+    tax_category: str = "standard"
+    supply: str = "services"  # goods or services: decides the place of supply
+
+
+@dataclass(frozen=True, slots=True)
+class DealInput:
+    """One version of a deal as a source sent it, mapped to canonical field names.
+
+    `fields` holds the generic deal fields (missing ones are empty strings); `custom` keeps every
+    other column so nothing the source sent is lost.
+    """
+
+    deal_id: str
+    fields: Mapping[str, str]
+    custom: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    lines: tuple[LineInput, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, object], lines: tuple[LineInput, ...] = ()) -> DealInput:
+        # Text is by far the common case: strip it inline, convert anything else with _text.
+        fields = {name: v.strip() if type(v := raw.get(name)) is str else _text(v) for name in DEAL_FIELDS}
+        custom = {k: v.strip() if type(v) is str else _text(v)
+                  for k, v in raw.items() if k not in _DEAL_FIELD_SET and k != "lines"}  # fmt: skip
+        return cls(fields["deal_id"], MappingProxyType(fields), MappingProxyType(custom), lines)
+
+    def get(self, name: str) -> str:
+        value = self.fields.get(name)  # every generic field is present, so this is the usual answer
+        if value is not None:
+            return value
+        if name.startswith("custom."):
+            return self.custom.get(name.removeprefix("custom."), "")
+        return ""
+
+    def with_fields(self, changes: Mapping[str, str]) -> DealInput:
+        """A copy with some fields replaced (a user fixing billing data)."""
+        fields = dict(self.fields)
+        custom = dict(self.custom)
+        for name, value in changes.items():
+            if name.startswith("custom."):
+                custom[name.removeprefix("custom.")] = value.strip()
+            else:
+                fields[name] = value.strip()
+        return DealInput(self.deal_id, MappingProxyType(fields), MappingProxyType(custom), self.lines)
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {**self.fields, **self.custom}
+        if self.lines:
+            out["lines"] = [
+                {"description": ln.description, "quantity": ln.quantity, "unit_price": ln.unit_price,
+                 "tax_category": ln.tax_category, "supply": ln.supply}
+                for ln in self.lines
+            ]  # fmt: skip
+        return out
+
+    @property
+    def is_business(self) -> bool:
+        return self.get("customer_type").lower() != "consumer"
+
+    @property
+    def requires_po(self) -> bool | None:
+        """True/False for a recognised answer, None for a value that is neither."""
+        word = self.get("requires_po").lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        return None
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def is_won(deal: DealInput, won_stages: frozenset[str]) -> bool:
+    """A deal is billable once its stage is a won stage; an empty stage counts as won because a
+    closed-won export often has no stage column."""
+    stage = deal.get("stage").strip().lower().replace(" ", "").replace("-", "").replace("_", "")
+    return stage == "" or stage in won_stages
+
+
+@dataclass(frozen=True, slots=True)
+class BillableLine:
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    tax_category: str
+    supply: str
+
+
+@dataclass(frozen=True, slots=True)
+class BillableOrder:
+    """A deal that passed readiness, in typed values: what an invoice is built from."""
+
+    deal_id: str
+    name: str
+    currency: str
+    customer: Customer
+    legal_entity: str
+    payment_terms: str
+    po_number: str
+    owner_email: str
+    lines: tuple[BillableLine, ...]
+
+
+def to_billable(deal: DealInput) -> BillableOrder:
+    """Typed view of a deal; call only after readiness found no problems (it parses, so a deal
+    that was never checked may raise MoneyError)."""
+    country = deal.get("country").upper()
+    customer = Customer(
+        customer_id=deal.get("customer_id") or deal.deal_id,
+        legal_name=deal.get("customer_legal_name"),
+        country=country,
+        is_business=deal.is_business,
+        vat_id=deal.get("vat_id").replace(" ", "").upper(),
+        billing_email=deal.get("billing_email"),
+        billing_contact_name=deal.get("billing_contact_name"),
+        address=Address(deal.get("billing_street"), deal.get("billing_city"),
+                        deal.get("billing_postal_code"), country),
+    )  # fmt: skip
+    if deal.lines:
+        lines = tuple(
+            BillableLine(ln.description or deal.get("deal_name"), D(ln.quantity or "1"),
+                         D(ln.unit_price), ln.tax_category or "standard", ln.supply or "services")
+            for ln in deal.lines
+        )  # fmt: skip
+    else:
+        lines = (BillableLine(deal.get("deal_name") or f"Deal {deal.deal_id}", D("1"),
+                              D(deal.get("amount")), "standard", "services"),)  # fmt: skip
+    return BillableOrder(
+        deal_id=deal.deal_id,
+        name=deal.get("deal_name"),
+        currency=deal.get("currency").upper(),
+        customer=customer,
+        legal_entity=deal.get("legal_entity"),
+        payment_terms=deal.get("payment_terms"),
+        po_number=deal.get("po_number"),
+        owner_email=deal.get("owner_email"),
+        lines=lines,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DealEvent:
+    """A delivery of one deal version by a source. `source` + `event_id` identify the delivery
+    (redelivery is a no-op); `occurred_at` orders versions (an older one never overwrites)."""
+
+    source: str
+    event_id: str
+    occurred_at: datetime
+    deal: DealInput

@@ -1,0 +1,180 @@
+"""Deal files: the generic deal CSV (shared/DESIGN.md columns) and its JSON form.
+
+CSV: comma, semicolon or tab separated (from the header line); header names are matched without
+regard to case, spaces or dashes (`Deal ID` is `deal_id`).
+
+A file is read whole before anything is stored: a file that cannot be read or is wrongly shaped
+(no `deal_id` column, a row with more or fewer cells than the header, broken JSON, a deal that is
+not an object) raises `IntakeError` naming the file and line, and nothing is written. Bad values
+inside a well-shaped row are not errors here: they become readiness problems on that deal.
+
+Versions: a row's `updated_at` column (ISO 8601), when present, orders its versions; otherwise the
+file's read time does, rows later in the file counting as newer. A row's event id is a hash of its
+content, so importing the same file twice changes nothing.
+
+JSON: a list of deals, `{"deals": [...]}`, or one object per line (JSON Lines); each deal is either
+a flat object with the CSV's fields (plus optional `lines`) or an event envelope
+`{"event_id", "occurred_at", "deal": {...}}`. Numbers are kept as written (never via float).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from handoff.deals.domain.orders import DealEvent, DealInput, LineInput
+
+
+class IntakeError(Exception):
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        self.file, self.line, self.message = file, line, message
+        where = f"{file}, line {line}" if line is not None else file
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class DealRow:
+    line: int
+    raw: dict[str, Any]
+
+
+def _event_id(source: str, raw: dict[str, Any]) -> str:
+    body = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{source}\x1f{body}".encode()).hexdigest()
+
+
+def parse_time(value: str, file: str, line: int | None, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise IntakeError(file, line, f"{field} {value!r} is not an ISO 8601 date-time") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def read_deal_rows(path: Path) -> list[DealRow]:
+    """The raw deal objects in a file, by format (extension, else content)."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IntakeError(name, None, f"cannot read file: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise IntakeError(name, line, "not UTF-8 text") from exc
+    suffix = path.suffix.lower()
+    stripped = text.lstrip()
+    if suffix in (".json", ".jsonl", ".ndjson") or (suffix != ".csv" and stripped[:1] in ("[", "{")):
+        return _json_rows(name, text, jsonl=suffix in (".jsonl", ".ndjson"))
+    return _csv_rows(name, text)
+
+
+def normalise_header(name: str) -> str:
+    """`Deal ID`, `deal-id` and ` DEAL_ID ` all mean `deal_id`."""
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def _delimiter(first_line: str) -> str:
+    # European exports often use ';' (the decimal comma takes ','); some tools write tabs.
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _csv_rows(name: str, text: str) -> list[DealRow]:
+    if not text.strip():
+        raise IntakeError(name, 1, "file is empty: expected a header row")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=_delimiter(text.split("\n", 1)[0]))
+    try:
+        header = [normalise_header(h) for h in next(reader)]
+        if "deal_id" not in header:
+            raise IntakeError(name, 1, "header has no deal_id column (is this a deal CSV?)")
+        if len(set(header)) != len(header):
+            dup = sorted({h for h in header if header.count(h) > 1})
+            raise IntakeError(name, 1, f"header repeats column {', '.join(dup)}")
+        rows = []
+        for cells in reader:
+            line = reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                raise IntakeError(name, line, f"row has {len(cells)} cells, the header has {len(header)}")
+            rows.append(DealRow(line, dict(zip(header, cells, strict=True))))
+    except csv.Error as exc:
+        raise IntakeError(name, reader.line_num, f"malformed CSV: {exc}") from exc
+    return rows
+
+
+def _json_rows(name: str, text: str, jsonl: bool) -> list[DealRow]:
+    items: list[tuple[int, Any]] = []
+    if jsonl:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                items.append((number, _loads(name, line, number)))
+    else:
+        doc = _loads(name, text, None)
+        if isinstance(doc, dict) and "deals" in doc:
+            doc = doc["deals"]
+        if isinstance(doc, dict):
+            doc = [doc]
+        if not isinstance(doc, list):
+            raise IntakeError(name, 1, "expected a list of deals or {\"deals\": [...]}")
+        items = [(index, item) for index, item in enumerate(doc, start=1)]
+    rows = []
+    for where, item in items:
+        if not isinstance(item, dict):
+            raise IntakeError(name, where, f"deal #{where} is not an object")
+        rows.append(DealRow(where, item))
+    return rows
+
+
+def _loads(name: str, text: str, line: int | None) -> Any:
+    try:
+        # parse_float keeps the number as written: money must never pass through float
+        return json.loads(text, parse_float=str)
+    except json.JSONDecodeError as exc:
+        raise IntakeError(name, line or exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
+
+
+def deal_input(name: str, row: DealRow) -> DealInput:
+    raw = row.raw.get("deal") if isinstance(row.raw.get("deal"), dict) else row.raw
+    assert isinstance(raw, dict)
+    lines_raw = raw.get("lines") or []
+    if not isinstance(lines_raw, list) or not all(isinstance(x, dict) for x in lines_raw):
+        raise IntakeError(name, row.line, "`lines` must be a list of objects")
+    lines = tuple(
+        LineInput(str(x.get("description", "")), str(x.get("quantity", "1")), str(x.get("unit_price", "")),
+                  str(x.get("tax_category", "standard")), str(x.get("supply", "services")))
+        for x in lines_raw
+    )  # fmt: skip
+    for key, value in raw.items():
+        if key != "lines" and isinstance(value, dict | list):
+            raise IntakeError(name, row.line, f"field {key!r} must be a plain value, not {type(value).__name__}")
+    return DealInput.from_mapping(raw, lines)
+
+
+def read_deal_file(path: Path, source: str | None = None, now: datetime | None = None) -> list[DealEvent]:
+    """Every deal in the file as an event, or IntakeError for the first thing that is wrong."""
+    name = str(path)
+    source = source or f"file:{path.name}"
+    now = now or datetime.now(UTC)
+    events = []
+    for position, row in enumerate(read_deal_rows(path)):
+        deal = deal_input(name, row)
+        if not deal.deal_id:
+            raise IntakeError(name, row.line, "deal_id is empty: a deal needs its CRM id")
+        envelope = row.raw if isinstance(row.raw.get("deal"), dict) else {}
+        stamp = str(envelope.get("occurred_at") or deal.custom.get("updated_at", ""))
+        occurred = parse_time(stamp, name, row.line, "updated_at") if stamp else now + timedelta(microseconds=position)
+        event_id = str(envelope.get("event_id") or _event_id(source, row.raw))
+        events.append(DealEvent(source, event_id, occurred, deal))
+    return events
+

@@ -1,0 +1,1 @@
+"""Invoicing: drafts, tax, numbering, issue, credit notes and the e-invoice documents."""

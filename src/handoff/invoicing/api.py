@@ -1,0 +1,125 @@
+"""API: finance tasks, invoices (issue, documents) and payments."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from handoff import queries
+from handoff.cash.service.payments import apply_payment
+from handoff.deals.formats import IntakeError
+from handoff.invoicing.documents import MEDIA_TYPES, DocumentError, render
+from handoff.invoicing.service.issuing import InvoicingError, issue_draft
+from handoff.users.service import Role, User
+from handoff.web.auth import api_user
+from handoff.web.deps import Ctx, Limit, Offset
+from handoff.web.errors import ERROR_RESPONSES, ApiError
+from handoff.web.schemas import (
+    LINE,
+    DocumentFormat,
+    InvoiceDetail,
+    InvoicePage,
+    PaymentIn,
+    PaymentPage,
+    PaymentResult,
+    TaskPage,
+    page_out,
+    plain,
+)
+
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+READERS = (Role.FINANCE, Role.AUDITOR, Role.ADMIN)
+WRITERS = (Role.FINANCE, Role.ADMIN)
+InvoiceId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Filter = Annotated[str | None, Query(max_length=200, pattern=LINE)]
+SUFFIX = {"ubl": "xml", "cii": "cii.xml", "pdf": "pdf", "facturx": "facturx.pdf"}
+
+
+@router.get("/tasks", response_model=TaskPage, tags=["finance tasks"])
+def list_tasks(ctx: Ctx, limit: Limit = 50, offset: Offset = 0,
+               status: Annotated[str | None, Query(pattern="^(open|done|cancelled)$")] = "open",
+               kind: Annotated[str | None, Query(pattern="^(issue_invoice|review_amendment)$")] = None,
+               user: User = api_user(*READERS)) -> Any:  # fmt: skip
+    """Finance tasks (open by default), newest first, with the invoice draft to review."""
+    return page_out(queries.list_tasks(ctx, status=status, kind=kind, limit=limit, offset=offset))
+
+
+@router.get("/invoices", response_model=InvoicePage, tags=["invoices"])
+def list_invoices(ctx: Ctx, limit: Limit = 50, offset: Offset = 0,
+                  status: Annotated[str | None, Query(pattern="^(draft|issued|void)$")] = None,
+                  payment_state: Annotated[str | None, Query(pattern="^(unpaid|partial|paid)$")] = None,
+                  customer: Filter = None, overdue: bool | None = None,
+                  user: User = api_user(*READERS)) -> Any:  # fmt: skip
+    """Invoices, newest first: document status and payment state are separate; `overdue` is derived."""
+    return page_out(queries.list_invoices(ctx, status=status, payment_state=payment_state, customer=customer,
+                                          overdue=overdue, limit=limit, offset=offset))  # fmt: skip
+
+
+def _detail(ctx: Ctx, invoice_id: int) -> Any:
+    detail = queries.invoice_detail(ctx, invoice_id)
+    if detail is None:
+        raise ApiError(404, "not_found", f"no invoice {invoice_id}", "invoice_id")
+    return plain(detail)
+
+
+@router.get("/invoices/{invoice_id}", response_model=InvoiceDetail, tags=["invoices"])
+def get_invoice(ctx: Ctx, invoice_id: InvoiceId, user: User = api_user(*READERS)) -> Any:
+    return _detail(ctx, invoice_id)
+
+
+@router.post("/invoices/{invoice_id}/issue", response_model=InvoiceDetail, tags=["invoices"])
+def issue_invoice(ctx: Ctx, invoice_id: InvoiceId, user: User = api_user(*WRITERS)) -> Any:
+    """Issue a draft: gapless number, dates, payment reference; it is sent to the customer."""
+    if queries.invoice_document(ctx, invoice_id) is None:
+        raise ApiError(404, "not_found", f"no invoice {invoice_id}", "invoice_id")
+    try:
+        issue_draft(ctx, invoice_id, user.actor)
+    except InvoicingError as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    return _detail(ctx, invoice_id)
+
+
+@router.get("/invoices/{invoice_id}/document", tags=["invoices"], response_class=Response,
+            responses={200: {"description": "the document", "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/xml": {"schema": {"type": "string"}}}}})  # fmt: skip
+def invoice_document(ctx: Ctx, invoice_id: InvoiceId, format: DocumentFormat = "pdf",
+                     download: bool = False, user: User = api_user(*READERS)) -> Response:  # fmt: skip
+    """The invoice as UBL (Peppol BIS 3), CII, PDF or Factur-X. XML needs an issued invoice; the PDF
+    of a draft is marked DRAFT (a preview)."""
+    invoice = queries.invoice_document(ctx, invoice_id)
+    if invoice is None:
+        raise ApiError(404, "not_found", f"no invoice {invoice_id}", "invoice_id")
+    try:
+        data = render(invoice, format)
+    except DocumentError as exc:
+        raise ApiError(409, "conflict", str(exc), "format") from exc
+    name = f"{invoice.number or f'draft-{invoice_id}'}.{SUFFIX[format]}"
+    disposition = "attachment" if download or format in ("ubl", "cii") else "inline"
+    return Response(data, media_type=MEDIA_TYPES[format],
+                    headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
+
+
+@router.get("/payments", response_model=PaymentPage, tags=["payments"])
+def list_payments(ctx: Ctx, limit: Limit = 50, offset: Offset = 0, invoice_number: Filter = None,
+                  user: User = api_user(*READERS)) -> Any:  # fmt: skip
+    return page_out(queries.list_payments(ctx, invoice_number=invoice_number, limit=limit, offset=offset))
+
+
+@router.post("/payments", response_model=PaymentResult, status_code=201, tags=["payments"])
+def apply(ctx: Ctx, payment: PaymentIn, user: User = api_user(*WRITERS)) -> Any:
+    """Apply one received payment to an issued invoice. The same payment sent twice counts once."""
+    amount = Decimal(payment.amount)
+    if amount <= 0:
+        raise ApiError(422, "invalid_request", "amount must be positive", "amount")
+    try:
+        report = apply_payment(ctx, payment.invoice_number, amount, payment.paid_on, payment.reference, user.actor)
+    except IntakeError as exc:
+        raise ApiError(409, "conflict", f"invoice {payment.invoice_number!r} is not an issued invoice",
+                       "invoice_number") from exc  # fmt: skip
+    state = report.states.get(payment.invoice_number) or queries.invoice_payment_state(ctx, payment.invoice_number)
+    return {"applied": report.applied, "duplicates": report.duplicates, "invoice_number": payment.invoice_number,
+            "payment_state": state or "unpaid"}

@@ -1,0 +1,151 @@
+"""What the UBL, CII and PDF renderings of an EN 16931 invoice share: number formats, code lists
+(UNCL 1001 document type, UNCL 4461 payment means, EAS electronic address schemes) and checks.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from handoff.invoicing.domain.invoices import DocumentStatus, Invoice, InvoiceKind
+from handoff.kernel.money import round2
+from handoff.kernel.parties import vat_prefix
+
+
+class DocumentError(ValueError):
+    """An invoice that cannot be rendered as asked (for example an unissued draft as XML)."""
+
+
+# EN 16931 specification identifier (BT-24) and the Peppol BIS Billing 3.0 ones.
+EN16931_ID = "urn:cen.eu:en16931:2017"
+PEPPOL_CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+PEPPOL_PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+
+# UNCL 1001 (BT-3): commercial invoice, credit note.
+TYPE_CODES = {InvoiceKind.INVOICE: "380", InvoiceKind.CREDIT_NOTE: "381"}
+
+# Electronic address schemes (EAS, BT-34 / BT-49) for an identifier built from a VAT number, by
+# country. Only schemes in the Peppol EAS list are used, so an endpoint is never invented.
+VAT_EAS = {
+    "AT": "9914",
+    "BE": "9925",
+    "BG": "9926",
+    "CY": "9928",
+    "CZ": "9929",
+    "DE": "9930",
+    "EE": "9931",
+    "GB": "9932",
+    "GR": "9933",
+    "HR": "9934",
+    "IE": "9935",
+    "LU": "9938",
+    "LV": "9939",
+    "MT": "9943",
+    "NL": "9944",
+    "PL": "9945",
+    "PT": "9946",
+    "RO": "9947",
+    "SI": "9949",
+    "SK": "9950",
+    "FR": "9957",
+    "HU": "9910",
+    "ES": "9920",
+    "IT": "0211",
+    "FI": "0213",
+    "US": "9959",
+    "SE": "0007",
+    "DK": "0184",
+}
+
+
+def require_issued(invoice: Invoice) -> tuple[str, str]:
+    """Number and ISO issue date of an issued invoice; an e-invoice of a draft does not exist."""
+    if invoice.status is not DocumentStatus.ISSUED or invoice.number is None or invoice.issue_date is None:
+        raise DocumentError(
+            "only an issued invoice has an e-invoice: it needs a number and a date (BT-1, BT-2)"
+        )
+    return invoice.number, invoice.issue_date.isoformat()
+
+
+def amount(value: Decimal) -> str:
+    """An EN 16931 amount: two decimals (BR-DEC rules), no exponent."""
+    return f"{round2(value):f}"
+
+
+def decimal_text(value: Decimal) -> str:
+    """A quantity, price or rate without needless trailing zeros and without exponent."""
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def vat_id(country: str, raw: str) -> str:
+    """A VAT identifier with its country prefix (BR-CO-09)."""
+    compact = raw.replace(" ", "").upper()
+    prefix = vat_prefix(country)
+    if compact[:2].isalpha():
+        return compact
+    return prefix + compact
+
+
+# Countries without VAT whose tax id may stand in a customer's `vat_id` (US: the EIN).
+NON_VAT_COUNTRIES = frozenset({"US"})
+
+
+def endpoint(country: str, raw_vat_id: str) -> tuple[str, str] | None:
+    """(scheme, id) of an electronic address derived from a VAT (or tax) id, or None when none is
+    known: a consumer without one has no endpoint, and none is made up."""
+    if not raw_vat_id:
+        return None
+    scheme = VAT_EAS.get(country)
+    if scheme is None:
+        return None
+    digits = "".join(ch for ch in raw_vat_id if ch.isdigit())
+    if country in NON_VAT_COUNTRIES or country == "DK":
+        return scheme, digits  # US EIN; DK CVR number = the VAT number's digits
+    if country == "SE" and len(digits) == 12:
+        return scheme, digits[:10]  # the organisation number inside SE + org nr + 01
+    return scheme, vat_id(country, raw_vat_id)
+
+
+def buyer_vat_id(invoice: Invoice) -> str:
+    """BT-48, when the buyer has a VAT id the invoice may show (never for category O, BR-O-02)."""
+    buyer = invoice.buyer
+    if not buyer.vat_id or buyer.country in NON_VAT_COUNTRIES or not shows_vat_ids(invoice):
+        return ""
+    return vat_id(buyer.country, buyer.vat_id)
+
+
+def has_category(invoice: Invoice, category: str) -> bool:
+    return any(b.category == category for b in invoice.breakdown)
+
+
+def shows_vat_ids(invoice: Invoice) -> bool:
+    """Seller and buyer VAT ids are left out when a line is not subject to VAT (BR-O-02)."""
+    return not has_category(invoice, "O")
+
+
+def shows_exemption(category: str) -> bool:
+    """Exemption reasons (BT-120/121) belong to exempt categories only (BR-S-10, BR-Z-10)."""
+    return category not in ("S", "Z", "L", "M")
+
+
+def shows_rate(category: str) -> bool:
+    """Category O carries no rate (BR-O-05, BR-O-10)."""
+    return category != "O"
+
+
+def payment_means_code(invoice: Invoice) -> str:
+    """UNCL 4461 (BT-81): 58 SEPA credit transfer for a euro IBAN payment, else 30 credit transfer."""
+    return "58" if invoice.seller.iban and invoice.currency == "EUR" else "30"
+
+
+def payment_terms_text(invoice: Invoice) -> str:
+    if invoice.payment_terms_days == 0:
+        return "Due on receipt"
+    return f"Payment within {invoice.payment_terms_days} days ({invoice.payment_terms})"
+
+
+def document_note(invoice: Invoice) -> str:
+    """All document notes (BT-22) as one text: Peppol allows one note per document (R002)."""
+    return " | ".join(n for n in invoice.notes if n)

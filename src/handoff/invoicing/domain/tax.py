@@ -1,0 +1,175 @@
+"""VAT determination for one invoice line: which EN 16931 VAT category (UNCL 5305, BT-151) and
+rate (BT-152) apply, and why.
+
+Rules, in order (Council Directive 2006/112/EC, "the Directive"):
+
+1. seller established outside the EU: outside the scope of EU VAT (category O);
+2. an exempt product (`exempt`, `exempt_financial`, ...): exempt (category E) with its VATEX code
+   (BT-121) and legal note (BT-120), wherever it is supplied (Art. 132 / 135);
+3. buyer in the seller's country: domestic supply at the seller country's rate for the line's
+   product tax category (S), or zero-rated (Z) for a `zero` product;
+4. buyer a business in another member state with a VAT id: intra-community supply of goods
+   (K, Art. 138) or reverse charge on services (AE, Art. 44 + 196);
+5. buyer a consumer (or a business without VAT id) in another member state: goods and
+   electronically supplied ("digital") services are distance sales (Art. 33, 58): the seller
+   country's rate while the seller is below the EU-wide EUR 10,000 threshold (Art. 59c), the
+   buyer country's rate once over it (the seller's status is an input, `over_distance_threshold`);
+   other services stay taxed where the supplier is (Art. 45);
+6. buyer outside the EU: goods are exports (G, Art. 146); services to a business, and digital
+   services to anyone, are supplied where the buyer is (Art. 44, 59), also reported as G with a
+   note saying so; other services to a consumer stay taxed at origin (Art. 45, S).
+
+A zero-rated decision (Z) carries a legal note for the reader, but no VATEX code: EN 16931
+forbids exemption reasons on Z and S breakdowns (BR-Z-10, BR-S-10). Every exempt decision
+(E, AE, K, G, O) carries both.
+
+Each decision carries its rule id, legal note and an evidence mapping of the inputs it was made
+from, so an invoice can store its tax evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from handoff.kernel.parties import Customer, LegalEntity
+
+
+class TaxError(ValueError):
+    """No rate is known for a country / tax category: configuration must be fixed."""
+
+
+# Supply kinds an order line may say (BillableLine.supply). `digital` is an electronically
+# supplied service (Annex II of the Directive), which follows the distance-sales rules.
+GOODS = "goods"
+SERVICES = "services"
+DIGITAL = "digital"
+SUPPLY_KINDS = frozenset({GOODS, SERVICES, DIGITAL})
+
+# Product tax categories whose rate is looked up in the rates table.
+RATED_CATEGORIES = frozenset({"standard", "reduced", "reduced_low", "super_reduced", "parking"})
+ZERO_CATEGORY = "zero"
+
+# Exempt product categories: VATEX code (CEF VATEX code list) and legal note.
+EXEMPTIONS: Mapping[str, tuple[str, str]] = {
+    "exempt": ("VATEX-EU-132", "Exempt from VAT (Art. 132 Directive 2006/112/EC)"),
+    "exempt_medical": ("VATEX-EU-132-1C",
+                       "Exempt from VAT: medical care (Art. 132(1)(c) Directive 2006/112/EC)"),
+    "exempt_education": ("VATEX-EU-132-1I",
+                         "Exempt from VAT: education (Art. 132(1)(i) Directive 2006/112/EC)"),
+    "exempt_financial": ("VATEX-EU-135-1",
+                         "Exempt from VAT: financial and insurance services "
+                         "(Art. 135(1) Directive 2006/112/EC)"),
+}  # fmt: skip
+PRODUCT_CATEGORIES = RATED_CATEGORIES | {ZERO_CATEGORY} | frozenset(EXEMPTIONS)
+
+# The EU-wide threshold for intra-EU distance sales and digital services to consumers (Art. 59c).
+DISTANCE_SALES_THRESHOLD_EUR = Decimal("10000")
+
+
+@dataclass(frozen=True, slots=True)
+class VatRates:
+    """Rates in percent by country and product tax category (`standard`, `reduced`, ...)."""
+
+    rates: Mapping[str, Mapping[str, Decimal]]
+    source: str
+    as_of: date
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object]) -> VatRates:
+        """From the rates data file's parsed content: `source`, `as_of`, `rates: {CC: {cat: pct}}`."""
+        raw_rates = data["rates"]
+        assert isinstance(raw_rates, Mapping)
+        rates = {str(cc).upper(): {str(cat): Decimal(str(pct)) for cat, pct in cats.items()}
+                 for cc, cats in raw_rates.items()}  # fmt: skip
+        as_of = data["as_of"]
+        return cls(rates, str(data["source"]), as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)))
+
+    def rate(self, country: str, tax_category: str) -> Decimal:
+        try:
+            return self.rates[country][tax_category]
+        except KeyError:
+            raise TaxError(f"no VAT rate for {country} / {tax_category} in {self.source}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class TaxDecision:
+    category: str  # UNCL 5305 code, BT-151
+    rate: Decimal  # percent, BT-152
+    rule: str  # stable id of the rule applied
+    note: str = ""  # exemption reason text, BT-120 (for Z: a note for the reader only)
+    exemption_code: str = ""  # VATEX code, BT-121
+    evidence: Mapping[str, str] = field(default_factory=dict)
+    place_of_supply: str = ""  # ISO country code where the supply is taxed, "" outside the EU
+
+
+ZERO = Decimal("0")
+
+NOTE_ZERO = "Zero-rated supply"
+NOTE_OUTSIDE = "Not subject to EU VAT: seller established outside the EU"
+NOTE_IC = "Intra-community supply of goods, VAT exempt (Art. 138 Directive 2006/112/EC)"
+NOTE_AE = "Reverse charge: VAT to be accounted for by the recipient (Art. 196 Directive 2006/112/EC)"
+NOTE_EXPORT = "Export outside the EU, VAT exempt (Art. 146 Directive 2006/112/EC)"
+NOTE_SERVICES_ABROAD = ("Services supplied outside the EU, not subject to EU VAT "
+                        "(Art. 44 / 59 Directive 2006/112/EC)")  # fmt: skip
+
+
+def determine(
+    seller: LegalEntity,
+    buyer: Customer,
+    supply: str,
+    tax_category: str,
+    rates: VatRates,
+    over_distance_threshold: bool = False,
+) -> TaxDecision:
+    """The VAT decision for one line. `over_distance_threshold`: the seller's intra-EU B2C
+    distance sales and digital services exceeded EUR 10,000 this or last calendar year."""
+    if supply not in SUPPLY_KINDS:
+        raise TaxError(f"unknown supply kind {supply!r}: expected one of {sorted(SUPPLY_KINDS)}")
+    if tax_category not in PRODUCT_CATEGORIES:
+        raise TaxError(f"unknown product tax category {tax_category!r}: expected one of "
+                       f"{sorted(PRODUCT_CATEGORIES)}")  # fmt: skip
+    evidence = {
+        "seller_country": seller.country,
+        "buyer_country": buyer.country,
+        "buyer_is_business": str(buyer.is_business).lower(),
+        "buyer_vat_id": buyer.vat_id,
+        "supply": supply,
+        "tax_category": tax_category,
+        "over_distance_threshold": str(over_distance_threshold).lower(),
+        "rates_source": f"{rates.source} ({rates.as_of.isoformat()})",
+    }
+
+    def decide(category: str, rate: Decimal, rule: str, place: str, note: str = "",
+               code: str = "") -> TaxDecision:  # fmt: skip
+        recorded = {**evidence, "rule": rule, "place_of_supply": place or "outside_eu"}
+        return TaxDecision(category, rate, rule, note, code, recorded, place)
+
+    def taxed(country: str, rule: str) -> TaxDecision:
+        if tax_category == ZERO_CATEGORY:
+            return decide("Z", ZERO, rule + "_zero", country, f"{NOTE_ZERO} ({country})")
+        return decide("S", rates.rate(country, tax_category), rule, country)
+
+    if not seller.in_eu:
+        return decide("O", ZERO, "outside_scope", "", NOTE_OUTSIDE, "VATEX-EU-O")
+    if tax_category in EXEMPTIONS:
+        code, note = EXEMPTIONS[tax_category]
+        place = buyer.country if buyer.in_eu else seller.country
+        return decide("E", ZERO, "exempt", place, note, code)
+    if buyer.country == seller.country:
+        return taxed(seller.country, "domestic")
+    if buyer.in_eu:
+        if buyer.is_business and buyer.vat_id:
+            if supply == GOODS:
+                return decide("K", ZERO, "intra_community_supply", buyer.country, NOTE_IC, "VATEX-EU-IC")
+            return decide("AE", ZERO, "reverse_charge", buyer.country, NOTE_AE, "VATEX-EU-AE")
+        if supply in (GOODS, DIGITAL) and over_distance_threshold:
+            return taxed(buyer.country, "eu_b2c_destination")
+        return taxed(seller.country, "eu_b2c_origin")
+    if supply == GOODS:
+        return decide("G", ZERO, "export", "", NOTE_EXPORT, "VATEX-EU-G")
+    if buyer.is_business or supply == DIGITAL:
+        return decide("G", ZERO, "services_outside_eu", "", NOTE_SERVICES_ABROAD, "VATEX-EU-G")
+    return taxed(seller.country, "non_eu_b2c_services_origin")

@@ -1,0 +1,1 @@
+"""Invoicing use cases: number and issue drafts, load invoices."""

@@ -1,0 +1,419 @@
+"""The database schema (SQLAlchemy Core tables). Alembic migrations are generated from it.
+
+Every external id is kept as received (`deal_id`, `customer_id`) and unique; surrogate integer
+keys are internal only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)  # fmt: skip
+
+from handoff.kernel.storage.types import Amount, Json, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Every delivery of a deal version, stored before it is processed (the inbox pattern).
+inbox = Table(
+    "inbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(40), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("deal_id", String(200), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | applied | stale | failed
+    Column("processed_at", UTCDateTime),
+    Column("error", Text),
+    UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
+    Index("ix_inbox_pending", "status", "id"),
+)  # fmt: skip
+
+customers = Table(
+    "customers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", String(200), nullable=False, unique=True),
+    Column("legal_name", String(300), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("vat_id", String(40), nullable=False),
+    Column("is_business", Boolean, nullable=False),
+    Column("billing_email", String(320), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+orders = Table(
+    "orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deal_id", String(200), nullable=False, unique=True),
+    Column("source", String(40), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("version_at", UTCDateTime, nullable=False),  # occurred_at of the applied version
+    Column("version_event", String(200), nullable=False),  # its event id (tie-break)
+    Column("data", Json, nullable=False),  # the DealInput fields as received
+    Column("customer_id", String(200), nullable=False),
+    Column("customer_name", String(300), nullable=False),
+    Column("legal_entity", String(40), nullable=False),
+    Column("owner_email", String(320), nullable=False),
+    Column("amount", Amount),
+    Column("currency", String(3), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("ready_at", UTCDateTime),
+    Column("invoiced_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # facts the automation metrics need, kept as the flow runs instead of derived at read time
+    Column("had_exception", Boolean, nullable=False, server_default=false()),
+    Column("touched_by_person", Boolean, nullable=False, server_default=false()),
+    Column("cycle_seconds", BigInteger),  # invoiced_at - received_at, whole seconds
+    # list indexes follow the lists' sort order (newest first), so a page is an index range scan
+    Index("ix_orders_received", "received_at", "id"),
+    Index("ix_orders_state", "state", "received_at", "id"),
+    Index("ix_orders_owner", "owner_email", "received_at", "id"),
+    Index("ix_orders_customer", "customer_id"),
+    # covers the cycle-time metrics on PostgreSQL (an index-only scan of the window)
+    Index("ix_orders_invoiced", "invoiced_at",
+          postgresql_include=["cycle_seconds", "had_exception", "touched_by_person"]),
+    Index("ix_orders_had_exception", "state", postgresql_where=text("had_exception"),
+          sqlite_where=text("had_exception")),
+    # PostgreSQL also has trigram indexes on deal_id, customer_name and owner_email for text
+    # search (migration 0006; pg_trgm).
+)  # fmt: skip
+
+# Orders per (state, had_exception) as signed deltas, appended by triggers on `orders` (migration
+# 0007) in the writer's own transaction: the dashboard sums a few rows instead of counting every
+# order, and concurrent writers never wait on one counter row. `metrics.compact_state_counts`
+# folds the deltas now and then.
+order_state_counts = Table(
+    "order_state_counts", metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("had_exception", Boolean, nullable=False),
+    Column("n", BigInteger, nullable=False),
+)  # fmt: skip
+
+# The exception queue: at most one open exception per order, with its current problems.
+exceptions = Table(
+    "exceptions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("deal_id", String(200), nullable=False),
+    Column("owner", String(320), nullable=False),
+    Column("problems", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # open | resolved
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    # "|field|code|..." of the current problems, so the queue filters by reason in SQL on both engines
+    Column("reasons", String(1000), nullable=False, server_default=""),
+    Index("ix_exceptions_queue", "status", "opened_at", "id"),
+    Index("ix_exceptions_status_owner", "status", "owner", "opened_at"),
+    Index("ix_exceptions_order", "order_id"),
+)  # fmt: skip
+
+# Finance tasks; one per order and kind, reopened rather than duplicated.
+tasks = Table(
+    "tasks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("deal_id", String(200), nullable=False),
+    Column("kind", String(40), nullable=False),  # issue_invoice | review_amendment
+    Column("status", String(16), nullable=False),  # open | done | cancelled
+    Column("assignee", String(320)),
+    Column("note", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+    UniqueConstraint("order_id", "kind", name="uq_tasks_order_kind"),
+    Index("ix_tasks_status", "status", "created_at", "id"),
+)  # fmt: skip
+
+invoices = Table(
+    "invoices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("draft_key", String(200), nullable=False, unique=True),  # no second invoice for one order
+    Column("number", String(60), unique=True),  # assigned on issue
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # draft | issued | void
+    Column("payment_state", String(16), nullable=False),  # unpaid | partial | paid
+    Column("legal_entity", String(40), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("customer_name", String(300), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("net_amount", Amount, nullable=False),
+    Column("tax_amount", Amount, nullable=False),
+    Column("gross_amount", Amount, nullable=False),
+    Column("paid_amount", Amount, nullable=False),
+    Column("issue_date", Date),
+    Column("due_date", Date),
+    Column("payment_reference", String(40)),
+    Column("document", Json, nullable=False),  # the full invoice, with its tax evidence
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("issued_at", UTCDateTime),
+    Index("ix_invoices_status", "status", "payment_state"),
+    # open issued invoices by due date: what overdue amounts and dunning read
+    Index("ix_invoices_open_due", "currency", "due_date", postgresql_include=["gross_amount", "paid_amount"],
+          postgresql_where=text("status = 'issued' AND payment_state <> 'paid'"),
+          sqlite_where=text("status = 'issued' AND payment_state <> 'paid'")),
+)  # fmt: skip
+
+invoice_orders = Table(
+    "invoice_orders", metadata,
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id"), primary_key=True),
+    Index("ix_invoice_orders_order", "order_id"),
+)  # fmt: skip
+
+# Sensitive steps wait here for a second person (four-eyes): the requester never decides.
+# `status` moves from pending exactly once, by a conditional UPDATE, so two deciders cannot both win.
+approvals = Table(
+    "approvals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),  # credit_note
+    Column("subject", String(60), nullable=False),  # what it is about: the invoice number
+    Column("payload", Json, nullable=False),  # what was asked: reason, quantities
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("requested_by", String(320), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(320)),
+    Column("decided_at", UTCDateTime),
+    Column("decision_note", Text),
+    Column("result_invoice_id", Integer, ForeignKey("invoices.id")),  # the credit-note draft it made
+    Index("ix_approvals_status", "status", "requested_at"),
+    Index("ix_approvals_subject", "kind", "subject"),
+)  # fmt: skip
+
+# Gapless numbering: one counter row per entity, series and year, updated under a row lock.
+invoice_sequences = Table(
+    "invoice_sequences", metadata,
+    Column("legal_entity", String(40), primary_key=True),
+    Column("series", String(8), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)  # fmt: skip
+
+payments = Table(
+    "payments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payment_key", String(100), nullable=False, unique=True),  # re-import is a no-op
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("amount", Amount, nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_payments_invoice", "invoice_id"),
+)  # fmt: skip
+
+# Side effects, written in the same transaction as the state change that asks for them.
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False, unique=True),  # idempotency key
+    Column("channel", String(20), nullable=False),  # email | log
+    Column("topic", String(40), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(80)),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)  # fmt: skip
+
+# Hash-chained audit trail; `audit_head` records the last entry so a deleted tail is detected.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("entity_type", String(40), nullable=False),
+    Column("entity_id", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("before", Json),
+    Column("after", Json),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_entity", "entity_type", "entity_id"),
+)  # fmt: skip
+
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)  # fmt: skip
+
+# Per-connector state that must survive restarts and be shared by workers: OAuth token sets
+# (refresh tokens rotate on use), polling cursors. Secret values: never logged or shown.
+connector_state = Table(
+    "connector_state", metadata,
+    Column("name", String(80), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+# Scheduled jobs run once per period however many workers run: the first to insert wins.
+job_runs = Table(
+    "job_runs", metadata,
+    Column("job", String(40), primary_key=True),
+    Column("period", String(40), primary_key=True),
+    Column("worker", String(80), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+)  # fmt: skip
+
+# --- cash: bank statements, cash application, disputes, dunning ----------------------------------
+
+# One imported statement (camt.053 / MT940 / OFX / CSV); the same statement imported again is ignored.
+bank_statements = Table(
+    "bank_statements", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("statement_key", String(64), nullable=False, unique=True),  # hash of account + statement id
+    Column("format", String(20), nullable=False),
+    Column("statement_id", String(200), nullable=False),
+    Column("account", String(60), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("opening", Amount),
+    Column("closing", Amount),
+    Column("balance_status", String(16), nullable=False),  # ok | mismatch | unknown
+    Column("source", String(300), nullable=False),
+    Column("imported_by", String(320), nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+# Its movements. `line_id` is stable across re-imports (see domain.bank.line_identity).
+bank_lines = Table(
+    "bank_lines", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("line_id", String(64), nullable=False, unique=True),
+    Column("statement_id", Integer, ForeignKey("bank_statements.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("amount", Amount, nullable=False),  # signed: positive = money received
+    Column("currency", String(3), nullable=False),
+    Column("booking_date", Date),
+    Column("value_date", Date),
+    Column("counterparty_name", String(300), nullable=False),
+    Column("counterparty_account", String(60), nullable=False),
+    Column("remittance", Text, nullable=False),
+    Column("structured_reference", String(60), nullable=False),
+    Column("bank_reference", String(200), nullable=False),
+    Column("end_to_end_id", String(200), nullable=False),
+    Column("booked", Boolean, nullable=False),
+    # new | applied | review | unmatched | ignored (debits, pending entries)
+    Column("status", String(16), nullable=False),
+    Column("owner", String(320)),  # who allocates it by hand when nothing matched
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_bank_lines_status", "status"),
+    Index("ix_bank_lines_statement", "statement_id"),
+)  # fmt: skip
+
+# Cash application: one row per proposal for a line. At most one is applied or pending review at
+# a time; undone and rejected ones stay as history.
+cash_matches = Table(
+    "cash_matches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("bank_line_id", Integer, ForeignKey("bank_lines.id"), nullable=False),
+    Column("decision", String(16), nullable=False),  # auto | review | unmatched
+    Column("status", String(16), nullable=False),  # applied | pending_review | rejected | undone | unmatched
+    Column("confidence", Float, nullable=False),
+    Column("evidence", Json, nullable=False),
+    Column("alternatives", Json, nullable=False),
+    Column("unapplied", Amount, nullable=False),  # overpayment left on account
+    Column("proposed_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(320)),  # the person (or automation) that applied or rejected it
+    Column("decided_at", UTCDateTime),
+    Column("undone_by", String(320)),
+    Column("undone_at", UTCDateTime),
+    Index("ix_cash_matches_status", "status"),
+    Index("ix_cash_matches_line", "bank_line_id"),
+)  # fmt: skip
+
+cash_allocations = Table(
+    "cash_allocations", metadata,
+    Column("match_id", Integer, ForeignKey("cash_matches.id"), primary_key=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
+    Column("amount", Amount, nullable=False),
+    Column("write_off", Amount, nullable=False),  # short payment accepted as paid (bank fee, FX)
+    Index("ix_cash_allocations_invoice", "invoice_id"),
+)  # fmt: skip
+
+# An invoice the customer disputes gets no reminders until the dispute is cleared.
+invoice_disputes = Table(
+    "invoice_disputes", metadata,
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("opened_by", String(320), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+# A customer whose reminders are paused, until a date or until lifted.
+dunning_pauses = Table(
+    "dunning_pauses", metadata,
+    Column("customer_id", String(200), primary_key=True),
+    Column("until", Date),
+    Column("reason", Text, nullable=False),
+    Column("paused_by", String(320), nullable=False),
+    Column("paused_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+# Reminders sent: one row per invoice and level, so a level is never sent twice.
+dunning_reminders = Table(
+    "dunning_reminders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("tone", String(16), nullable=False),
+    Column("sent_on", Date, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("recipients", Json, nullable=False),
+    Column("outbox_key", String(200), nullable=False),
+    UniqueConstraint("invoice_id", "level", name="uq_dunning_reminders_invoice_level"),
+)  # fmt: skip
+
+# People who use the web app and API. Passwords are argon2id hashes; API tokens are stored only as
+# SHA-256 digests (they are long random strings, so a fast hash is enough) and shown once.
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # sales | finance | auditor | admin
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # first characters, to recognise a token in lists
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_api_tokens_user", "user_id"),
+)  # fmt: skip

@@ -1,0 +1,1 @@
+"""Delivery channels for outbox notices: e-mail (SMTP), a log file, Slack."""

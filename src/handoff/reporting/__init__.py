@@ -1,0 +1,1 @@
+"""Reporting: the dashboard metrics, the weekly exception digest and its charts."""

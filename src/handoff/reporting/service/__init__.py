@@ -1,0 +1,1 @@
+"""Reporting use cases: compute metrics, build and send the digest."""

@@ -1,0 +1,100 @@
+"""The weekly exception digest: open exceptions by owner and age, orders by state, overdue invoices.
+
+Rendered as plain text (terminal, log) and as an HTML e-mail body from Jinja2 templates.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import func, select
+
+from handoff.context import AppContext
+from handoff.kernel.storage import schema
+from handoff.kernel.storage.unit_of_work import Notice
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+AGE_BUCKETS = ((0, 2, "0-2 days"), (3, 7, "3-7 days"), (8, 30, "8-30 days"), (31, 10**6, "over 30 days"))
+
+
+@dataclass
+class OwnerExceptions:
+    owner: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Digest:
+    generated_at: datetime
+    by_owner: list[OwnerExceptions]
+    ages: dict[str, int]
+    states: dict[str, int]
+    overdue: list[dict[str, Any]]
+    overdue_total: dict[str, Decimal]
+
+    @property
+    def open_exceptions(self) -> int:
+        return sum(len(o.items) for o in self.by_owner)
+
+
+def build(ctx: AppContext) -> Digest:
+    now = ctx.clock()
+    ex, o, inv = schema.exceptions, schema.orders, schema.invoices
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(ex.c.owner, ex.c.deal_id, ex.c.problems, ex.c.opened_at, o.c.data)
+                            .join(o, o.c.id == ex.c.order_id).where(ex.c.status == "open")
+                            .order_by(ex.c.owner, ex.c.opened_at)).all()  # fmt: skip
+        states: dict[str, int] = dict(conn.execute(select(o.c.state, func.count()).group_by(o.c.state)).all())
+        overdue_rows = conn.execute(select(inv.c.number, inv.c.customer_name, inv.c.currency, inv.c.gross_amount,
+                                           inv.c.paid_amount, inv.c.due_date)
+                                    .where(inv.c.status == "issued", inv.c.payment_state != "paid",
+                                           inv.c.due_date < now.date()).order_by(inv.c.due_date)).all()  # fmt: skip
+    owners: dict[str, OwnerExceptions] = {}
+    ages = {label: 0 for *_, label in AGE_BUCKETS}
+    for r in rows:
+        age = (now - r.opened_at).days
+        label = next(lbl for lo, hi, lbl in AGE_BUCKETS if lo <= age <= hi)
+        ages[label] += 1
+        owners.setdefault(r.owner, OwnerExceptions(r.owner)).items.append({
+            "deal_id": r.deal_id, "deal_name": r.data.get("deal_name", ""), "age_days": age,
+            "fields": ", ".join(p["field"] for p in r.problems),
+            "problems": "; ".join(p["message"] for p in r.problems)})  # fmt: skip
+    overdue: list[dict[str, Any]] = []
+    totals: defaultdict[str, Decimal] = defaultdict(lambda: Decimal("0"))
+    for late in overdue_rows:
+        open_amount = late.gross_amount - late.paid_amount
+        totals[late.currency] += open_amount
+        overdue.append({"number": late.number, "customer": late.customer_name, "currency": late.currency,
+                        "open": open_amount, "days": (now.date() - late.due_date).days})  # fmt: skip
+    return Digest(now, sorted(owners.values(), key=lambda x: (-len(x.items), x.owner)), ages,
+                  dict(sorted(states.items())), overdue, dict(totals))  # fmt: skip
+
+
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                       trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+
+
+def render_text(digest: Digest) -> str:
+    return _env().get_template("digest/digest.txt").render(d=digest)
+
+
+def render_html(digest: Digest) -> str:
+    return _env().get_template("digest/digest.html").render(d=digest)
+
+
+def send(ctx: AppContext, digest: Digest, recipients: list[str]) -> None:
+    """Queue the digest e-mail; the key makes a second send in the same week a no-op."""
+    week = digest.generated_at.strftime("%G-W%V")
+    with ctx.unit_of_work() as uow:
+        uow.notify(Notice(f"email:digest:{week}", "email", "digest", {
+            "to": recipients, "subject": f"[handoff] Weekly billing digest {week}: "
+                                         f"{digest.open_exceptions} open exceptions",
+            "text": render_text(digest), "html": render_html(digest)}), digest.generated_at)  # fmt: skip
+        uow.commit()

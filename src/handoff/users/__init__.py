@@ -1,0 +1,1 @@
+"""Users: people, their roles (sales, finance, auditor, admin), passwords and API tokens."""

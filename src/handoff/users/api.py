@@ -1,0 +1,108 @@
+"""API: the caller (`/me`, tokens), users (admin), metrics, the audit trail and settings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from handoff.audit import service as audit
+from handoff.reporting.service import metrics
+from handoff.users import service as users
+from handoff.users.service import Role, User, UserError
+from handoff.web.auth import ALL, api_user
+from handoff.web.deps import Ctx
+from handoff.web.errors import ERROR_RESPONSES, ApiError
+from handoff.web.schemas import (
+    LINE,
+    AuditEntry,
+    AuditVerification,
+    Metrics,
+    TokenIn,
+    TokenOut,
+    UserIn,
+    UserOut,
+    UserPatch,
+    plain,
+)
+
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+EntityType = Annotated[str, Path(pattern="^(order|user)$")]
+EntityId = Annotated[str, Path(max_length=320, pattern=LINE)]
+
+
+def _user_error(exc: UserError) -> ApiError:
+    status = 409 if "already exists" in exc.message else 422
+    return ApiError(status, "conflict" if status == 409 else "invalid_request", exc.message, exc.field)
+
+
+@router.get("/me", response_model=UserOut, tags=["users"])
+def me(user: User = api_user(*ALL)) -> Any:
+    return {"id": user.id, "email": user.email, "role": user.role, "active": user.active}
+
+
+@router.post("/me/tokens", response_model=TokenOut, status_code=201, tags=["users"])
+def new_token(ctx: Ctx, body: TokenIn, user: User = api_user(*ALL)) -> Any:
+    """A new API token for the caller. It is shown only in this response and stored hashed."""
+    try:
+        secret, tid = users.create_token(ctx, user, body.name, user.actor)
+    except UserError as exc:
+        raise _user_error(exc) from exc
+    return {"id": tid, "name": body.name.strip(), "token": secret}
+
+
+@router.get("/users", response_model=list[UserOut], tags=["users"])
+def list_users(ctx: Ctx, user: User = api_user(Role.ADMIN)) -> Any:
+    return users.list_users(ctx)
+
+
+@router.post("/users", response_model=UserOut, status_code=201, tags=["users"])
+def add_user(ctx: Ctx, body: UserIn, user: User = api_user(Role.ADMIN)) -> Any:
+    try:
+        added = users.add_user(ctx, body.email, body.role, body.password, user.actor)
+    except UserError as exc:
+        raise _user_error(exc) from exc
+    return {"id": added.id, "email": added.email, "role": added.role, "active": added.active}
+
+
+@router.patch("/users/{user_id}", response_model=UserOut, tags=["users"])
+def set_active(ctx: Ctx, user_id: UserId, body: UserPatch, user: User = api_user(Role.ADMIN)) -> Any:
+    """Deactivate (or reactivate) a user; deactivation revokes their API tokens."""
+    if user_id == user.id and not body.active:
+        raise ApiError(409, "conflict", "you cannot deactivate yourself", "active")
+    try:
+        changed = users.set_active(ctx, user_id, body.active, user.actor)
+    except UserError as exc:
+        raise ApiError(404, "not_found", exc.message, "user_id") from exc
+    return {"id": changed.id, "email": changed.email, "role": changed.role, "active": changed.active}
+
+
+@router.get("/metrics", response_model=Metrics, tags=["metrics"])
+def get_metrics(ctx: Ctx, user: User = api_user(Role.FINANCE, Role.AUDITOR, Role.ADMIN)) -> Any:
+    """Deals by state, exception rate and aging, order-to-invoice cycle time, overdue amounts,
+    automation rate."""
+    return plain(asdict(metrics.compute(ctx)))
+
+
+@router.get("/audit/verify", response_model=AuditVerification, tags=["audit"])
+def verify_audit(ctx: Ctx, user: User = api_user(Role.AUDITOR, Role.ADMIN)) -> Any:
+    """Recompute the hash chain; name the first altered, inserted or deleted entry."""
+    count, broken = audit.verify(ctx)
+    return {"entries": count, "intact": broken is None, "broken_at": broken.seq if broken else None,
+            "reason": broken.reason if broken else None}
+
+
+@router.get("/audit/{entity_type}/{entity_id}", response_model=list[AuditEntry], tags=["audit"])
+def entity_audit(ctx: Ctx, entity_type: EntityType, entity_id: EntityId,
+                 user: User = api_user(Role.FINANCE, Role.AUDITOR, Role.ADMIN)) -> Any:  # fmt: skip
+    """Any record's audit trail (`order` by deal id, `user` by e-mail), oldest first."""
+    return plain(audit.history(ctx, entity_type, entity_id))
+
+
+@router.get("/settings", tags=["settings"])
+def settings(ctx: Ctx, user: User = api_user(Role.ADMIN)) -> dict[str, Any]:
+    """The business configuration in force (selling entities, payment terms, stages, notices)."""
+    settings: dict[str, Any] = ctx.config.model.model_dump(mode="json")
+    return settings
