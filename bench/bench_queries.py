@@ -19,9 +19,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from handoff import queries
 from handoff.config import load_business_config
 from handoff.context import AppContext
+from handoff.deals.service import queries as deal_queries
+from handoff.invoicing.service import queries as invoice_queries
 from handoff.kernel.storage.db import make_engine, upgrade
 from handoff.reporting.service import metrics
 
@@ -122,18 +123,18 @@ def main() -> None:
     print(f"seeded {args.orders:,} orders in {time.perf_counter() - t:.1f} s")
     cases: dict[str, Callable[[], Any]] = {
         "dashboard metrics": lambda: metrics.compute(ctx),
-        "orders, first page": lambda: queries.list_orders(ctx),
-        "orders, page 200": lambda: queries.list_orders(ctx, offset=10_000),
-        "orders by state": lambda: queries.list_orders(ctx, state="blocked"),
-        "orders by owner": lambda: queries.list_orders(ctx, owner="owner7@acme.example"),
-        "orders by customer": lambda: queries.list_orders(ctx, customer="C-4711"),
-        "orders, text search": lambda: queries.list_orders(ctx, text="S-123456"),
-        "exception queue": lambda: queries.list_exceptions(ctx),
-        "exception queue by owner": lambda: queries.list_exceptions(ctx, owner="owner3@acme.example"),
-        "exception queue by reason": lambda: queries.list_exceptions(ctx, reason="po_number"),
-        "finance tasks": lambda: queries.list_tasks(ctx),
-        "invoices, issued": lambda: queries.list_invoices(ctx, status="issued"),
-        "order detail": lambda: queries.order_detail(ctx, "S-500000"),
+        "orders, first page": lambda: deal_queries.list_orders(ctx),
+        "orders, page 200": lambda: deal_queries.list_orders(ctx, offset=10_000),
+        "orders by state": lambda: deal_queries.list_orders(ctx, state="blocked"),
+        "orders by owner": lambda: deal_queries.list_orders(ctx, owner="owner7@acme.example"),
+        "orders by customer": lambda: deal_queries.list_orders(ctx, customer="C-4711"),
+        "orders, text search": lambda: deal_queries.list_orders(ctx, text="S-123456"),
+        "exception queue": lambda: deal_queries.list_exceptions(ctx),
+        "exception queue by owner": lambda: deal_queries.list_exceptions(ctx, owner="owner3@acme.example"),
+        "exception queue by reason": lambda: deal_queries.list_exceptions(ctx, reason="po_number"),
+        "finance tasks": lambda: invoice_queries.list_tasks(ctx),
+        "invoices, issued": lambda: invoice_queries.list_invoices(ctx, status="issued"),
+        "order detail": lambda: deal_queries.order_detail(ctx, "S-500000"),
     }
     worst = 0.0
     for label, fn in cases.items():

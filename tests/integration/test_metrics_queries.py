@@ -9,12 +9,12 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from handoff import queries
 from handoff.context import AppContext
+from handoff.deals.service import queries as deal_queries
 from handoff.deals.service.intake import ingest
 from handoff.deals.service.orders import update_fields
 from handoff.invoicing.service.issuing import issue_all_drafts, issue_draft
-from handoff.kernel.storage import schema
+from handoff.kernel.storage import paging, schema
 from handoff.reporting.service import metrics
 from tests.conftest import Clock
 from tests.helpers import event
@@ -96,25 +96,25 @@ def test_overdue_sums_per_currency_and_ignores_paid(ctx: AppContext, clock: Cloc
 def test_lists_filter_by_owner_reason_and_age(ctx: AppContext, clock: Clock) -> None:
     build_history(ctx, clock)
     # owners are matched whatever their case
-    page = queries.list_exceptions(ctx, owner="BEA@acme.example")
+    page = deal_queries.list_exceptions(ctx, owner="BEA@acme.example")
     assert [r["deal_id"] for r in page.items] == ["D-open2"] and page.total_label == "1"
-    assert [r["deal_id"] for r in queries.list_exceptions(ctx, reason="po_number").items] == ["D-open2"]
-    assert [r["deal_id"] for r in queries.list_exceptions(ctx, reason="invalid").items] == ["D-open1"]
-    assert queries.list_exceptions(ctx, reason="po").total == 0  # a whole field or code, not a fragment
-    assert [r["deal_id"] for r in queries.list_exceptions(ctx, min_age_days=30).items] == ["D-open2"]
-    assert [r["deal_id"] for r in queries.list_exceptions(ctx, max_age_days=7).items] == ["D-open1"]
-    assert queries.list_orders(ctx, owner="bea@ACME.example").total == 1
-    newest = queries.list_orders(ctx, limit=3)
+    assert [r["deal_id"] for r in deal_queries.list_exceptions(ctx, reason="po_number").items] == ["D-open2"]
+    assert [r["deal_id"] for r in deal_queries.list_exceptions(ctx, reason="invalid").items] == ["D-open1"]
+    assert deal_queries.list_exceptions(ctx, reason="po").total == 0  # a whole field or code, not a fragment
+    assert [r["deal_id"] for r in deal_queries.list_exceptions(ctx, min_age_days=30).items] == ["D-open2"]
+    assert [r["deal_id"] for r in deal_queries.list_exceptions(ctx, max_age_days=7).items] == ["D-open1"]
+    assert deal_queries.list_orders(ctx, owner="bea@ACME.example").total == 1
+    newest = deal_queries.list_orders(ctx, limit=3)
     assert newest.total == 9 and not newest.total_capped
     assert [r["deal_id"] for r in newest.items] == ["D-open1", "D-pipe", "D-usd"]
 
 
 def test_totals_are_capped(ctx: AppContext, clock: Clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(queries, "COUNT_CAP", 3)
+    monkeypatch.setattr(paging, "COUNT_CAP", 3)
     ingest(ctx, [event(f"e{i}", clock.now, deal_id=f"D-{i}") for i in range(5)])
-    page = queries.list_orders(ctx, limit=2)
+    page = deal_queries.list_orders(ctx, limit=2)
     assert (page.total, page.total_capped, page.total_label, len(page.items)) == (3, True, "3+", 2)
-    assert queries.list_orders(ctx, limit=2, offset=4).items[0]["deal_id"] == "D-0"
+    assert deal_queries.list_orders(ctx, limit=2, offset=4).items[0]["deal_id"] == "D-0"
 
 
 def test_state_counts_survive_compaction_and_match_the_orders(ctx: AppContext, clock: Clock) -> None:

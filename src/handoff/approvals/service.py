@@ -22,7 +22,6 @@ from typing import Any
 
 from sqlalchemy import Select, func, select, update
 
-from handoff import queries
 from handoff.context import AppContext
 from handoff.invoicing.domain.invoices import (
     DocumentStatus,
@@ -32,9 +31,11 @@ from handoff.invoicing.domain.invoices import (
     credit_note,
     credit_quantities,
 )
+from handoff.invoicing.repository import invoice_from_json
 from handoff.kernel.money import D
 from handoff.kernel.storage import schema
-from handoff.kernel.storage.codec import invoice_from_json, to_jsonable
+from handoff.kernel.storage.codec import to_jsonable
+from handoff.kernel.storage.paging import Page, fetch_page
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 from handoff.notifications import service as notices
 
@@ -293,7 +294,7 @@ def pending_count(ctx: AppContext) -> int:
 
 
 def list_approvals(ctx: AppContext, status: str | tuple[str, ...] | None = "pending", limit: int = 50,
-                   offset: int = 0, subject: str | None = None) -> queries.Page:  # fmt: skip
+                   offset: int = 0, subject: str | None = None) -> Page:  # fmt: skip
     """Approvals in a status or several (pending by default; None for all), newest first;
     `subject`: those of one invoice."""
     a = schema.approvals
@@ -302,4 +303,4 @@ def list_approvals(ctx: AppContext, status: str | tuple[str, ...] | None = "pend
         q = q.where(a.c.status.in_((status,) if isinstance(status, str) else status))
     if subject:
         q = q.where(a.c.subject == subject)
-    return queries.paged(ctx, q, limit, offset)
+    return fetch_page(ctx.engine, q, limit, offset)

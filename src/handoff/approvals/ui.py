@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from handoff import queries
 from handoff.approvals import service as approvals
 from handoff.approvals.service import ApprovalError
+from handoff.invoicing.service import queries as invoice_queries
 from handoff.kernel.money import D, MoneyError
 from handoff.users.service import User
 from handoff.web.auth import context, ui_user
@@ -82,7 +82,7 @@ async def void_page(request: Request, invoice_id: int, user: User = ui_user(*WRI
 @router.post("/invoices/{invoice_id}/credit-notes")
 async def request_credit_note_page(request: Request, invoice_id: int, user: User = ui_user(*WRITERS)) -> Response:
     ctx = context(request)
-    detail = queries.invoice_detail(ctx, invoice_id) if 1 <= invoice_id <= MAX_ID else None
+    detail = invoice_queries.invoice_detail(ctx, invoice_id) if 1 <= invoice_id <= MAX_ID else None
     if detail is None:
         return error_page(request, 404, f"There is no invoice {invoice_id}.")
     back = f"/invoices/{invoice_id}"

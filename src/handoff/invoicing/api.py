@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from handoff import queries
+from handoff.cash.service import queries as payment_queries
 from handoff.cash.service.payments import apply_payment
 from handoff.deals.formats import IntakeError
 from handoff.invoicing.documents import MEDIA_TYPES, DocumentError, render
+from handoff.invoicing.service import queries as invoice_queries
 from handoff.invoicing.service.issuing import InvoicingError, issue_draft
 from handoff.users.service import Role, User
 from handoff.web.auth import api_user
@@ -44,7 +45,7 @@ def list_tasks(ctx: Ctx, limit: Limit = 50, offset: Offset = 0,
                kind: Annotated[str | None, Query(pattern="^(issue_invoice|review_amendment)$")] = None,
                user: User = api_user(*READERS)) -> Any:  # fmt: skip
     """Finance tasks (open by default), newest first, with the invoice draft to review."""
-    return page_out(queries.list_tasks(ctx, status=status, kind=kind, limit=limit, offset=offset))
+    return page_out(invoice_queries.list_tasks(ctx, status=status, kind=kind, limit=limit, offset=offset))
 
 
 @router.get("/invoices", response_model=InvoicePage, tags=["invoices"])
@@ -54,12 +55,12 @@ def list_invoices(ctx: Ctx, limit: Limit = 50, offset: Offset = 0,
                   customer: Filter = None, overdue: bool | None = None,
                   user: User = api_user(*READERS)) -> Any:  # fmt: skip
     """Invoices, newest first: document status and payment state are separate; `overdue` is derived."""
-    return page_out(queries.list_invoices(ctx, status=status, payment_state=payment_state, customer=customer,
+    return page_out(invoice_queries.list_invoices(ctx, status=status, payment_state=payment_state, customer=customer,
                                           overdue=overdue, limit=limit, offset=offset))  # fmt: skip
 
 
 def _detail(ctx: Ctx, invoice_id: int) -> Any:
-    detail = queries.invoice_detail(ctx, invoice_id)
+    detail = invoice_queries.invoice_detail(ctx, invoice_id)
     if detail is None:
         raise ApiError(404, "not_found", f"no invoice {invoice_id}", "invoice_id")
     return plain(detail)
@@ -73,7 +74,7 @@ def get_invoice(ctx: Ctx, invoice_id: InvoiceId, user: User = api_user(*READERS)
 @router.post("/invoices/{invoice_id}/issue", response_model=InvoiceDetail, tags=["invoices"])
 def issue_invoice(ctx: Ctx, invoice_id: InvoiceId, user: User = api_user(*WRITERS)) -> Any:
     """Issue a draft: gapless number, dates, payment reference; it is sent to the customer."""
-    if queries.invoice_document(ctx, invoice_id) is None:
+    if invoice_queries.invoice_document(ctx, invoice_id) is None:
         raise ApiError(404, "not_found", f"no invoice {invoice_id}", "invoice_id")
     try:
         issue_draft(ctx, invoice_id, user.actor)
@@ -90,7 +91,7 @@ def invoice_document(ctx: Ctx, invoice_id: InvoiceId, format: DocumentFormat = "
                      download: bool = False, user: User = api_user(*READERS)) -> Response:  # fmt: skip
     """The invoice as UBL (Peppol BIS 3), CII, PDF or Factur-X. XML needs an issued invoice; the PDF
     of a draft is marked DRAFT (a preview)."""
-    invoice = queries.invoice_document(ctx, invoice_id)
+    invoice = invoice_queries.invoice_document(ctx, invoice_id)
     if invoice is None:
         raise ApiError(404, "not_found", f"no invoice {invoice_id}", "invoice_id")
     try:
@@ -106,7 +107,7 @@ def invoice_document(ctx: Ctx, invoice_id: InvoiceId, format: DocumentFormat = "
 @router.get("/payments", response_model=PaymentPage, tags=["payments"])
 def list_payments(ctx: Ctx, limit: Limit = 50, offset: Offset = 0, invoice_number: Filter = None,
                   user: User = api_user(*READERS)) -> Any:  # fmt: skip
-    return page_out(queries.list_payments(ctx, invoice_number=invoice_number, limit=limit, offset=offset))
+    return page_out(payment_queries.list_payments(ctx, invoice_number=invoice_number, limit=limit, offset=offset))
 
 
 @router.post("/payments", response_model=PaymentResult, status_code=201, tags=["payments"])
@@ -120,6 +121,7 @@ def apply(ctx: Ctx, payment: PaymentIn, user: User = api_user(*WRITERS)) -> Any:
     except IntakeError as exc:
         raise ApiError(409, "conflict", f"invoice {payment.invoice_number!r} is not an issued invoice",
                        "invoice_number") from exc  # fmt: skip
-    state = report.states.get(payment.invoice_number) or queries.invoice_payment_state(ctx, payment.invoice_number)
+    number = payment.invoice_number
+    state = report.states.get(number) or invoice_queries.invoice_payment_state(ctx, number)
     return {"applied": report.applied, "duplicates": report.duplicates, "invoice_number": payment.invoice_number,
             "payment_state": state or "unpaid"}

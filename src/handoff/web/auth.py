@@ -123,7 +123,7 @@ def may_see_deal(user: User, owner: str | None) -> bool:
 
 def check_deal_access(ctx: AppContext, user: User, deal_id: str) -> str:
     """The deal's owner, after checking that `user` may see it."""
-    from handoff.queries import order_owner
+    from handoff.deals.service.queries import order_owner
 
     owner = order_owner(ctx, deal_id)
     if owner is None:

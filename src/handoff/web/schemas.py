@@ -297,7 +297,7 @@ class TokenOut(Out):
 
 
 def page_out(page: Any) -> dict[str, Any]:
-    """A `queries.Page` as the paged response models take it."""
+    """A `Page` of a read model as the paged response models take it."""
     return {"items": plain(page.items), "total": page.total, "total_capped": page.total_capped,
             "limit": page.limit, "offset": page.offset}
 

@@ -17,12 +17,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from handoff import queries
 from handoff.approvals import service as approvals
 from handoff.audit import service as audit
+from handoff.cash.service import queries as payment_queries
 from handoff.cash.service.payments import apply_payment
 from handoff.deals.formats import IntakeError
+from handoff.deals.service import queries as deal_queries
 from handoff.deals.service.orders import EDITABLE, OrderError, update_fields
+from handoff.invoicing.service import queries as invoice_queries
 from handoff.invoicing.service.issuing import InvoicingError, issue_draft
 from handoff.reporting import charts
 from handoff.reporting.service import metrics
@@ -151,11 +153,11 @@ def exceptions_page(request: Request, owner: str = "", reason: str = "", age: st
     if user.role is Role.SALES:
         owner = user.email
     lo, hi = AGE_FILTERS.get(age, (None, None))
-    found = queries.list_exceptions(ctx, owner=owner or None, reason=reason or None, min_age_days=lo,
+    found = deal_queries.list_exceptions(ctx, owner=owner or None, reason=reason or None, min_age_days=lo,
                                     max_age_days=hi if hi is None or hi < 10**6 else None,
                                     limit=PAGE, offset=(page - 1) * PAGE)  # fmt: skip
-    everything = queries.list_exceptions(ctx, owner=user.email if user.role is Role.SALES else None, limit=1)
-    owners = sorted({r["owner"] for r in queries.list_exceptions(ctx, limit=1000).items}) \
+    everything = deal_queries.list_exceptions(ctx, owner=user.email if user.role is Role.SALES else None, limit=1)
+    owners = sorted({r["owner"] for r in deal_queries.list_exceptions(ctx, limit=1000).items}) \
         if user.role is not Role.SALES else []  # fmt: skip
     return render(request, "exceptions.html", user, page=found, page_no=page, owner=owner, reason=reason, age=age,
                   ages=list(AGE_FILTERS), owners=owners, open_total=everything.total,
@@ -166,7 +168,7 @@ def exceptions_page(request: Request, owner: str = "", reason: str = "", age: st
 async def fix_deal(request: Request, deal_id: str,
                    user: User = ui_user(Role.SALES, Role.FINANCE, Role.ADMIN)) -> Response:  # fmt: skip
     ctx = context(request)
-    owner = queries.order_owner(ctx, deal_id)
+    owner = deal_queries.order_owner(ctx, deal_id)
     if owner is None:
         return error_page(request, 404, f"There is no deal {deal_id}.")
     if not may_see_deal(user, owner):
@@ -183,7 +185,7 @@ async def fix_deal(request: Request, deal_id: str,
     except (ValidationError, OrderError) as exc:
         flash_message(request, "error", f"{deal_id}: not saved — {exc}")
         return see_other(back)
-    detail = queries.order_detail(ctx, deal_id) or {}
+    detail = deal_queries.order_detail(ctx, deal_id) or {}
     if detail.get("problems"):
         left = "; ".join(p["message"] for p in detail["problems"])
         flash_message(request, "warn", f"{deal_id} saved, still blocked: {left}")
@@ -199,7 +201,7 @@ def deals_page(request: Request, state: str = "", owner: str = "", text: str = "
     ctx = context(request)
     if user.role is Role.SALES:
         owner = user.email
-    found = queries.list_orders(ctx, state=state or None, owner=owner or None, text=text or None, limit=PAGE,
+    found = deal_queries.list_orders(ctx, state=state or None, owner=owner or None, text=text or None, limit=PAGE,
                                 offset=(page - 1) * PAGE)  # fmt: skip
     return render(request, "deals.html", user, page=found, page_no=page, state=state, owner=owner, text=text,
                   states=list(STATE_LABELS))  # fmt: skip
@@ -208,7 +210,7 @@ def deals_page(request: Request, state: str = "", owner: str = "", text: str = "
 @router.get("/deals/{deal_id}")
 def deal_page(request: Request, deal_id: str, user: User = ui_user(*ALL)) -> Response:
     ctx = context(request)
-    detail = queries.order_detail(ctx, deal_id)
+    detail = deal_queries.order_detail(ctx, deal_id)
     if detail is None:
         return error_page(request, 404, f"There is no deal {deal_id}.")
     if not may_see_deal(user, detail["owner_email"]):
@@ -222,8 +224,8 @@ def deal_page(request: Request, deal_id: str, user: User = ui_user(*ALL)) -> Res
 @router.get("/tasks")
 def tasks_page(request: Request, user: User = ui_user(*FINANCE)) -> Response:
     ctx = context(request)
-    open_tasks = queries.list_tasks(ctx, status="open", limit=200)
-    done = queries.list_tasks(ctx, status="done", limit=10)
+    open_tasks = invoice_queries.list_tasks(ctx, status="open", limit=200)
+    done = invoice_queries.list_tasks(ctx, status="done", limit=10)
     columns: dict[str, list[dict[str, Any]]] = {"issue_invoice": [], "review_amendment": []}
     for t in open_tasks.items:
         columns.setdefault(t["kind"], []).append(t)
@@ -235,7 +237,7 @@ def tasks_page(request: Request, user: User = ui_user(*FINANCE)) -> Response:
 def invoices_page(request: Request, status: str = "", payment_state: str = "", overdue: str = "",
                   customer: str = "", page: Annotated[int, Query(ge=1, le=10_000)] = 1,
                   user: User = ui_user(*FINANCE)) -> Response:  # fmt: skip
-    found = queries.list_invoices(context(request), status=status or None, payment_state=payment_state or None,
+    found = invoice_queries.list_invoices(context(request), status=status or None, payment_state=payment_state or None,
                                   overdue=True if overdue == "1" else None, customer=customer or None,
                                   limit=PAGE, offset=(page - 1) * PAGE)  # fmt: skip
     return render(request, "invoices.html", user, page=found, page_no=page, status=status,
@@ -247,7 +249,7 @@ def invoice_page(request: Request, invoice_id: int, user: User = ui_user(*FINANC
     if not 1 <= invoice_id < 2**31:
         return error_page(request, 404, f"There is no invoice {invoice_id}.")
     ctx = context(request)
-    detail = queries.invoice_detail(ctx, invoice_id)
+    detail = invoice_queries.invoice_detail(ctx, invoice_id)
     if detail is None:
         return error_page(request, 404, f"There is no invoice {invoice_id}.")
     credits = approvals.list_approvals(ctx, None, limit=50, subject=detail["number"]).items \
@@ -268,7 +270,7 @@ def issue_page(request: Request, invoice_id: int, user: User = ui_user(*WRITERS)
 @router.get("/payments")
 def payments_page(request: Request, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
                   user: User = ui_user(*FINANCE)) -> Response:  # fmt: skip
-    found = queries.list_payments(context(request), limit=PAGE, offset=(page - 1) * PAGE)
+    found = payment_queries.list_payments(context(request), limit=PAGE, offset=(page - 1) * PAGE)
     return render(request, "payments.html", user, page=found, page_no=page, can_apply=user.role in WRITERS)
 
 

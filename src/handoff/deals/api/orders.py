@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from handoff import queries
 from handoff.audit import service as audit
 from handoff.context import AppContext
+from handoff.deals.service import queries as deal_queries
 from handoff.deals.service.orders import OrderError, update_fields
 from handoff.users.service import Role, User
 from handoff.web.auth import ALL, api_user, check_deal_access
@@ -47,13 +47,13 @@ def list_orders(ctx: Ctx, limit: Limit = 50, offset: Offset = 0, state: OrderSta
                 owner: Filter = None, customer: Filter = None, text: Filter = None,
                 user: User = api_user(*ALL)) -> Any:  # fmt: skip
     """Deals, newest first, filtered by state, owner, customer (id or part of the name) and text."""
-    page = queries.list_orders(ctx, state=state, owner=_own_filter(user, owner), customer=customer, text=text,
+    page = deal_queries.list_orders(ctx, state=state, owner=_own_filter(user, owner), customer=customer, text=text,
                                limit=limit, offset=offset)  # fmt: skip
     return page_out(page)
 
 
 def _detail(ctx: AppContext, deal_id: str) -> Any:
-    detail = queries.order_detail(ctx, deal_id)
+    detail = deal_queries.order_detail(ctx, deal_id)
     if detail is None:
         raise ApiError(404, "not_found", f"no deal {deal_id}", "deal_id")
     return plain(detail)
@@ -94,6 +94,6 @@ def list_exceptions(ctx: Ctx, limit: Limit = 50, offset: Offset = 0, owner: Filt
                     max_age_days: Annotated[int | None, Query(ge=0, le=100_000)] = None,
                     user: User = api_user(*ALL)) -> Any:  # fmt: skip
     """Open exceptions, oldest first; `reason` is a problem's field (`po_number`) or code (`missing`)."""
-    page = queries.list_exceptions(ctx, owner=_own_filter(user, owner), reason=reason, min_age_days=min_age_days,
+    page = deal_queries.list_exceptions(ctx, owner=_own_filter(user, owner), reason=reason, min_age_days=min_age_days,
                                    max_age_days=max_age_days, limit=limit, offset=offset)  # fmt: skip
     return page_out(page)

@@ -22,10 +22,10 @@ from handoff.context import AppContext
 from handoff.deals.domain.flow import Decision, OrderSnapshot, decide
 from handoff.deals.domain.orders import DealEvent, DealInput, OrderState
 from handoff.deals.domain.readiness import Problem
+from handoff.deals.repository import deal_from_json
 from handoff.kernel.money import D, MoneyError
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many, update_many, upsert_many
-from handoff.kernel.storage.codec import deal_from_json
 from handoff.kernel.storage.unit_of_work import UnitOfWork, allocate_ids
 from handoff.notifications import service as notices
 from handoff.runtime import drafts_ahead

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from handoff.context import AppContext
 from handoff.deals.domain.orders import DEAL_FIELDS, DealEvent
+from handoff.deals.repository import deal_from_json
 from handoff.deals.service.intake import USER_SOURCE, ProcessReport, ingest
 from handoff.kernel.storage import schema
-from handoff.kernel.storage.codec import deal_from_json
 
 # Fields a person may correct; identity (deal_id) and CRM-owned facts stay with the source.
 EDITABLE = frozenset(DEAL_FIELDS) - {"deal_id", "stage", "close_date", "amount", "currency"}

@@ -1,4 +1,4 @@
-"""Domain objects to and from the JSON stored in the database (Decimals as exact strings).
+"""Domain values to and from the JSON stored in the database (Decimals as exact strings).
 
 Decoding is driven by the dataclasses' own type hints, so a field added to a domain type is
 stored and read back without touching this module; a field missing from an older stored document
@@ -18,9 +18,6 @@ from types import MappingProxyType
 from typing import Any, TypeVar, Union
 
 import orjson
-
-from handoff.deals.domain.orders import DealInput, LineInput
-from handoff.invoicing.domain.invoices import Invoice
 
 T = TypeVar("T")
 
@@ -84,12 +81,3 @@ def from_jsonable(tp: Any, value: Any) -> Any:
         return tp(value)
     return value
 
-
-def invoice_from_json(doc: dict[str, Any]) -> Invoice:
-    invoice: Invoice = from_jsonable(Invoice, doc)
-    return invoice
-
-
-def deal_from_json(data: dict[str, Any]) -> DealInput:
-    lines = tuple(LineInput(**ln) for ln in data.get("lines") or ())
-    return DealInput.from_mapping(data, lines)

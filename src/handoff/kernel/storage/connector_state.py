@@ -4,17 +4,31 @@ must be stored at once, whatever happens to the delivery that needed it)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
-from handoff.context import AppContext
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import upsert_many
+from handoff.kernel.storage.unit_of_work import UnitOfWork
+
+
+class StorageContext(Protocol):
+    """What the state needs of the application context (an `AppContext` is one)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def unit_of_work(self, durable: bool = True) -> UnitOfWork: ...
 
 
 class DbConnectorState:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: StorageContext) -> None:
         self.ctx = ctx
 
     def __repr__(self) -> str:

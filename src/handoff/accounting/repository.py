@@ -1,0 +1,1 @@
+"""Accounting storage: the only SQL for this package's tables."""

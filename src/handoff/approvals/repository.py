@@ -1,0 +1,1 @@
+"""Approvals storage: the only SQL for this package's tables."""

@@ -1,0 +1,1 @@
+"""Audit storage: the only SQL for this package's tables."""

@@ -1,0 +1,1 @@
+"""Cash storage: the only SQL for bank statements and lines, matches, allocations and payments."""

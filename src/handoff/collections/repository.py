@@ -1,0 +1,1 @@
+"""Collections storage: the only SQL for this package's tables."""

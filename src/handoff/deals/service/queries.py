@@ -1,0 +1,6 @@
+"""What the deals package shows to people and other packages: orders and the exception queue (reads, no transaction)."""
+
+from handoff.deals.repository.queries import list_exceptions, list_orders, order_detail, order_owner
+from handoff.kernel.storage.paging import Page
+
+__all__ = ["Page", "list_exceptions", "list_orders", "order_detail", "order_owner"]

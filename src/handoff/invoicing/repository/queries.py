@@ -1,0 +1,98 @@
+"""Read models of invoicing: finance tasks and invoices as filtered pages, one invoice in detail
+and as its document. Reads only; nothing here commits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from handoff.context import AppContext
+from handoff.invoicing.domain.invoices import Invoice
+from handoff.invoicing.repository import invoice_from_json
+from handoff.kernel.storage import schema
+from handoff.kernel.storage.paging import Page, fetch_page, like
+
+
+def list_tasks(ctx: AppContext, *, status: str | None = "open", kind: str | None = None,
+               limit: int = 50, offset: int = 0) -> Page:
+    """Finance tasks with their order and, while there is one, the invoice draft to review."""
+    t, o, io, inv = schema.tasks, schema.orders, schema.invoice_orders, schema.invoices
+    draft = (select(func.min(inv.c.id)).join(io, io.c.invoice_id == inv.c.id)
+             .where(io.c.order_id == t.c.order_id, inv.c.status == "draft", inv.c.kind == "invoice")
+             .scalar_subquery())  # fmt: skip
+    q = (select(t.c.id, t.c.deal_id, t.c.kind, t.c.status, t.c.assignee, t.c.note, t.c.created_at, t.c.done_at,
+                o.c.customer_name, o.c.owner_email, o.c.amount, o.c.currency, o.c.state,
+                draft.label("draft_invoice_id")).join(o, o.c.id == t.c.order_id)
+         .order_by(t.c.created_at.desc(), t.c.id.desc()))  # fmt: skip
+    if status:
+        q = q.where(t.c.status == status)
+    if kind:
+        q = q.where(t.c.kind == kind)
+    return fetch_page(ctx.engine, q, limit, offset)
+
+
+def _invoice_columns() -> list[Any]:
+    inv = schema.invoices
+    return [inv.c.id, inv.c.number, inv.c.kind, inv.c.status, inv.c.payment_state, inv.c.legal_entity,
+            inv.c.customer_id, inv.c.customer_name, inv.c.currency, inv.c.net_amount, inv.c.tax_amount,
+            inv.c.gross_amount, inv.c.paid_amount, inv.c.issue_date, inv.c.due_date, inv.c.payment_reference]
+
+
+def _with_overdue(ctx: AppContext, r: dict[str, Any]) -> dict[str, Any]:
+    r["overdue"] = bool(r["status"] == "issued" and r["payment_state"] != "paid" and r["due_date"]
+                        and r["due_date"] < ctx.clock().date())
+    return r
+
+
+def list_invoices(ctx: AppContext, *, status: str | None = None, payment_state: str | None = None,
+                  customer: str | None = None, overdue: bool | None = None,
+                  limit: int = 50, offset: int = 0) -> Page:
+    inv = schema.invoices
+    q = select(*_invoice_columns()).order_by(inv.c.id.desc())
+    if status:
+        q = q.where(inv.c.status == status)
+    if payment_state:
+        q = q.where(inv.c.payment_state == payment_state)
+    if customer:
+        q = q.where(or_(inv.c.customer_id == customer, inv.c.customer_name.ilike(like(customer), escape="\\")))
+    if overdue is not None:
+        late = (inv.c.status == "issued") & (inv.c.payment_state != "paid") & (inv.c.due_date < ctx.clock().date())
+        q = q.where(late if overdue else ~late)
+    page = fetch_page(ctx.engine, q, limit, offset)
+    return replace(page, items=[_with_overdue(ctx, r) for r in page.items])
+
+
+def invoice_detail(ctx: AppContext, invoice_id: int) -> dict[str, Any] | None:
+    inv, io, o, p = schema.invoices, schema.invoice_orders, schema.orders, schema.payments
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(*_invoice_columns(), inv.c.document).where(inv.c.id == invoice_id)).one_or_none()
+        if row is None:
+            return None
+        deals = list(conn.execute(select(o.c.deal_id).join(io, io.c.order_id == o.c.id)
+                                  .where(io.c.invoice_id == invoice_id).order_by(o.c.deal_id)).scalars())  # fmt: skip
+        payments = [dict(r._mapping) for r in conn.execute(
+            select(p.c.id, p.c.amount, p.c.paid_on, p.c.source, p.c.received_at)
+            .where(p.c.invoice_id == invoice_id).order_by(p.c.id))]  # fmt: skip
+    detail = dict(row._mapping)
+    doc = invoice_from_json(detail.pop("document"))
+    detail.update(deal_ids=deals, payments=payments, buyer_email=doc.buyer.billing_email,
+                  lines=[{"line_no": ln.line_no, "description": ln.description, "quantity": ln.quantity,
+                          "unit_price": ln.unit_price, "net_amount": ln.net_amount, "vat_rate": ln.tax.rate,
+                          "vat_category": ln.tax.category}
+                         for ln in doc.lines])  # fmt: skip
+    return _with_overdue(ctx, detail)
+
+
+def invoice_document(ctx: AppContext, invoice_id: int) -> Invoice | None:
+    with ctx.engine.connect() as conn:
+        doc = conn.execute(select(schema.invoices.c.document).where(schema.invoices.c.id == invoice_id)).scalar()
+    return invoice_from_json(doc) if doc is not None else None
+
+
+def invoice_payment_state(ctx: AppContext, number: str) -> str | None:
+    with ctx.engine.connect() as conn:
+        state: str | None = conn.execute(select(schema.invoices.c.payment_state).where(
+            schema.invoices.c.number == number)).scalar_one_or_none()  # fmt: skip
+    return state

@@ -1,0 +1,1 @@
+"""Reporting storage: the only SQL for this package's tables."""

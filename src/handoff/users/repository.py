@@ -1,0 +1,1 @@
+"""Users storage: the only SQL for this package's tables."""
