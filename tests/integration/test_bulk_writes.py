@@ -12,9 +12,10 @@ from sqlalchemy import Engine, select, text
 
 from handoff.context import AppContext
 from handoff.deals.service.intake import ingest
+from handoff.kernel.encoding import to_jsonable
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many, update_many, upsert_many
-from handoff.kernel.storage.codec import to_json_fragment, to_jsonable
+from handoff.kernel.storage.codec import to_json_fragment
 from tests.helpers import event
 
 AT = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))

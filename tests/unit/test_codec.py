@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from handoff.kernel.storage.codec import invoice_from_json, to_jsonable
+from handoff.invoicing.domain.invoices import invoice_from_json
+from handoff.kernel.encoding import to_jsonable
 from tests.corpus import build_corpus
 
 

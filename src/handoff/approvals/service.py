@@ -30,11 +30,11 @@ from handoff.invoicing.domain.invoices import (
     InvoiceKind,
     credit_note,
     credit_quantities,
+    invoice_from_json,
 )
-from handoff.invoicing.repository import invoice_from_json
+from handoff.kernel.encoding import to_jsonable
 from handoff.kernel.money import D
 from handoff.kernel.storage import schema
-from handoff.kernel.storage.codec import to_jsonable
 from handoff.kernel.storage.paging import Page, fetch_page
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 from handoff.notifications import service as notices

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 
 from handoff.collections.domain import CustomerPause, InvoiceState, Reminder, due_reminders
 from handoff.context import AppContext
-from handoff.invoicing.repository import invoice_from_json
+from handoff.invoicing.domain.invoices import invoice_from_json
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many
 from handoff.kernel.storage.unit_of_work import Notice, UnitOfWork

@@ -26,7 +26,7 @@ from handoff.config import BusinessConfig
 from handoff.deals.domain.flow import decide
 from handoff.deals.domain.orders import DealEvent, DealInput, to_billable
 from handoff.invoicing.domain.invoices import draft_invoice
-from handoff.kernel.storage.codec import to_json_bytes
+from handoff.kernel.encoding import to_json_bytes
 
 CHUNK = 250  # drafts per message from the helper
 LOOKAHEAD = 40  # messages read but not yet taken, at most (about 10,000 drafts)

@@ -38,6 +38,7 @@ from stdnum.iso7064 import mod_97_10
 
 from handoff.deals.domain.orders import BillableOrder
 from handoff.invoicing.domain.tax import TaxDecision, VatRates, determine
+from handoff.kernel.encoding import load_json
 from handoff.kernel.money import round2
 from handoff.kernel.parties import Customer, LegalEntity
 
@@ -415,3 +416,8 @@ def payment_state(amount_due: Decimal, paid: Decimal) -> PaymentState:
 
 def is_overdue(status: DocumentStatus, state: PaymentState, due: date | None, today: date) -> bool:
     return status is DocumentStatus.ISSUED and state is not PaymentState.PAID and due is not None and today > due
+
+
+def invoice_from_json(doc: dict[str, Any]) -> Invoice:
+    """The invoice that `kernel.encoding.to_jsonable` turned into `doc` (as stored)."""
+    return load_json(Invoice, doc)

@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from handoff.context import AppContext
-from handoff.invoicing.domain.invoices import Invoice
-from handoff.invoicing.repository import invoice_from_json
+from handoff.invoicing.domain.invoices import Invoice, invoice_from_json
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.paging import Page, fetch_page, like
 

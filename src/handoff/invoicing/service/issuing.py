@@ -15,10 +15,9 @@ from sqlalchemy import select, update
 from handoff.accounting import service as accounting
 from handoff.context import AppContext
 from handoff.deals.domain.orders import OrderState
-from handoff.invoicing.domain.invoices import Invoice, InvoiceKind, invoice_number, issue
-from handoff.invoicing.repository import invoice_from_json
+from handoff.invoicing.domain.invoices import Invoice, InvoiceKind, invoice_from_json, invoice_number, issue
+from handoff.kernel.encoding import to_jsonable
 from handoff.kernel.storage import schema
-from handoff.kernel.storage.codec import to_jsonable
 from handoff.kernel.storage.unit_of_work import Notice, UnitOfWork
 
 

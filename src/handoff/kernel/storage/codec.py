@@ -1,40 +1,12 @@
-"""Domain values to and from the JSON stored in the database (Decimals as exact strings).
-
-Decoding is driven by the dataclasses' own type hints, so a field added to a domain type is
-stored and read back without touching this module; a field missing from an older stored document
-takes the dataclass default.
-"""
+"""Domain values as the JSON columns store them: serialised once, written through unchanged."""
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import types
-import typing
-from datetime import date, datetime
-from decimal import Decimal
-from functools import cache
-from types import MappingProxyType
-from typing import Any, TypeVar, Union
+from typing import Any
 
 import orjson
 
-T = TypeVar("T")
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, MappingProxyType):
-        return dict(value)
-    raise TypeError(f"cannot store {type(value).__name__} as JSON")
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types for any domain value (dataclasses, Decimals as exact strings, enums, dates)."""
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return orjson.loads(orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS))
+from handoff.kernel.encoding import to_json_bytes
 
 
 def to_json_fragment(value: Any, sort_keys: bool = False) -> orjson.Fragment:
@@ -42,42 +14,4 @@ def to_json_fragment(value: Any, sort_keys: bool = False) -> orjson.Fragment:
     writes a fragment through unchanged: a large document is not encoded, decoded and encoded again.
     With `sort_keys` the bytes are canonical, as the audit chain's hash needs them."""
     return orjson.Fragment(to_json_bytes(value, sort_keys))
-
-
-def to_json_bytes(value: Any, sort_keys: bool = False) -> bytes:
-    """`value` as the JSON text of `to_json_fragment`."""
-    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-    return orjson.dumps(value, default=_default, option=option)
-
-
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def from_jsonable(tp: Any, value: Any) -> Any:
-    """The value of type `tp` that `to_jsonable` turned into `value`."""
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else from_jsonable(args[0], value)
-    if origin is tuple:
-        item = typing.get_args(tp)[0]
-        return tuple(from_jsonable(item, v) for v in value)
-    if origin in (dict, typing.Mapping, list) or tp is Any:
-        return value
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
-        kwargs = {f.name: from_jsonable(hints[f.name], value[f.name])
-                  for f in dataclasses.fields(tp) if f.name in value}  # fmt: skip
-        return tp(**kwargs)
-    if tp is Decimal:
-        return Decimal(value)
-    if tp is date:
-        return date.fromisoformat(value)
-    if tp is datetime:
-        return datetime.fromisoformat(value)
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp(value)
-    return value
 

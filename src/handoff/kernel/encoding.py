@@ -1,0 +1,83 @@
+"""Domain values to and from JSON (Decimals as exact strings), as stored and as sent between processes.
+
+Decoding is driven by the dataclasses' own type hints, so a field added to a domain type is
+stored and read back without touching this module; a field missing from an older stored document
+takes the dataclass default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from types import MappingProxyType
+from typing import Any, TypeVar, Union
+
+import orjson
+
+T = TypeVar("T")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for any domain value (dataclasses, Decimals as exact strings, enums, dates)."""
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return orjson.loads(orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS))
+
+
+
+def to_json_bytes(value: Any, sort_keys: bool = False) -> bytes:
+    """`value` as the JSON text of `to_json_fragment`."""
+    option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    return orjson.dumps(value, default=_default, option=option)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_jsonable(tp: Any, value: Any) -> Any:
+    """The value of type `tp` that `to_jsonable` turned into `value`."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else from_jsonable(args[0], value)
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        return tuple(from_jsonable(item, v) for v in value)
+    if origin in (dict, typing.Mapping, list) or tp is Any:
+        return value
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        kwargs = {f.name: from_jsonable(hints[f.name], value[f.name])
+                  for f in dataclasses.fields(tp) if f.name in value}  # fmt: skip
+        return tp(**kwargs)
+    if tp is Decimal:
+        return Decimal(value)
+    if tp is date:
+        return date.fromisoformat(value)
+    if tp is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    return value
+
+
+
+def load_json(tp: type[T], doc: Any) -> T:
+    """The `tp` that `to_jsonable` (or `to_json_bytes`, parsed) turned into `doc`."""
+    value: T = from_jsonable(tp, doc)
+    return value
