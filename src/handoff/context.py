@@ -18,10 +18,10 @@ from sqlalchemy import Engine
 from handoff.cash.domain.bank import BankLine
 from handoff.cash.domain.matching import MatchPolicy, OpenInvoice, Reading
 from handoff.config import BusinessConfig
+from handoff.deals.domain.drafting import RenderedDraft
 from handoff.deals.domain.orders import DealEvent
 from handoff.kernel.storage.db import checkpoint, defer_checkpoints
 from handoff.kernel.storage.unit_of_work import UnitOfWork
-from handoff.runtime.drafts_ahead import RenderedDraft
 
 
 def utc_now() -> datetime:

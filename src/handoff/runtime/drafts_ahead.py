@@ -1,12 +1,12 @@
 """Invoice drafts of a bulk import, rendered ahead on a second process.
 
-A draft is a pure function of the deal and the configuration (`to_billable`, `draft_invoice`, the
-JSON document), and rendering it is about a sixth of a large import's time. For `handoff import` a
-forked helper renders, in file order, the drafts that new deals will get, while this process
-stores and applies the events; the batch takes each draft from it instead of rendering it again.
-The helper only computes: it never touches the database. Whatever it did not render (a deal that
-already had an order, a deal it could not render, a helper that died) is rendered here as before,
-so the rows written are the same either way.
+A draft is a pure function of the deal and the configuration (`deals.domain.drafting`), and
+rendering it is about a sixth of a large import's time. For `handoff import` a forked helper
+renders, in file order, the drafts that new deals will get, while this process stores and applies
+the events; the batch takes each draft from it instead of rendering it again. The helper only
+computes: it never touches the database. Whatever it did not render (a deal that already had an
+order, a deal it could not render, a helper that died) is rendered here as before, so the rows
+written are the same either way.
 """
 
 from __future__ import annotations
@@ -18,44 +18,17 @@ import sys
 import threading
 from collections.abc import Sequence
 from contextlib import suppress
-from decimal import Decimal
 from multiprocessing.connection import Connection
-from typing import NamedTuple
 
 from handoff.config import BusinessConfig
+from handoff.deals.domain.drafting import RenderedDraft, render_draft
 from handoff.deals.domain.flow import decide
-from handoff.deals.domain.orders import DealEvent, DealInput, to_billable
-from handoff.invoicing.domain.invoices import draft_invoice
-from handoff.kernel.encoding import to_json_bytes
+from handoff.deals.domain.orders import DealEvent
 
 CHUNK = 250  # drafts per message from the helper
 LOOKAHEAD = 40  # messages read but not yet taken, at most (about 10,000 drafts)
 
-
-class RenderedDraft(NamedTuple):
-    """What an invoice-draft row needs of a deal's draft. (A named tuple: sent through a pipe by
-    the thousand, it pickles and unpickles in C.)"""
-
-    legal_entity: str
-    customer_id: str
-    customer_name: str
-    kind: str
-    currency: str
-    net: Decimal
-    tax: Decimal
-    gross: Decimal
-    tax_rules: tuple[str, ...]  # sorted, for the audit entry
-    document: bytes  # the invoice as JSON (codec.to_json_bytes)
-
-
-def render_draft(deal: DealInput, config: BusinessConfig) -> RenderedDraft:
-    billable = to_billable(deal)
-    invoice = draft_invoice(billable, config.entities[billable.legal_entity], config.vat_rates,
-                            config.model.payment_terms)  # fmt: skip
-    return RenderedDraft(
-        billable.legal_entity, billable.customer.customer_id, billable.customer.legal_name, invoice.kind.value,
-        invoice.currency, invoice.totals.tax_exclusive, invoice.totals.tax, invoice.totals.tax_inclusive,
-        tuple(sorted({ln.tax.rule for ln in invoice.lines})), to_json_bytes(invoice))  # fmt: skip
+__all__ = ["CHUNK", "LOOKAHEAD", "DraftsAhead", "RenderedDraft", "available", "render_draft"]
 
 
 def available() -> bool:

@@ -1,5 +1,5 @@
-"""Read models of deals: orders and the exception queue as filtered pages, one order in detail.
-Reads only; nothing here commits."""
+"""Read models of deals: orders and the exception queue as filtered pages (the queue also whole),
+one order in detail. Reads only; nothing here commits."""
 
 from __future__ import annotations
 
@@ -101,3 +101,18 @@ def list_exceptions(ctx: AppContext, *, owner: str | None = None, reason: str | 
         r["deal_name"] = (r.pop("data") or {}).get("deal_name", "")
         r["age_days"] = (now - r["opened_at"]).days
     return page
+
+
+def exception_queue(ctx: AppContext, owner: str | None = None) -> list[dict[str, Any]]:
+    """Every open exception with its order's customer and amount, oldest first; `owner` exactly."""
+    ex, o = schema.exceptions, schema.orders
+    q = (
+        select(ex.c.deal_id, ex.c.owner, ex.c.problems, ex.c.opened_at, o.c.customer_name, o.c.amount, o.c.currency)
+        .join(o, o.c.id == ex.c.order_id)
+        .where(ex.c.status == "open")
+        .order_by(ex.c.opened_at, ex.c.id)
+    )
+    if owner:
+        q = q.where(ex.c.owner == owner)
+    with ctx.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
