@@ -14,11 +14,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
+from handoff.accounting.repository import AccountingRepository
 from handoff.context import AppContext
 from handoff.invoicing.domain.invoices import Invoice
-from handoff.kernel.storage import schema
 from handoff.kernel.storage.unit_of_work import Notice, UnitOfWork
 
 
@@ -56,13 +54,12 @@ def _writeback(uow: UnitOfWork, ctx: AppContext, at: datetime, order_ids: list[i
     targets = ctx.config.model.connectors.crm_writeback
     if not targets or not order_ids:
         return
-    rows = uow.conn.execute(select(schema.orders.c.deal_id, schema.orders.c.data)
-                            .where(schema.orders.c.id.in_(order_ids))).all()  # fmt: skip
+    deals = AccountingRepository(uow).deals(order_ids)
     for target in targets:
-        for row in rows:
-            crm_id = (row.data or {}).get(f"{target}_deal_id")  # set by that CRM's mapping
+        for deal in deals:
+            crm_id = deal.data.get(f"{target}_deal_id")  # set by that CRM's mapping
             if crm_id:
-                uow.notify(Notice(_short(f"{target}:{key}:{row.deal_id}"), target, "crm_status", {
+                uow.notify(Notice(_short(f"{target}:{key}:{deal.deal_id}"), target, "crm_status", {
                     "deal_id": crm_id, "as_of": at.isoformat(), "properties": properties}), at)  # fmt: skip
 
 

@@ -18,7 +18,6 @@ from handoff.invoicing.documents.common import (
     amount,
     buyer_vat_id,
     decimal_text,
-    endpoint,
     has_category,
     payment_means_code,
     payment_terms_text,
@@ -28,6 +27,7 @@ from handoff.invoicing.documents.common import (
     shows_vat_ids,
     vat_id,
 )
+from handoff.invoicing.documents.peppol import endpoint
 from handoff.invoicing.domain.invoices import Invoice, InvoiceKind
 from handoff.kernel.parties import Address
 

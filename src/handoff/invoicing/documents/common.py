@@ -1,5 +1,5 @@
 """What the UBL, CII and PDF renderings of an EN 16931 invoice share: number formats, code lists
-(UNCL 1001 document type, UNCL 4461 payment means, EAS electronic address schemes) and checks.
+(UNCL 1001 document type, UNCL 4461 payment means) and checks. Electronic addresses are in `peppol`.
 """
 
 from __future__ import annotations
@@ -22,39 +22,6 @@ PEPPOL_PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 
 # UNCL 1001 (BT-3): commercial invoice, credit note.
 TYPE_CODES = {InvoiceKind.INVOICE: "380", InvoiceKind.CREDIT_NOTE: "381"}
-
-# Electronic address schemes (EAS, BT-34 / BT-49) for an identifier built from a VAT number, by
-# country. Only schemes in the Peppol EAS list are used, so an endpoint is never invented.
-VAT_EAS = {
-    "AT": "9914",
-    "BE": "9925",
-    "BG": "9926",
-    "CY": "9928",
-    "CZ": "9929",
-    "DE": "9930",
-    "EE": "9931",
-    "GB": "9932",
-    "GR": "9933",
-    "HR": "9934",
-    "IE": "9935",
-    "LU": "9938",
-    "LV": "9939",
-    "MT": "9943",
-    "NL": "9944",
-    "PL": "9945",
-    "PT": "9946",
-    "RO": "9947",
-    "SI": "9949",
-    "SK": "9950",
-    "FR": "9957",
-    "HU": "9910",
-    "ES": "9920",
-    "IT": "0211",
-    "FI": "0213",
-    "US": "9959",
-    "SE": "0007",
-    "DK": "0184",
-}
 
 
 def require_issued(invoice: Invoice) -> tuple[str, str]:
@@ -90,22 +57,6 @@ def vat_id(country: str, raw: str) -> str:
 
 # Countries without VAT whose tax id may stand in a customer's `vat_id` (US: the EIN).
 NON_VAT_COUNTRIES = frozenset({"US"})
-
-
-def endpoint(country: str, raw_vat_id: str) -> tuple[str, str] | None:
-    """(scheme, id) of an electronic address derived from a VAT (or tax) id, or None when none is
-    known: a consumer without one has no endpoint, and none is made up."""
-    if not raw_vat_id:
-        return None
-    scheme = VAT_EAS.get(country)
-    if scheme is None:
-        return None
-    digits = "".join(ch for ch in raw_vat_id if ch.isdigit())
-    if country in NON_VAT_COUNTRIES or country == "DK":
-        return scheme, digits  # US EIN; DK CVR number = the VAT number's digits
-    if country == "SE" and len(digits) == 12:
-        return scheme, digits[:10]  # the organisation number inside SE + org nr + 01
-    return scheme, vat_id(country, raw_vat_id)
 
 
 def buyer_vat_id(invoice: Invoice) -> str:

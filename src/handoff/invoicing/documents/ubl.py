@@ -19,7 +19,6 @@ from handoff.invoicing.documents.common import (
     buyer_vat_id,
     decimal_text,
     document_note,
-    endpoint,
     has_category,
     payment_means_code,
     payment_terms_text,
@@ -29,6 +28,7 @@ from handoff.invoicing.documents.common import (
     shows_vat_ids,
     vat_id,
 )
+from handoff.invoicing.documents.peppol import endpoint
 from handoff.invoicing.domain.invoices import Invoice, InvoiceKind
 from handoff.kernel.parties import Address
 
