@@ -1,7 +1,8 @@
-"""Cash application vocabulary: open invoices, evidence, allocations, proposals, the policy.
+"""The matching policy and the proposal types of cash application.
 
-The engine that produces proposals is `handoff.cash.domain.matching`; these are the values it takes
-and returns, and the evidence weights its confidence is computed from (1 - prod(1 - weight)).
+`MatchPolicy` (thresholds, tolerances) and the evidence weights a confidence is computed from
+(1 - prod(1 - weight)); and the values the matcher (`handoff.cash.domain.matching`) takes and
+returns: open invoices, evidence, allocations, proposals, readings and their decision.
 """
 
 from __future__ import annotations
