@@ -8,18 +8,17 @@ secret shown once and stored as its SHA-256 digest. Changes to users are in the 
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
 
 from handoff.context import AppContext
-from handoff.kernel.storage import schema
+from handoff.users.domain import Role as Role
+from handoff.users.domain import User as User
+from handoff.users.repository import UserRepository
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "hnd_"
@@ -28,34 +27,11 @@ MIN_PASSWORD = 8
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 
-class Role(str, enum.Enum):
-    SALES = "sales"
-    FINANCE = "finance"
-    AUDITOR = "auditor"
-    ADMIN = "admin"
-
-
 class UserError(Exception):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    id: int
-    email: str
-    role: Role
-    active: bool = True
-
-    @property
-    def actor(self) -> str:
-        return f"user:{self.email}"
-
-
-def _user(r: Any) -> User:
-    return User(r.id, r.email, Role(r.role), r.active)
 
 
 def _normal_email(email: str) -> str:
@@ -74,71 +50,74 @@ def add_user(ctx: AppContext, email: str, role: Role | str, password: str, actor
     if len(password) < MIN_PASSWORD:
         raise UserError(f"password must have at least {MIN_PASSWORD} characters", "password")
     now = ctx.clock()
-    u = schema.users
     with ctx.unit_of_work() as uow:
-        if uow.conn.execute(select(u.c.id).where(u.c.email == email)).first() is not None:
+        repo = UserRepository(uow)
+        if repo.email_taken(email):
             raise UserError(f"a user {email} already exists", "email")
-        uid = uow.conn.execute(u.insert().values(email=email, role=role.value, password_hash=_hasher.hash(password),
-                                                 active=True, created_at=now).returning(u.c.id)).scalar_one()
-        uow.audit(at=now, actor=actor, action="user.added", entity_type="user", entity_id=email,
-                  reason="user account created", after={"role": role.value})
+        uid = repo.add(email, role, _hasher.hash(password), now)
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="user.added",
+            entity_type="user",
+            entity_id=email,
+            reason="user account created",
+            after={"role": role.value},
+        )
         uow.commit()
     return User(uid, email, role)
 
 
 def set_active(ctx: AppContext, user_id: int, active: bool, actor: str) -> User:
+    """Activate or deactivate a user; deactivating also revokes their API tokens."""
     now = ctx.clock()
-    u = schema.users
     with ctx.unit_of_work() as uow:
-        row = uow.conn.execute(select(u).where(u.c.id == user_id)).one_or_none()
-        if row is None:
+        repo = UserRepository(uow)
+        user = repo.get(user_id)
+        if user is None:
             raise UserError(f"no user {user_id}")
-        uow.conn.execute(update(u).where(u.c.id == user_id).values(active=active))
+        repo.set_active(user_id, active)
         if not active:
-            uow.conn.execute(update(schema.api_tokens).where(schema.api_tokens.c.user_id == user_id,
-                                                             schema.api_tokens.c.revoked_at.is_(None))
-                             .values(revoked_at=now))  # fmt: skip
-        uow.audit(at=now, actor=actor, action="user.activated" if active else "user.deactivated",
-                  entity_type="user", entity_id=row.email, reason="account status changed",
-                  before={"active": row.active}, after={"active": active})  # fmt: skip
+            repo.revoke_tokens(user_id, now)
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="user.activated" if active else "user.deactivated",
+            entity_type="user",
+            entity_id=user.email,
+            reason="account status changed",
+            before={"active": user.active},
+            after={"active": active},
+        )
         uow.commit()
-    return User(row.id, row.email, Role(row.role), active)
+    return User(user.id, user.email, user.role, active)
 
 
 def authenticate(ctx: AppContext, email: str, password: str) -> User | None:
     """The active user with this e-mail and password, or None (same answer and cost either way)."""
-    u = schema.users
-    with ctx.engine.connect() as conn:
-        row = conn.execute(select(u).where(u.c.email == email.strip().lower())).one_or_none()
+    found = UserRepository(ctx.engine).credentials(email.strip().lower())
     try:
-        _hasher.verify(row.password_hash if row is not None else _DUMMY_HASH, password)
+        _hasher.verify(found.password_hash if found is not None else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    if row is None or not row.active:
+    if found is None or not found.user.active:
         return None
-    return _user(row)
+    return found.user
 
 
 def get_user(ctx: AppContext, user_id: int) -> User | None:
-    u = schema.users
-    with ctx.engine.connect() as conn:
-        row = conn.execute(select(u).where(u.c.id == user_id)).one_or_none()
-    return _user(row) if row is not None and row.active else None
+    user = UserRepository(ctx.engine).get(user_id)
+    return user if user is not None and user.active else None
 
 
 def user_by_email(ctx: AppContext, email: str) -> User | None:
     """The active user with this e-mail (for identities mapped from other systems, such as Slack)."""
-    u = schema.users
-    with ctx.engine.connect() as conn:
-        row = conn.execute(select(u).where(u.c.email == email.strip().lower())).one_or_none()
-    return _user(row) if row is not None and row.active else None
+    user = UserRepository(ctx.engine).by_email(email.strip().lower())
+    return user if user is not None and user.active else None
 
 
 def list_users(ctx: AppContext) -> list[dict[str, Any]]:
-    u = schema.users
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(select(u.c.id, u.c.email, u.c.role, u.c.active, u.c.created_at).order_by(u.c.email))
-        return [dict(r._mapping) for r in rows]
+    return [u._asdict() for u in UserRepository(ctx.engine).listing()]
 
 
 def _digest(token: str) -> str:
@@ -152,12 +131,17 @@ def create_token(ctx: AppContext, user: User, name: str, actor: str) -> tuple[st
         raise UserError("token name must have 1 to 100 characters", "name")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = ctx.clock()
-    t = schema.api_tokens
     with ctx.unit_of_work() as uow:
-        tid = uow.conn.execute(t.insert().values(user_id=user.id, name=name, token_hash=_digest(secret),
-                                                 prefix=secret[:10], created_at=now).returning(t.c.id)).scalar_one()
-        uow.audit(at=now, actor=actor, action="token.created", entity_type="user", entity_id=user.email,
-                  reason=f"API token {name!r} created", after={"token_id": tid, "prefix": secret[:10]})
+        tid = UserRepository(uow).add_token(user.id, name, _digest(secret), secret[:10], now)
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="token.created",
+            entity_type="user",
+            entity_id=user.email,
+            reason=f"API token {name!r} created",
+            after={"token_id": tid, "prefix": secret[:10]},
+        )
         uow.commit()
     return secret, tid
 
@@ -165,8 +149,4 @@ def create_token(ctx: AppContext, user: User, name: str, actor: str) -> tuple[st
 def user_for_token(ctx: AppContext, token: str) -> User | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    t, u = schema.api_tokens, schema.users
-    with ctx.engine.connect() as conn:
-        row = conn.execute(select(u).join(t, t.c.user_id == u.c.id).where(
-            t.c.token_hash == _digest(token), t.c.revoked_at.is_(None), u.c.active.is_(True))).one_or_none()
-    return _user(row) if row is not None else None
+    return UserRepository(ctx.engine).by_token(_digest(token))

@@ -1,0 +1,51 @@
+"""Approvals: what a four-eyes request is, what it may become, and who stands behind an actor.
+
+An approval is of one kind (a credit note today) about one subject (the invoice number), asks for
+what its payload says, and leaves `pending` once, to `approved` or `rejected`. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from handoff.kernel.money import D
+
+
+class ApprovalKind(enum.StrEnum):
+    CREDIT_NOTE = "credit_note"
+
+
+class ApprovalStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    id: int
+    kind: ApprovalKind
+    subject: str  # the invoice number
+    payload: Mapping[str, Any]  # what was asked: reason, quantities, gross, currency
+    status: ApprovalStatus
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+    result_invoice_id: int | None = None  # the credit-note draft made on approval
+
+
+def person(actor: str) -> str:
+    """The person behind an actor: web users act as `user:EMAIL`, the CLI as `EMAIL`."""
+    return actor.removeprefix("user:").strip().lower()
+
+
+def quantities_in(payload: Mapping[str, Any]) -> dict[int, Decimal]:
+    """The quantities a credit-note request asks for: invoice line number -> quantity."""
+    return {int(n): D(q) for n, q in (payload.get("quantities") or {}).items()}
