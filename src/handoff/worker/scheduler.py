@@ -12,11 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, update
-
 from handoff.context import AppContext
-from handoff.kernel.storage import schema
-from handoff.kernel.storage.bulk import insert_many
+from handoff.kernel.storage.schedule import JobRunRepository
 
 
 def weekly(now: datetime) -> str:
@@ -54,24 +51,15 @@ def claim(ctx: AppContext, job: Job, worker_id: str) -> str | None:
     """The period this worker now owns for `job`, or None when another worker has it."""
     now = ctx.clock()
     period = job.period(now)
-    runs = schema.job_runs
     with ctx.unit_of_work() as uow:
-        insert_many(uow.conn, runs, [{"job": job.name, "period": period, "worker": worker_id, "started_at": now}],
-                    ignore_conflicts_on=["job", "period"])  # fmt: skip
-        # Take over a run whose owner died; our own fresh insert matches too (worker = us).
-        taken = uow.conn.execute(update(runs).where(and_(
-            runs.c.job == job.name, runs.c.period == period, runs.c.finished_at.is_(None),
-            (runs.c.worker == worker_id) | (runs.c.started_at < now - job.lease),
-        )).values(worker=worker_id, started_at=now)).rowcount  # fmt: skip
+        taken = JobRunRepository(uow).take(job.name, period, worker_id, now, job.lease)
         uow.commit()
-    return period if taken == 1 else None
+    return period if taken else None
 
 
 def finish(ctx: AppContext, job: Job, period: str, worker_id: str) -> None:
-    runs = schema.job_runs
     with ctx.unit_of_work() as uow:
-        uow.conn.execute(update(runs).where(runs.c.job == job.name, runs.c.period == period,
-                                            runs.c.worker == worker_id).values(finished_at=ctx.clock()))  # fmt: skip
+        JobRunRepository(uow).finish(job.name, period, worker_id, ctx.clock())
         uow.commit()
 
 

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, select
 
 from handoff.context import AppContext
-from handoff.kernel.storage import schema
 from handoff.kernel.storage.unit_of_work import Notice
+from handoff.reporting.repository import ReportingRepository
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 AGE_BUCKETS = ((0, 2, "0-2 days"), (3, 7, "3-7 days"), (8, 30, "8-30 days"), (31, 10**6, "over 30 days"))
@@ -45,29 +44,26 @@ class Digest:
 
 def build(ctx: AppContext) -> Digest:
     now = ctx.clock()
-    ex, o, inv = schema.exceptions, schema.orders, schema.invoices
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(select(ex.c.owner, ex.c.deal_id, ex.c.problems, ex.c.opened_at, o.c.data)
-                            .join(o, o.c.id == ex.c.order_id).where(ex.c.status == "open")
-                            .order_by(ex.c.owner, ex.c.opened_at)).all()  # fmt: skip
-        states: dict[str, int] = dict(conn.execute(select(o.c.state, func.count()).group_by(o.c.state)).all())
-        overdue_rows = conn.execute(select(inv.c.number, inv.c.customer_name, inv.c.currency, inv.c.gross_amount,
-                                           inv.c.paid_amount, inv.c.due_date)
-                                    .where(inv.c.status == "issued", inv.c.payment_state != "paid",
-                                           inv.c.due_date < now.date()).order_by(inv.c.due_date)).all()  # fmt: skip
+    repo = ReportingRepository(ctx.engine)
     owners: dict[str, OwnerExceptions] = {}
     ages = {label: 0 for *_, label in AGE_BUCKETS}
-    for r in rows:
-        age = (now - r.opened_at).days
+    for exception in repo.open_exceptions():
+        age = (now - exception.opened_at).days
         label = next(lbl for lo, hi, lbl in AGE_BUCKETS if lo <= age <= hi)
         ages[label] += 1
-        owners.setdefault(r.owner, OwnerExceptions(r.owner)).items.append({
-            "deal_id": r.deal_id, "deal_name": r.data.get("deal_name", ""), "age_days": age,
-            "fields": ", ".join(p["field"] for p in r.problems),
-            "problems": "; ".join(p["message"] for p in r.problems)})  # fmt: skip
+        owners.setdefault(exception.owner, OwnerExceptions(exception.owner)).items.append(
+            {
+                "deal_id": exception.deal_id,
+                "deal_name": exception.deal_name,
+                "age_days": age,
+                "fields": ", ".join(p.field for p in exception.problems),
+                "problems": "; ".join(p.message for p in exception.problems),
+            }
+        )
+    states = repo.orders_by_state()
     overdue: list[dict[str, Any]] = []
     totals: defaultdict[str, Decimal] = defaultdict(lambda: Decimal("0"))
-    for late in overdue_rows:
+    for late in repo.overdue_invoices(now.date()):
         open_amount = late.gross_amount - late.paid_amount
         totals[late.currency] += open_amount
         overdue.append({"number": late.number, "customer": late.customer_name, "currency": late.currency,
