@@ -17,7 +17,7 @@ from handoff.invoicing.service import queries as invoice_queries
 from handoff.kernel.money import D, MoneyError
 from handoff.users.service import User
 from handoff.web.auth import context, ui_user
-from handoff.web.ui import FINANCE, WRITERS, error_page, flash_message, render, see_other
+from handoff.web.pages import FINANCE, WRITERS, error_page, flash_message, render, see_other
 
 router = APIRouter(include_in_schema=False)
 MAX_ID = 2**31 - 1

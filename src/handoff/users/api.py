@@ -1,36 +1,50 @@
-"""API: the caller (`/me`, tokens), users (admin), metrics, the audit trail and settings."""
+"""API: the caller (`/me`, tokens), users (admin) and the business settings in force (admin)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from pydantic import Field, StringConstraints
 
-from handoff.audit import service as audit
-from handoff.reporting.service import metrics
 from handoff.users import service as users
 from handoff.users.service import Role, User, UserError
 from handoff.web.auth import ALL, api_user
 from handoff.web.deps import Ctx
 from handoff.web.errors import ERROR_RESPONSES, ApiError
-from handoff.web.schemas import (
-    LINE,
-    AuditEntry,
-    AuditVerification,
-    Metrics,
-    TokenIn,
-    TokenOut,
-    UserIn,
-    UserOut,
-    UserPatch,
-    plain,
-)
+from handoff.web.schemas import LINE, In, Out, ShortText
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-EntityType = Annotated[str, Path(pattern="^(order|user)$")]
-EntityId = Annotated[str, Path(max_length=320, pattern=LINE)]
+
+
+class UserOut(Out):
+    id: int
+    email: str
+    role: Role
+    active: bool
+    created_at: datetime | None = None
+
+
+class UserIn(In):
+    email: ShortText = Field(min_length=3)
+    role: Role
+    password: str = Field(min_length=8, max_length=200)
+
+
+class UserPatch(In):
+    active: bool
+
+
+class TokenIn(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=LINE)]
+
+
+class TokenOut(Out):
+    id: int
+    name: str
+    token: str = Field(description="shown only in this response; store it now")
 
 
 def _user_error(exc: UserError) -> ApiError:
@@ -77,28 +91,6 @@ def set_active(ctx: Ctx, user_id: UserId, body: UserPatch, user: User = api_user
     except UserError as exc:
         raise ApiError(404, "not_found", exc.message, "user_id") from exc
     return {"id": changed.id, "email": changed.email, "role": changed.role, "active": changed.active}
-
-
-@router.get("/metrics", response_model=Metrics, tags=["metrics"])
-def get_metrics(ctx: Ctx, user: User = api_user(Role.FINANCE, Role.AUDITOR, Role.ADMIN)) -> Any:
-    """Deals by state, exception rate and aging, order-to-invoice cycle time, overdue amounts,
-    automation rate."""
-    return plain(asdict(metrics.compute(ctx)))
-
-
-@router.get("/audit/verify", response_model=AuditVerification, tags=["audit"])
-def verify_audit(ctx: Ctx, user: User = api_user(Role.AUDITOR, Role.ADMIN)) -> Any:
-    """Recompute the hash chain; name the first altered, inserted or deleted entry."""
-    count, broken = audit.verify(ctx)
-    return {"entries": count, "intact": broken is None, "broken_at": broken.seq if broken else None,
-            "reason": broken.reason if broken else None}
-
-
-@router.get("/audit/{entity_type}/{entity_id}", response_model=list[AuditEntry], tags=["audit"])
-def entity_audit(ctx: Ctx, entity_type: EntityType, entity_id: EntityId,
-                 user: User = api_user(Role.FINANCE, Role.AUDITOR, Role.ADMIN)) -> Any:  # fmt: skip
-    """Any record's audit trail (`order` by deal id, `user` by e-mail), oldest first."""
-    return plain(audit.history(ctx, entity_type, entity_id))
 
 
 @router.get("/settings", tags=["settings"])

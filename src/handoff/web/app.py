@@ -1,5 +1,6 @@
 """The HTTP application: JSON API under /api/v1 (OpenAPI at /api/v1/openapi.json) and the
-server-rendered UI for sales, finance, auditors and admins.
+server-rendered UI for sales, finance, auditors and admins. Each capability brings its own API
+routes and pages; this shell mounts them with the session, error handling and the body limit.
 
 Webhook intake stores the event in the inbox and acknowledges only once it is stored (group
 commit: concurrent events share one transaction), so an acknowledged event is never lost; events
@@ -28,17 +29,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handoff.approvals import ui as ui_approvals
-from handoff.approvals.api import routes as api_approvals
-from handoff.approvals.api import slack
+from handoff.approvals import api as approvals_api
+from handoff.approvals import ui as approvals_ui
+from handoff.audit import api as audit_api
+from handoff.cash import api as cash_api
+from handoff.cash import ui as cash_ui
 from handoff.context import AppContext
-from handoff.deals.api import orders as api_orders
-from handoff.deals.api import webhooks
+from handoff.deals import api as deals_api
+from handoff.deals import ui as deals_ui
 from handoff.deals.domain.orders import DealEvent
 from handoff.deals.formats.files import DealRow, IntakeError, deal_input, parse_time
-from handoff.invoicing import api as api_finance
-from handoff.users import api as api_admin
-from handoff.web import ui
+from handoff.invoicing import api as invoicing_api
+from handoff.invoicing import ui as invoicing_ui
+from handoff.reporting import api as reporting_api
+from handoff.reporting import ui as reporting_ui
+from handoff.users import api as users_api
+from handoff.users import ui as users_ui
+from handoff.web import pages
 from handoff.web.errors import ERROR_RESPONSES, ApiError, error, http_error, on_api_error, on_validation_error
 from handoff.worker.applier import ApplierProcess, InlineProcessor
 from handoff.worker.group_commit import GroupCommitter
@@ -153,6 +160,12 @@ def _sqlite_file(ctx: AppContext) -> bool:
     return ctx.engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
 
 
+def _mount(api: FastAPI, *routers: APIRouter) -> None:
+    """One package's routers (its API, its pages), in order."""
+    for router in routers:
+        api.include_router(router)
+
+
 def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key: str | None = None,
                https_only: bool | None = None, process_inline: bool | None = None,
                make_context: Callable[[], AppContext] | None = None) -> FastAPI:  # fmt: skip
@@ -191,7 +204,7 @@ def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key:
     async def on_invalid(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/api/"):
             return await on_validation_error(request, exc)
-        return ui.error_page(request, 404, "That address does not lead to a page (a number or filter is invalid).")
+        return pages.error_page(request, 404, "That address does not lead to a page (a number or filter is invalid).")
 
     api.add_exception_handler(RequestValidationError, on_invalid)
     api.add_exception_handler(ApiError, on_api_error)
@@ -200,18 +213,17 @@ def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key:
         assert isinstance(exc, StarletteHTTPException)
         if request.url.path.startswith("/api/"):
             return http_error(exc)
-        return ui.error_page(request, exc.status_code, str(exc.detail))
+        return pages.error_page(request, exc.status_code, str(exc.detail))
 
     api.add_exception_handler(StarletteHTTPException, on_http_error)
-    ui.install(api)
-    api.include_router(intake)
-    api.include_router(webhooks.router(ctx))
-    api.include_router(api_orders.router)
-    api.include_router(api_finance.router)
-    api.include_router(api_approvals.router)
-    api.include_router(slack.router())
-    api.include_router(api_admin.router)
-    api.include_router(ui.router)
-    api.include_router(ui_approvals.router)
+    pages.install(api)
+    _mount(api, intake, pages.router)
+    _mount(api, deals_api.router(ctx), deals_ui.router)
+    _mount(api, invoicing_api.router, invoicing_ui.router)
+    _mount(api, cash_api.router, cash_ui.router)
+    _mount(api, approvals_api.router, approvals_ui.router)
+    _mount(api, users_api.router, users_ui.router)
+    _mount(api, reporting_api.router, reporting_ui.router)
+    _mount(api, audit_api.router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
     return api

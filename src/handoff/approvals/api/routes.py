@@ -13,13 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from handoff.approvals import service as approvals
+from handoff.approvals.api.schemas import Approval, ApprovalPage, CreditNoteIn, DecisionIn, RejectionIn, VoidIn
 from handoff.approvals.service import ApprovalError
-from handoff.invoicing.api import InvoiceId
 from handoff.users.service import Role, User
 from handoff.web.auth import api_user
-from handoff.web.deps import Ctx, Limit, Offset
+from handoff.web.deps import Ctx, InvoiceId, Limit, Offset
 from handoff.web.errors import ERROR_RESPONSES, ApiError
-from handoff.web.schemas import Approval, ApprovalPage, CreditNoteIn, DecisionIn, RejectionIn, VoidIn, page_out, plain
+from handoff.web.schemas import page_out, plain
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["approvals"])
 READERS = (Role.FINANCE, Role.AUDITOR, Role.ADMIN)

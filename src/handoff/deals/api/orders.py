@@ -1,4 +1,4 @@
-"""API: deals/orders, the exception queue and an order's audit trail.
+"""API: deals/orders and the exception queue.
 
 Sales users see and fix only their own deals; finance, auditors and admins see all."""
 
@@ -6,31 +6,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
-from handoff.audit import service as audit
 from handoff.context import AppContext
+from handoff.deals.api.schemas import ExceptionPage, OrderDetail, OrderPage, OrderStateName
 from handoff.deals.service import queries as deal_queries
 from handoff.deals.service.orders import OrderError, update_fields
 from handoff.users.service import Role, User
 from handoff.web.auth import ALL, api_user, check_deal_access
-from handoff.web.deps import Ctx, Limit, Offset
+from handoff.web.deps import Ctx, DealId, Filter, Limit, Offset
 from handoff.web.errors import ERROR_RESPONSES, ApiError
-from handoff.web.schemas import (
-    LINE,
-    AuditEntry,
-    BillingFix,
-    ExceptionPage,
-    OrderDetail,
-    OrderPage,
-    OrderStateName,
-    page_out,
-    plain,
-)
+from handoff.web.schemas import BillingFix, page_out, plain
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
-DealId = Annotated[str, Path(max_length=200, pattern=LINE)]
-Filter = Annotated[str | None, Query(max_length=200, pattern=LINE)]
 EDITORS = (Role.SALES, Role.FINANCE, Role.ADMIN)
 
 
@@ -78,13 +66,6 @@ def fix_order(ctx: Ctx, deal_id: DealId, fix: BillingFix, user: User = api_user(
     except OrderError as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
     return _detail(ctx, deal_id)
-
-
-@router.get("/orders/{deal_id}/audit", response_model=list[AuditEntry], tags=["audit"])
-def order_audit(ctx: Ctx, deal_id: DealId, user: User = api_user(*ALL)) -> Any:
-    """The deal's audit trail, oldest first: who did what, when and why."""
-    check_deal_access(ctx, user, deal_id)
-    return plain(audit.history(ctx, "order", deal_id))
 
 
 @router.get("/exceptions", response_model=ExceptionPage, tags=["exceptions"])

@@ -1,41 +1,25 @@
-"""API: finance tasks, invoices (issue, documents) and payments."""
+"""API: finance tasks and invoices (issue, documents)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from handoff.cash.service import queries as payment_queries
-from handoff.cash.service.payments import apply_payment
-from handoff.deals.formats import IntakeError
+from handoff.invoicing.api.schemas import DocumentFormat, InvoiceDetail, InvoicePage, TaskPage
 from handoff.invoicing.documents import MEDIA_TYPES, DocumentError, render
 from handoff.invoicing.service import queries as invoice_queries
 from handoff.invoicing.service.issuing import InvoicingError, issue_draft
 from handoff.users.service import Role, User
 from handoff.web.auth import api_user
-from handoff.web.deps import Ctx, Limit, Offset
+from handoff.web.deps import Ctx, Filter, InvoiceId, Limit, Offset
 from handoff.web.errors import ERROR_RESPONSES, ApiError
-from handoff.web.schemas import (
-    LINE,
-    DocumentFormat,
-    InvoiceDetail,
-    InvoicePage,
-    PaymentIn,
-    PaymentPage,
-    PaymentResult,
-    TaskPage,
-    page_out,
-    plain,
-)
+from handoff.web.schemas import page_out, plain
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 READERS = (Role.FINANCE, Role.AUDITOR, Role.ADMIN)
 WRITERS = (Role.FINANCE, Role.ADMIN)
-InvoiceId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Filter = Annotated[str | None, Query(max_length=200, pattern=LINE)]
 SUFFIX = {"ubl": "xml", "cii": "cii.xml", "pdf": "pdf", "facturx": "facturx.pdf"}
 
 
@@ -102,26 +86,3 @@ def invoice_document(ctx: Ctx, invoice_id: InvoiceId, format: DocumentFormat = "
     disposition = "attachment" if download or format in ("ubl", "cii") else "inline"
     return Response(data, media_type=MEDIA_TYPES[format],
                     headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
-
-
-@router.get("/payments", response_model=PaymentPage, tags=["payments"])
-def list_payments(ctx: Ctx, limit: Limit = 50, offset: Offset = 0, invoice_number: Filter = None,
-                  user: User = api_user(*READERS)) -> Any:  # fmt: skip
-    return page_out(payment_queries.list_payments(ctx, invoice_number=invoice_number, limit=limit, offset=offset))
-
-
-@router.post("/payments", response_model=PaymentResult, status_code=201, tags=["payments"])
-def apply(ctx: Ctx, payment: PaymentIn, user: User = api_user(*WRITERS)) -> Any:
-    """Apply one received payment to an issued invoice. The same payment sent twice counts once."""
-    amount = Decimal(payment.amount)
-    if amount <= 0:
-        raise ApiError(422, "invalid_request", "amount must be positive", "amount")
-    try:
-        report = apply_payment(ctx, payment.invoice_number, amount, payment.paid_on, payment.reference, user.actor)
-    except IntakeError as exc:
-        raise ApiError(409, "conflict", f"invoice {payment.invoice_number!r} is not an issued invoice",
-                       "invoice_number") from exc  # fmt: skip
-    number = payment.invoice_number
-    state = report.states.get(number) or invoice_queries.invoice_payment_state(ctx, number)
-    return {"applied": report.applied, "duplicates": report.duplicates, "invoice_number": payment.invoice_number,
-            "payment_state": state or "unpaid"}

@@ -1,0 +1,59 @@
+"""API models of approvals: the credit-note request (reason, quantities per invoice line), the
+decisions on it, and an approval as it stands (who asked, who decided, the credit note made)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from handoff.web.schemas import In, Out, Page, Text
+
+LineNo = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}$")]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,4})?$")]
+
+
+class CreditNoteIn(In):
+    reason: Text = Field(min_length=1, description="why the invoice is credited; printed on the credit note")
+    quantities: dict[LineNo, Quantity] | None = Field(
+        None, description="invoice line number -> quantity to credit; omitted: all that is left uncredited")
+
+
+class DecisionIn(In):
+    note: Text = ""
+
+
+class RejectionIn(In):
+    note: Text = Field(min_length=1, description="why: the requester is told")
+
+
+class VoidIn(In):
+    reason: Text = Field(min_length=1, description="why the draft must not be issued: the requester is told")
+
+
+class ApprovalPayload(Out):
+    reason: str
+    quantities: dict[str, str]
+    gross: str
+    currency: str
+
+
+class Approval(Out):
+    id: int
+    kind: Literal["credit_note"]
+    subject: str = Field(description="the invoice number")
+    invoice_id: int | None = Field(description="the id of the invoice credited")
+    payload: ApprovalPayload
+    status: Literal["pending", "approved", "rejected"]
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    result_invoice_id: int | None = Field(description="the credit-note draft made on approval")
+    result_status: Literal["draft", "issued", "void"] | None = Field(description="that credit note's document status")
+
+
+class ApprovalPage(Page):
+    items: list[Approval]

@@ -1,0 +1,43 @@
+"""API: the metrics finance and management watch (deals by state, exceptions, cycle time,
+overdue amounts, automation rate), computed fresh on each call."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from handoff.reporting.service import metrics
+from handoff.users.service import Role, User
+from handoff.web.auth import api_user
+from handoff.web.deps import Ctx
+from handoff.web.errors import ERROR_RESPONSES
+from handoff.web.schemas import Out, plain
+
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["metrics"])
+
+
+class Metrics(Out):
+    deals_by_state: dict[str, int]
+    won_deals: int
+    deals_with_exceptions: int
+    exception_rate: float
+    open_exceptions: int
+    exception_aging: dict[str, int]
+    invoiced_deals: int
+    cycle_time_days_median: float | None
+    cycle_time_days_p90: float | None
+    cycle_time_buckets: dict[str, int]
+    overdue_by_currency: dict[str, str]
+    overdue_invoices: int
+    automation_rate: float
+    window_days: int = Field(description="cycle time and automation rate cover deals invoiced in this many days")
+
+
+@router.get("/metrics", response_model=Metrics)
+def get_metrics(ctx: Ctx, user: User = api_user(Role.FINANCE, Role.AUDITOR, Role.ADMIN)) -> Any:
+    """Deals by state, exception rate and aging, order-to-invoice cycle time, overdue amounts,
+    automation rate."""
+    return plain(asdict(metrics.compute(ctx)))
