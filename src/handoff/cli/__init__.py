@@ -1,0 +1,53 @@
+"""The `handoff` command: the root app, on which each package mounts its commands (thin wrappers that parse
+arguments, call one use case and print). The shell passes each package how a command gets its AppContext.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from handoff.approvals import cli as approvals
+from handoff.audit import cli as audit
+from handoff.cash import cli as cash
+from handoff.cli import common, operations
+from handoff.collections import cli as collections
+from handoff.deals import cli as deals
+from handoff.invoicing import cli as invoicing
+from handoff.reporting import cli as reporting
+from handoff.users import cli as users
+
+HELP_ORDER = (
+    "check", "import", "import-payments", "import-statement", "match", "dispute", "pause-dunning", "worker",
+    "digest", "serve", "demo", "audit", "db", "invoice", "outbox", "review", "dunning", "users", "credit-note",
+    "approvals",
+)
+
+
+class _InHelpOrder(TyperGroup):
+    """`handoff --help` lists the commands in HELP_ORDER (a new one comes last), not in the order they were mounted."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        rank = {name: i for i, name in enumerate(HELP_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
+
+
+app = typer.Typer(cls=_InHelpOrder, help="handoff: from closed-won to cash in the bank.", no_args_is_help=True,
+                  add_completion=False, callback=common.close_engines_on_exit)
+
+deals.register(app, common.context)
+invoicing.register(app, common.context)
+cash.register(app, common.context)
+collections.register(app, common.context)
+approvals.register(app, common.context)
+users.register(app, common.context)
+audit.register(app, common.context)
+reporting.register(app, common.context)
+operations.register(app)
+
+
+def main() -> None:
+    app()
+
