@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Select, func, select, update
 from handoff.approvals.domain import Approval, ApprovalKind, ApprovalStatus, quantities_in
 from handoff.invoicing.domain.invoices import DocumentStatus, Invoice, InvoiceKind, invoice_from_json
 from handoff.kernel.encoding import to_jsonable
-from handoff.kernel.money import D
+from handoff.kernel.money import ZERO
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.paging import Page, fetch_page
 from handoff.kernel.storage.unit_of_work import UnitOfWork
@@ -161,7 +161,7 @@ class ApprovalRepository:
                 net_amount=draft.totals.tax_exclusive,
                 tax_amount=draft.totals.tax,
                 gross_amount=draft.totals.tax_inclusive,
-                paid_amount=D("0"),
+                paid_amount=ZERO,
                 document=to_jsonable(draft),
                 created_at=at,
             )

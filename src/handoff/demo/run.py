@@ -21,6 +21,7 @@ from handoff.deals.formats import read_deal_file
 from handoff.deals.service.intake import ingest
 from handoff.deals.service.orders import exception_queue, update_fields
 from handoff.invoicing.service.issuing import issue_all_drafts
+from handoff.kernel.money import CENT
 from handoff.notifications.channels.log import LogChannel
 from handoff.reporting.service import digest
 from handoff.users.service import add_user
@@ -87,7 +88,7 @@ def run_demo(db: Path, out: Console) -> None:
             if n % 10 < 6:
                 writer.writerow([inv.number, inv.totals.payable, inv.issue_date])
             elif n % 10 == 6:
-                writer.writerow([inv.number, (inv.totals.payable / 2).quantize(Decimal("0.01")), inv.issue_date])
+                writer.writerow([inv.number, (inv.totals.payable / 2).quantize(CENT), inv.issue_date])
     report = apply_payments(ctx, read_payment_file(payments), str(payments), actor="import:bank")
     states = Counter(report.states.values())
     out.print(f"{report.applied} payments applied from {payments.name}: "

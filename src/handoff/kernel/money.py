@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-TWO_PLACES = Decimal("0.01")
+ZERO = Decimal("0")
+TWO_PLACES = CENT = Decimal("0.01")  # one cent: the two decimals of EN 16931 amounts
 
 
 class MoneyError(ValueError):

@@ -18,6 +18,7 @@ from sqlalchemy import ARRAY, Engine, Float, delete, func, insert, select
 from sqlalchemy.dialects import postgresql
 
 from handoff.deals.domain.readiness import Problem
+from handoff.kernel.money import ZERO, round2
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 
@@ -176,13 +177,13 @@ class ReportingRepository:
                     .group_by(inv.c.currency)
                 ).all()
                 return OverdueFigures(
-                    sum(n for _, n, _ in rows), {c: Decimal(v).quantize(Decimal("0.01")) for c, _, v in rows}
+                    sum(n for _, n, _ in rows), {c: round2(Decimal(v)) for c, _, v in rows}
                 )
             totals: dict[str, Decimal] = {}
             count = 0
             for r in conn.execute(select(inv.c.currency, inv.c.gross_amount, inv.c.paid_amount).where(late)):
                 count += 1
-                totals[r.currency] = totals.get(r.currency, Decimal("0")) + (r.gross_amount - r.paid_amount)
+                totals[r.currency] = totals.get(r.currency, ZERO) + (r.gross_amount - r.paid_amount)
         return OverdueFigures(count, totals)
 
     def open_exceptions(self) -> list[OpenException]:

@@ -38,7 +38,7 @@ from handoff.cash.domain.matching import (
     Proposal,
     Reading,
 )
-from handoff.cash.domain.policy import ZERO
+from handoff.kernel.money import ZERO
 from handoff.runtime.gc_pause import BULK
 
 CHUNK = 250  # lines per message from the helper (and per claim by this process)

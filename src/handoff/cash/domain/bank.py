@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-ZERO = Decimal("0")
+from handoff.kernel.money import ZERO
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,6 @@ from handoff.cash.domain.bank import BankLine
 from handoff.cash.domain.policy import (
     AMOUNT_CODES,
     WEIGHTS,
-    ZERO,
     Allocation,
     Decision,
     Evidence,
@@ -58,8 +57,8 @@ from handoff.cash.domain.remittance import (
     rf_references,
     within_one_edit,
 )
+from handoff.kernel.money import CENT, ZERO
 
-CENT = Decimal("0.01")
 BY_AMOUNT = 50  # invoices of any customer looked at for an amount, at most
 NEAR_BY_AMOUNT = 20  # ... and for a typo'd number
 _LISTED = frozenset({"reference", "invoice_number"})  # evidence that the payer named the invoice

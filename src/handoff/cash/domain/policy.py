@@ -14,7 +14,8 @@ from datetime import date
 from decimal import Decimal
 from typing import NamedTuple
 
-ZERO = Decimal("0")
+from handoff.kernel.money import ZERO
+
 WEIGHTS = {
     "reference": 0.9,  # valid structured reference equal to the invoice's payment reference
     "invoice_number": 0.8,  # invoice number found in the remittance text

@@ -17,11 +17,10 @@ from handoff.cash.domain.bank import BalanceStatus, BankLine, Statement
 from handoff.cash.domain.policy import Allocation, Decision, Proposal
 from handoff.cash.domain.status import LineStatus, MatchStatus, arrival_status
 from handoff.invoicing.domain.invoices import DocumentStatus
+from handoff.kernel.money import ZERO
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many
 from handoff.kernel.storage.unit_of_work import UnitOfWork
-
-ZERO = Decimal("0")
 
 
 class LinesToMatch(NamedTuple):

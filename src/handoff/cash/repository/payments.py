@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from handoff.cash.domain.policy import OpenInvoice
 from handoff.deals.domain.orders import OrderState
 from handoff.invoicing.domain.invoices import DocumentStatus, InvoiceKind, PaymentState
+from handoff.kernel.money import ZERO
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many
 from handoff.kernel.storage.unit_of_work import UnitOfWork
@@ -212,7 +213,7 @@ class PaymentRepository:
         """The sum of an invoice's payments (reversals count negative)."""
         pay = schema.payments
         amounts = self._conn.execute(select(pay.c.amount).where(pay.c.invoice_id == invoice_id)).scalars()
-        return sum(amounts, Decimal("0"))
+        return sum(amounts, ZERO)
 
     def received(self, invoice_id: int, at: datetime) -> list[ReceivedPayment]:
         """An invoice's payments recorded at `at` (in this transaction)."""

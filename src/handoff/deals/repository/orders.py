@@ -19,7 +19,7 @@ from handoff.deals.domain.flow import OrderSnapshot
 from handoff.deals.domain.orders import DealEvent, DealInput, OrderState
 from handoff.deals.repository import deal_from_json
 from handoff.invoicing.domain.invoices import DocumentStatus, InvoiceKind, PaymentState
-from handoff.kernel.money import D, MoneyError
+from handoff.kernel.money import ZERO, D, MoneyError
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many, update_many, upsert_many
 from handoff.kernel.storage.unit_of_work import UnitOfWork, allocate_ids
@@ -29,7 +29,6 @@ _OPEN = "open"
 _DRAFT = DocumentStatus.DRAFT.value
 _UNPAID = PaymentState.UNPAID.value
 _INVOICE = InvoiceKind.INVOICE.value
-_ZERO = D("0")
 
 
 class StoredDeal(NamedTuple):
@@ -301,7 +300,7 @@ class OrderBook:
                 "net_amount": draft.net,
                 "tax_amount": draft.tax,
                 "gross_amount": draft.gross,
-                "paid_amount": _ZERO,
+                "paid_amount": ZERO,
                 "document": orjson.Fragment(draft.document),
                 "created_at": now,
                 "number": None,

@@ -37,12 +37,10 @@ from stdnum import iso11649
 from stdnum.iso7064 import mod_97_10
 
 from handoff.deals.domain.orders import BillableOrder
-from handoff.invoicing.domain.tax import TaxDecision, VatRates, determine
+from handoff.invoicing.domain.tax import TaxDecision, VatCategory, VatRates, determine
 from handoff.kernel.encoding import load_json
-from handoff.kernel.money import round2
+from handoff.kernel.money import ZERO, round2
 from handoff.kernel.parties import Customer, LegalEntity
-
-ZERO = Decimal("0")
 
 
 class InvoiceError(ValueError):
@@ -88,7 +86,7 @@ class InvoiceLine:
 class VatBreakdown:
     """One BG-23 VAT breakdown: a category and rate with its taxable base and tax."""
 
-    category: str
+    category: VatCategory  # BT-118
     rate: Decimal
     taxable_amount: Decimal  # BT-116
     tax_amount: Decimal  # BT-117
@@ -151,7 +149,7 @@ class Invoice:
 
 
 def compute_breakdown(lines: Sequence[InvoiceLine]) -> tuple[VatBreakdown, ...]:
-    groups: dict[tuple[str, Decimal], list[InvoiceLine]] = defaultdict(list)
+    groups: dict[tuple[VatCategory, Decimal], list[InvoiceLine]] = defaultdict(list)
     for line in lines:
         groups[(line.tax.category, line.tax.rate)].append(line)
     result = []

@@ -29,12 +29,28 @@ from, so an invoice can store its tax evidence.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from handoff.kernel.money import ZERO
 from handoff.kernel.parties import Customer, LegalEntity
+
+
+class VatCategory(enum.StrEnum):
+    """The VAT category of a line or breakdown: UNCL 5305 codes as EN 16931 allows them (BT-151, BT-118)."""
+
+    STANDARD = "S"
+    ZERO_RATED = "Z"
+    EXEMPT = "E"
+    REVERSE_CHARGE = "AE"
+    INTRA_COMMUNITY = "K"
+    EXPORT = "G"
+    OUTSIDE_SCOPE = "O"
+    CANARY_ISLANDS = "L"
+    CEUTA_MELILLA = "M"
 
 
 class TaxError(ValueError):
@@ -96,7 +112,7 @@ class VatRates:
 
 @dataclass(frozen=True, slots=True)
 class TaxDecision:
-    category: str  # UNCL 5305 code, BT-151
+    category: VatCategory  # BT-151
     rate: Decimal  # percent, BT-152
     rule: str  # stable id of the rule applied
     note: str = ""  # exemption reason text, BT-120 (for Z: a note for the reader only)
@@ -105,7 +121,6 @@ class TaxDecision:
     place_of_supply: str = ""  # ISO country code where the supply is taxed, "" outside the EU
 
 
-ZERO = Decimal("0")
 
 NOTE_ZERO = "Zero-rated supply"
 NOTE_OUTSIDE = "Not subject to EU VAT: seller established outside the EU"
@@ -142,34 +157,35 @@ def determine(
         "rates_source": f"{rates.source} ({rates.as_of.isoformat()})",
     }
 
-    def decide(category: str, rate: Decimal, rule: str, place: str, note: str = "",
+    def decide(category: VatCategory, rate: Decimal, rule: str, place: str, note: str = "",
                code: str = "") -> TaxDecision:  # fmt: skip
         recorded = {**evidence, "rule": rule, "place_of_supply": place or "outside_eu"}
         return TaxDecision(category, rate, rule, note, code, recorded, place)
 
     def taxed(country: str, rule: str) -> TaxDecision:
         if tax_category == ZERO_CATEGORY:
-            return decide("Z", ZERO, rule + "_zero", country, f"{NOTE_ZERO} ({country})")
-        return decide("S", rates.rate(country, tax_category), rule, country)
+            return decide(VatCategory.ZERO_RATED, ZERO, rule + "_zero", country, f"{NOTE_ZERO} ({country})")
+        return decide(VatCategory.STANDARD, rates.rate(country, tax_category), rule, country)
 
     if not seller.in_eu:
-        return decide("O", ZERO, "outside_scope", "", NOTE_OUTSIDE, "VATEX-EU-O")
+        return decide(VatCategory.OUTSIDE_SCOPE, ZERO, "outside_scope", "", NOTE_OUTSIDE, "VATEX-EU-O")
     if tax_category in EXEMPTIONS:
         code, note = EXEMPTIONS[tax_category]
         place = buyer.country if buyer.in_eu else seller.country
-        return decide("E", ZERO, "exempt", place, note, code)
+        return decide(VatCategory.EXEMPT, ZERO, "exempt", place, note, code)
     if buyer.country == seller.country:
         return taxed(seller.country, "domestic")
     if buyer.in_eu:
         if buyer.is_business and buyer.vat_id:
             if supply == GOODS:
-                return decide("K", ZERO, "intra_community_supply", buyer.country, NOTE_IC, "VATEX-EU-IC")
-            return decide("AE", ZERO, "reverse_charge", buyer.country, NOTE_AE, "VATEX-EU-AE")
+                return decide(VatCategory.INTRA_COMMUNITY, ZERO, "intra_community_supply", buyer.country, NOTE_IC,
+                              "VATEX-EU-IC")
+            return decide(VatCategory.REVERSE_CHARGE, ZERO, "reverse_charge", buyer.country, NOTE_AE, "VATEX-EU-AE")
         if supply in (GOODS, DIGITAL) and over_distance_threshold:
             return taxed(buyer.country, "eu_b2c_destination")
         return taxed(seller.country, "eu_b2c_origin")
     if supply == GOODS:
-        return decide("G", ZERO, "export", "", NOTE_EXPORT, "VATEX-EU-G")
+        return decide(VatCategory.EXPORT, ZERO, "export", "", NOTE_EXPORT, "VATEX-EU-G")
     if buyer.is_business or supply == DIGITAL:
-        return decide("G", ZERO, "services_outside_eu", "", NOTE_SERVICES_ABROAD, "VATEX-EU-G")
+        return decide(VatCategory.EXPORT, ZERO, "services_outside_eu", "", NOTE_SERVICES_ABROAD, "VATEX-EU-G")
     return taxed(seller.country, "non_eu_b2c_services_origin")

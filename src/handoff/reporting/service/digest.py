@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from handoff.context import AppContext
+from handoff.kernel.money import ZERO
 from handoff.kernel.storage.unit_of_work import Notice
 from handoff.reporting.repository import ReportingRepository
 
@@ -62,7 +63,7 @@ def build(ctx: AppContext) -> Digest:
         )
     states = repo.orders_by_state()
     overdue: list[dict[str, Any]] = []
-    totals: defaultdict[str, Decimal] = defaultdict(lambda: Decimal("0"))
+    totals: defaultdict[str, Decimal] = defaultdict(lambda: ZERO)
     for late in repo.overdue_invoices(now.date()):
         open_amount = late.gross_amount - late.paid_amount
         totals[late.currency] += open_amount
