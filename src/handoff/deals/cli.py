@@ -79,10 +79,6 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
 
 def _print_states(ctx: AppContext) -> None:
-    from sqlalchemy import func, select
+    from handoff.deals.service.queries import orders_by_state
 
-    from handoff.kernel.storage import schema
-
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(select(schema.orders.c.state, func.count()).group_by(schema.orders.c.state)).all()
-    out.print("orders: " + ", ".join(f"{n} {s}" for s, n in sorted(rows)))
+    out.print("orders: " + ", ".join(f"{n} {s}" for s, n in sorted(orders_by_state(ctx).items())))

@@ -127,10 +127,6 @@ def run_demo(db: Path, out: Console) -> None:
 
 
 def _states(ctx, out: Console) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import func, select
+    from handoff.deals.service.queries import orders_by_state
 
-    from handoff.kernel.storage import schema
-
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(select(schema.orders.c.state, func.count()).group_by(schema.orders.c.state)).all()
-    out.print("orders by state: " + ", ".join(f"{s} {n}" for s, n in sorted(rows)))
+    out.print("orders by state: " + ", ".join(f"{s} {n}" for s, n in sorted(orders_by_state(ctx).items())))

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from handoff.context import AppContext
 from handoff.kernel.storage import schema
@@ -116,3 +116,10 @@ def exception_queue(ctx: AppContext, owner: str | None = None) -> list[dict[str,
         q = q.where(ex.c.owner == owner)
     with ctx.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def orders_by_state(ctx: AppContext) -> dict[str, int]:
+    """How many orders are in each state (states without orders left out)."""
+    o = schema.orders
+    with ctx.engine.connect() as conn:
+        return {state: n for state, n in conn.execute(select(o.c.state, func.count()).group_by(o.c.state))}
