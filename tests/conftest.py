@@ -111,6 +111,7 @@ def ctx(engine: Engine, clock: Clock, business_config) -> AppContext:  # type: i
     return AppContext(engine, business_config, clock)
 
 
+# The third-party validation artefacts and sample files, found this one way by every test.
 ORACLES = Path(os.environ.get("HANDOFF_ORACLES", SHARED / "oracles"))
 
 

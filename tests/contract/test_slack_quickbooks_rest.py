@@ -22,11 +22,11 @@ from handoff.kernel.delivery import DeliveryError
 from handoff.notifications.channels.log import LogChannel
 from handoff.notifications.channels.slack import SlackChannel, SlackReplyChannel, blocks
 from handoff.notifications.channels.slack import make_client as slack_client
+from tests.builders import event
 from tests.conftest import Clock
 from tests.contract.specs import check_slack
 from tests.contract.standin import Reply, Seen, StandIn
 from tests.contract.test_xero import T0, drain, issue, with_targets
-from tests.helpers import event
 
 
 def slack_api(seen: Seen) -> Reply:

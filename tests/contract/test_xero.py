@@ -20,8 +20,6 @@ from handoff.cash.formats.payment_file import PaymentRow
 from handoff.cash.service.payments import apply_payments
 from handoff.config import ConnectorsModel
 from handoff.context import AppContext
-from handoff.deals.service.intake import ingest
-from handoff.invoicing.service.issuing import issue_all_drafts
 from handoff.kernel.connectors.http import HttpSender, RetryPolicy, make_client
 from handoff.kernel.connectors.oauth import OAuth2
 from handoff.kernel.connectors.secrets import Secret
@@ -30,11 +28,11 @@ from handoff.kernel.storage import schema
 from handoff.kernel.storage.connector_state import DbConnectorState
 from handoff.notifications.channels.log import LogChannel
 from handoff.worker.outbox import dead_letters, deliver_due, replay
+from tests.builders import event, issued_invoices
 from tests.conftest import Clock
 from tests.contract.specs import check_xero
 from tests.contract.standin import Seen, StandIn
 from tests.contract.xero_standin import XeroBooks
-from tests.helpers import event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -82,9 +80,9 @@ def channel(ctx: AppContext, server: StandIn, waits: list[float] | None = None) 
 
 
 def issue(ctx: AppContext, n: int) -> list[str]:
-    ingest(ctx, [event(f"e{i}", T0, deal_id=f"D-{i}", customer_id=f"C-{i % 2}",
-                       customer_legal_name=f"Kestrel {i % 2} GmbH") for i in range(n)])  # fmt: skip
-    return [inv.number or "" for inv in issue_all_drafts(ctx, "finance@acme.example")]
+    events = [event(f"e{i}", T0, deal_id=f"D-{i}", customer_id=f"C-{i % 2}",
+                    customer_legal_name=f"Kestrel {i % 2} GmbH") for i in range(n)]
+    return [inv.number or "" for inv in issued_invoices(ctx, events, actor="finance@acme.example")]
 
 
 def drain(ctx: AppContext, clock: Clock, channels: dict, rounds: int = 20) -> None:  # type: ignore[type-arg]

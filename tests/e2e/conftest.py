@@ -28,7 +28,7 @@ from handoff.kernel.storage import schema
 from handoff.users import service as users
 from handoff.users.service import Role
 from handoff.web.app import create_app
-from tests.helpers import event
+from tests.builders import event
 
 T0 = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
 SALES, OTHER = "sales@acme.example", "other.sales@acme.example"

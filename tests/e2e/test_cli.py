@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import GOOD
+from tests.builders import GOOD
 
 HEADER = ",".join(GOOD)
 

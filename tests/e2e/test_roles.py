@@ -12,8 +12,8 @@ import pytest
 from starlette.routing import Mount
 
 from handoff.users.service import Role
+from tests.builders import GOOD
 from tests.e2e.conftest import EMAILS, PASSWORDS, Site, csrf_of, login
-from tests.helpers import GOOD
 
 S, F, A, D = Role.SALES, Role.FINANCE, Role.AUDITOR, Role.ADMIN
 ALL = frozenset(Role)

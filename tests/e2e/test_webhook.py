@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from handoff.context import AppContext
 from handoff.kernel.storage import schema
 from handoff.web.app import create_app
-from tests.helpers import GOOD
+from tests.builders import GOOD
 
 
 @pytest.fixture

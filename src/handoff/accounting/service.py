@@ -54,7 +54,7 @@ def _writeback(uow: UnitOfWork, ctx: AppContext, at: datetime, order_ids: list[i
     targets = ctx.config.model.connectors.crm_writeback
     if not targets or not order_ids:
         return
-    deals = AccountingRepository(uow).deals(order_ids)
+    deals = uow.repository(AccountingRepository).deals(order_ids)
     for target in targets:
         for deal in deals:
             crm_id = deal.data.get(f"{target}_deal_id")  # set by that CRM's mapping

@@ -68,7 +68,7 @@ def request_credit_note(
         raise ApprovalError("invalid", "a credit note needs a reason")
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        repo = ApprovalRepository(uow)
+        repo = uow.repository(ApprovalRepository)
         _, invoice = _issued_invoice(repo, invoice_number)
         try:
             wanted = credit_quantities(invoice, quantities, repo.credited_quantities(invoice_number))
@@ -140,7 +140,7 @@ def approve(
     like any draft; the requester is told, and `reply` (where the decision was made) answered."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        repo = ApprovalRepository(uow)
+        repo = uow.repository(ApprovalRepository)
         approval = _decide(repo, approval_id, ApprovalStatus.APPROVED, actor, note, now)
         invoice_id, invoice = _issued_invoice(repo, approval.subject)
         try:
@@ -198,7 +198,7 @@ def reject(
         raise ApprovalError("invalid", "a rejection needs a note saying why")
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        approval = _decide(ApprovalRepository(uow), approval_id, ApprovalStatus.REJECTED, actor, note, now)
+        approval = _decide(uow.repository(ApprovalRepository), approval_id, ApprovalStatus.REJECTED, actor, note, now)
         uow.audit(
             at=now,
             actor=actor,
@@ -252,7 +252,7 @@ def void_credit_note(ctx: AppContext, invoice_id: int, actor: str, reason: str) 
         raise ApprovalError("invalid", "voiding a credit-note draft needs a reason")
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        repo = ApprovalRepository(uow)
+        repo = uow.repository(ApprovalRepository)
         doc = repo.credit_note_document(invoice_id)
         if doc is None:
             raise ApprovalError("not_found", f"no invoice {invoice_id}")

@@ -109,7 +109,7 @@ def run_dunning(
     today = today or now.date()
     run = DunningRun(today)
     with ctx.unit_of_work() as uow:
-        repo = DunningRepository(uow)
+        repo = uow.repository(DunningRepository)
         states, invoices = repo.overdue(today)
         run.overdue = sum(1 for s in states if s.amount_open > 0)
         for reminder in due_reminders(states, ctx.config.dunning, today, repo.pauses()):
@@ -184,7 +184,7 @@ def set_dispute(ctx: AppContext, invoice_number: str, actor: str, reason: str = 
     """Mark an invoice disputed (no reminders) or clear the dispute; False when nothing changed."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        repo = DunningRepository(uow)
+        repo = uow.repository(DunningRepository)
         invoice_id = repo.invoice_id(invoice_number)
         if invoice_id is None:
             raise DunningError(f"no invoice numbered {invoice_number}")
@@ -213,7 +213,7 @@ def pause_dunning(
     """Pause a customer's reminders (until a date, or until lifted), or lift the pause."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        repo = DunningRepository(uow)
+        repo = uow.repository(DunningRepository)
         if not repo.customer_has_invoice(customer_id):
             raise DunningError(f"no invoice for customer {customer_id}")
         repo.lift_pause(customer_id)

@@ -51,7 +51,7 @@ def add_user(ctx: AppContext, email: str, role: Role | str, password: str, actor
         raise UserError(f"password must have at least {MIN_PASSWORD} characters", "password")
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        repo = UserRepository(uow)
+        repo = uow.repository(UserRepository)
         if repo.email_taken(email):
             raise UserError(f"a user {email} already exists", "email")
         uid = repo.add(email, role, _hasher.hash(password), now)
@@ -72,7 +72,7 @@ def set_active(ctx: AppContext, user_id: int, active: bool, actor: str) -> User:
     """Activate or deactivate a user; deactivating also revokes their API tokens."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        repo = UserRepository(uow)
+        repo = uow.repository(UserRepository)
         user = repo.get(user_id)
         if user is None:
             raise UserError(f"no user {user_id}")
@@ -132,7 +132,7 @@ def create_token(ctx: AppContext, user: User, name: str, actor: str) -> tuple[st
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        tid = UserRepository(uow).add_token(user.id, name, _digest(secret), secret[:10], now)
+        tid = uow.repository(UserRepository).add_token(user.id, name, _digest(secret), secret[:10], now)
         uow.audit(
             at=now,
             actor=actor,

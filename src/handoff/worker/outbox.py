@@ -51,7 +51,7 @@ def claim(ctx: AppContext, worker_id: str, batch: int) -> list[OutboxMessage]:
     now = ctx.clock()
     lease = timedelta(seconds=ctx.config.model.outbox.lease_seconds)
     with ctx.unit_of_work() as uow:
-        messages = OutboxRepository(uow).claim_due(worker_id, now, now + lease, batch)
+        messages = uow.repository(OutboxRepository).claim_due(worker_id, now, now + lease, batch)
         if not messages:
             return []
         uow.commit()
@@ -95,7 +95,7 @@ def _guard(ctx: AppContext, row: OutboxMessage) -> Iterator[bool]:
     lease = timedelta(seconds=ctx.config.model.outbox.lease_seconds)
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        renewed = OutboxRepository(uow).renew_lease(row, now + lease)
+        renewed = uow.repository(OutboxRepository).renew_lease(row, now + lease)
         uow.commit()
     yield renewed
 
@@ -112,7 +112,7 @@ def _record(
     now: datetime = ctx.clock()
     attempts = row.attempts + 1
     with ctx.unit_of_work() as uow:
-        outbox = OutboxRepository(uow)
+        outbox = uow.repository(OutboxRepository)
         if error is None:
             outbox.mark_delivered(row, now)
             report.delivered += 1
@@ -133,7 +133,7 @@ def replay(ctx: AppContext, outbox_id: int, actor: str) -> bool:
     """Put a dead letter back in line for delivery, with fresh attempts."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        key = OutboxRepository(uow).requeue_dead(outbox_id, now)
+        key = uow.repository(OutboxRepository).requeue_dead(outbox_id, now)
         if key is None:
             return False
         uow.audit(at=now, actor=actor, action="outbox.replayed", entity_type="outbox", entity_id=key,

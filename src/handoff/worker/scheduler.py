@@ -52,14 +52,14 @@ def claim(ctx: AppContext, job: Job, worker_id: str) -> str | None:
     now = ctx.clock()
     period = job.period(now)
     with ctx.unit_of_work() as uow:
-        taken = JobRunRepository(uow).take(job.name, period, worker_id, now, job.lease)
+        taken = uow.repository(JobRunRepository).take(job.name, period, worker_id, now, job.lease)
         uow.commit()
     return period if taken else None
 
 
 def finish(ctx: AppContext, job: Job, period: str, worker_id: str) -> None:
     with ctx.unit_of_work() as uow:
-        JobRunRepository(uow).finish(job.name, period, worker_id, ctx.clock())
+        uow.repository(JobRunRepository).finish(job.name, period, worker_id, ctx.clock())
         uow.commit()
 
 

@@ -78,7 +78,7 @@ def store_statements(ctx: AppContext, statements: Sequence[Statement], source: s
     now = ctx.clock()
     report = StatementImport(statements=len(statements))
     with ctx.unit_of_work() as uow:
-        bank = BankRepository(uow)
+        bank = uow.repository(BankRepository)
         for st in statements:
             key = statement_key(st)
             check = check_balance(st)
@@ -119,7 +119,7 @@ def apply_cash(ctx: AppContext, actor: str = "automation:cash", threshold: float
     policy = MatchPolicy(auto_apply_threshold=threshold if threshold is not None else cash.auto_apply_threshold)
     report = CashReport()
     with ExitStack() as bulk, ctx.unit_of_work() as uow:
-        bank, payments = BankRepository(uow), PaymentRepository(uow)
+        bank, payments = uow.repository(BankRepository), uow.repository(PaymentRepository)
         new = bank.lines_to_match()
         if not new.lines:
             return report
@@ -196,7 +196,7 @@ def confirm_match(ctx: AppContext, match_id: int, actor: str) -> dict[str, str]:
     """A person confirms a proposal from the review queue: its payments are applied."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        bank, payments = BankRepository(uow), PaymentRepository(uow)
+        bank, payments = uow.repository(BankRepository), uow.repository(PaymentRepository)
         match = _match(bank, match_id)
         if match.status is not MatchStatus.PENDING_REVIEW:
             raise CashError(f"match {match_id} is {match.status}; only a match pending review can be confirmed")
@@ -222,7 +222,7 @@ def reject_match(ctx: AppContext, match_id: int, actor: str, reason: str = "") -
     """A person rejects a proposal: the line goes to the finance owner to allocate by hand."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        bank = BankRepository(uow)
+        bank = uow.repository(BankRepository)
         match = _match(bank, match_id)
         if match.status is not MatchStatus.PENDING_REVIEW:
             raise CashError(f"match {match_id} is {match.status}; only a match pending review can be rejected")
@@ -238,7 +238,7 @@ def undo_match(ctx: AppContext, match_id: int, actor: str, reason: str = "") -> 
     line goes to the finance owner."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        bank, payments = BankRepository(uow), PaymentRepository(uow)
+        bank, payments = uow.repository(BankRepository), uow.repository(PaymentRepository)
         match = _match(bank, match_id)
         if match.status is not MatchStatus.APPLIED:
             raise CashError(f"match {match_id} is {match.status}; only an applied match can be undone")

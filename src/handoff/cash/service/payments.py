@@ -36,7 +36,7 @@ def apply_payments(ctx: AppContext, rows: Sequence[PaymentRow], source: str, act
     report = PaymentReport()
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        payments = PaymentRepository(uow)
+        payments = uow.repository(PaymentRepository)
         found = payments.invoices_by_number(sorted({r.invoice_number for r in rows}))
         bad = [
             (r.line, f"invoice_number {r.invoice_number!r} is not an issued invoice")
@@ -60,7 +60,7 @@ def apply_payments(ctx: AppContext, rows: Sequence[PaymentRow], source: str, act
 def refresh_payment_state(uow: UnitOfWork, ctx: AppContext, invoice_id: int, now: datetime, actor: str,
                           reason: str, status: dict[str, Any] | None = None) -> PaymentState:  # fmt: skip
     """Recompute an invoice's paid amount and payment state from its payments (see `settle`)."""
-    return settle(uow, PaymentRepository(uow), ctx, invoice_id, now, actor, reason, status)[1]
+    return settle(uow, uow.repository(PaymentRepository), ctx, invoice_id, now, actor, reason, status)[1]
 
 
 def settle(

@@ -23,7 +23,7 @@ class InvoicingError(Exception):
 
 def next_number(uow: UnitOfWork, entity: str, series: str, year: int) -> int:
     """The next gapless number of `entity`'s `series` in `year`, taken in `uow`'s transaction."""
-    return InvoiceRepository(uow).next_number(entity, series, year)
+    return uow.repository(InvoiceRepository).next_number(entity, series, year)
 
 
 def issue_draft(ctx: AppContext, invoice_id: int, actor: str, on: date | None = None) -> Invoice:
@@ -31,7 +31,7 @@ def issue_draft(ctx: AppContext, invoice_id: int, actor: str, on: date | None = 
     goes to the customer's billing contact through the outbox."""
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        issued = _issue(uow, InvoiceRepository(uow), ctx, invoice_id, actor, on or now.date(), now)
+        issued = _issue(uow, uow.repository(InvoiceRepository), ctx, invoice_id, actor, on or now.date(), now)
         uow.commit()
     return issued
 
@@ -47,7 +47,7 @@ def issue_all_drafts(ctx: AppContext, actor: str, on: date | None = None, batch:
     after = 0
     while True:
         with ctx.unit_of_work() as uow:
-            repo = InvoiceRepository(uow)
+            repo = uow.repository(InvoiceRepository)
             ids = repo.claim_drafts(after, batch)
             if not ids:
                 return issued

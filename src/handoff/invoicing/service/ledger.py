@@ -22,42 +22,42 @@ from handoff.kernel.storage.unit_of_work import UnitOfWork
 def invoice_by_number(uow: UnitOfWork, number: str, *, lock: bool = False) -> StoredInvoice | None:
     """The invoice numbered `number` with its id, kind, status and document; `lock` (PostgreSQL):
     row-locked until `uow` ends, so requests about one invoice queue."""
-    return InvoiceRepository(uow).by_number(number, lock=lock)
+    return uow.repository(InvoiceRepository).by_number(number, lock=lock)
 
 
 def invoice_id_by_number(uow: UnitOfWork, number: str) -> int | None:
     """The id of the invoice numbered `number`, if there is one."""
-    return InvoiceRepository(uow).id_of(number)
+    return uow.repository(InvoiceRepository).id_of(number)
 
 
 def invoice_summary(uow: UnitOfWork, invoice_id: int) -> InvoiceSummary | None:
     """Number, kind, status, payment state and amounts of one invoice, without its document."""
-    return InvoiceRepository(uow).summary(invoice_id)
+    return uow.repository(InvoiceRepository).summary(invoice_id)
 
 
 def invoice_summaries(uow: UnitOfWork, numbers: Iterable[str], *, lock: bool = False) -> dict[str, InvoiceSummary]:
     """The invoices among `numbers` that exist, by number; `lock` (PostgreSQL): row-locked until `uow` ends."""
-    return InvoiceRepository(uow).summaries_by_number(numbers, lock=lock)
+    return uow.repository(InvoiceRepository).summaries_by_number(numbers, lock=lock)
 
 
 def invoice_document(uow: UnitOfWork, invoice_id: int) -> Invoice | None:
     """The stored document of one invoice."""
-    return InvoiceRepository(uow).document(invoice_id)
+    return uow.repository(InvoiceRepository).document(invoice_id)
 
 
 def invoice_orders(uow: UnitOfWork, invoice_id: int) -> list[InvoiceOrder]:
     """The orders an invoice (or credit note) bills, by deal id, with their owner and state."""
-    return InvoiceRepository(uow).orders(invoice_id)
+    return uow.repository(InvoiceRepository).orders(invoice_id)
 
 
 def unpaid_invoices(uow: UnitOfWork, *, due_before: date | None = None) -> list[UnpaidInvoice]:
     """Issued invoices (not credit notes) not fully paid, oldest first; `due_before`: only those
     due before that day (overdue on it)."""
-    return InvoiceRepository(uow).unpaid(due_before)
+    return uow.repository(InvoiceRepository).unpaid(due_before)
 
 
 def customer_has_invoices(uow: UnitOfWork, customer_id: str) -> bool:
-    return InvoiceRepository(uow).customer_has_invoices(customer_id)
+    return uow.repository(InvoiceRepository).customer_has_invoices(customer_id)
 
 
 __all__ = [

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, func, select, text, update
 
@@ -26,6 +26,9 @@ try:
     import fcntl
 except ImportError:  # not POSIX: writers of one process still queue on the thread lock
     fcntl = None  # type: ignore[assignment]
+
+
+R = TypeVar("R")
 
 
 def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
@@ -150,6 +153,11 @@ class UnitOfWork:
         dbapi = self.conn.connection.dbapi_connection
         assert dbapi is not None
         dbapi.execute(f"PRAGMA synchronous={level}")
+
+    def repository(self, kind: Callable[[UnitOfWork], R]) -> R:
+        """`kind`, a package's repository, working in this transaction. Use cases get their
+        repositories here, so that a use case's unit test can hand out fakes instead."""
+        return kind(self)
 
     def audit(self, *, at: datetime, actor: str, action: str, entity_type: str, entity_id: str,
               reason: str, before: Any = None, after: Any = None) -> None:  # fmt: skip

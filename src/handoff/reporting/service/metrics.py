@@ -83,7 +83,7 @@ def compact_state_counts(ctx: AppContext) -> int:
     folded. Safe beside writers and other compactions: the rows deleted are replaced by their
     sum in the same transaction, so the totals never change."""
     with ctx.unit_of_work() as uow:
-        folded = StateCountsRepository(uow).fold()
+        folded = uow.repository(StateCountsRepository).fold()
         uow.commit()
     return folded
 
