@@ -48,9 +48,7 @@ def main() -> None:
     rate("CII validated (XSD + EN 16931)", lambda i: validate(cii[i % n]), seconds)
     big = issue(
         draft_invoice(
-            order(
-                "B-20", DE_BUYER, "EUR", [(f"Item {i}", "3", "19.99", "standard", "goods") for i in range(20)]
-            ),
+            order("B-20", DE_BUYER, "EUR", [(f"Item {i}", "3", "19.99", "standard", "goods") for i in range(20)]),
             DE_SELLER,
             RATES,
             TERMS,

@@ -58,8 +58,10 @@ def main() -> None:
             orders = conn.execute(select(func.count()).select_from(schema.orders)).scalar_one()
             audit = conn.execute(select(func.count()).select_from(schema.audit_log)).scalar_one()
         assert orders == args.deals and processed.failed == 0
-        print(f"import: {args.deals / elapsed:,.0f} deals/s persisted on {engine.dialect.name} ({elapsed:.2f} s; "
-              f"{orders:,} orders, {audit:,} audit entries, states {processed.states})")
+        print(
+            f"import: {args.deals / elapsed:,.0f} deals/s persisted on {engine.dialect.name} ({elapsed:.2f} s; "
+            f"{orders:,} orders, {audit:,} audit entries, states {processed.states})"
+        )
         engine.dispose()
 
 

@@ -99,8 +99,7 @@ def customer_names(rng: random.Random, n: int) -> list[str]:
     names = set()
     while len(names) < n:
         names.add(
-            f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {rng.choice(SECTORS).title()} "
-            f"{rng.choice(FORMS)}"
+            f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {rng.choice(SECTORS).title()} {rng.choice(FORMS)}"
         )
     return sorted(names)
 
@@ -154,11 +153,7 @@ def generate(n_invoices: int, n_lines: int, seed: int) -> tuple[list[OpenInvoice
         entity = "DE" if k % 3 else "FR"
         number = f"INV-{entity}-2026-{k + 1:06d}"
         c = rng.randrange(len(names))
-        amount = (
-            rng.choice(COMMON_AMOUNTS)
-            if rng.random() < 0.15
-            else Decimal(rng.randrange(5000, 2_000_000)) / 100
-        )
+        amount = rng.choice(COMMON_AMOUNTS) if rng.random() < 0.15 else Decimal(rng.randrange(5000, 2_000_000)) / 100
         invoices.append(
             OpenInvoice(
                 number=number,
@@ -217,9 +212,7 @@ def generate(n_invoices: int, n_lines: int, seed: int) -> tuple[list[OpenInvoice
         name = name_variant(rng, inv.customer_name)
         amt = inv.amount_open
         if kind == "rf":
-            cases.append(
-                Case(line(amt, name, "Payment", inv.payment_reference), frozenset({inv.number}), kind)
-            )
+            cases.append(Case(line(amt, name, "Payment", inv.payment_reference), frozenset({inv.number}), kind))
         elif kind == "number_noisy":
             cases.append(
                 Case(
@@ -249,9 +242,7 @@ def generate(n_invoices: int, n_lines: int, seed: int) -> tuple[list[OpenInvoice
         elif kind == "fee":
             fee = Decimal(rng.randrange(10, 150)) / 100
             if amt > 400:
-                cases.append(
-                    Case(line(amt - fee, name, "", inv.payment_reference), frozenset({inv.number}), kind)
-                )
+                cases.append(Case(line(amt - fee, name, "", inv.payment_reference), frozenset({inv.number}), kind))
         elif kind == "over":
             cases.append(Case(line(amt + 10, name, f"{inv.number}"), frozenset({inv.number}), kind))
         elif kind == "amount_only":
@@ -304,19 +295,14 @@ def main() -> None:
             per_kind[(case.kind, proposal.decision.value)] += 1
     n = len(cases)
     auto = stats["auto"]
-    print(
-        f"lines {n:,}  open invoices {len(invoices):,}  seed {args.seed}  "
-        f"threshold {policy.auto_apply_threshold}"
-    )
+    print(f"lines {n:,}  open invoices {len(invoices):,}  seed {args.seed}  threshold {policy.auto_apply_threshold}")
     print(f"auto-matched      {stats['auto_correct'] / n:7.2%}")
     print(f"wrong (of auto)   {stats['auto_wrong'] / max(auto, 1):7.2%}  ({stats['auto_wrong']} lines)")
     print(f"to review         {stats['review'] / n:7.2%}")
     print(f"unmatched         {stats['unmatched'] / n:7.2%}")
     print(f"time              {elapsed:7.2f} s  (index + match)")
     for kind in sorted({k for k, _ in per_kind}):
-        row = {
-            d: per_kind[(kind, d)] for d in ("auto", "review", "unmatched", "WRONG") if per_kind[(kind, d)]
-        }
+        row = {d: per_kind[(kind, d)] for d in ("auto", "review", "unmatched", "WRONG") if per_kind[(kind, d)]}
         print(f"  {kind:16s} {row}")
     for case, proposal in wrong_examples:
         print("WRONG", case.kind, case.truth, proposal)

@@ -68,8 +68,11 @@ async def send_all(host: str, port: int, path: str, rate: float, seconds: float)
     requests = []
     for d in deals(int(rate * seconds), seed=11):
         body = json.dumps({"event_id": f"evt-{uuid.uuid4()}", "deal": d}).encode()
-        requests.append(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
+        requests.append(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
     latencies: list[float] = []
     errors = 0
     idle: list[tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter], float]] = []
@@ -129,14 +132,30 @@ def main() -> None:
         url = f"sqlite:///{tmp}/load.db"
     engine = make_engine(url)
     upgrade(engine)
-    env = {**os.environ, "PYTHONPATH": str(SRC), "HANDOFF_PROCESS_INLINE": "0" if args.workers else "1",
-           "HANDOFF_NOTICE_LOG": f"{tmp}/notices.log"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "HANDOFF_PROCESS_INLINE": "0" if args.workers else "1",
+        "HANDOFF_NOTICE_LOG": f"{tmp}/notices.log",
+    }
     port = free_port()
-    procs = [subprocess.Popen([sys.executable, "-m", "handoff", "serve", "--db", url, "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
-    procs += [subprocess.Popen([sys.executable, "-m", "handoff", "worker", "--db", url, "--interval", "0.05",
-                                "--id", f"w{i}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-              for i in range(args.workers)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "handoff", "serve", "--db", url, "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    procs += [
+        subprocess.Popen(
+            [sys.executable, "-m", "handoff", "worker", "--db", url, "--interval", "0.05", "--id", f"w{i}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(args.workers)
+    ]
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -145,8 +164,9 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        latencies, errors = asyncio.run(send_all("127.0.0.1", port, "/api/v1/webhooks/deals/crm", args.rate,
-                                                 args.seconds))  # fmt: skip
+        latencies, errors = asyncio.run(
+            send_all("127.0.0.1", port, "/api/v1/webhooks/deals/crm", args.rate, args.seconds)
+        )
         deadline = time.monotonic() + 120
         inbox = schema.inbox
         while time.monotonic() < deadline:
@@ -156,15 +176,20 @@ def main() -> None:
                 break
             time.sleep(0.2)
         with engine.connect() as conn:
-            rows = conn.execute(select(inbox.c.received_at, inbox.c.processed_at)
-                                .where(inbox.c.processed_at.is_not(None))).all()  # fmt: skip
+            rows = conn.execute(
+                select(inbox.c.received_at, inbox.c.processed_at).where(inbox.c.processed_at.is_not(None))
+            ).all()
         decision = [(r.processed_at - r.received_at).total_seconds() * 1000 for r in rows]
         where = f"{'PostgreSQL' if args.pg else 'SQLite'}, {args.workers or 'API'} worker(s)"
         print(f"{len(latencies)} events at {args.rate:.0f}/s on {where}; {errors} errors")
-        print(f"ack latency ms:      p50 {pct(latencies, 50):6.1f}  p99 {pct(latencies, 99):6.1f}  "
-              f"max {max(latencies):6.1f}  mean {statistics.fmean(latencies):6.1f}")
-        print(f"event->decision ms:  p50 {pct(decision, 50):6.1f}  p99 {pct(decision, 99):6.1f}  "
-              f"max {max(decision):6.1f}  ({len(decision)} decided)")
+        print(
+            f"ack latency ms:      p50 {pct(latencies, 50):6.1f}  p99 {pct(latencies, 99):6.1f}  "
+            f"max {max(latencies):6.1f}  mean {statistics.fmean(latencies):6.1f}"
+        )
+        print(
+            f"event->decision ms:  p50 {pct(decision, 50):6.1f}  p99 {pct(decision, 99):6.1f}  "
+            f"max {max(decision):6.1f}  ({len(decision)} decided)"
+        )
     finally:
         for p in procs:
             p.terminate()

@@ -134,19 +134,26 @@ def make_events(count: int, rng: random.Random) -> tuple[list[DealEvent], dict[s
         final = {**row, "billing_email": ""} if rng.random() < 0.1 else row
         versions.append(final)
         for v, data in enumerate(versions[: count - len(events)]):
-            events.append(DealEvent("harness", f"{row['deal_id']}-v{v}", t0 + timedelta(minutes=n, seconds=v),
-                                    DealInput.from_mapping(data)))  # fmt: skip
+            events.append(
+                DealEvent(
+                    "harness",
+                    f"{row['deal_id']}-v{v}",
+                    t0 + timedelta(minutes=n, seconds=v),
+                    DealInput.from_mapping(data),
+                )
+            )
             final_ready[row["deal_id"]] = data["billing_email"] != "" and not (
-                data["requires_po"] == "true" and not data["po_number"])
+                data["requires_po"] == "true" and not data["po_number"]
+            )
     return events, final_ready
 
 
 def deliveries(events: list[DealEvent], rng: random.Random, window: int = 300) -> list[DealEvent]:
     out = [e for e in events for _ in range(rng.randint(1, 5))]
     for start in range(0, len(out), window):  # shuffled within windows: partly out of order
-        chunk = out[start:start + window]
+        chunk = out[start : start + window]
         rng.shuffle(chunk)
-        out[start:start + window] = chunk
+        out[start : start + window] = chunk
     return out
 
 
@@ -179,17 +186,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     smtp_port = free_port()
     smtp = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    env = {**os.environ, "PYTHONPATH": str(SRC), "HANDOFF_DATABASE_URL": url,
-           "HANDOFF_CONFIG": str(tmp / "handoff.yaml"), "HANDOFF_NOTICE_LOG": str(tmp / "log"),
-           "HANDOFF_SMTP_PORT": str(smtp_port),
-           "HANDOFF_ACCOUNTING_REST_URL": f"http://127.0.0.1:{stand_in.server_address[1]}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "HANDOFF_DATABASE_URL": url,
+        "HANDOFF_CONFIG": str(tmp / "handoff.yaml"),
+        "HANDOFF_NOTICE_LOG": str(tmp / "log"),
+        "HANDOFF_SMTP_PORT": str(smtp_port),
+        "HANDOFF_ACCOUNTING_REST_URL": f"http://127.0.0.1:{stand_in.server_address[1]}",
+    }
 
     logs = []
 
     def start(i: int) -> subprocess.Popen[bytes]:
         logs.append(open(tmp / f"w{i}.err", "ab"))  # noqa: SIM115 (closed when the run ends)
-        return subprocess.Popen([sys.executable, "-m", "handoff", "worker", "--interval", "0.1", "--id", f"w{i}"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=logs[-1])  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "handoff", "worker", "--interval", "0.1", "--id", f"w{i}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=logs[-1],
+        )
 
     workers = [start(i) for i in range(args.workers)]
     events, final_ready = make_events(args.events, rng)
@@ -200,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         kill_at = sorted(rng.uniform(0, 1) for _ in range(args.kills))
         step = max(1, len(feed) // 100)
         for i in range(0, len(feed), step):
-            receive(ctx, feed[i:i + step])
+            receive(ctx, feed[i : i + step])
             while kill_at and kill_at[0] <= (i + step) / len(feed):
                 kill_at.pop(0)
                 victim = rng.randrange(len(workers))
@@ -219,10 +235,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                busy = conn.execute(text(
-                    "SELECT (SELECT count(*) FROM inbox WHERE status = 'pending')"
-                    " + (SELECT count(*) FROM invoices WHERE status = 'draft')"
-                    " + (SELECT count(*) FROM outbox WHERE status = 'pending')")).scalar_one()
+                busy = conn.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM inbox WHERE status = 'pending')"
+                        " + (SELECT count(*) FROM invoices WHERE status = 'draft')"
+                        " + (SELECT count(*) FROM outbox WHERE status = 'pending')"
+                    )
+                ).scalar_one()
             if busy == 0:
                 break
             time.sleep(0.5)
@@ -238,8 +257,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for log in logs:
             log.close()
     result = check(ctx, events, final_ready, ledger)
-    result.update(events=len(events), deliveries=len(feed), workers=args.workers, kills=kills,
-                  seconds=round(elapsed, 1))
+    result.update(
+        events=len(events), deliveries=len(feed), workers=args.workers, kills=kills, seconds=round(elapsed, 1)
+    )
     for key, value in result.items():
         print(f"{key:28} {value}")
     engine.dispose()
@@ -257,28 +277,38 @@ def check(ctx: AppContext, events: list[DealEvent], final_ready: dict[str, bool]
         states = dict(conn.execute(select(o.c.deal_id, o.c.state)).all())
         invoices = conn.execute(select(inv.c.number, inv.c.status, inv.c.legal_entity)).all()
         links = schema.invoice_orders
-        per_order = conn.execute(select(func.count()).select_from(links)
-                                 .group_by(links.c.order_id).having(func.count() > 1)).all()  # fmt: skip
+        per_order = conn.execute(
+            select(func.count()).select_from(links).group_by(links.c.order_id).having(func.count() > 1)
+        ).all()
         outbox = Counter(dict(conn.execute(select(ob.c.status, func.count()).group_by(ob.c.status)).all()))
-        dead_without_reason = conn.execute(select(func.count()).select_from(ob).where(
-            ob.c.status == "dead", ob.c.last_error.is_(None))).scalar_one()  # fmt: skip
+        dead_without_reason = conn.execute(
+            select(func.count()).select_from(ob).where(ob.c.status == "dead", ob.c.last_error.is_(None))
+        ).scalar_one()
         stored_events = conn.execute(select(func.count()).select_from(inbox)).scalar_one()
-        failed_events = conn.execute(select(func.count()).select_from(inbox)
-                                     .where(inbox.c.status == "failed")).scalar_one()  # fmt: skip
+        failed_events = conn.execute(
+            select(func.count()).select_from(inbox).where(inbox.c.status == "failed")
+        ).scalar_one()
     ready = {d for d, r in final_ready.items() if r}
     wrong_state = [d for d, s in states.items() if (s == "sent") != (d in ready)]
     issued = [i.number for i in invoices if i.status == "issued"]
     gapless = all(
-        sorted(int(n.rsplit("-", 1)[1]) for n in issued if f"-{prefix}-" in n) == list(range(1, 1 + sum(
-            f"-{prefix}-" in n for n in issued)))
-        for prefix in ("DE", "US"))  # fmt: skip
+        sorted(int(n.rsplit("-", 1)[1]) for n in issued if f"-{prefix}-" in n)
+        == list(range(1, 1 + sum(f"-{prefix}-" in n for n in issued)))
+        for prefix in ("DE", "US")
+    )
     pushed_twice = [n for n, c in ledger.stored.items() if c > 1]
     count, broken = verify(ctx)
     return {
-        "deals": len(final_ready), "orders": len(states), "ready_deals": len(ready),
+        "deals": len(final_ready),
+        "orders": len(states),
+        "ready_deals": len(ready),
         "invoices_issued": len(issued),
-        "stand_in_invoices": len(ledger.stored), "stand_in_calls": ledger.calls, "stand_in_failures": ledger.failed,
-        "outbox": dict(outbox), "audit_entries": count, "failed_events": failed_events,
+        "stand_in_invoices": len(ledger.stored),
+        "stand_in_calls": ledger.calls,
+        "stand_in_failures": ledger.failed,
+        "outbox": dict(outbox),
+        "audit_entries": count,
+        "failed_events": failed_events,
         "ok_every_deal_once": len(states) == len(final_ready) and stored_events == len(events),
         "ok_states_follow_newest_version": not wrong_state,
         "ok_one_invoice_per_ready_deal": len(issued) == len(ready) and not per_order,
@@ -287,7 +317,7 @@ def check(ctx: AppContext, events: list[DealEvent], final_ready: dict[str, bool]
         "ok_no_outbox_row_lost": outbox.get("pending", 0) == 0 and dead_without_reason == 0,
         "ok_audit_chain_verifies": broken is None,
         "ok_no_failed_events": failed_events == 0,
-    }  # fmt: skip
+    }
 
 
 if __name__ == "__main__":

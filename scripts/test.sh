@@ -21,6 +21,7 @@ if [ -z "${HANDOFF_TEST_PG_URL:-}" ] && [ "${HANDOFF_TEST_SKIP_PG:-}" != "1" ]; 
   fi
 fi
 .venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
 .venv/bin/lint-imports
 .venv/bin/mypy src
 .venv/bin/python -m pytest "$@"

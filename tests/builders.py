@@ -13,14 +13,28 @@ from handoff.invoicing.domain.invoices import Invoice
 from handoff.invoicing.service.issuing import issue_all_drafts
 
 GOOD: dict[str, str] = {
-    "deal_id": "D-1", "deal_name": "Kestrel Labs — Platform licence", "stage": "closedwon",
-    "close_date": "2026-10-30", "amount": "12000.00", "currency": "EUR", "customer_id": "C-1",
-    "customer_legal_name": "Kestrel Labs GmbH", "customer_type": "business", "country": "DE",
-    "vat_id": "DE136695976", "po_number": "PO-1", "requires_po": "true", "billing_email": "ap@kestrel.de",
-    "billing_contact_name": "Anna Müller", "billing_street": "Hauptstraße 1", "billing_city": "Berlin",
-    "billing_postal_code": "10115", "payment_terms": "net30", "legal_entity": "ACME-DE",
+    "deal_id": "D-1",
+    "deal_name": "Kestrel Labs — Platform licence",
+    "stage": "closedwon",
+    "close_date": "2026-10-30",
+    "amount": "12000.00",
+    "currency": "EUR",
+    "customer_id": "C-1",
+    "customer_legal_name": "Kestrel Labs GmbH",
+    "customer_type": "business",
+    "country": "DE",
+    "vat_id": "DE136695976",
+    "po_number": "PO-1",
+    "requires_po": "true",
+    "billing_email": "ap@kestrel.de",
+    "billing_contact_name": "Anna Müller",
+    "billing_street": "Hauptstraße 1",
+    "billing_city": "Berlin",
+    "billing_postal_code": "10115",
+    "payment_terms": "net30",
+    "legal_entity": "ACME-DE",
     "owner_email": "anna@acme.example",
-}  # fmt: skip
+}
 
 
 def deal(**changes: Any) -> DealInput:
@@ -31,8 +45,14 @@ def event(event_id: str, at: datetime, source: str = "crm", **changes: Any) -> D
     return DealEvent(source, event_id, at, deal(**changes))
 
 
-def issued_invoices(ctx: AppContext, events: Sequence[DealEvent], *, on: date | None = None,
-                    actor: str = "finance@test", batch: int = 200) -> list[Invoice]:
+def issued_invoices(
+    ctx: AppContext,
+    events: Sequence[DealEvent],
+    *,
+    on: date | None = None,
+    actor: str = "finance@test",
+    batch: int = 200,
+) -> list[Invoice]:
     """Import these deal events and issue every draft they make (dated `on`, default today)."""
     ingest(ctx, events)
     return issue_all_drafts(ctx, actor, on=on, batch=batch)

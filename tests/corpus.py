@@ -146,9 +146,7 @@ def build_corpus() -> dict[str, Invoice]:
     )
     digital = [("E-learning licence", "3", "99.00", "standard", "digital")]
     c["b2c_origin"] = _issue(d(order("D-6", FR_CONSUMER, "EUR", digital)), 6)
-    c["b2c_destination"] = _issue(
-        d(order("D-7", FR_CONSUMER, "EUR", digital), over_distance_threshold=True), 7
-    )
+    c["b2c_destination"] = _issue(d(order("D-7", FR_CONSUMER, "EUR", digital), over_distance_threshold=True), 7)
     c["export_goods_usd"] = _issue(d(order("D-8", US_BUYER, "USD", [HARDWARE])), 8, "0.9214")
     c["services_abroad_gbp"] = _issue(d(order("D-9", GB_BUYER, "GBP", [SAAS, SEATS])), 9, "1.1852")
     c["exempt_education"] = _issue(
@@ -205,9 +203,7 @@ def build_corpus() -> dict[str, Invoice]:
         ),
         13,
     )
-    c["credit_note_full"] = _issue(
-        credit_note(c["domestic_standard"], "cancelled subscription"), 1, series="CN"
-    )
+    c["credit_note_full"] = _issue(credit_note(c["domestic_standard"], "cancelled subscription"), 1, series="CN")
     c["credit_note_partial"] = _issue(
         credit_note(c["intra_community_goods"], "two scanners returned", {1: Decimal("2")}), 2, series="CN"
     )

@@ -25,8 +25,9 @@ class FakeUnitOfWork:
         self.open = True
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.open = False
 
     def repository(self, kind: Callable[..., Any]) -> Any:

@@ -38,24 +38,33 @@ def build_context(settings: Settings, *, engine: Engine | None = None, migrate: 
     engine = engine or make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    return AppContext(engine, load_business_config(settings.config_file, settings.rules_file,
-                                                    dunning_file=settings.dunning_file))
+    return AppContext(
+        engine, load_business_config(settings.config_file, settings.rules_file, dunning_file=settings.dunning_file)
+    )
 
 
 def _sender(name: str, url: str, transport: httpx.BaseTransport | None) -> HttpSender:
     return HttpSender(make_client(url, transport), name)
 
 
-def _oauth(name: str, s: Secrets, prefix: str, token_url: str, state: TokenState,
-           transport: httpx.BaseTransport | None) -> TokenSource:  # fmt: skip
+def _oauth(
+    name: str, s: Secrets, prefix: str, token_url: str, state: TokenState, transport: httpx.BaseTransport | None
+) -> TokenSource:
     client_secret = s.secret(f"{prefix}_CLIENT_SECRET") or Secret("")
-    return OAuth2(name, _sender(f"{name} token", s.get(f"{prefix}_TOKEN_URL", token_url), transport),
-                  s.get(f"{prefix}_TOKEN_URL", token_url), s.get(f"{prefix}_CLIENT_ID"), client_secret, state,
-                  refresh_token=s.secret(f"{prefix}_REFRESH_TOKEN"))  # fmt: skip
+    return OAuth2(
+        name,
+        _sender(f"{name} token", s.get(f"{prefix}_TOKEN_URL", token_url), transport),
+        s.get(f"{prefix}_TOKEN_URL", token_url),
+        s.get(f"{prefix}_CLIENT_ID"),
+        client_secret,
+        state,
+        refresh_token=s.secret(f"{prefix}_REFRESH_TOKEN"),
+    )
 
 
-def build_channels(settings: Settings, ctx: AppContext | None = None,
-                   transport: httpx.BaseTransport | None = None) -> dict[str, Channel]:  # fmt: skip
+def build_channels(
+    settings: Settings, ctx: AppContext | None = None, transport: httpx.BaseTransport | None = None
+) -> dict[str, Channel]:
     channels: dict[str, Channel] = {
         "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.mail_from),
         "log": LogChannel(settings.log_channel_file),
@@ -64,8 +73,9 @@ def build_channels(settings: Settings, ctx: AppContext | None = None,
     if s.has("HANDOFF_SLACK_BOT_TOKEN", "HANDOFF_SLACK_CHANNEL"):
         token = s.secret("HANDOFF_SLACK_BOT_TOKEN")
         assert token is not None
-        channels["slack"] = SlackChannel(slack_client(token.reveal(), s.get("HANDOFF_SLACK_API_URL") or None),
-                                         s.get("HANDOFF_SLACK_CHANNEL"))  # fmt: skip
+        channels["slack"] = SlackChannel(
+            slack_client(token.reveal(), s.get("HANDOFF_SLACK_API_URL") or None), s.get("HANDOFF_SLACK_CHANNEL")
+        )
     if s.has("HANDOFF_SLACK_SIGNING_SECRET"):  # button clicks come in, so their answers go out
         channels["slack_reply"] = SlackReplyChannel()
     if ctx is None:
@@ -76,21 +86,27 @@ def build_channels(settings: Settings, ctx: AppContext | None = None,
         channels["xero"] = xero.XeroChannel(
             _sender("xero", s.get("HANDOFF_XERO_API_URL", xero.API_URL), transport),
             _oauth("xero", s, "HANDOFF_XERO", xero.TOKEN_URL, state, transport),
-            s.get("HANDOFF_XERO_TENANT_ID"), options.xero)  # fmt: skip
+            s.get("HANDOFF_XERO_TENANT_ID"),
+            options.xero,
+        )
     if s.has("HANDOFF_QBO_REALM_ID", "HANDOFF_QBO_CLIENT_ID"):
         channels["quickbooks"] = quickbooks.QuickBooksChannel(
             _sender("quickbooks", s.get("HANDOFF_QBO_API_URL", quickbooks.API_URL), transport),
             _oauth("quickbooks", s, "HANDOFF_QBO", quickbooks.TOKEN_URL, state, transport),
-            s.get("HANDOFF_QBO_REALM_ID"), options.quickbooks)  # fmt: skip
+            s.get("HANDOFF_QBO_REALM_ID"),
+            options.quickbooks,
+        )
     if s.has("HANDOFF_ACCOUNTING_REST_URL"):
         channels["generic_rest"] = GenericRestChannel(
             _sender("accounting", s.get("HANDOFF_ACCOUNTING_REST_URL"), transport),
-            s.secret("HANDOFF_ACCOUNTING_REST_TOKEN"))  # fmt: skip
+            s.secret("HANDOFF_ACCOUNTING_REST_TOKEN"),
+        )
     hubspot_token = s.secret("HANDOFF_HUBSPOT_ACCESS_TOKEN")
     if hubspot_token:
         channels["hubspot"] = HubSpotWriteback(
             _sender("hubspot", s.get("HANDOFF_HUBSPOT_API_URL", "https://api.hubapi.com"), transport),
-            StaticToken(hubspot_token))  # fmt: skip
+            StaticToken(hubspot_token),
+        )
     return channels
 
 
@@ -108,11 +124,17 @@ def build_crm_sources(settings: Settings, transport: httpx.BaseTransport | None 
     if hubspot_token and hubspot_secret:
         sources["hubspot"] = HubSpotSource(
             _sender("hubspot", s.get("HANDOFF_HUBSPOT_API_URL", "https://api.hubapi.com"), transport),
-            StaticToken(hubspot_token), hubspot_secret)  # fmt: skip
+            StaticToken(hubspot_token),
+            hubspot_secret,
+        )
     pd_token, pd_password = s.secret("HANDOFF_PIPEDRIVE_API_TOKEN"), s.secret("HANDOFF_PIPEDRIVE_WEBHOOK_PASSWORD")
     if pd_token and pd_password and s.get("HANDOFF_PIPEDRIVE_API_URL"):
-        sources["pipedrive"] = PipedriveSource(_sender("pipedrive", s.get("HANDOFF_PIPEDRIVE_API_URL"), transport),
-                                               pd_token, s.get("HANDOFF_PIPEDRIVE_WEBHOOK_USER"), pd_password)
+        sources["pipedrive"] = PipedriveSource(
+            _sender("pipedrive", s.get("HANDOFF_PIPEDRIVE_API_URL"), transport),
+            pd_token,
+            s.get("HANDOFF_PIPEDRIVE_WEBHOOK_USER"),
+            pd_password,
+        )
     generic_secret = s.secret("HANDOFF_GENERIC_WEBHOOK_SECRET")
     if generic_secret:
         mapping_file = s.get("HANDOFF_CRM_MAPPING")
@@ -121,13 +143,23 @@ def build_crm_sources(settings: Settings, transport: httpx.BaseTransport | None 
     return sources
 
 
-def build_salesforce(settings: Settings, ctx: AppContext,
-                     transport: httpx.BaseTransport | None = None) -> PollingSource | None:  # fmt: skip
+def build_salesforce(
+    settings: Settings, ctx: AppContext, transport: httpx.BaseTransport | None = None
+) -> PollingSource | None:
     s = Secrets.load(settings.env)
     if not s.get("HANDOFF_SALESFORCE_INSTANCE_URL"):
         return None
     static = s.secret("HANDOFF_SALESFORCE_ACCESS_TOKEN")
-    token: TokenSource = StaticToken(static) if static else _oauth(
-        "salesforce", s, "HANDOFF_SALESFORCE", s.get("HANDOFF_SALESFORCE_INSTANCE_URL") + "/services/oauth2/token",
-        DbConnectorState(ctx), transport)  # fmt: skip
+    token: TokenSource = (
+        StaticToken(static)
+        if static
+        else _oauth(
+            "salesforce",
+            s,
+            "HANDOFF_SALESFORCE",
+            s.get("HANDOFF_SALESFORCE_INSTANCE_URL") + "/services/oauth2/token",
+            DbConnectorState(ctx),
+            transport,
+        )
+    )
     return SalesforceSource(_sender("salesforce", s.get("HANDOFF_SALESFORCE_INSTANCE_URL"), transport), token)

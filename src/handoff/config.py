@@ -88,8 +88,15 @@ class XeroModel(_Strict):
     payment_account_code: str = "090"  # bank account that receives payments
     # Xero tax type per VAT category (UNCL 5305), or per `category:rate` where one category has
     # several rates; Xero's codes differ per region (OUTPUT2 is UK standard rate, for example).
-    tax_types: dict[str, str] = {"S": "OUTPUT", "AE": "ECOUTPUTSERVICES", "K": "ECOUTPUT", "Z": "ZERORATEDOUTPUT",
-                                 "E": "EXEMPTOUTPUT", "G": "EXEMPTEXPORT", "O": "NONE"}  # fmt: skip
+    tax_types: dict[str, str] = {
+        "S": "OUTPUT",
+        "AE": "ECOUTPUTSERVICES",
+        "K": "ECOUTPUT",
+        "Z": "ZERORATEDOUTPUT",
+        "E": "EXEMPTOUTPUT",
+        "G": "EXEMPTEXPORT",
+        "O": "NONE",
+    }
 
 
 class QuickBooksModel(_Strict):
@@ -197,8 +204,10 @@ def load_dunning_policy(path: Path | None = None) -> DunningPolicy:
     for level in policy.levels:
         unknown = [r for r in level.copy_to if r not in DUNNING_ROLES and "@" not in r]
         if unknown:
-            raise ConfigError(f"{path}: levels[{level.level}].copy_to: unknown role {unknown[0]!r}; "
-                              f"known: {', '.join(DUNNING_ROLES)} (or an e-mail address)")  # fmt: skip
+            raise ConfigError(
+                f"{path}: levels[{level.level}].copy_to: unknown role {unknown[0]!r}; "
+                f"known: {', '.join(DUNNING_ROLES)} (or an e-mail address)"
+            )
     return policy
 
 
@@ -220,25 +229,38 @@ class BusinessConfig:
     @cached_property
     def entities(self) -> dict[str, LegalEntity]:
         return {
-            code: LegalEntity(code=code, name=e.name, country=e.country, currency=e.currency,
-                              address=Address(e.address.street, e.address.city, e.address.postal_code, e.country),
-                              vat_id=e.vat_id, tax_id=e.tax_id, iban=e.iban, bic=e.bic, email=e.email,
-                              invoice_prefix=e.invoice_prefix)
+            code: LegalEntity(
+                code=code,
+                name=e.name,
+                country=e.country,
+                currency=e.currency,
+                address=Address(e.address.street, e.address.city, e.address.postal_code, e.country),
+                vat_id=e.vat_id,
+                tax_id=e.tax_id,
+                iban=e.iban,
+                bic=e.bic,
+                email=e.email,
+                invoice_prefix=e.invoice_prefix,
+            )
             for code, e in self.model.legal_entities.items()
-        }  # fmt: skip
+        }
 
     def exchange_rate(self, to_currency: str, from_currency: str) -> Decimal | None:
         return self.model.exchange_rates.get(to_currency, {}).get(from_currency)
 
     @property
     def won_stages(self) -> frozenset[str]:
-        return frozenset(s.lower().replace(" ", "").replace("-", "").replace("_", "")
-                         for s in self.model.intake.won_stages)  # fmt: skip
+        return frozenset(
+            s.lower().replace(" ", "").replace("-", "").replace("_", "") for s in self.model.intake.won_stages
+        )
 
 
-def load_business_config(config_file: Path | None = None, rules_file: Path | None = None,
-                         rates_file: Path | None = None,
-                         dunning_file: Path | None = None) -> BusinessConfig:  # fmt: skip
+def load_business_config(
+    config_file: Path | None = None,
+    rules_file: Path | None = None,
+    rates_file: Path | None = None,
+    dunning_file: Path | None = None,
+) -> BusinessConfig:
     config_path = config_file or DEFAULTS / "handoff.yaml"
     rules_path = rules_file or DEFAULTS / "rules.yaml"
     rates_path = rates_file or DEFAULTS / "vat_rates.yaml"

@@ -50,8 +50,9 @@ class Runtime(Protocol):
         """Drafts of these events' new deals rendered meanwhile, or None."""
         ...
 
-    def readings_ahead(self, invoices: Sequence[OpenInvoice], policy: MatchPolicy,
-                       lines: Sequence[BankLine]) -> AbstractContextManager[Iterable[Reading | None]]:  # fmt: skip
+    def readings_ahead(
+        self, invoices: Sequence[OpenInvoice], policy: MatchPolicy, lines: Sequence[BankLine]
+    ) -> AbstractContextManager[Iterable[Reading | None]]:
         """One reading (or None: read it yourself) per bank line, in order."""
         ...
 

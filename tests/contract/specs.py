@@ -87,8 +87,11 @@ def check_xero(oracles: Path, seen: Seen) -> str | None:
     if item is None:
         return None  # templated path: openapi-core matched it already
     op = item[seen.method.lower()]
-    declared = {_resolve(p, raw)["name"] for p in [*item.get("parameters", []), *op.get("parameters", [])]
-                if _resolve(p, raw)["in"] == "query"}  # fmt: skip
+    declared = {
+        _resolve(p, raw)["name"]
+        for p in [*item.get("parameters", []), *op.get("parameters", [])]
+        if _resolve(p, raw)["in"] == "query"
+    }
     extra = sorted(set(seen.query) - declared)
     if extra:
         return f"query parameters not in the spec: {extra}"
@@ -121,8 +124,11 @@ def check_slack(oracles: Path, seen: Seen) -> str | None:
     ctype = seen.headers.get("content-type", "").split(";")[0]
     if ctype not in op.get("consumes", ["application/x-www-form-urlencoded"]):
         return f"content type {ctype} not accepted"
-    args: dict[str, Any] = json.loads(seen.body) if ctype == "application/json" else {
-        k: v[0] for k, v in parse_qs(seen.body.decode()).items()}
+    args: dict[str, Any] = (
+        json.loads(seen.body)
+        if ctype == "application/json"
+        else {k: v[0] for k, v in parse_qs(seen.body.decode()).items()}
+    )
     for name, value in args.items():
         p = params.get(name)
         if p is None or p["in"] not in ("formData", "query"):
@@ -132,14 +138,20 @@ def check_slack(oracles: Path, seen: Seen) -> str | None:
             return f"{name} must be a boolean"
         # JSON-encoded arrays (blocks, attachments) are declared as strings "presented as
         # URL-encoded"; in a JSON body they travel as the array itself.
-        if kind == "string" and not isinstance(value, str) and not (name in ("blocks", "attachments")
-                                                                     and isinstance(value, list)):  # fmt: skip
+        if (
+            kind == "string"
+            and not isinstance(value, str)
+            and not (name in ("blocks", "attachments") and isinstance(value, list))
+        ):
             return f"{name} must be a string"
     for name, p in params.items():
         if p.get("required") and p["in"] != "header" and name not in args:
             return f"required argument {name!r} missing"
-    if "token" in params and params["token"]["in"] == "header" and not seen.headers.get("authorization", "").startswith(
-            "Bearer "):
+    if (
+        "token" in params
+        and params["token"]["in"] == "header"
+        and not seen.headers.get("authorization", "").startswith("Bearer ")
+    ):
         return "no token (Authorization: Bearer)"
     blocks = args.get("blocks")
     if isinstance(blocks, str):

@@ -71,8 +71,13 @@ class StandIn:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                seen = Seen(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
-                            {k.lower(): v for k, v in self.headers.items()}, body)  # fmt: skip
+                seen = Seen(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query, keep_blank_values=True),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
                 outer.seen.append(seen)
                 problem = outer.check(seen)
                 if problem:

@@ -46,12 +46,20 @@ NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 def test_hubspot_v3_vector_from_the_official_sdk() -> None:
     # WEBHOOK-SIGNATURES.md: HubSpot/hubspot-api-python tests, v3 vector
     body = b"{'example_field':'example_value'}"
-    assert signature_v3(SECRET, "POST", "https://www.example.com/webhook_uri", body, "15000000") == \
-        "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw="  # fmt: skip
+    assert (
+        signature_v3(SECRET, "POST", "https://www.example.com/webhook_uri", body, "15000000")
+        == "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw="
+    )
     source = HubSpotSource(None, StaticToken(Secret("t")), Secret(SECRET))  # type: ignore[arg-type]
-    request = InboundRequest("POST", "https://www.example.com/webhook_uri", {
-        "x-hubspot-signature-v3": "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw=",
-        "x-hubspot-request-timestamp": "15000000"}, body)  # fmt: skip
+    request = InboundRequest(
+        "POST",
+        "https://www.example.com/webhook_uri",
+        {
+            "x-hubspot-signature-v3": "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw=",
+            "x-hubspot-request-timestamp": "15000000",
+        },
+        body,
+    )
     source.verify(request, datetime.fromtimestamp(15000, UTC))  # within the window: accepted
     with pytest.raises(SignatureError, match="window"):
         source.verify(request, datetime.fromtimestamp(15000 + 301, UTC))
@@ -59,22 +67,49 @@ def test_hubspot_v3_vector_from_the_official_sdk() -> None:
 
 # --- HubSpot stand-in: CRM v3 objects as in HubSpot's docs --------------------------------------
 
-DEAL = {"id": "9001", "properties": {
-    "dealname": "Kestrel Labs — Platform licence", "dealstage": "closedwon", "closedate": "2026-10-30T12:00:00.000Z",
-    "amount": "12000.00", "deal_currency_code": "EUR", "hubspot_owner_id": "77", "po_number": "PO-1",
-    "payment_terms": "net30", "legal_entity": "ACME-DE", "hs_lastmodifieddate": "2026-11-01T10:00:00.000Z"},
-    "createdAt": "2026-10-01T08:00:00.000Z", "updatedAt": "2026-11-01T10:00:00.000Z", "archived": False,
-    "associations": {"companies": {"results": [{"id": "501", "type": "deal_to_company"}]},
-                     "contacts": {"results": [{"id": "601", "type": "deal_to_contact"}]}}}  # fmt: skip
+DEAL = {
+    "id": "9001",
+    "properties": {
+        "dealname": "Kestrel Labs — Platform licence",
+        "dealstage": "closedwon",
+        "closedate": "2026-10-30T12:00:00.000Z",
+        "amount": "12000.00",
+        "deal_currency_code": "EUR",
+        "hubspot_owner_id": "77",
+        "po_number": "PO-1",
+        "payment_terms": "net30",
+        "legal_entity": "ACME-DE",
+        "hs_lastmodifieddate": "2026-11-01T10:00:00.000Z",
+    },
+    "createdAt": "2026-10-01T08:00:00.000Z",
+    "updatedAt": "2026-11-01T10:00:00.000Z",
+    "archived": False,
+    "associations": {
+        "companies": {"results": [{"id": "501", "type": "deal_to_company"}]},
+        "contacts": {"results": [{"id": "601", "type": "deal_to_contact"}]},
+    },
+}
 OBJECTS: dict[str, Any] = {
     "/crm/v3/objects/deals/9001": DEAL,
-    "/crm/v3/objects/companies/501": {"id": "501", "properties": {
-        "name": "Kestrel Labs", "legal_name": "Kestrel Labs GmbH", "country": "Germany", "address": "Hauptstraße 1",
-        "city": "Berlin", "zip": "10115", "vat_id": "DE136695976", "requires_po": "true"}},
-    "/crm/v3/objects/contacts/601": {"id": "601", "properties": {
-        "email": "ap@kestrel.de", "firstname": "Anna", "lastname": "Müller"}},
+    "/crm/v3/objects/companies/501": {
+        "id": "501",
+        "properties": {
+            "name": "Kestrel Labs",
+            "legal_name": "Kestrel Labs GmbH",
+            "country": "Germany",
+            "address": "Hauptstraße 1",
+            "city": "Berlin",
+            "zip": "10115",
+            "vat_id": "DE136695976",
+            "requires_po": "true",
+        },
+    },
+    "/crm/v3/objects/contacts/601": {
+        "id": "601",
+        "properties": {"email": "ap@kestrel.de", "firstname": "Anna", "lastname": "Müller"},
+    },
     "/crm/v3/owners/77": {"id": "77", "email": "anna@acme.example", "firstName": "Anna"},
-}  # fmt: skip
+}
 
 
 def hubspot_api(seen: Seen) -> Reply:
@@ -118,8 +153,11 @@ def web(ctx: AppContext, crm_api: StandIn) -> Iterator[tuple[str, Any]]:
 
 def hubspot_headers(body: bytes, at: datetime, path: str = "/api/v1/webhooks/crm/hubspot") -> dict[str, str]:
     stamp = str(int(at.timestamp() * 1000))
-    return {"X-HubSpot-Signature-v3": signature_v3(SECRET, "POST", f"https://handoff.example.com{path}", body, stamp),
-            "X-HubSpot-Request-Timestamp": stamp, "Content-Type": "application/json"}
+    return {
+        "X-HubSpot-Signature-v3": signature_v3(SECRET, "POST", f"https://handoff.example.com{path}", body, stamp),
+        "X-HubSpot-Request-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
 
 
 def inbox(ctx: AppContext) -> list[Any]:
@@ -127,14 +165,35 @@ def inbox(ctx: AppContext) -> list[Any]:
         return list(conn.execute(select(schema.inbox).order_by(schema.inbox.c.id)))
 
 
-def test_hubspot_webhook_fetches_the_deal_and_stores_it_once(ctx: AppContext, web: tuple[str, Any],
-                                                            crm_api: StandIn) -> None:  # fmt: skip
+def test_hubspot_webhook_fetches_the_deal_and_stores_it_once(
+    ctx: AppContext, web: tuple[str, Any], crm_api: StandIn
+) -> None:
     url = f"{web[0]}/api/v1/webhooks/crm/hubspot"
-    events = [{"eventId": 1001, "subscriptionId": 12345, "portalId": 62515, "appId": 54321,
-               "occurredAt": 1762000000000, "subscriptionType": "deal.propertyChange", "attemptNumber": 0,
-               "objectId": 9001, "propertyName": "dealstage", "propertyValue": "closedwon", "changeSource": "CRM"},
-              {"eventId": 1002, "subscriptionId": 2, "portalId": 62515, "appId": 54321, "occurredAt": 1762000000000,
-               "subscriptionType": "contact.creation", "attemptNumber": 0, "objectId": 601}]  # fmt: skip
+    events = [
+        {
+            "eventId": 1001,
+            "subscriptionId": 12345,
+            "portalId": 62515,
+            "appId": 54321,
+            "occurredAt": 1762000000000,
+            "subscriptionType": "deal.propertyChange",
+            "attemptNumber": 0,
+            "objectId": 9001,
+            "propertyName": "dealstage",
+            "propertyValue": "closedwon",
+            "changeSource": "CRM",
+        },
+        {
+            "eventId": 1002,
+            "subscriptionId": 2,
+            "portalId": 62515,
+            "appId": 54321,
+            "occurredAt": 1762000000000,
+            "subscriptionType": "contact.creation",
+            "attemptNumber": 0,
+            "objectId": 601,
+        },
+    ]
     body = json.dumps(events).encode()
     with httpx.Client(timeout=10) as http:
         first = http.post(url, content=body, headers=hubspot_headers(body, NOW))
@@ -144,9 +203,14 @@ def test_hubspot_webhook_fetches_the_deal_and_stores_it_once(ctx: AppContext, we
     rows = inbox(ctx)
     assert [(r.source, r.event_id, r.deal_id) for r in rows] == [("hubspot", "1001", "9001")]
     deal = rows[0].payload
-    assert (deal["customer_legal_name"], deal["country"], deal["billing_email"], deal["billing_contact_name"],
-            deal["owner_email"], deal["close_date"]) == ("Kestrel Labs GmbH", "DE", "ap@kestrel.de", "Anna Müller",
-                                                         "anna@acme.example", "2026-10-30")  # fmt: skip
+    assert (
+        deal["customer_legal_name"],
+        deal["country"],
+        deal["billing_email"],
+        deal["billing_contact_name"],
+        deal["owner_email"],
+        deal["close_date"],
+    ) == ("Kestrel Labs GmbH", "DE", "ap@kestrel.de", "Anna Müller", "anna@acme.example", "2026-10-30")
     assert rows[0].occurred_at == datetime(2026, 11, 1, 10, 0, tzinfo=UTC)  # versions ordered by CRM change time
     process_pending(ctx)
     with ctx.engine.connect() as conn:
@@ -155,8 +219,9 @@ def test_hubspot_webhook_fetches_the_deal_and_stores_it_once(ctx: AppContext, we
 
 
 @pytest.mark.parametrize("case", ["wrong", "missing", "stale", "tampered"])
-def test_bad_hubspot_signatures_are_rejected_and_logged(ctx: AppContext, web: tuple[str, Any], case: str,
-                                                        caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_bad_hubspot_signatures_are_rejected_and_logged(
+    ctx: AppContext, web: tuple[str, Any], case: str, caplog: pytest.LogCaptureFixture
+) -> None:
     body = json.dumps([{"eventId": 1, "subscriptionType": "deal.creation", "objectId": 9001}]).encode()
     headers = hubspot_headers(body, NOW)
     if case == "wrong":
@@ -176,31 +241,80 @@ def test_bad_hubspot_signatures_are_rejected_and_logged(ctx: AppContext, web: tu
 
 
 PIPEDRIVE: dict[str, Any] = {
-    "/api/v2/deals/1": {"success": True, "data": {
-        "id": 1, "title": "test deal", "value": 2400, "currency": "EUR", "status": "won", "stage_id": 1,
-        "owner_id": 18487521, "person_id": 3, "org_id": 2, "add_time": "2024-09-27T14:25:27Z",
-        "update_time": "2024-09-27T14:25:28Z", "won_time": "2024-09-27T14:25:28Z",
-        "custom_fields": {"po_number": "PO-7", "payment_terms": "net30", "legal_entity": "ACME-DE"}}},
-    "/api/v2/organizations/2": {"success": True, "data": {
-        "id": 2, "name": "Kestrel Labs GmbH", "address": {"value": "Hauptstraße 1, 10115 Berlin, Germany",
-        "route": "Hauptstraße", "street_number": "1", "locality": "Berlin", "postal_code": "10115",
-        "country": "Germany"}, "custom_fields": {"vat_id": "DE136695976", "requires_po": "true"}}},
-    "/api/v2/persons/3": {"success": True, "data": {"id": 3, "name": "Anna Müller", "emails": [
-        {"value": "anna.private@example.com", "primary": False, "label": "home"},
-        {"value": "ap@kestrel.de", "primary": True, "label": "work"}]}},
+    "/api/v2/deals/1": {
+        "success": True,
+        "data": {
+            "id": 1,
+            "title": "test deal",
+            "value": 2400,
+            "currency": "EUR",
+            "status": "won",
+            "stage_id": 1,
+            "owner_id": 18487521,
+            "person_id": 3,
+            "org_id": 2,
+            "add_time": "2024-09-27T14:25:27Z",
+            "update_time": "2024-09-27T14:25:28Z",
+            "won_time": "2024-09-27T14:25:28Z",
+            "custom_fields": {"po_number": "PO-7", "payment_terms": "net30", "legal_entity": "ACME-DE"},
+        },
+    },
+    "/api/v2/organizations/2": {
+        "success": True,
+        "data": {
+            "id": 2,
+            "name": "Kestrel Labs GmbH",
+            "address": {
+                "value": "Hauptstraße 1, 10115 Berlin, Germany",
+                "route": "Hauptstraße",
+                "street_number": "1",
+                "locality": "Berlin",
+                "postal_code": "10115",
+                "country": "Germany",
+            },
+            "custom_fields": {"vat_id": "DE136695976", "requires_po": "true"},
+        },
+    },
+    "/api/v2/persons/3": {
+        "success": True,
+        "data": {
+            "id": 3,
+            "name": "Anna Müller",
+            "emails": [
+                {"value": "anna.private@example.com", "primary": False, "label": "home"},
+                {"value": "ap@kestrel.de", "primary": True, "label": "work"},
+            ],
+        },
+    },
     "/api/v1/users/18487521": {"success": True, "data": {"id": 18487521, "email": "anna@acme.example"}},
-}  # fmt: skip
+}
 
 
 def test_pipedrive_webhook_with_basic_auth(ctx: AppContext, web: tuple[str, Any], crm_api: StandIn) -> None:
-    crm_api.handle = lambda seen: (200, {}, PIPEDRIVE[seen.path]) if seen.headers.get("x-api-token") == "pd-token" \
-        else (401, {}, {"success": False})  # fmt: skip
+    crm_api.handle = lambda seen: (
+        (200, {}, PIPEDRIVE[seen.path])
+        if seen.headers.get("x-api-token") == "pd-token"
+        else (401, {}, {"success": False})
+    )
     # the shape of Pipedrive's webhooks v2 example (meta / data / previous)
-    body = {"meta": {"action": "change", "entity": "deal", "version": "2.0", "company_id": 12882925,
-                     "user_id": 18487521, "id": "4b7d0c0e-6c1e-4b1e-9a53-0c7f0c1a2b3c", "entity_id": 1,
-                     "webhook_id": 99, "attempt": 1, "host": "company.pipedrive.com", "timestamp": 1727447128,
-                     "change_source": "app"},
-            "data": {"id": 1, "title": "test deal", "status": "won"}, "previous": None}  # fmt: skip
+    body = {
+        "meta": {
+            "action": "change",
+            "entity": "deal",
+            "version": "2.0",
+            "company_id": 12882925,
+            "user_id": 18487521,
+            "id": "4b7d0c0e-6c1e-4b1e-9a53-0c7f0c1a2b3c",
+            "entity_id": 1,
+            "webhook_id": 99,
+            "attempt": 1,
+            "host": "company.pipedrive.com",
+            "timestamp": 1727447128,
+            "change_source": "app",
+        },
+        "data": {"id": 1, "title": "test deal", "status": "won"},
+        "previous": None,
+    }
     url = f"{web[0]}/api/v1/webhooks/crm/pipedrive"
     with httpx.Client(timeout=10) as http:
         assert http.post(url, json=body, auth=("handoff", "wrong")).status_code == 401
@@ -208,19 +322,41 @@ def test_pipedrive_webhook_with_basic_auth(ctx: AppContext, web: tuple[str, Any]
         ok = http.post(url, json=body, auth=("handoff", "pw-1"))
         assert ok.status_code == 202, ok.text
     [row] = inbox(ctx)
-    assert (row.event_id, row.payload["billing_email"], row.payload["billing_street"], row.payload["country"],
-            row.payload["stage"]) == (body["meta"]["id"], "ap@kestrel.de", "Hauptstraße 1", "DE", "won")  # fmt: skip
+    assert (
+        row.event_id,
+        row.payload["billing_email"],
+        row.payload["billing_street"],
+        row.payload["country"],
+        row.payload["stage"],
+    ) == (body["meta"]["id"], "ap@kestrel.de", "Hauptstraße 1", "DE", "won")
     assert all(s.headers.get("x-api-token") == "pd-token" for s in crm_api.seen)
 
 
 def test_generic_webhook_signed_and_mapped_by_yaml(ctx: AppContext, web: tuple[str, Any]) -> None:
-    payload = {"event_id": "g-1", "occurred_at": "2026-11-01T10:00:00Z", "deal": {
-        "id": "G-1", "name": "Licence", "stage": "won", "close_date": "2026-10-30", "amount": "100.00",
-        "currency": "eur", "po_number": "PO-2", "payment_terms": "net30", "legal_entity": "ACME-DE",
-        "owner": {"email": "anna@acme.example"},
-        "company": {"id": "C-7", "name": "Kestrel Labs GmbH", "country": "Germany", "vat_id": "DE136695976",
-                    "billing": {"email": "ap@kestrel.de", "name": "Anna"},
-                    "address": {"street": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115"}}}}  # fmt: skip
+    payload = {
+        "event_id": "g-1",
+        "occurred_at": "2026-11-01T10:00:00Z",
+        "deal": {
+            "id": "G-1",
+            "name": "Licence",
+            "stage": "won",
+            "close_date": "2026-10-30",
+            "amount": "100.00",
+            "currency": "eur",
+            "po_number": "PO-2",
+            "payment_terms": "net30",
+            "legal_entity": "ACME-DE",
+            "owner": {"email": "anna@acme.example"},
+            "company": {
+                "id": "C-7",
+                "name": "Kestrel Labs GmbH",
+                "country": "Germany",
+                "vat_id": "DE136695976",
+                "billing": {"email": "ap@kestrel.de", "name": "Anna"},
+                "address": {"street": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115"},
+            },
+        },
+    }
     body = json.dumps(payload).encode()
     stamp = str(int(NOW.timestamp()))
     url = f"{web[0]}/api/v1/webhooks/crm/generic"
@@ -230,23 +366,34 @@ def test_generic_webhook_signed_and_mapped_by_yaml(ctx: AppContext, web: tuple[s
         old = str(int(NOW.timestamp()) - 600)
         stale = {"X-Handoff-Timestamp": old, "X-Handoff-Signature": sign("g-secret", old, body)}
         assert http.post(url, content=body, headers=stale).status_code == 401
-        ok = http.post(url, content=body, headers={"X-Handoff-Timestamp": stamp,
-                                                   "X-Handoff-Signature": sign("g-secret", stamp, body)})  # fmt: skip
+        ok = http.post(
+            url,
+            content=body,
+            headers={"X-Handoff-Timestamp": stamp, "X-Handoff-Signature": sign("g-secret", stamp, body)},
+        )
         assert ok.status_code == 202, ok.text
         assert http.post(f"{web[0]}/api/v1/webhooks/crm/nope", content=body).status_code == 404
     [row] = inbox(ctx)
-    assert (row.source, row.event_id, row.payload["currency"], row.payload["country"],
-            row.payload["customer_type"]) == ("generic", "g-1", "EUR", "DE", "business")  # fmt: skip
+    assert (
+        row.source,
+        row.event_id,
+        row.payload["currency"],
+        row.payload["country"],
+        row.payload["customer_type"],
+    ) == ("generic", "g-1", "EUR", "DE", "business")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("version: 1\nfields: {deal_name: name}\n", "fields.deal_id: required"),
-    ("version: 1\nfields: {deal_id: id, dealname: name}\n", "fields.dealname: not a deal field"),
-    ("version: 1\nfields: {deal_id: id, amount: 'x..y'}\n", "fields.amount: 'x..y' is not a path"),
-    ("version: 1\nfields: {deal_id: id, close_date: 'd | datum'}\n", "fields.close_date: unknown transform"),
-    ("version: 2\nfields: {deal_id: id}\n", "version: Input should be 1"),
-    ("version: 1\nfields: {deal_id: id}\nextra: 1\n", "extra: Extra inputs are not permitted"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 1\nfields: {deal_name: name}\n", "fields.deal_id: required"),
+        ("version: 1\nfields: {deal_id: id, dealname: name}\n", "fields.dealname: not a deal field"),
+        ("version: 1\nfields: {deal_id: id, amount: 'x..y'}\n", "fields.amount: 'x..y' is not a path"),
+        ("version: 1\nfields: {deal_id: id, close_date: 'd | datum'}\n", "fields.close_date: unknown transform"),
+        ("version: 2\nfields: {deal_id: id}\n", "version: Input should be 1"),
+        ("version: 1\nfields: {deal_id: id}\nextra: 1\n", "extra: Extra inputs are not permitted"),
+    ],
+)
 def test_generic_mapping_file_is_validated_with_clear_messages(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "mapping.yaml"
     path.write_text(text)
@@ -258,17 +405,42 @@ def test_generic_mapping_file_is_validated_with_clear_messages(tmp_path: Path, t
 
 def opportunity() -> dict[str, Any]:
     """A closed-won Opportunity as the REST query API returns it (with account and contact roles)."""
-    return {"attributes": {"type": "Opportunity"}, "Id": "006A", "Name": "Licence", "StageName": "Closed Won",
-              "CloseDate": "2026-10-30", "Amount": 12000.0, "CurrencyIsoCode": "EUR",
-              "LastModifiedDate": "2026-11-01T10:00:00.000+0000", "Owner": {"Email": "anna@acme.example"},
-              "PO_Number__c": "PO-1", "Payment_Terms__c": "net30", "Legal_Entity__c": "ACME-DE",
-              "Account": {"Id": "001A", "Name": "Kestrel Labs GmbH", "BillingStreet": "Hauptstraße 1",
-                          "BillingCity": "Berlin", "BillingPostalCode": "10115", "BillingCountryCode": "DE",
-                          "VAT_Id__c": "DE136695976", "Requires_PO__c": True},
-              "OpportunityContactRoles": {"totalSize": 2, "done": True, "records": [
-                  {"Role": "Technical Buyer", "IsPrimary": False, "Contact": {"Name": "Tom", "Email": "tom@k.de"}},
-                  {"Role": "Economic Buyer", "IsPrimary": True, "Contact": {"Name": "Anna Müller",
-                                                                            "Email": "ap@kestrel.de"}}]}}  # fmt: skip
+    return {
+        "attributes": {"type": "Opportunity"},
+        "Id": "006A",
+        "Name": "Licence",
+        "StageName": "Closed Won",
+        "CloseDate": "2026-10-30",
+        "Amount": 12000.0,
+        "CurrencyIsoCode": "EUR",
+        "LastModifiedDate": "2026-11-01T10:00:00.000+0000",
+        "Owner": {"Email": "anna@acme.example"},
+        "PO_Number__c": "PO-1",
+        "Payment_Terms__c": "net30",
+        "Legal_Entity__c": "ACME-DE",
+        "Account": {
+            "Id": "001A",
+            "Name": "Kestrel Labs GmbH",
+            "BillingStreet": "Hauptstraße 1",
+            "BillingCity": "Berlin",
+            "BillingPostalCode": "10115",
+            "BillingCountryCode": "DE",
+            "VAT_Id__c": "DE136695976",
+            "Requires_PO__c": True,
+        },
+        "OpportunityContactRoles": {
+            "totalSize": 2,
+            "done": True,
+            "records": [
+                {"Role": "Technical Buyer", "IsPrimary": False, "Contact": {"Name": "Tom", "Email": "tom@k.de"}},
+                {
+                    "Role": "Economic Buyer",
+                    "IsPrimary": True,
+                    "Contact": {"Name": "Anna Müller", "Email": "ap@kestrel.de"},
+                },
+            ],
+        },
+    }
 
 
 def test_salesforce_poll_reads_won_opportunities_once(ctx: AppContext) -> None:
@@ -292,7 +464,10 @@ def test_salesforce_poll_reads_won_opportunities_once(ctx: AppContext) -> None:
     assert "LastModifiedDate >= 2026-11-01T10:00:00Z" in queries[1]
     [row] = inbox(ctx)
     assert (row.payload["billing_email"], row.payload["requires_po"], row.payload["stage"]) == (
-        "ap@kestrel.de", "true", "closedwon")
+        "ap@kestrel.de",
+        "true",
+        "closedwon",
+    )
 
 
 def test_salesforce_is_polled_once_per_period_however_many_workers(ctx: AppContext, clock: Clock) -> None:

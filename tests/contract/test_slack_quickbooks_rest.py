@@ -32,8 +32,16 @@ from tests.contract.test_xero import T0, drain, issue, with_targets
 def slack_api(seen: Seen) -> Reply:
     args = seen.json()
     # the spec's 200 example shape: {"ok": true, "channel", "ts", "message": {...}}
-    return 200, {}, {"ok": True, "channel": args["channel"], "ts": "1503435956.000247",
-                     "message": {"text": args.get("text", ""), "type": "message", "ts": "1503435956.000247"}}
+    return (
+        200,
+        {},
+        {
+            "ok": True,
+            "channel": args["channel"],
+            "ts": "1503435956.000247",
+            "message": {"text": args.get("text", ""), "type": "message", "ts": "1503435956.000247"},
+        },
+    )
 
 
 @pytest.fixture
@@ -45,14 +53,18 @@ def slack(oracles: Path) -> Iterator[StandIn]:
 
 
 def test_slack_messages_match_the_web_api_spec(ctx: AppContext, clock: Clock, slack: StandIn, tmp_path: Path) -> None:
-    channels_cfg = ctx.config.model.notifications.model_copy(update={"exception_channels": ["slack"],
-                                                                     "task_channels": ["slack"]})  # fmt: skip
+    channels_cfg = ctx.config.model.notifications.model_copy(
+        update={"exception_channels": ["slack"], "task_channels": ["slack"]}
+    )
     model = ctx.config.model.model_copy(update={"notifications": channels_cfg})
     ctx = dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, model=model))
     ingest(ctx, [event("e1", T0, deal_id="D-1", po_number=""), event("e2", T0, deal_id="D-2")])
     slack.fail("POST", "/chat.postMessage", "429")  # rate limited once: slack_sdk waits Retry-After
-    channels = {"slack": SlackChannel(slack_client("xoxb-test", f"{slack.url}/api/"), "#billing"),
-                "email": LogChannel(tmp_path / "m"), "log": LogChannel(tmp_path / "l")}  # fmt: skip
+    channels = {
+        "slack": SlackChannel(slack_client("xoxb-test", f"{slack.url}/api/"), "#billing"),
+        "email": LogChannel(tmp_path / "m"),
+        "log": LogChannel(tmp_path / "l"),
+    }
     drain(ctx, clock, channels)
     posts = [s.json() for s in slack.seen if s.path == "/api/chat.postMessage"]
     assert len(posts) == 3  # two notices, one of them retried after the 429
@@ -97,18 +109,39 @@ def hooks() -> Iterator[StandIn]:
 
 def test_a_decision_replaces_the_clicked_message_at_its_response_url(hooks: StandIn) -> None:
     channel = SlackReplyChannel(allowed=(f"{hooks.url}/actions/",))
-    request = blocks("approval", {"subject": "[handoff] Credit note for INV-1 awaits approval", "text": "t",
-                                  "to": ["finance@x"], "approval_id": 5, "actions": True})  # fmt: skip
-    channel.deliver("slack_reply:approval:5:approved", {
-        "address": f"{hooks.url}/actions/T1/55/xyz", "text": ":white_check_mark: Approved by ann@x",
-        "approval_id": 5, "message_blocks": request})  # fmt: skip
+    request = blocks(
+        "approval",
+        {
+            "subject": "[handoff] Credit note for INV-1 awaits approval",
+            "text": "t",
+            "to": ["finance@x"],
+            "approval_id": 5,
+            "actions": True,
+        },
+    )
+    channel.deliver(
+        "slack_reply:approval:5:approved",
+        {
+            "address": f"{hooks.url}/actions/T1/55/xyz",
+            "text": ":white_check_mark: Approved by ann@x",
+            "approval_id": 5,
+            "message_blocks": request,
+        },
+    )
     [seen] = hooks.seen
     body = seen.json()
     assert seen.path == "/actions/T1/55/xyz" and body["replace_original"] is True
     assert [b["type"] for b in body["blocks"]] == ["header", "section", "context", "context"]  # no buttons
     assert body["blocks"][-1]["elements"][0]["text"] == ":white_check_mark: Approved by ann@x"
-    channel.deliver("slack_reply:approval:5:refused:x", {"address": f"{hooks.url}/actions/T1/55/xyz",
-                    "text": "someone else must approve it", "approval_id": 5, "ephemeral": True})  # fmt: skip
+    channel.deliver(
+        "slack_reply:approval:5:refused:x",
+        {
+            "address": f"{hooks.url}/actions/T1/55/xyz",
+            "text": "someone else must approve it",
+            "approval_id": 5,
+            "ephemeral": True,
+        },
+    )
     refusal = hooks.seen[-1].json()
     assert (refusal["response_type"], refusal["replace_original"]) == ("ephemeral", False)
     assert "blocks" not in refusal
@@ -136,8 +169,12 @@ class QuickBooks:
     """QuickBooks Online as its docs describe it: `requestid` answers a repeat with the first result."""
 
     def __init__(self) -> None:
-        self.entities: dict[str, list[dict[str, Any]]] = {"Customer": [], "Invoice": [], "CreditMemo": [],
-                                                          "Payment": []}  # fmt: skip
+        self.entities: dict[str, list[dict[str, Any]]] = {
+            "Customer": [],
+            "Invoice": [],
+            "CreditMemo": [],
+            "Payment": [],
+        }
         self.replies: dict[str, Reply] = {}
 
     def __call__(self, seen: Seen) -> Reply:
@@ -156,8 +193,9 @@ class QuickBooks:
             return self.replies[request_id]
         name = {"customer": "Customer", "invoice": "Invoice", "creditmemo": "CreditMemo", "payment": "Payment"}[entity]
         body = seen.json()
-        assert name != "Invoice" or (body["CustomerRef"]["value"] and body["Line"][0]["DetailType"] ==
-                                     "SalesItemLineDetail")  # fmt: skip
+        assert name != "Invoice" or (
+            body["CustomerRef"]["value"] and body["Line"][0]["DetailType"] == "SalesItemLineDetail"
+        )
         stored = {**body, "Id": str(sum(len(v) for v in self.entities.values()) + 1)}
         self.entities[name].append(stored)
         self.replies[request_id] = (200, {}, {name: stored})
@@ -174,8 +212,9 @@ def test_quickbooks_faults_end_with_each_invoice_once(ctx: AppContext, clock: Cl
         server.fail("POST", "/invoice", "close_after", "timeout_after", "500", "close", "close", "close")
         sender = HttpSender(http, "quickbooks", sleep=lambda s: None)
         channel = QuickBooksChannel(sender, StaticToken(Secret("qb-token")), "9130")
-        drain(ctx, clock, {"quickbooks": channel, "email": LogChannel(tmp_path / "m"),
-                           "log": LogChannel(tmp_path / "l")})  # fmt: skip
+        drain(
+            ctx, clock, {"quickbooks": channel, "email": LogChannel(tmp_path / "m"), "log": LogChannel(tmp_path / "l")}
+        )
     finally:
         http.close()
         server.stop()
@@ -206,13 +245,34 @@ def test_generic_rest_faults_end_with_each_invoice_once(ctx: AppContext, clock: 
         numbers = issue(ctx, 2)
         server.fail("POST", "/invoices", "close_after", "429", "500")
         channel = GenericRestChannel(HttpSender(http, "accounting", sleep=lambda s: None), Secret("rest-token"))
-        drain(ctx, clock, {"generic_rest": channel, "email": LogChannel(tmp_path / "m"),
-                           "log": LogChannel(tmp_path / "l")})  # fmt: skip
+        drain(
+            ctx,
+            clock,
+            {"generic_rest": channel, "email": LogChannel(tmp_path / "m"), "log": LogChannel(tmp_path / "l")},
+        )
     finally:
         http.close()
         server.stop()
     assert sorted(store) == sorted(numbers)
-    assert {json.dumps(sorted(d)) for d in store.values()} == {json.dumps(sorted(["kind", "number", "issue_date",
-        "due_date", "currency", "corrects", "payment_reference", "po_number", "order_refs", "seller", "customer",
-        "lines", "totals"]))}  # fmt: skip
+    assert {json.dumps(sorted(d)) for d in store.values()} == {
+        json.dumps(
+            sorted(
+                [
+                    "kind",
+                    "number",
+                    "issue_date",
+                    "due_date",
+                    "currency",
+                    "corrects",
+                    "payment_reference",
+                    "po_number",
+                    "order_refs",
+                    "seller",
+                    "customer",
+                    "lines",
+                    "totals",
+                ]
+            )
+        )
+    }
     assert all(s.headers.get("authorization") == "Bearer rest-token" for s in server.seen)

@@ -71,17 +71,27 @@ def client(url: str) -> httpx.Client:
 
 
 def channel(ctx: AppContext, server: StandIn, waits: list[float] | None = None) -> XeroChannel:
-    sleep = (waits.append if waits is not None else lambda s: None)
+    sleep = waits.append if waits is not None else lambda s: None
     api = HttpSender(client(f"{server.url}/api.xro/2.0"), "xero", RetryPolicy(attempts=3), sleep)
     auth = HttpSender(client(server.url), "xero token", sleep=sleep)
-    token = OAuth2("xero", auth, "/connect/token", "cid", Secret("csecret"), DbConnectorState(ctx),
-                   refresh_token=Secret("r0"), clock=ctx.clock)  # fmt: skip
+    token = OAuth2(
+        "xero",
+        auth,
+        "/connect/token",
+        "cid",
+        Secret("csecret"),
+        DbConnectorState(ctx),
+        refresh_token=Secret("r0"),
+        clock=ctx.clock,
+    )
     return XeroChannel(api, token, "tenant-1")
 
 
 def issue(ctx: AppContext, n: int) -> list[str]:
-    events = [event(f"e{i}", T0, deal_id=f"D-{i}", customer_id=f"C-{i % 2}",
-                    customer_legal_name=f"Kestrel {i % 2} GmbH") for i in range(n)]
+    events = [
+        event(f"e{i}", T0, deal_id=f"D-{i}", customer_id=f"C-{i % 2}", customer_legal_name=f"Kestrel {i % 2} GmbH")
+        for i in range(n)
+    ]
     return [inv.number or "" for inv in issued_invoices(ctx, events, actor="finance@acme.example")]
 
 
@@ -96,8 +106,9 @@ def drain(ctx: AppContext, clock: Clock, channels: dict, rounds: int = 20) -> No
     raise AssertionError("outbox never became quiet")
 
 
-def test_invoice_contact_payment_requests_match_the_spec(ctx: AppContext, clock: Clock, xero: StandIn,
-                                                         books: XeroBooks, tmp_path: Path) -> None:  # fmt: skip
+def test_invoice_contact_payment_requests_match_the_spec(
+    ctx: AppContext, clock: Clock, xero: StandIn, books: XeroBooks, tmp_path: Path
+) -> None:
     ctx = with_targets(ctx, accounting=["xero"])
     numbers = issue(ctx, 2)
     channels = {"xero": channel(ctx, xero), "email": LogChannel(tmp_path / "m"), "log": LogChannel(tmp_path / "l")}
@@ -113,25 +124,33 @@ def test_invoice_contact_payment_requests_match_the_spec(ctx: AppContext, clock:
     drain(ctx, clock, channels)
     drain(ctx, clock, channels)
     assert [(p["Invoice"]["InvoiceID"], p["Amount"]) for p in books.payments] == [
-        (next(i["InvoiceID"] for i in books.invoices if i["InvoiceNumber"] == numbers[0]), 100.0)]
+        (next(i["InvoiceID"] for i in books.invoices if i["InvoiceNumber"] == numbers[0]), 100.0)
+    ]
 
 
 def test_the_spec_check_refuses_what_xero_does_not_allow(oracles: Path) -> None:
-    ok = Seen("PUT", "/api.xro/2.0/Invoices", {}, {"xero-tenant-id": "t", "content-type": "application/json"},
-              b'{"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": "00000000-0000-0000-0000-000000000000"}}]}')
+    ok = Seen(
+        "PUT",
+        "/api.xro/2.0/Invoices",
+        {},
+        {"xero-tenant-id": "t", "content-type": "application/json"},
+        b'{"Invoices": [{"Type": "ACCREC", "Contact": {"ContactID": "00000000-0000-0000-0000-000000000000"}}]}',
+    )
     assert check_xero(oracles, ok) is None
     misspelt = dataclasses.replace(ok, body=b'{"Invoices": [{"Type": "ACCREC", "InvoiceNo": "X"}]}')
     assert "InvoiceNo" in (check_xero(oracles, misspelt) or "")
     assert check_xero(oracles, dataclasses.replace(ok, body=b'{"Invoices": [{"Type": "SALE"}]}'))
     assert check_xero(oracles, dataclasses.replace(ok, method="DELETE"))
     assert check_xero(oracles, dataclasses.replace(ok, headers={"content-type": "application/json"}))  # no tenant
-    assert "bogus" in (check_xero(oracles, Seen("GET", "/api.xro/2.0/Invoices", {"bogus": ["1"]},
-                                                {"xero-tenant-id": "t"}, b"")) or "")  # fmt: skip
+    assert "bogus" in (
+        check_xero(oracles, Seen("GET", "/api.xro/2.0/Invoices", {"bogus": ["1"]}, {"xero-tenant-id": "t"}, b"")) or ""
+    )
 
 
 @pytest.mark.parametrize("honour_idempotency", [True, False], ids=["idempotency-key", "lookup-only"])
-def test_faults_end_with_each_invoice_exactly_once(ctx: AppContext, clock: Clock, oracles: Path, tmp_path: Path,
-                                                   honour_idempotency: bool) -> None:  # fmt: skip
+def test_faults_end_with_each_invoice_exactly_once(
+    ctx: AppContext, clock: Clock, oracles: Path, tmp_path: Path, honour_idempotency: bool
+) -> None:
     books = XeroBooks(honour_idempotency=honour_idempotency)
     server = StandIn(books, check=lambda seen: check_xero(oracles, seen)).start()
     try:
@@ -142,23 +161,27 @@ def test_faults_end_with_each_invoice_exactly_once(ctx: AppContext, clock: Clock
         # (all in-process attempts), so the outbox itself must retry later.
         server.fail("PUT", "/Invoices", "500", "429", "timeout_after", "close_after", "close", "close", "close")
         waits: list[float] = []
-        channels = {"xero": channel(ctx, server, waits), "email": LogChannel(tmp_path / "m"),
-                    "log": LogChannel(tmp_path / "l")}  # fmt: skip
+        channels = {
+            "xero": channel(ctx, server, waits),
+            "email": LogChannel(tmp_path / "m"),
+            "log": LogChannel(tmp_path / "l"),
+        }
         drain(ctx, clock, channels)
         assert sorted(i["InvoiceNumber"] for i in books.invoices) == sorted(numbers)  # each exactly once
         assert 1.0 in waits  # Retry-After honoured
         with ctx.engine.connect() as conn:
-            rows = conn.execute(select(schema.outbox.c.status, schema.outbox.c.attempts)
-                                .where(schema.outbox.c.channel == "xero")).all()  # fmt: skip
+            rows = conn.execute(
+                select(schema.outbox.c.status, schema.outbox.c.attempts).where(schema.outbox.c.channel == "xero")
+            ).all()
         assert {r.status for r in rows} == {"delivered"} and max(r.attempts for r in rows) == 2
     finally:
         server.stop()
     assert not server.violations, server.violations
 
 
-def test_refused_invoice_is_dead_lettered_and_replayable(ctx: AppContext, clock: Clock, xero: StandIn,
-                                                         books: XeroBooks, tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_refused_invoice_is_dead_lettered_and_replayable(
+    ctx: AppContext, clock: Clock, xero: StandIn, books: XeroBooks, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     ctx = with_targets(ctx, accounting=["xero"])
     issue(ctx, 1)
     channels = {"xero": channel(ctx, xero), "email": LogChannel(tmp_path / "m"), "log": LogChannel(tmp_path / "l")}
@@ -166,8 +189,16 @@ def test_refused_invoice_is_dead_lettered_and_replayable(ctx: AppContext, clock:
 
     def refuse(seen: Seen):  # type: ignore[no-untyped-def]
         if seen.method == "PUT" and seen.path.endswith("/Invoices"):
-            return 400, {}, {"Type": "ValidationException", "Elements": [{"ValidationErrors": [
-                {"Message": "Account code '200' is not a valid code for this document."}]}]}
+            return (
+                400,
+                {},
+                {
+                    "Type": "ValidationException",
+                    "Elements": [
+                        {"ValidationErrors": [{"Message": "Account code '200' is not a valid code for this document."}]}
+                    ],
+                },
+            )
         return original(seen)
 
     xero.handle = refuse
@@ -183,8 +214,9 @@ def test_refused_invoice_is_dead_lettered_and_replayable(ctx: AppContext, clock:
     assert all("csecret" not in r.getMessage() for r in caplog.records)
 
 
-def test_expired_access_token_is_refreshed_once_and_the_call_repeated(ctx: AppContext, xero: StandIn,
-                                                                      books: XeroBooks) -> None:  # fmt: skip
+def test_expired_access_token_is_refreshed_once_and_the_call_repeated(
+    ctx: AppContext, xero: StandIn, books: XeroBooks
+) -> None:
     xc = channel(ctx, xero)
     assert xc.contact_id("k", {"id": "C-9", "name": "Nine Ltd"})
     books.access_token = "revoked-by-xero"

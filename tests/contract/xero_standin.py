@@ -15,8 +15,13 @@ WHERE = re.compile(r'(\w+)=="((?:[^"\\]|\\.)*)"')
 
 
 class XeroBooks:
-    def __init__(self, client_id: str = "cid", client_secret: str = "csecret", refresh_token: str = "r0",
-                 honour_idempotency: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client_id: str = "cid",
+        client_secret: str = "csecret",
+        refresh_token: str = "r0",
+        honour_idempotency: bool = True,
+    ) -> None:
         self.client = (client_id, client_secret)
         self.refresh_token, self.access_token = refresh_token, ""
         self.honour_idempotency = honour_idempotency
@@ -36,8 +41,16 @@ class XeroBooks:
             return 400, {}, {"error": "invalid_grant"}
         self.refreshes += 1
         self.refresh_token, self.access_token = f"r{self.refreshes}", f"a{self.refreshes}"
-        return 200, {}, {"access_token": self.access_token, "expires_in": 1800, "token_type": "Bearer",
-                         "refresh_token": self.refresh_token}  # fmt: skip
+        return (
+            200,
+            {},
+            {
+                "access_token": self.access_token,
+                "expires_in": 1800,
+                "token_type": "Bearer",
+                "refresh_token": self.refresh_token,
+            },
+        )
 
     @staticmethod
     def _where(seen: Seen) -> list[tuple[str, str]]:
@@ -51,8 +64,12 @@ class XeroBooks:
         if not seen.headers.get("xero-tenant-id"):
             return 403, {}, {"Title": "Forbidden"}
         resource = seen.path.removeprefix("/api.xro/2.0/")
-        store = {"Contacts": self.contacts, "Invoices": self.invoices, "CreditNotes": self.credit_notes,
-                 "Payments": self.payments}[resource]  # fmt: skip
+        store = {
+            "Contacts": self.contacts,
+            "Invoices": self.invoices,
+            "CreditNotes": self.credit_notes,
+            "Payments": self.payments,
+        }[resource]
         if seen.method == "GET":
             if "InvoiceNumbers" in seen.query:
                 numbers = seen.query["InvoiceNumbers"][0].split(",")
@@ -66,8 +83,12 @@ class XeroBooks:
             return self.replies[key]
         created = []
         for item in seen.json()[resource]:
-            ident = {"Contacts": "ContactID", "Invoices": "InvoiceID", "CreditNotes": "CreditNoteID",
-                     "Payments": "PaymentID"}[resource]  # fmt: skip
+            ident = {
+                "Contacts": "ContactID",
+                "Invoices": "InvoiceID",
+                "CreditNotes": "CreditNoteID",
+                "Payments": "PaymentID",
+            }[resource]
             stored = {**item, ident: str(uuid.uuid4())}
             store.append(stored)
             created.append(stored)

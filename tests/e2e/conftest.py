@@ -33,8 +33,12 @@ from tests.builders import event
 T0 = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
 SALES, OTHER = "sales@acme.example", "other.sales@acme.example"
 PASSWORDS = {r: f"pw-{r.value}-12345" for r in Role}
-EMAILS = {Role.SALES: SALES, Role.FINANCE: "finance@acme.example", Role.AUDITOR: "auditor@acme.example",
-          Role.ADMIN: "admin@acme.example"}  # fmt: skip
+EMAILS = {
+    Role.SALES: SALES,
+    Role.FINANCE: "finance@acme.example",
+    Role.AUDITOR: "auditor@acme.example",
+    Role.ADMIN: "admin@acme.example",
+}
 
 
 @dataclass
@@ -53,15 +57,23 @@ class Site:
 
 
 def seed(ctx: AppContext) -> Site:
-    ingest(ctx, [
-        event("s1", T0, deal_id="D-1", owner_email=SALES),
-        event("s2", T0, deal_id="D-2", owner_email=SALES, po_number="", customer_legal_name="Blocked Sales AG"),
-        event("s3", T0, deal_id="D-3", owner_email=OTHER, po_number=""),
-        event("s4", T0, deal_id="D-4", owner_email=OTHER, customer_id="C-4"),
-    ])  # fmt: skip
+    ingest(
+        ctx,
+        [
+            event("s1", T0, deal_id="D-1", owner_email=SALES),
+            event("s2", T0, deal_id="D-2", owner_email=SALES, po_number="", customer_legal_name="Blocked Sales AG"),
+            event("s3", T0, deal_id="D-3", owner_email=OTHER, po_number=""),
+            event("s4", T0, deal_id="D-4", owner_email=OTHER, customer_id="C-4"),
+        ],
+    )
     with ctx.engine.connect() as conn:
-        drafts = dict(conn.execute(select(schema.orders.c.deal_id, schema.invoice_orders.c.invoice_id).join(
-            schema.invoice_orders, schema.invoice_orders.c.order_id == schema.orders.c.id)).all())  # fmt: skip
+        drafts = dict(
+            conn.execute(
+                select(schema.orders.c.deal_id, schema.invoice_orders.c.invoice_id).join(
+                    schema.invoice_orders, schema.invoice_orders.c.order_id == schema.orders.c.id
+                )
+            ).all()
+        )
     issued = issue_draft(ctx, drafts["D-4"], "finance@acme.example")
     site = Site("", FastAPI(), ctx, draft_id=drafts["D-1"], issued_number=issued.number or "")
     for role, email in EMAILS.items():
@@ -95,8 +107,9 @@ def login(site: Site, role: Role) -> Iterator[httpx.Client]:
     """A browser-like client logged in through the login form (session cookie + CSRF secret)."""
     with httpx.Client(base_url=site.url, timeout=30, follow_redirects=False) as client:
         page = client.get("/login")
-        response = client.post("/login", data={"email": EMAILS[role], "password": PASSWORDS[role],
-                                                "csrf_token": csrf_of(page.text)})  # fmt: skip
+        response = client.post(
+            "/login", data={"email": EMAILS[role], "password": PASSWORDS[role], "csrf_token": csrf_of(page.text)}
+        )
         assert response.status_code == 303, response.text
         yield client
 

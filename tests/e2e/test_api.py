@@ -20,8 +20,10 @@ def test_orders_list_filters_and_paging(site: Site) -> None:
     with site.client(Role.FINANCE) as api:
         everything = api.get("/api/v1/orders").json()
         assert everything["total"] == 4
-        assert {o["deal_id"] for o in api.get("/api/v1/orders", params={"state": "blocked"}).json()["items"]} == \
-            {"D-2", "D-3"}  # fmt: skip
+        assert {o["deal_id"] for o in api.get("/api/v1/orders", params={"state": "blocked"}).json()["items"]} == {
+            "D-2",
+            "D-3",
+        }
         assert api.get("/api/v1/orders", params={"owner": SALES}).json()["total"] == 2
         assert api.get("/api/v1/orders", params={"customer": "C-4"}).json()["items"][0]["deal_id"] == "D-4"
         assert api.get("/api/v1/orders", params={"text": "blocked sales"}).json()["items"][0]["deal_id"] == "D-2"
@@ -83,8 +85,9 @@ def test_invoices_documents_and_payments(site: Site) -> None:
         assert err(api.post("/api/v1/payments", json={**body, "amount": "-5"}))["field"] == "amount"
         assert api.get("/api/v1/payments").json()["items"][0]["invoice_number"] == number
         trail = api.get("/api/v1/orders/D-1/audit").json()
-        assert {"invoice.issued", "invoice.payment_applied"} <= {e["action"] for e in trail if
-                                                                e["actor"] == "user:finance@acme.example"}
+        assert {"invoice.issued", "invoice.payment_applied"} <= {
+            e["action"] for e in trail if e["actor"] == "user:finance@acme.example"
+        }
         metrics = api.get("/api/v1/metrics").json()
         assert metrics["deals_by_state"]["paid"] == 1 and metrics["deals_by_state"]["blocked"] == 2
         assert metrics["exception_rate"] == 0.5 and metrics["invoiced_deals"] == 2
@@ -97,11 +100,15 @@ def test_errors_are_json_4xx_with_stable_codes(site: Site) -> None:
         assert anon.get("/api/v1/health").json() == {"status": "ok"}
         assert err(anon.get("/api/v1/nothing-here"))["code"] == "not_found"
     with site.client(Role.ADMIN) as api:
-        assert err(api.post("/api/v1/payments", content=b"{broken", headers={"content-type": "application/json"})
-                   )["code"] == "invalid_json"  # fmt: skip
+        assert (
+            err(api.post("/api/v1/payments", content=b"{broken", headers={"content-type": "application/json"}))["code"]
+            == "invalid_json"
+        )
         assert err(api.post("/api/v1/payments", content=b"x" * 1_000_001))["code"] == "too_large"
-        assert err(api.post("/api/v1/users", json={"email": "x@y.z", "role": "boss", "password": "longenough"})
-                   )["field"] == "role"  # fmt: skip
+        assert (
+            err(api.post("/api/v1/users", json={"email": "x@y.z", "role": "boss", "password": "longenough"}))["field"]
+            == "role"
+        )
         assert err(api.delete("/api/v1/orders"))["code"] == "method_not_allowed"
         assert err(api.get("/api/v1/invoices/99999999999"))["field"] == "invoice_id"
         myself = f"/api/v1/users/{site.user_ids[Role.ADMIN]}"
@@ -113,8 +120,14 @@ def test_users_tokens_and_session_csrf(site: Site) -> None:
         new = {"email": "New@Acme.example", "role": "auditor", "password": "long-pass-1"}
         added = api.post("/api/v1/users", json=new)
         assert added.status_code == 201 and added.json()["email"] == "new@acme.example"
-        assert err(api.post("/api/v1/users", json={"email": "new@acme.example", "role": "auditor",
-                                                   "password": "long-pass-1"}))["code"] == "conflict"  # fmt: skip
+        assert (
+            err(
+                api.post(
+                    "/api/v1/users", json={"email": "new@acme.example", "role": "auditor", "password": "long-pass-1"}
+                )
+            )["code"]
+            == "conflict"
+        )
         token = api.post("/api/v1/me/tokens", json={"name": "ci"}).json()["token"]
         assert token.startswith("hnd_")
         trail = api.get("/api/v1/audit/user/new@acme.example").json()
@@ -143,11 +156,19 @@ def test_users_tokens_and_session_csrf(site: Site) -> None:
 def test_session_cookie_is_signed_httponly_samesite(site: Site) -> None:
     with httpx.Client(base_url=site.url) as client:
         form = client.get("/login")
-        wrong = client.post("/login", data={"email": "finance@acme.example", "password": "nope",
-                                            "csrf_token": csrf_of(form.text)})  # fmt: skip
+        wrong = client.post(
+            "/login", data={"email": "finance@acme.example", "password": "nope", "csrf_token": csrf_of(form.text)}
+        )
         assert wrong.status_code == 401 and "wrong" in wrong.text
-        ok = client.post("/login", data={"email": "finance@acme.example", "password": PASSWORDS[Role.FINANCE],
-                                         "csrf_token": csrf_of(form.text)}, follow_redirects=False)  # fmt: skip
+        ok = client.post(
+            "/login",
+            data={
+                "email": "finance@acme.example",
+                "password": PASSWORDS[Role.FINANCE],
+                "csrf_token": csrf_of(form.text),
+            },
+            follow_redirects=False,
+        )
         cookie = ok.headers["set-cookie"].lower()
         assert ok.status_code == 303 and "httponly" in cookie and "samesite=lax" in cookie
         client.cookies.set("handoff_session", client.cookies["handoff_session"][:-4] + "AAAA")
@@ -160,14 +181,18 @@ def test_credit_note_needs_a_second_person(site: Site) -> None:
         assert err(sales.post(f"/api/v1/invoices/{number}/credit-notes", json={"reason": "x"}))["code"] == "forbidden"
         missing = finance.post("/api/v1/invoices/INV-NOPE-1/credit-notes", json={"reason": "x"})
         assert missing.status_code == 404 and err(missing)["field"] == "number"
-        too_much = finance.post(f"/api/v1/invoices/{number}/credit-notes",
-                                json={"reason": "x", "quantities": {"1": "5"}})  # fmt: skip
+        too_much = finance.post(
+            f"/api/v1/invoices/{number}/credit-notes", json={"reason": "x", "quantities": {"1": "5"}}
+        )
         assert too_much.status_code == 409 and err(too_much)["code"] == "not_creditable"
         asked = finance.post(f"/api/v1/invoices/{number}/credit-notes", json={"reason": "billed twice"})
         assert asked.status_code == 202, asked.text
         approval = asked.json()
         assert (approval["status"], approval["subject"], approval["requested_by"]) == (
-            "pending", number, "user:finance@acme.example")
+            "pending",
+            number,
+            "user:finance@acme.example",
+        )
         assert approval["payload"]["quantities"] == {"1": "1"}
         assert [a["id"] for a in admin.get("/api/v1/approvals").json()["items"]] == [approval["id"]]
 

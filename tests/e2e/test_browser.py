@@ -16,11 +16,21 @@ from tests.e2e.conftest import EMAILS, PASSWORDS, Site
 
 CHROMIUM = os.environ.get("HANDOFF_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
-pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)),
-                                reason=f"chromium not installed at {CHROMIUM} (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)),
+    reason=f"chromium not installed at {CHROMIUM} (apt-get install chromium)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +90,9 @@ def test_sales_fixes_exception_finance_sees_task_dashboard(browser, site: Site) 
     expect(images).to_have_count(6)
     for i in range(6):  # every chart was served and decoded
         assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
-    page.screenshot(path=str(ARTIFACTS / "dashboard.png" if db == "sqlite" else ARTIFACTS / f"dashboard-{db}.png"),
-                    full_page=True)  # fmt: skip
+    page.screenshot(
+        path=str(ARTIFACTS / "dashboard.png" if db == "sqlite" else ARTIFACTS / f"dashboard-{db}.png"), full_page=True
+    )
     page.goto(f"{site.url}/invoices")
     page.screenshot(path=str(ARTIFACTS / f"invoices-{db}.png"), full_page=True)
     context.close()

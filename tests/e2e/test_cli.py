@@ -15,9 +15,14 @@ HEADER = ",".join(GOOD)
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "handoff", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"),
-                                            "PATH": "/usr/bin:/bin"})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "handoff", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def csv_file(tmp_path: Path, rows: list[dict[str, str]], name: str = "deals.csv") -> Path:
@@ -27,8 +32,11 @@ def csv_file(tmp_path: Path, rows: list[dict[str, str]], name: str = "deals.csv"
 
 
 def test_check_json_prints_one_object_per_deal(tmp_path: Path) -> None:
-    rows = [GOOD, {**GOOD, "deal_id": "D-2", "po_number": "", "country": "Deutschland"},
-            {**GOOD, "deal_id": "D-3", "customer_type": "consumer", "vat_id": ""}]  # fmt: skip
+    rows = [
+        GOOD,
+        {**GOOD, "deal_id": "D-2", "po_number": "", "country": "Deutschland"},
+        {**GOOD, "deal_id": "D-3", "customer_type": "consumer", "vat_id": ""},
+    ]
     result = run("check", str(csv_file(tmp_path, rows)), "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -46,13 +54,16 @@ def test_check_reads_json_too(tmp_path: Path) -> None:
     assert [json.loads(x)["ready"] for x in result.stdout.splitlines()] == [True, False]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("", "file is empty"),
-    ("name,amount\nfoo,1\n", "line 1: header has no deal_id column"),
-    (HEADER + "\nD-1,too,few\n", "line 2: row has 3 cells, the header has 21"),
-    ('[{"deal_id": "D-1"}, 5]', "line 2: deal #2 is not an object"),
-    ('{"deals": [', "invalid JSON"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "file is empty"),
+        ("name,amount\nfoo,1\n", "line 1: header has no deal_id column"),
+        (HEADER + "\nD-1,too,few\n", "line 2: row has 3 cells, the header has 21"),
+        ('[{"deal_id": "D-1"}, 5]', "line 2: deal #2 is not an object"),
+        ('{"deals": [', "invalid JSON"),
+    ],
+)
 def test_bad_file_is_refused_naming_file_and_line(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / ("deals.json" if content.startswith(("[", "{")) else "deals.csv")
     path.write_text(content)
@@ -116,8 +127,14 @@ def test_cash_commands(tmp_path: Path) -> None:
     numbers = sorted(line.split(":")[0] for line in issued.stdout.splitlines() if line.startswith("INV-"))
     assert len(numbers) == 2, issued.stdout
     stmt = tmp_path / "stmt.xml"
-    stmt.write_bytes(camt053([Entry(Decimal("14280.00"), "Kestrel Labs", f"Invoice {numbers[0]}"),
-                              Entry(Decimal("14280.00"), "", "transfer")]))  # fmt: skip
+    stmt.write_bytes(
+        camt053(
+            [
+                Entry(Decimal("14280.00"), "Kestrel Labs", f"Invoice {numbers[0]}"),
+                Entry(Decimal("14280.00"), "", "transfer"),
+            ]
+        )
+    )
     first = run("import-statement", str(stmt), "--db", db, cwd=tmp_path)
     assert "2 lines, 2 new (2 incoming payments to match)" in said(first), first.stderr
     assert "0 new" in said(run("import-statement", str(stmt), "--db", db, cwd=tmp_path))
@@ -131,23 +148,39 @@ def test_cash_commands(tmp_path: Path) -> None:
     assert "1 pending review" in said(listed)
     assert f"match 2 applied: {numbers[1]} paid" in said(run("review", "confirm", "2", "--db", db, cwd=tmp_path))
     assert run("dispute", numbers[0], "--db", db, cwd=tmp_path).returncode == 0
-    assert "paused until 2027-01-31" in said(run("pause-dunning", "C-1", "--until", "2027-01-31", "--db", db,
-                                                 cwd=tmp_path))  # fmt: skip
+    assert "paused until 2027-01-31" in said(
+        run("pause-dunning", "C-1", "--until", "2027-01-31", "--db", db, cwd=tmp_path)
+    )
     dry = run("dunning", "run", "--dry-run", "--db", db, cwd=tmp_path)
     assert "0 reminders would be sent" in said(dry), dry.stderr
 
 
 def test_users_add_with_password_from_stdin_then_token(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'users.db'}"
-    add = subprocess.run([sys.executable, "-m", "handoff", "users", "add", "First@Example.com", "--role", "admin",
-                          "--password-stdin", "--db", db], input="correct horse battery\n", capture_output=True,
-                         text=True, timeout=120, cwd=tmp_path,
-                         env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"),
-                              "PATH": "/usr/bin:/bin"})  # fmt: skip
+    add = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "handoff",
+            "users",
+            "add",
+            "First@Example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--db",
+            db,
+        ],
+        input="correct horse battery\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PATH": "/usr/bin:/bin"},
+    )
     assert add.returncode == 0, add.stderr
     assert "first@example.com added as admin" in add.stdout
-    empty = run("users", "add", "second@example.com", "--role", "admin", "--password-stdin", "--db", db,
-                cwd=tmp_path)
+    empty = run("users", "add", "second@example.com", "--role", "admin", "--password-stdin", "--db", db, cwd=tmp_path)
     assert empty.returncode != 0 and "at least 8 characters" in empty.stderr
     token = run("users", "token", "first@example.com", "--db", db, cwd=tmp_path)
     assert token.returncode == 0 and token.stdout.strip().startswith("hnd_")
@@ -160,8 +193,20 @@ def test_credit_note_request_and_approval(tmp_path: Path) -> None:
     assert run("import", str(csv_file(tmp_path, [GOOD])), "--db", db, cwd=tmp_path).returncode == 0
     issued = run("invoice", "issue", "--all", "--db", db, cwd=tmp_path)
     number = next(line.split(":")[0] for line in issued.stdout.splitlines() if line.startswith("INV-"))
-    asked = run("credit-note", "request", number, "--reason", "outage", "--actor", "ann@acme.example",
-                "--line", "1=1", "--db", db, cwd=tmp_path)  # fmt: skip
+    asked = run(
+        "credit-note",
+        "request",
+        number,
+        "--reason",
+        "outage",
+        "--actor",
+        "ann@acme.example",
+        "--line",
+        "1=1",
+        "--db",
+        db,
+        cwd=tmp_path,
+    )
     assert f"approval 1 pending: credit note of 14280.00 EUR on {number}" in said(asked), asked.stderr
     assert "outage" in said(run("approvals", "list", "--db", db, cwd=tmp_path))
     own = run("approvals", "approve", "1", "--actor", "ann@acme.example", "--db", db, cwd=tmp_path)
@@ -171,14 +216,26 @@ def test_credit_note_request_and_approval(tmp_path: Path) -> None:
     again = run("approvals", "reject", "1", "--actor", "cy@acme.example", "--note", "no", "--db", db, cwd=tmp_path)
     assert again.returncode == 2 and "already approved" in again.stderr
     # approved by mistake: the draft is voided, and the invoice may be credited again
-    void = run("credit-note", "void", "2", "--reason", "wrong customer", "--actor", "bob@acme.example",
-               "--db", db, cwd=tmp_path)  # fmt: skip
+    void = run(
+        "credit-note",
+        "void",
+        "2",
+        "--reason",
+        "wrong customer",
+        "--actor",
+        "bob@acme.example",
+        "--db",
+        db,
+        cwd=tmp_path,
+    )
     assert f"credit-note draft 2 voided (approval 1 on {number})" in said(void), void.stderr
-    void_again = run("credit-note", "void", "2", "--reason", "x", "--actor", "bob@acme.example", "--db", db,
-                     cwd=tmp_path)  # fmt: skip
+    void_again = run(
+        "credit-note", "void", "2", "--reason", "x", "--actor", "bob@acme.example", "--db", db, cwd=tmp_path
+    )
     assert void_again.returncode == 2 and "is void; only a draft can be voided" in " ".join(void_again.stderr.split())
-    asked = run("credit-note", "request", number, "--reason", "outage", "--actor", "ann@acme.example",
-                "--db", db, cwd=tmp_path)  # fmt: skip
+    asked = run(
+        "credit-note", "request", number, "--reason", "outage", "--actor", "ann@acme.example", "--db", db, cwd=tmp_path
+    )
     assert "approval 2 pending" in said(asked), asked.stderr
     run("approvals", "approve", "2", "--actor", "bob@acme.example", "--db", db, cwd=tmp_path)
     crn = run("invoice", "issue", "--id", "3", "--db", db, cwd=tmp_path)

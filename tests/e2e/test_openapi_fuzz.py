@@ -29,8 +29,13 @@ def test_api_conforms_to_its_schema(site: Site) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers, checks=CHECKS)
 

@@ -107,21 +107,30 @@ def app_routes(site: Site) -> list[tuple[str, str]]:
 def test_every_route_is_in_the_matrix(site: Site) -> None:
     routes = app_routes(site)
     assert len(routes) == len(set(routes))
-    assert set(routes) == set(EXPECTED), {"not in the matrix": set(routes) - set(EXPECTED),
-                                          "no longer in the app": set(EXPECTED) - set(routes)}  # fmt: skip
+    assert set(routes) == set(EXPECTED), {
+        "not in the matrix": set(routes) - set(EXPECTED),
+        "no longer in the app": set(EXPECTED) - set(routes),
+    }
 
 
 def _url(site: Site, path: str) -> str:
-    return path.format(deal_id="D-1", invoice_id=site.draft_id, user_id=site.user_ids[A], entity_type="order",
-                       entity_id="D-1", source="crm", name="states", number=site.issued_number,
-                       approval_id=1)  # fmt: skip
+    return path.format(
+        deal_id="D-1",
+        invoice_id=site.draft_id,
+        user_id=site.user_ids[A],
+        entity_type="order",
+        entity_id="D-1",
+        source="crm",
+        name="states",
+        number=site.issued_number,
+        approval_id=1,
+    )
 
 
 def _json_body(site: Site, method: str, path: str, who: str) -> dict[str, object] | None:
     bodies: dict[tuple[str, str], dict[str, object]] = {
         ("PATCH", "/api/v1/orders/{deal_id}"): {"billing_city": "Berlin"},
-        ("POST", "/api/v1/payments"): {"invoice_number": site.issued_number, "amount": "1.00",
-                                       "paid_on": "2026-11-01"},
+        ("POST", "/api/v1/payments"): {"invoice_number": site.issued_number, "amount": "1.00", "paid_on": "2026-11-01"},
         ("POST", "/api/v1/me/tokens"): {"name": "matrix"},
         ("POST", "/api/v1/invoices/{number}/credit-notes"): {"reason": "matrix"},
         ("POST", "/api/v1/approvals/{approval_id}/reject"): {"note": "matrix"},
@@ -129,7 +138,7 @@ def _json_body(site: Site, method: str, path: str, who: str) -> dict[str, object
         ("POST", "/api/v1/users"): {"email": f"matrix-{who}@acme.example", "role": "sales", "password": "long-pass-1"},
         ("PATCH", "/api/v1/users/{user_id}"): {"active": True},
         ("POST", "/api/v1/webhooks/deals/{source}"): {"event_id": f"matrix-{who}", "deal": GOOD},
-    }  # fmt: skip
+    }
     return bodies.get((method, path))
 
 
@@ -162,8 +171,11 @@ def denied(path: str, response: httpx.Response) -> bool:
         return True
     if path.startswith("/api/v1/webhooks/crm/") or path == "/slack/interactions":
         return response.status_code == 404  # no such CRM / no Slack configured: nothing accepted either
-    return not path.startswith("/api/") and response.status_code == 303 \
-        and response.headers["location"].startswith("/login?next=")  # fmt: skip
+    return (
+        not path.startswith("/api/")
+        and response.status_code == 303
+        and response.headers["location"].startswith("/login?next=")
+    )
 
 
 def ordered(routes: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -203,9 +215,12 @@ def test_each_role_on_every_route(site: Site, role: Role) -> None:
 
 def test_sales_is_denied_other_owners_deals(site: Site) -> None:
     with site.client(S) as api:
-        for method, path, body in (("GET", "/api/v1/orders/D-3", None), ("GET", "/api/v1/orders/D-3/audit", None),
-                                   ("PATCH", "/api/v1/orders/D-3", {"po_number": "X"}),
-                                   ("GET", "/api/v1/exceptions?owner=other.sales@acme.example", None)):  # fmt: skip
+        for method, path, body in (
+            ("GET", "/api/v1/orders/D-3", None),
+            ("GET", "/api/v1/orders/D-3/audit", None),
+            ("PATCH", "/api/v1/orders/D-3", {"po_number": "X"}),
+            ("GET", "/api/v1/exceptions?owner=other.sales@acme.example", None),
+        ):
             assert api.request(method, path, json=body).status_code == 403, path
     with login(site, S) as browser:
         csrf = csrf_of(browser.get("/account").text)

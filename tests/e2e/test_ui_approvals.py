@@ -49,8 +49,12 @@ def test_one_person_asks_for_a_credit_note_and_another_approves_it(site: Site) -
     with login(site, Role.FINANCE) as finance:
         page = finance.get(f"/invoices/{invoice_id}").text
         assert f'action="/invoices/{invoice_id}/credit-notes"' in page
-        target, flash = _post(finance, f"/invoices/{invoice_id}/credit-notes", {"reason": "licences returned"},
-                              page=f"/invoices/{invoice_id}")  # fmt: skip
+        target, flash = _post(
+            finance,
+            f"/invoices/{invoice_id}/credit-notes",
+            {"reason": "licences returned"},
+            page=f"/invoices/{invoice_id}",
+        )
         assert target == f"/invoices/{invoice_id}"
         assert flash.startswith("ok: Credit note of ") and "waits for another finance user" in flash
         [(approval_id, status, requested_by)] = _approvals(site)
@@ -120,8 +124,9 @@ def test_only_an_issued_invoice_can_be_credited(site: Site) -> None:
     with login(site, Role.FINANCE) as finance:
         page = finance.get(f"/invoices/{site.draft_id}").text
         assert "/credit-notes" not in page  # no form on a draft
-        _, flash = _post(finance, f"/invoices/{site.draft_id}/credit-notes", {"reason": "x"},
-                         page=f"/invoices/{site.draft_id}")  # fmt: skip
+        _, flash = _post(
+            finance, f"/invoices/{site.draft_id}/credit-notes", {"reason": "x"}, page=f"/invoices/{site.draft_id}"
+        )
         assert flash == "error: Only an issued invoice can be credited."
     assert _approvals(site) == []
 
@@ -135,7 +140,7 @@ def test_auditors_read_approvals_but_decide_nothing(site: Site) -> None:
     with login(site, Role.AUDITOR) as auditor:
         assert _waiting(auditor.get("/dashboard").text) == 1
         queue = auditor.get("/approvals").text
-        assert "returned" in queue and "<form method=\"post\" action=\"/approvals/" not in queue
+        assert "returned" in queue and '<form method="post" action="/approvals/' not in queue
         assert "/credit-notes" not in auditor.get(f"/invoices/{invoice_id}").text
     with site.ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(schema.approvals)).scalar_one() == 1
@@ -153,8 +158,10 @@ def test_a_credit_note_draft_approved_by_mistake_is_voided_on_its_page(site: Sit
         _, flash = _post(admin, f"/invoices/{draft_id}/void", {"reason": " "}, page=target)
         assert flash == "error: Not voided: voiding a credit-note draft needs a reason"
         _, flash = _post(admin, f"/invoices/{draft_id}/void", {"reason": "wrong customer"}, page=target)
-        assert flash == (f"ok: Credit-note draft voided: it will not be issued, and what it credited on "
-                         f"{site.issued_number} can be credited again.")  # fmt: skip
+        assert flash == (
+            f"ok: Credit-note draft voided: it will not be issued, and what it credited on "
+            f"{site.issued_number} can be credited again."
+        )
         page = admin.get(target).text
         assert 'class="badge doc-void"' in page and f"/invoices/{draft_id}/issue" not in page
         assert "format=ubl" not in page and "Voided before it was issued" in page
@@ -164,6 +171,10 @@ def test_a_credit_note_draft_approved_by_mistake_is_voided_on_its_page(site: Sit
         _, flash = _post(admin, f"/invoices/{site.draft_id}/void", {"reason": "x"}, page=f"/invoices/{site.draft_id}")
         assert flash.startswith("error: Not voided: ") and "is an invoice, not a credit note" in flash
     with login(site, Role.FINANCE) as finance:  # what the voided draft credited can be asked for again
-        _, flash = _post(finance, f"/invoices/{invoice_id}/credit-notes", {"reason": "returned, rightly"},
-                         page=f"/invoices/{invoice_id}")  # fmt: skip
+        _, flash = _post(
+            finance,
+            f"/invoices/{invoice_id}/credit-notes",
+            {"reason": "returned, rightly"},
+            page=f"/invoices/{invoice_id}",
+        )
         assert flash.startswith("ok: Credit note of ")

@@ -11,8 +11,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_pyproject_holds_the_contracts_of_every_capability_on_disk() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "layer_contracts.py"), "--check"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "layer_contracts.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     pyproject = (ROOT / "pyproject.toml").read_text()
     for package in ("deals", "invoicing", "cash", "collections", "approvals", "reporting", "users", "audit"):

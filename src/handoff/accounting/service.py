@@ -28,20 +28,45 @@ def document(inv: Invoice) -> dict[str, Any]:
     """The accounting payload for an issued invoice or credit note (amounts as decimal text)."""
     buyer = inv.buyer
     return {
-        "kind": inv.kind.value, "number": inv.number, "issue_date": _s(inv.issue_date), "due_date": _s(inv.due_date),
-        "currency": inv.currency, "corrects": inv.corrects or "", "payment_reference": inv.payment_reference,
-        "po_number": inv.po_number, "order_refs": list(inv.order_refs),
+        "kind": inv.kind.value,
+        "number": inv.number,
+        "issue_date": _s(inv.issue_date),
+        "due_date": _s(inv.due_date),
+        "currency": inv.currency,
+        "corrects": inv.corrects or "",
+        "payment_reference": inv.payment_reference,
+        "po_number": inv.po_number,
+        "order_refs": list(inv.order_refs),
         "seller": {"code": inv.seller.code, "name": inv.seller.name, "vat_id": inv.seller.vat_id},
-        "customer": {"id": buyer.customer_id, "name": buyer.legal_name, "email": buyer.billing_email,
-                     "contact_name": buyer.billing_contact_name, "vat_id": buyer.vat_id, "country": buyer.country,
-                     "street": buyer.address.street, "city": buyer.address.city,
-                     "postal_code": buyer.address.postal_code},
-        "lines": [{"description": ln.description, "quantity": _s(ln.quantity), "unit_price": _s(ln.unit_price),
-                   "net_amount": _s(ln.net_amount), "vat_category": ln.tax.category, "vat_rate": _s(ln.tax.rate)}
-                  for ln in inv.lines],
-        "totals": {"net": _s(inv.totals.tax_exclusive), "tax": _s(inv.totals.tax),
-                   "gross": _s(inv.totals.tax_inclusive), "payable": _s(inv.totals.payable)},
-    }  # fmt: skip
+        "customer": {
+            "id": buyer.customer_id,
+            "name": buyer.legal_name,
+            "email": buyer.billing_email,
+            "contact_name": buyer.billing_contact_name,
+            "vat_id": buyer.vat_id,
+            "country": buyer.country,
+            "street": buyer.address.street,
+            "city": buyer.address.city,
+            "postal_code": buyer.address.postal_code,
+        },
+        "lines": [
+            {
+                "description": ln.description,
+                "quantity": _s(ln.quantity),
+                "unit_price": _s(ln.unit_price),
+                "net_amount": _s(ln.net_amount),
+                "vat_category": ln.tax.category,
+                "vat_rate": _s(ln.tax.rate),
+            }
+            for ln in inv.lines
+        ],
+        "totals": {
+            "net": _s(inv.totals.tax_exclusive),
+            "tax": _s(inv.totals.tax),
+            "gross": _s(inv.totals.tax_inclusive),
+            "payable": _s(inv.totals.payable),
+        },
+    }
 
 
 def _short(key: str) -> str:
@@ -49,8 +74,9 @@ def _short(key: str) -> str:
     return key if len(key) <= 120 else key[:60] + ":" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _writeback(uow: UnitOfWork, ctx: AppContext, at: datetime, order_ids: list[int], key: str,
-               properties: dict[str, str]) -> None:  # fmt: skip
+def _writeback(
+    uow: UnitOfWork, ctx: AppContext, at: datetime, order_ids: list[int], key: str, properties: dict[str, str]
+) -> None:
     targets = ctx.config.model.connectors.crm_writeback
     if not targets or not order_ids:
         return
@@ -59,26 +85,80 @@ def _writeback(uow: UnitOfWork, ctx: AppContext, at: datetime, order_ids: list[i
         for deal in deals:
             crm_id = deal.data.get(f"{target}_deal_id")  # set by that CRM's mapping
             if crm_id:
-                uow.notify(Notice(_short(f"{target}:{key}:{deal.deal_id}"), target, "crm_status", {
-                    "deal_id": crm_id, "as_of": at.isoformat(), "properties": properties}), at)  # fmt: skip
+                uow.notify(
+                    Notice(
+                        _short(f"{target}:{key}:{deal.deal_id}"),
+                        target,
+                        "crm_status",
+                        {"deal_id": crm_id, "as_of": at.isoformat(), "properties": properties},
+                    ),
+                    at,
+                )
 
 
 def issued(uow: UnitOfWork, ctx: AppContext, inv: Invoice, order_ids: list[int], at: datetime) -> None:
     doc = document(inv)
     for target in ctx.config.model.connectors.accounting:
-        uow.notify(Notice(f"{target}:{inv.kind.value}:{inv.number}", target, "accounting",
-                          {"type": inv.kind.value, "document": doc}), at)  # fmt: skip
-    _writeback(uow, ctx, at, order_ids, f"issued:{inv.number}", {
-        "handoff_invoice_number": inv.number or "", "handoff_invoice_status": "issued",
-        "handoff_payment_state": "unpaid", "handoff_invoice_due_date": _s(inv.due_date)})  # fmt: skip
+        uow.notify(
+            Notice(
+                f"{target}:{inv.kind.value}:{inv.number}",
+                target,
+                "accounting",
+                {"type": inv.kind.value, "document": doc},
+            ),
+            at,
+        )
+    _writeback(
+        uow,
+        ctx,
+        at,
+        order_ids,
+        f"issued:{inv.number}",
+        {
+            "handoff_invoice_number": inv.number or "",
+            "handoff_invoice_status": "issued",
+            "handoff_payment_state": "unpaid",
+            "handoff_invoice_due_date": _s(inv.due_date),
+        },
+    )
 
 
-def paid(uow: UnitOfWork, ctx: AppContext, *, number: str, payment_key: str, amount: Decimal, paid_on: date,
-         currency: str, state: str, total_paid: Decimal, order_ids: list[int], at: datetime) -> None:  # fmt: skip
+def paid(
+    uow: UnitOfWork,
+    ctx: AppContext,
+    *,
+    number: str,
+    payment_key: str,
+    amount: Decimal,
+    paid_on: date,
+    currency: str,
+    state: str,
+    total_paid: Decimal,
+    order_ids: list[int],
+    at: datetime,
+) -> None:
     for target in ctx.config.model.connectors.accounting:
-        uow.notify(Notice(_short(f"{target}:payment:{payment_key}"), target, "accounting", {
-            "type": "payment", "invoice_number": number, "payment_key": payment_key, "amount": str(amount),
-            "paid_on": paid_on.isoformat(), "currency": currency}), at)  # fmt: skip
-    _writeback(uow, ctx, at, order_ids, f"paid:{number}:{total_paid}", {
-        "handoff_invoice_number": number, "handoff_payment_state": state,
-        "handoff_paid_amount": str(total_paid)})  # fmt: skip
+        uow.notify(
+            Notice(
+                _short(f"{target}:payment:{payment_key}"),
+                target,
+                "accounting",
+                {
+                    "type": "payment",
+                    "invoice_number": number,
+                    "payment_key": payment_key,
+                    "amount": str(amount),
+                    "paid_on": paid_on.isoformat(),
+                    "currency": currency,
+                },
+            ),
+            at,
+        )
+    _writeback(
+        uow,
+        ctx,
+        at,
+        order_ids,
+        f"paid:{number}:{total_paid}",
+        {"handoff_invoice_number": number, "handoff_payment_state": state, "handoff_paid_amount": str(total_paid)},
+    )

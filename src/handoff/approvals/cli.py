@@ -43,8 +43,10 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
             asked = request_credit_note(context(db), number, reason, actor, _parse_quantities(line or []))
         except ApprovalError as exc:
             fail(str(exc))
-        out.print(f"approval {asked['id']} pending: credit note of {asked['payload']['gross']} "
-                  f"{asked['payload']['currency']} on {number}")
+        out.print(
+            f"approval {asked['id']} pending: credit note of {asked['payload']['gross']} "
+            f"{asked['payload']['currency']} on {number}"
+        )
 
     @credit_note.command("void")
     def credit_note_void(
@@ -75,8 +77,14 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         for r in rows:
             p = r["payload"]
             table.add_row(
-                str(r["id"]), r["kind"], r["subject"], f"{p.get('gross', '')} {p.get('currency', '')}",
-                str(p.get("reason", "")), r["status"], r["requested_by"], r["decided_by"] or "",
+                str(r["id"]),
+                r["kind"],
+                r["subject"],
+                f"{p.get('gross', '')} {p.get('currency', '')}",
+                str(p.get("reason", "")),
+                r["status"],
+                r["requested_by"],
+                r["decided_by"] or "",
                 f"draft {r['result_invoice_id']}" if r["result_invoice_id"] else "",
             )
         out.print(table)
@@ -96,8 +104,10 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
             done = approve(context(db), approval_id, actor, note)
         except ApprovalError as exc:
             fail(str(exc))
-        out.print(f"approval {approval_id} approved: credit-note draft {done['result_invoice_id']} "
-                  f"(handoff invoice issue --id {done['result_invoice_id']})")
+        out.print(
+            f"approval {approval_id} approved: credit-note draft {done['result_invoice_id']} "
+            f"(handoff invoice issue --id {done['result_invoice_id']})"
+        )
 
     @approvals.command("reject")
     def approvals_reject(

@@ -34,8 +34,15 @@ def approvals_page(request: Request, user: User = ui_user(*FINANCE)) -> Response
     ctx = context(request)
     pending = approvals.list_approvals(ctx, "pending", limit=200)
     decided = approvals.list_approvals(ctx, ("approved", "rejected"), limit=20)
-    return render(request, "approvals.html", user, pending=pending, decided=decided.items,
-                  me=approvals.person(user.actor), can_decide=user.role in WRITERS)  # fmt: skip
+    return render(
+        request,
+        "approvals.html",
+        user,
+        pending=pending,
+        decided=decided.items,
+        me=approvals.person(user.actor),
+        can_decide=user.role in WRITERS,
+    )
 
 
 @router.post("/approvals/{approval_id}/approve")
@@ -70,8 +77,12 @@ async def void_page(request: Request, invoice_id: int, user: User = ui_user(*WRI
         return error_page(request, 404, f"There is no invoice {invoice_id}.")
     try:
         approval = approvals.void_credit_note(context(request), invoice_id, user.actor, await _text(request, "reason"))
-        flash_message(request, "ok", f"Credit-note draft voided: it will not be issued, and what it credited on "
-                                     f"{approval['subject']} can be credited again.")  # fmt: skip
+        flash_message(
+            request,
+            "ok",
+            f"Credit-note draft voided: it will not be issued, and what it credited on "
+            f"{approval['subject']} can be credited again.",
+        )
     except ApprovalError as exc:
         if exc.code == "not_found":
             return error_page(request, 404, f"There is no invoice {invoice_id}.")
@@ -91,14 +102,19 @@ async def request_credit_note_page(request: Request, invoice_id: int, user: User
         return see_other(back)
     try:
         quantities = _quantities(await request.form(), detail["lines"])
-        asked = approvals.request_credit_note(ctx, detail["number"], await _text(request, "reason"), user.actor,
-                                              quantities or None)  # fmt: skip
+        asked = approvals.request_credit_note(
+            ctx, detail["number"], await _text(request, "reason"), user.actor, quantities or None
+        )
     except (MoneyError, ApprovalError) as exc:
         flash_message(request, "error", f"Not requested: {exc}")
         return see_other(back)
     gross = asked["payload"]["gross"]
-    flash_message(request, "ok", f"Credit note of {gross} {asked['payload']['currency']} on {detail['number']} "
-                                 "requested. It waits for another finance user or an admin to approve it.")  # fmt: skip
+    flash_message(
+        request,
+        "ok",
+        f"Credit note of {gross} {asked['payload']['currency']} on {detail['number']} "
+        "requested. It waits for another finance user or an admin to approve it.",
+    )
     return see_other(back)
 
 

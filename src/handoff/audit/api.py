@@ -41,8 +41,12 @@ class AuditVerification(Out):
 def verify_audit(ctx: Ctx, user: User = api_user(Role.AUDITOR, Role.ADMIN)) -> Any:
     """Recompute the hash chain; name the first altered, inserted or deleted entry."""
     count, broken = audit.verify(ctx)
-    return {"entries": count, "intact": broken is None, "broken_at": broken.seq if broken else None,
-            "reason": broken.reason if broken else None}
+    return {
+        "entries": count,
+        "intact": broken is None,
+        "broken_at": broken.seq if broken else None,
+        "reason": broken.reason if broken else None,
+    }
 
 
 @router.get("/audit/{entity_type}/{entity_id}", response_model=list[AuditEntry])

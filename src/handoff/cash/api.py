@@ -55,8 +55,9 @@ class PaymentResult(Out):
 
 
 @router.get("/payments", response_model=PaymentPage)
-def list_payments(ctx: Ctx, limit: Limit = 50, offset: Offset = 0, invoice_number: Filter = None,
-                  user: User = api_user(*READERS)) -> Any:  # fmt: skip
+def list_payments(
+    ctx: Ctx, limit: Limit = 50, offset: Offset = 0, invoice_number: Filter = None, user: User = api_user(*READERS)
+) -> Any:
     return page_out(payment_queries.list_payments(ctx, invoice_number=invoice_number, limit=limit, offset=offset))
 
 
@@ -69,9 +70,14 @@ def apply(ctx: Ctx, payment: PaymentIn, user: User = api_user(*WRITERS)) -> Any:
     try:
         report = apply_payment(ctx, payment.invoice_number, amount, payment.paid_on, payment.reference, user.actor)
     except IntakeError as exc:
-        raise ApiError(409, "conflict", f"invoice {payment.invoice_number!r} is not an issued invoice",
-                       "invoice_number") from exc  # fmt: skip
+        raise ApiError(
+            409, "conflict", f"invoice {payment.invoice_number!r} is not an issued invoice", "invoice_number"
+        ) from exc
     number = payment.invoice_number
     state = report.states.get(number) or invoice_queries.invoice_payment_state(ctx, number)
-    return {"applied": report.applied, "duplicates": report.duplicates, "invoice_number": payment.invoice_number,
-            "payment_state": state or "unpaid"}
+    return {
+        "applied": report.applied,
+        "duplicates": report.duplicates,
+        "invoice_number": payment.invoice_number,
+        "payment_state": state or "unpaid",
+    }

@@ -38,8 +38,10 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         counts: dict[str, int] = {}
         for state in report.states.values():
             counts[state] = counts.get(state, 0) + 1
-        out.print(f"{file}: {report.applied} payments applied, {report.duplicates} already known; invoices now "
-                  + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "unchanged"))
+        out.print(
+            f"{file}: {report.applied} payments applied, {report.duplicates} already known; invoices now "
+            + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "unchanged")
+        )
 
     @app.command("import-statement")
     def import_statement(
@@ -64,8 +66,10 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
             report = store(ctx, data, file.name, actor, csv_mapping)
         except StatementError as exc:
             fail(f"refused, nothing stored: {exc}")
-        out.print(f"{file.name}: {report.statements} statement(s), {report.lines} lines, {report.new_lines} new "
-                  f"({report.credits} incoming payments to match), {report.lines - report.new_lines} already imported")
+        out.print(
+            f"{file.name}: {report.statements} statement(s), {report.lines} lines, {report.new_lines} new "
+            f"({report.credits} incoming payments to match), {report.lines - report.new_lines} already imported"
+        )
 
     @app.command("match")
     def match_payments(
@@ -79,8 +83,10 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         if threshold is not None and not 0 < threshold <= 1:
             fail("--threshold must be in (0, 1]")
         report = apply_cash(context(db), actor, threshold)
-        out.print(f"{report.lines} bank lines: {report.applied} applied, {report.review} to review, "
-                  f"{report.unmatched} unmatched")
+        out.print(
+            f"{report.lines} bank lines: {report.applied} applied, {report.review} to review, "
+            f"{report.unmatched} unmatched"
+        )
         for number, state in sorted(report.states.items())[:20]:
             out.print(f"  {number}: {state}")
 
@@ -101,9 +107,13 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
             if m["alternatives"]:
                 proposed += f" (or {', '.join(m['alternatives'])})"
             table.add_row(
-                str(m["id"]), f"{m['amount']:,.2f} {m['currency']}", m["counterparty_name"],
-                " ".join(filter(None, (m["remittance"], m["structured_reference"]))), proposed,
-                f"{m['confidence']:.2f}", "; ".join(e["code"] for e in m["evidence"]),
+                str(m["id"]),
+                f"{m['amount']:,.2f} {m['currency']}",
+                m["counterparty_name"],
+                " ".join(filter(None, (m["remittance"], m["structured_reference"]))),
+                proposed,
+                f"{m['confidence']:.2f}",
+                "; ".join(e["code"] for e in m["evidence"]),
             )
         out.print(table)
         out.print(f"{len(rows)} {status.replace('_', ' ')}")

@@ -21,8 +21,9 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/payments")
-def payments_page(request: Request, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-                  user: User = ui_user(*FINANCE)) -> Response:  # fmt: skip
+def payments_page(
+    request: Request, page: Annotated[int, Query(ge=1, le=10_000)] = 1, user: User = ui_user(*FINANCE)
+) -> Response:
     found = payment_queries.list_payments(context(request), limit=PAGE, offset=(page - 1) * PAGE)
     return render(request, "payments.html", user, page=found, page_no=page, can_apply=user.role in WRITERS)
 
@@ -40,8 +41,9 @@ async def apply_payment_page(request: Request, user: User = ui_user(*WRITERS)) -
         flash_message(request, "error", "Give an invoice number, a positive amount and a date (YYYY-MM-DD).")
         return see_other("/payments")
     try:
-        report = apply_payment(context(request), number, amount, paid_on, str(form.get("reference", ""))[:200],
-                               user.actor)  # fmt: skip
+        report = apply_payment(
+            context(request), number, amount, paid_on, str(form.get("reference", ""))[:200], user.actor
+        )
     except IntakeError:
         flash_message(request, "error", f"{number} is not an issued invoice.")
         return see_other("/payments")

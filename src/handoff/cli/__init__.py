@@ -20,8 +20,25 @@ from handoff.reporting import cli as reporting
 from handoff.users import cli as users
 
 HELP_ORDER = (
-    "check", "import", "import-payments", "import-statement", "match", "dispute", "pause-dunning", "worker",
-    "digest", "serve", "demo", "audit", "db", "invoice", "outbox", "review", "dunning", "users", "credit-note",
+    "check",
+    "import",
+    "import-payments",
+    "import-statement",
+    "match",
+    "dispute",
+    "pause-dunning",
+    "worker",
+    "digest",
+    "serve",
+    "demo",
+    "audit",
+    "db",
+    "invoice",
+    "outbox",
+    "review",
+    "dunning",
+    "users",
+    "credit-note",
     "approvals",
 )
 
@@ -34,8 +51,13 @@ class _InHelpOrder(TyperGroup):
         return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
 
 
-app = typer.Typer(cls=_InHelpOrder, help="handoff: from closed-won to cash in the bank.", no_args_is_help=True,
-                  add_completion=False, callback=common.close_engines_on_exit)
+app = typer.Typer(
+    cls=_InHelpOrder,
+    help="handoff: from closed-won to cash in the bank.",
+    no_args_is_help=True,
+    add_completion=False,
+    callback=common.close_engines_on_exit,
+)
 
 deals.register(app, common.context)
 invoicing.register(app, common.context)
@@ -50,4 +72,3 @@ operations.register(app)
 
 def main() -> None:
     app()
-

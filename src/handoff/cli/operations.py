@@ -29,8 +29,12 @@ def register(app: typer.Typer) -> None:
     outbox.command("replay")(outbox_replay)
 
 
-def worker(db: DbOption = None, once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
-           interval: float = 2.0, worker_id: Annotated[Optional[str], typer.Option("--id")] = None) -> None:
+def worker(
+    db: DbOption = None,
+    once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
+    interval: float = 2.0,
+    worker_id: Annotated[Optional[str], typer.Option("--id")] = None,
+) -> None:
     """Apply pending events, issue drafts (when automated), deliver notices, run scheduled jobs."""
     import logging
     import signal

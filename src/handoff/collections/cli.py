@@ -30,8 +30,15 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         table = Table("invoice", "level", "tone", "days overdue", "open", "to", "cc")
         for lt in run.letters:
             r = lt.reminder
-            table.add_row(r.invoice_number, str(r.level), r.tone.value, str(r.days_overdue),
-                          f"{r.amount_open:,.2f} {r.currency}", ", ".join(lt.to), ", ".join(lt.cc))
+            table.add_row(
+                r.invoice_number,
+                str(r.level),
+                r.tone.value,
+                str(r.days_overdue),
+                f"{r.amount_open:,.2f} {r.currency}",
+                ", ".join(lt.to),
+                ", ".join(lt.cc),
+            )
         out.print(table)
         for number, why in run.skipped:
             err.print(f"{number}: not sent: {why}")
@@ -39,8 +46,9 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         out.print(f"{run.on}: {len(run.letters)} reminders {verb}; {run.overdue} invoices overdue")
 
     @app.command("dispute")
-    def dispute(invoice: str, db: DbOption = None, clear: bool = False, reason: str = "",
-                actor: str = "finance@cli") -> None:
+    def dispute(
+        invoice: str, db: DbOption = None, clear: bool = False, reason: str = "", actor: str = "finance@cli"
+    ) -> None:
         """Mark an invoice disputed (no reminders while disputed), or --clear the dispute."""
         from handoff.collections.service import DunningError, set_dispute
 

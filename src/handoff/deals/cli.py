@@ -47,8 +47,13 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
             fail(str(exc))
         if as_json:
             for deal_id, problems in results:
-                sys.stdout.write(json.dumps({"deal_id": deal_id, "ready": not problems,
-                                             "problems": [p.as_dict() for p in problems]}, ensure_ascii=False) + "\n")
+                sys.stdout.write(
+                    json.dumps(
+                        {"deal_id": deal_id, "ready": not problems, "problems": [p.as_dict() for p in problems]},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
             return
         table = Table("deal", "ready", "problems")
         for deal_id, problems in results:
@@ -73,8 +78,10 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
             fail(str(exc))
         ctx = context(db)
         received, processed = ingest(ctx, events, render_ahead=True)
-        out.print(f"{file}: {len(events)} deals read, {received.received} new, {received.duplicates} already "
-                  f"received; {processed.applied} applied, {processed.stale} stale, {processed.failed} failed")
+        out.print(
+            f"{file}: {len(events)} deals read, {received.received} new, {received.duplicates} already "
+            f"received; {processed.applied} applied, {processed.stale} stale, {processed.failed} failed"
+        )
         _print_states(ctx)
 
 

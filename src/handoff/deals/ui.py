@@ -24,27 +24,54 @@ AGE_FILTERS = {label: (lo, hi) for lo, hi, label in AGE_BUCKETS}
 
 
 @router.get("/exceptions")
-def exceptions_page(request: Request, owner: str = "", reason: str = "", age: str = "",
-                    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-                    user: User = ui_user(*ALL)) -> Response:  # fmt: skip
+def exceptions_page(
+    request: Request,
+    owner: str = "",
+    reason: str = "",
+    age: str = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    user: User = ui_user(*ALL),
+) -> Response:
     ctx = context(request)
     if user.role is Role.SALES:
         owner = user.email
     lo, hi = AGE_FILTERS.get(age, (None, None))
-    found = deal_queries.list_exceptions(ctx, owner=owner or None, reason=reason or None, min_age_days=lo,
-                                    max_age_days=hi if hi is None or hi < 10**6 else None,
-                                    limit=PAGE, offset=(page - 1) * PAGE)  # fmt: skip
+    found = deal_queries.list_exceptions(
+        ctx,
+        owner=owner or None,
+        reason=reason or None,
+        min_age_days=lo,
+        max_age_days=hi if hi is None or hi < 10**6 else None,
+        limit=PAGE,
+        offset=(page - 1) * PAGE,
+    )
     everything = deal_queries.list_exceptions(ctx, owner=user.email if user.role is Role.SALES else None, limit=1)
-    owners = sorted({r["owner"] for r in deal_queries.list_exceptions(ctx, limit=1000).items}) \
-        if user.role is not Role.SALES else []  # fmt: skip
-    return render(request, "exceptions.html", user, page=found, page_no=page, owner=owner, reason=reason, age=age,
-                  ages=list(AGE_FILTERS), owners=owners, open_total=everything.total,
-                  reasons=sorted(EDITABLE), can_fix=user.role in (Role.SALES, Role.FINANCE, Role.ADMIN))  # fmt: skip
+    owners = (
+        sorted({r["owner"] for r in deal_queries.list_exceptions(ctx, limit=1000).items})
+        if user.role is not Role.SALES
+        else []
+    )
+    return render(
+        request,
+        "exceptions.html",
+        user,
+        page=found,
+        page_no=page,
+        owner=owner,
+        reason=reason,
+        age=age,
+        ages=list(AGE_FILTERS),
+        owners=owners,
+        open_total=everything.total,
+        reasons=sorted(EDITABLE),
+        can_fix=user.role in (Role.SALES, Role.FINANCE, Role.ADMIN),
+    )
 
 
 @router.post("/deals/{deal_id}/fix")
-async def fix_deal(request: Request, deal_id: str,
-                   user: User = ui_user(Role.SALES, Role.FINANCE, Role.ADMIN)) -> Response:  # fmt: skip
+async def fix_deal(
+    request: Request, deal_id: str, user: User = ui_user(Role.SALES, Role.FINANCE, Role.ADMIN)
+) -> Response:
     ctx = context(request)
     owner = deal_queries.order_owner(ctx, deal_id)
     if owner is None:
@@ -68,21 +95,38 @@ async def fix_deal(request: Request, deal_id: str,
         left = "; ".join(p["message"] for p in detail["problems"])
         flash_message(request, "warn", f"{deal_id} saved, still blocked: {left}")
     else:
-        flash_message(request, "ok",
-                      f"{deal_id} is ready to bill — it left the exception queue and finance has a task.")
+        flash_message(
+            request, "ok", f"{deal_id} is ready to bill — it left the exception queue and finance has a task."
+        )
     return see_other(back)
 
 
 @router.get("/deals")
-def deals_page(request: Request, state: str = "", owner: str = "", text: str = "",
-               page: Annotated[int, Query(ge=1, le=10_000)] = 1, user: User = ui_user(*ALL)) -> Response:  # fmt: skip
+def deals_page(
+    request: Request,
+    state: str = "",
+    owner: str = "",
+    text: str = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    user: User = ui_user(*ALL),
+) -> Response:
     ctx = context(request)
     if user.role is Role.SALES:
         owner = user.email
-    found = deal_queries.list_orders(ctx, state=state or None, owner=owner or None, text=text or None, limit=PAGE,
-                                offset=(page - 1) * PAGE)  # fmt: skip
-    return render(request, "deals.html", user, page=found, page_no=page, state=state, owner=owner, text=text,
-                  states=list(STATE_LABELS))  # fmt: skip
+    found = deal_queries.list_orders(
+        ctx, state=state or None, owner=owner or None, text=text or None, limit=PAGE, offset=(page - 1) * PAGE
+    )
+    return render(
+        request,
+        "deals.html",
+        user,
+        page=found,
+        page_no=page,
+        state=state,
+        owner=owner,
+        text=text,
+        states=list(STATE_LABELS),
+    )
 
 
 @router.get("/deals/{deal_id}")
@@ -93,5 +137,12 @@ def deal_page(request: Request, deal_id: str, user: User = ui_user(*ALL)) -> Res
         return error_page(request, 404, f"There is no deal {deal_id}.")
     if not may_see_deal(user, detail["owner_email"]):
         return error_page(request, 403, "Sales users see only their own deals.")
-    return render(request, "deal.html", user, deal=detail, timeline=audit.history(ctx, "order", deal_id)[::-1],
-                  can_fix=user.role in (Role.SALES, Role.FINANCE, Role.ADMIN), editable=sorted(EDITABLE))  # fmt: skip
+    return render(
+        request,
+        "deal.html",
+        user,
+        deal=detail,
+        timeline=audit.history(ctx, "order", deal_id)[::-1],
+        can_fix=user.role in (Role.SALES, Role.FINANCE, Role.ADMIN),
+        editable=sorted(EDITABLE),
+    )

@@ -34,27 +34,103 @@ COUNTRIES = {  # country: (weight, currency, cities)
     "CA": (2, "USD", ["Toronto", "Vancouver", "Montréal"]),
 }
 VAT_SHAPES = {  # how a VAT number body looks, to search for a valid checksum
-    "DE": "#########", "FR": "###########", "NL": "#########B##", "AT": "U########", "BE": "0#########",
-    "IT": "###########", "ES": "B########", "PL": "##########", "DK": "########", "SE": "##########01",
-}  # fmt: skip
-STEMS = ["Nordlicht", "Bergmann", "Alpenblick", "Kestrel", "Bluewater", "Tannery", "Lumen", "Hafen", "Orion",
-         "Greenfield", "Vektor", "Halcyon", "Ironbridge", "Silverline", "Atlas", "Meridian", "Polaris", "Falke",
-         "Brightwell", "Cobalt", "Delta Rhein", "Evergreen", "Fjord", "Granite", "Harbor", "Indigo", "Juniper",
-         "Kaiser", "Lindqvist", "Mosaic", "Nimbus", "Oakridge", "Pioneer", "Quartz", "Rivermark", "Sonnenfeld"]
-SUFFIX = {"DE": ["GmbH", "AG", "GmbH & Co. KG"], "AT": ["GmbH"], "FR": ["SAS", "SA", "SARL"], "NL": ["B.V."],
-          "BE": ["NV", "BV"], "IT": ["S.r.l.", "S.p.A."], "ES": ["S.L.", "S.A."], "PL": ["Sp. z o.o."],
-          "DK": ["ApS", "A/S"], "SE": ["AB"], "US": ["Inc.", "LLC", "Corp."], "GB": ["Ltd", "plc"],
-          "CH": ["AG", "GmbH"], "CA": ["Inc.", "Ltd."]}  # fmt: skip
+    "DE": "#########",
+    "FR": "###########",
+    "NL": "#########B##",
+    "AT": "U########",
+    "BE": "0#########",
+    "IT": "###########",
+    "ES": "B########",
+    "PL": "##########",
+    "DK": "########",
+    "SE": "##########01",
+}
+STEMS = [
+    "Nordlicht",
+    "Bergmann",
+    "Alpenblick",
+    "Kestrel",
+    "Bluewater",
+    "Tannery",
+    "Lumen",
+    "Hafen",
+    "Orion",
+    "Greenfield",
+    "Vektor",
+    "Halcyon",
+    "Ironbridge",
+    "Silverline",
+    "Atlas",
+    "Meridian",
+    "Polaris",
+    "Falke",
+    "Brightwell",
+    "Cobalt",
+    "Delta Rhein",
+    "Evergreen",
+    "Fjord",
+    "Granite",
+    "Harbor",
+    "Indigo",
+    "Juniper",
+    "Kaiser",
+    "Lindqvist",
+    "Mosaic",
+    "Nimbus",
+    "Oakridge",
+    "Pioneer",
+    "Quartz",
+    "Rivermark",
+    "Sonnenfeld",
+]
+SUFFIX = {
+    "DE": ["GmbH", "AG", "GmbH & Co. KG"],
+    "AT": ["GmbH"],
+    "FR": ["SAS", "SA", "SARL"],
+    "NL": ["B.V."],
+    "BE": ["NV", "BV"],
+    "IT": ["S.r.l.", "S.p.A."],
+    "ES": ["S.L.", "S.A."],
+    "PL": ["Sp. z o.o."],
+    "DK": ["ApS", "A/S"],
+    "SE": ["AB"],
+    "US": ["Inc.", "LLC", "Corp."],
+    "GB": ["Ltd", "plc"],
+    "CH": ["AG", "GmbH"],
+    "CA": ["Inc.", "Ltd."],
+}
 KINDS = ["Systems", "Logistik", "Digital", "Analytics", "Industries", "Labs", "Partners"]
 STREETS = ["Hauptstraße", "Main Street", "Rue de la Paix", "Kerkstraat"]
-PRODUCTS = ["Platform licence", "Annual subscription", "Implementation services", "Premium support",
-            "Data migration", "Training workshop", "Enterprise seats", "Integration package"]
-OWNERS = ["anna.schmidt@acme.example", "ben.carter@acme.example", "chloe.martin@acme.example",
-          "david.kowalski@acme.example", "emma.jansen@acme.example"]
+PRODUCTS = [
+    "Platform licence",
+    "Annual subscription",
+    "Implementation services",
+    "Premium support",
+    "Data migration",
+    "Training workshop",
+    "Enterprise seats",
+    "Integration package",
+]
+OWNERS = [
+    "anna.schmidt@acme.example",
+    "ben.carter@acme.example",
+    "chloe.martin@acme.example",
+    "david.kowalski@acme.example",
+    "emma.jansen@acme.example",
+]
 FIRST = ["Anna", "Lukas", "Marie", "Jonas", "Sophie", "Paul", "Léa", "Sven", "Giulia", "Pablo", "Emily", "Noah"]
 LAST = ["Müller", "Schneider", "Dubois", "de Vries", "Rossi", "García", "Nowak", "Jensen", "Smith", "Brown"]
-DEFECTS = ["po_number", "vat_id", "billing_email", "legal_entity", "invalid_vat", "invalid_email",
-           "invalid_country", "payment_terms", "invalid_entity"]
+DEFECTS = [
+    "po_number",
+    "vat_id",
+    "billing_email",
+    "legal_entity",
+    "invalid_vat",
+    "invalid_email",
+    "invalid_country",
+    "payment_terms",
+    "invalid_entity",
+]
 
 
 def _valid_vat(country: str, rng: random.Random) -> str:
@@ -91,20 +167,28 @@ def deals(
         list_price = rng.choice([1200, 2400, 4800, 9600, 15000, 24000, 36000, 48500])
         amount = Decimal(list_price) + Decimal(rng.randrange(0, 100)) / 4
         row = {
-            "deal_id": f"D-{100000 + n}", "deal_name": f"{company} — {rng.choice(PRODUCTS)}", "stage": "closedwon",
-            "close_date": (start + timedelta(days=rng.randrange(0, 45))).isoformat(), "amount": f"{amount:.2f}",
-            "currency": currency, "customer_id": f"C-{rng.randrange(1000, 9999)}", "customer_legal_name": legal_name,
-            "customer_type": "consumer" if consumer else "business", "country": country,
+            "deal_id": f"D-{100000 + n}",
+            "deal_name": f"{company} — {rng.choice(PRODUCTS)}",
+            "stage": "closedwon",
+            "close_date": (start + timedelta(days=rng.randrange(0, 45))).isoformat(),
+            "amount": f"{amount:.2f}",
+            "currency": currency,
+            "customer_id": f"C-{rng.randrange(1000, 9999)}",
+            "customer_legal_name": legal_name,
+            "customer_type": "consumer" if consumer else "business",
+            "country": country,
             "vat_id": rng.choice(pool) if eu and not consumer else "",
             "po_number": f"PO-{rng.randrange(10000, 99999)}" if requires_po else "",
             "requires_po": "true" if requires_po else "false",
-            "billing_email": f"ap@{domain}", "billing_contact_name": contact,
+            "billing_email": f"ap@{domain}",
+            "billing_contact_name": contact,
             "billing_street": f"{rng.choice(STREETS)} {rng.randrange(1, 200)}",
-            "billing_city": rng.choice(cities), "billing_postal_code": f"{rng.randrange(10000, 99999)}",
+            "billing_city": rng.choice(cities),
+            "billing_postal_code": f"{rng.randrange(10000, 99999)}",
             "payment_terms": rng.choice(["net30", "net30", "net14", "net45", "net60", "due_on_receipt"]),
             "legal_entity": "ACME-US" if country in ("US", "CA") else "ACME-DE",
             "owner_email": rng.choice(OWNERS),
-        }  # fmt: skip
+        }
         if rng.random() < defect_rate:
             _defect(row, rng.choice(DEFECTS), eu and not consumer)
         yield row

@@ -46,8 +46,10 @@ def run_demo(db: Path, out: Console) -> None:
     out.rule("1. Intake")
     events = read_deal_file(DEALS, source="crm-export")
     received, processed = ingest(ctx, events)
-    out.print(f"{len(events)} closed-won deals read from {DEALS.name}: {received.received} stored in the inbox, "
-              f"{processed.applied} applied")  # fmt: skip
+    out.print(
+        f"{len(events)} closed-won deals read from {DEALS.name}: {received.received} stored in the inbox, "
+        f"{processed.applied} applied"
+    )
     again, _ = ingest(ctx, read_deal_file(DEALS, source="crm-export"))
     out.print(f"the same export delivered again: {again.duplicates} duplicates recognised, {again.received} new")
     _states(ctx, out)
@@ -58,8 +60,9 @@ def run_demo(db: Path, out: Console) -> None:
     out.print(f"{len(queue)} deals blocked; reasons: " + ", ".join(f"{f} {n}" for f, n in reasons.most_common()))
     table = Table("deal", "owner", "customer", "problems")
     for item in queue[:8]:
-        table.add_row(item["deal_id"], item["owner"], item["customer_name"],
-                      "; ".join(p["message"] for p in item["problems"]))  # fmt: skip
+        table.add_row(
+            item["deal_id"], item["owner"], item["customer_name"], "; ".join(p["message"] for p in item["problems"])
+        )
     out.print(table)
     fixed = 0
     for item in queue:
@@ -91,27 +94,35 @@ def run_demo(db: Path, out: Console) -> None:
                 writer.writerow([inv.number, (inv.totals.payable / 2).quantize(CENT), inv.issue_date])
     report = apply_payments(ctx, read_payment_file(payments), str(payments), actor="import:bank")
     states = Counter(report.states.values())
-    out.print(f"{report.applied} payments applied from {payments.name}: "
-              + ", ".join(f"{n} invoices {s}" for s, n in sorted(states.items())))  # fmt: skip
+    out.print(
+        f"{report.applied} payments applied from {payments.name}: "
+        + ", ".join(f"{n} invoices {s}" for s, n in sorted(states.items()))
+    )
     _states(ctx, out)
 
     out.rule("5. Credit notes: four eyes")
     unpaid = next(inv for n, inv in enumerate(issued) if n % 10 == 7)
     asked = request_credit_note(ctx, unpaid.number or "", "customer returned the order", "finance@acme.example")
-    out.print(f"finance asked for a credit note of {asked['payload']['gross']} {asked['payload']['currency']} on "
-              f"{unpaid.number} (approval {asked['id']})")  # fmt: skip
+    out.print(
+        f"finance asked for a credit note of {asked['payload']['gross']} {asked['payload']['currency']} on "
+        f"{unpaid.number} (approval {asked['id']})"
+    )
     try:
         approve(ctx, asked["id"], "finance@acme.example")
     except ApprovalError as exc:
         out.print(f"approving it themselves is refused: {exc}")
-    out.print(f"it waits for a second person: log in as admin and open Approvals in the web app, or run "
-              f"`handoff approvals approve {asked['id']} --actor admin@acme.example`")  # fmt: skip
+    out.print(
+        f"it waits for a second person: log in as admin and open Approvals in the web app, or run "
+        f"`handoff approvals approve {asked['id']} --actor admin@acme.example`"
+    )
 
     out.rule("6. Notices (outbox)")
     channel = LogChannel(notices)
     delivered = deliver_due(ctx, {"email": channel, "log": channel}, "demo", batch=10_000)
-    out.print(f"{delivered.delivered} notices delivered (e-mails written to {notices.name}; set HANDOFF_SMTP_HOST "
-              f"and run `handoff worker` to send real mail)")  # fmt: skip
+    out.print(
+        f"{delivered.delivered} notices delivered (e-mails written to {notices.name}; set HANDOFF_SMTP_HOST "
+        f"and run `handoff worker` to send real mail)"
+    )
 
     out.rule("7. Weekly digest")
     out.print(digest.render_text(digest.build(ctx)), highlight=False, markup=False)

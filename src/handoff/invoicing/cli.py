@@ -29,9 +29,15 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
         table = Table("number", "status", "payment", "customer", "amount", "paid", "due")
         for r in invoice_rows(context(db), status):
-            table.add_row(r["number"] or f"(draft {r['id']})", r["status"], r["payment_state"], r["customer_name"],
-                          f"{r['gross_amount']:,.2f} {r['currency']}", f"{r['paid_amount']:,.2f}",
-                          str(r["due_date"] or ""))
+            table.add_row(
+                r["number"] or f"(draft {r['id']})",
+                r["status"],
+                r["payment_state"],
+                r["customer_name"],
+                f"{r['gross_amount']:,.2f} {r['currency']}",
+                f"{r['paid_amount']:,.2f}",
+                str(r["due_date"] or ""),
+            )
         out.print(table)
 
     @invoice.command("issue")
@@ -55,8 +61,9 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         except InvoicingError as exc:
             fail(str(exc))
         for inv in issued[:20]:
-            out.print(f"{inv.number}: {inv.totals.payable:,.2f} {inv.currency} to {inv.buyer.legal_name}, "
-                      f"due {inv.due_date}")
+            out.print(
+                f"{inv.number}: {inv.totals.payable:,.2f} {inv.currency} to {inv.buyer.legal_name}, due {inv.due_date}"
+            )
         out.print(f"{len(issued)} invoices issued")
 
     @invoice.command("render")

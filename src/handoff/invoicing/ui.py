@@ -26,19 +26,47 @@ def tasks_page(request: Request, user: User = ui_user(*FINANCE)) -> Response:
     columns: dict[str, list[dict[str, Any]]] = {"issue_invoice": [], "review_amendment": []}
     for t in open_tasks.items:
         columns.setdefault(t["kind"], []).append(t)
-    return render(request, "tasks.html", user, columns=columns, open_total=open_tasks.total, done=done.items,
-                  can_issue=user.role in WRITERS)  # fmt: skip
+    return render(
+        request,
+        "tasks.html",
+        user,
+        columns=columns,
+        open_total=open_tasks.total,
+        done=done.items,
+        can_issue=user.role in WRITERS,
+    )
 
 
 @router.get("/invoices")
-def invoices_page(request: Request, status: str = "", payment_state: str = "", overdue: str = "",
-                  customer: str = "", page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-                  user: User = ui_user(*FINANCE)) -> Response:  # fmt: skip
-    found = invoice_queries.list_invoices(context(request), status=status or None, payment_state=payment_state or None,
-                                  overdue=True if overdue == "1" else None, customer=customer or None,
-                                  limit=PAGE, offset=(page - 1) * PAGE)  # fmt: skip
-    return render(request, "invoices.html", user, page=found, page_no=page, status=status,
-                  payment_state=payment_state, overdue=overdue, customer=customer)  # fmt: skip
+def invoices_page(
+    request: Request,
+    status: str = "",
+    payment_state: str = "",
+    overdue: str = "",
+    customer: str = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    user: User = ui_user(*FINANCE),
+) -> Response:
+    found = invoice_queries.list_invoices(
+        context(request),
+        status=status or None,
+        payment_state=payment_state or None,
+        overdue=True if overdue == "1" else None,
+        customer=customer or None,
+        limit=PAGE,
+        offset=(page - 1) * PAGE,
+    )
+    return render(
+        request,
+        "invoices.html",
+        user,
+        page=found,
+        page_no=page,
+        status=status,
+        payment_state=payment_state,
+        overdue=overdue,
+        customer=customer,
+    )
 
 
 @router.get("/invoices/{invoice_id}")
@@ -49,8 +77,11 @@ def invoice_page(request: Request, invoice_id: int, user: User = ui_user(*FINANC
     detail = invoice_queries.invoice_detail(ctx, invoice_id)
     if detail is None:
         return error_page(request, 404, f"There is no invoice {invoice_id}.")
-    credits = approvals.list_approvals(ctx, None, limit=50, subject=detail["number"]).items \
-        if detail["kind"] == "invoice" and detail["number"] else []  # fmt: skip
+    credits = (
+        approvals.list_approvals(ctx, None, limit=50, subject=detail["number"]).items
+        if detail["kind"] == "invoice" and detail["number"]
+        else []
+    )
     return render(request, "invoice.html", user, inv=detail, credits=credits, can_issue=user.role in WRITERS)
 
 

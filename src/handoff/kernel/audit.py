@@ -32,8 +32,18 @@ class AuditEntry:
 
 
 def _canonical(entry: AuditEntry) -> bytes:
-    body = [entry.seq, entry.at, entry.actor, entry.action, entry.entity_type, entry.entity_id,
-            entry.reason, entry.before, entry.after, entry.prev_hash]  # fmt: skip
+    body = [
+        entry.seq,
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.entity_type,
+        entry.entity_id,
+        entry.reason,
+        entry.before,
+        entry.after,
+        entry.prev_hash,
+    ]
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
 
 

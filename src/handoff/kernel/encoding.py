@@ -37,7 +37,6 @@ def to_jsonable(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS))
 
 
-
 def to_json_bytes(value: Any, sort_keys: bool = False) -> bytes:
     """`value` as the JSON text of `to_json_fragment`."""
     option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
@@ -62,8 +61,9 @@ def from_jsonable(tp: Any, value: Any) -> Any:
         return value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
-        kwargs = {f.name: from_jsonable(hints[f.name], value[f.name])
-                  for f in dataclasses.fields(tp) if f.name in value}  # fmt: skip
+        kwargs = {
+            f.name: from_jsonable(hints[f.name], value[f.name]) for f in dataclasses.fields(tp) if f.name in value
+        }
         return tp(**kwargs)
     if tp is Decimal:
         return Decimal(value)
@@ -74,7 +74,6 @@ def from_jsonable(tp: Any, value: Any) -> Any:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value)
     return value
-
 
 
 def load_json(tp: type[T], doc: Any) -> T:

@@ -16,10 +16,18 @@ from matplotlib.ticker import MaxNLocator
 
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
 ACCENT, WARN, BAD, GOOD = "#2f6fde", "#e0a526", "#d64545", "#2f9e6e"
-matplotlib.rcParams.update({
-    "font.family": "DejaVu Sans", "font.size": 10, "svg.fonttype": "none", "axes.edgecolor": GRID,
-    "axes.labelcolor": MUTED, "xtick.color": MUTED, "ytick.color": MUTED, "text.color": INK,
-})  # fmt: skip
+matplotlib.rcParams.update(
+    {
+        "font.family": "DejaVu Sans",
+        "font.size": 10,
+        "svg.fonttype": "none",
+        "axes.edgecolor": GRID,
+        "axes.labelcolor": MUTED,
+        "xtick.color": MUTED,
+        "ytick.color": MUTED,
+        "text.color": INK,
+    }
+)
 
 
 def _svg(fig: Figure) -> bytes:
@@ -38,8 +46,13 @@ def _axes(width: float = 5.6, height: float = 2.8):  # type: ignore[no-untyped-d
     return fig, ax
 
 
-def bars(labels: Sequence[str], values: Sequence[float], colors: Sequence[str] | str = ACCENT,
-         value_format: str = "{:,.0f}", ylabel: str = "") -> bytes:  # fmt: skip
+def bars(
+    labels: Sequence[str],
+    values: Sequence[float],
+    colors: Sequence[str] | str = ACCENT,
+    value_format: str = "{:,.0f}",
+    ylabel: str = "",
+) -> bytes:
     """Vertical bars with their values written above them."""
     fig, ax = _axes()
     if not labels:
@@ -57,8 +70,9 @@ def bars(labels: Sequence[str], values: Sequence[float], colors: Sequence[str] |
     return _svg(fig)
 
 
-def horizontal(labels: Sequence[str], values: Sequence[float], color: str = ACCENT,
-               value_format: str = "{:,.0f}") -> bytes:  # fmt: skip
+def horizontal(
+    labels: Sequence[str], values: Sequence[float], color: str = ACCENT, value_format: str = "{:,.0f}"
+) -> bytes:
     """Horizontal bars (for amounts by currency), largest at the top."""
     fig = Figure(figsize=(5.6, max(1.4, 0.55 * len(labels) + 0.8)))
     ax = fig.add_subplot()
@@ -83,8 +97,13 @@ def donut(share: float, label: str, color: str = ACCENT) -> bytes:
     fig = Figure(figsize=(2.6, 2.6))
     ax = fig.add_subplot()
     share = min(max(share, 0.0), 1.0)
-    ax.pie([share, 1 - share], colors=[color, GRID], startangle=90, counterclock=False,
-           wedgeprops={"width": 0.28, "edgecolor": "white"})  # fmt: skip
+    ax.pie(
+        [share, 1 - share],
+        colors=[color, GRID],
+        startangle=90,
+        counterclock=False,
+        wedgeprops={"width": 0.28, "edgecolor": "white"},
+    )
     ax.text(0, 0.08, f"{share:.0%}", ha="center", va="center", fontsize=20, color=INK, fontweight="bold")
     ax.text(0, -0.25, label, ha="center", va="center", fontsize=9, color=MUTED)
     ax.set_aspect("equal")

@@ -176,9 +176,7 @@ class ReportingRepository:
                     .where(late)
                     .group_by(inv.c.currency)
                 ).all()
-                return OverdueFigures(
-                    sum(n for _, n, _ in rows), {c: round2(Decimal(v)) for c, _, v in rows}
-                )
+                return OverdueFigures(sum(n for _, n, _ in rows), {c: round2(Decimal(v)) for c, _, v in rows})
             totals: dict[str, Decimal] = {}
             count = 0
             for r in conn.execute(select(inv.c.currency, inv.c.gross_amount, inv.c.paid_amount).where(late)):

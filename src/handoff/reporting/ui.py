@@ -27,17 +27,23 @@ def chart(request: Request, name: str, user: User = ui_user(*FINANCE)) -> Respon
     if name == "states":
         states = {k: v for k, v in m.deals_by_state.items() if v or k != "pipeline"}
         colors = [{"blocked": charts.BAD, "paid": charts.GOOD}.get(s, charts.ACCENT) for s in states]
-        svg = charts.bars([STATE_LABELS.get(s, s).replace(" · ", "\n") for s in states], list(states.values()),
-                          colors)  # fmt: skip
+        svg = charts.bars([STATE_LABELS.get(s, s).replace(" · ", "\n") for s in states], list(states.values()), colors)
     elif name == "aging":
-        svg = charts.bars(list(m.exception_aging), list(m.exception_aging.values()),
-                          [charts.WARN, charts.WARN, charts.BAD, charts.BAD])  # fmt: skip
+        svg = charts.bars(
+            list(m.exception_aging),
+            list(m.exception_aging.values()),
+            [charts.WARN, charts.WARN, charts.BAD, charts.BAD],
+        )
     elif name == "cycle":
-        svg = charts.bars([k.replace(" days", "d").replace(" day", "d") for k in m.cycle_time_buckets],
-                          list(m.cycle_time_buckets.values()), ylabel="invoiced deals")  # fmt: skip
+        svg = charts.bars(
+            [k.replace(" days", "d").replace(" day", "d") for k in m.cycle_time_buckets],
+            list(m.cycle_time_buckets.values()),
+            ylabel="invoiced deals",
+        )
     elif name == "overdue":
-        svg = charts.horizontal(list(m.overdue_by_currency), [float(v) for v in m.overdue_by_currency.values()],
-                                charts.BAD, "{:,.2f}")  # fmt: skip
+        svg = charts.horizontal(
+            list(m.overdue_by_currency), [float(v) for v in m.overdue_by_currency.values()], charts.BAD, "{:,.2f}"
+        )
     elif name == "exception-rate":
         svg = charts.donut(m.exception_rate, "of won deals", charts.WARN)
     elif name == "automation":

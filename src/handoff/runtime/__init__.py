@@ -26,6 +26,7 @@ class Helpers:
             return None
         return drafts_ahead.DraftsAhead(config, events)
 
-    def readings_ahead(self, invoices: Sequence[OpenInvoice], policy: MatchPolicy,
-                       lines: Sequence[BankLine]) -> AbstractContextManager[Iterable[Reading | None]]:  # fmt: skip
+    def readings_ahead(
+        self, invoices: Sequence[OpenInvoice], policy: MatchPolicy, lines: Sequence[BankLine]
+    ) -> AbstractContextManager[Iterable[Reading | None]]:
         return reading_ahead.readings(invoices, policy, lines)

@@ -1,7 +1,7 @@
 """Invoice drafts of a bulk import, rendered ahead on a second process.
 
 A draft is a pure function of the deal and the configuration (`deals.domain.drafting`), and
-rendering it is about a sixth of a large import's time. For `handoff import` a forked helper
+rendering it is a good part of a large import's time (bench/README.md). For `handoff import` a forked helper
 renders, in file order, the drafts that new deals will get, while this process stores and applies
 the events; the batch takes each draft from it instead of rendering it again. The helper only
 computes: it never touches the database. Whatever it did not render (a deal that already had an
@@ -48,14 +48,15 @@ class DraftsAhead:
         self._done = False
         fork = multiprocessing.get_context("fork")
         receiver, sender = fork.Pipe(duplex=False)
-        self._process = fork.Process(target=_render_ahead, args=(sender, config, events),
-                                     name="handoff-drafts-ahead", daemon=True)  # fmt: skip
+        self._process = fork.Process(
+            target=_render_ahead, args=(sender, config, events), name="handoff-drafts-ahead", daemon=True
+        )
         self._process.start()  # forked before this process starts a thread
         sender.close()
-        self._messages: queue.Queue[tuple[int, list[tuple[tuple[str, str], RenderedDraft]]] | None] = (
-            queue.Queue(maxsize=LOOKAHEAD))
-        self._reader = threading.Thread(target=self._read, args=(receiver,), name="handoff-drafts-reader",
-                                        daemon=True)  # fmt: skip
+        self._messages: queue.Queue[tuple[int, list[tuple[tuple[str, str], RenderedDraft]]] | None] = queue.Queue(
+            maxsize=LOOKAHEAD
+        )
+        self._reader = threading.Thread(target=self._read, args=(receiver,), name="handoff-drafts-reader", daemon=True)
         self._reader.start()
 
     def _read(self, conn: Connection) -> None:

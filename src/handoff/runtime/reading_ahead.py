@@ -91,8 +91,12 @@ class ReadingsAhead:
             import fcntl  # (POSIX only, as fork is)
 
             fcntl.fcntl(sender.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        self._process = fork.Process(target=_read_ahead, args=(sender, invoices, policy, lines, self._claimed),
-                                     name="handoff-reading-ahead", daemon=True)  # fmt: skip
+        self._process = fork.Process(
+            target=_read_ahead,
+            args=(sender, invoices, policy, lines, self._claimed),
+            name="handoff-reading-ahead",
+            daemon=True,
+        )
         self._process.start()
         sender.close()
         self._open = True
@@ -133,8 +137,9 @@ class ReadingsAhead:
         self._process.join()
 
 
-def _read_ahead(conn: Connection, invoices: Sequence[OpenInvoice], policy: MatchPolicy,
-                lines: Sequence[BankLine], claimed: Any) -> None:  # fmt: skip
+def _read_ahead(
+    conn: Connection, invoices: Sequence[OpenInvoice], policy: MatchPolicy, lines: Sequence[BankLine], claimed: Any
+) -> None:
     """In the helper: the readings of the chunks not claimed, against the invoices as issued."""
     matcher = Matcher(invoices, policy, dry=True)
     start = 0
@@ -161,20 +166,39 @@ def _to_wire(reading: Reading) -> tuple[Any, ...]:
         found = tuple((i, tuple(map(tuple, evidence))) for i, evidence in reading.found.items())
         return found, reading.cands, reading.customers, reading.own, reading.by_amount, reading.near
     # with a proposal, what was found is only checked (still open?) and its evidence is in the proposal
-    return (tuple(reading.found), reading.settles, p.decision.value, p.confidence, tuple(map(tuple, p.evidence)),
-            tuple((a.invoice_number, str(a.amount)) for a in p.allocations), str(p.unapplied), str(p.write_off),
-            p.alternatives)  # fmt: skip
+    return (
+        tuple(reading.found),
+        reading.settles,
+        p.decision.value,
+        p.confidence,
+        tuple(map(tuple, p.evidence)),
+        tuple((a.invoice_number, str(a.amount)) for a in p.allocations),
+        str(p.unapplied),
+        str(p.write_off),
+        p.alternatives,
+    )
 
 
 def _from_wire(line: BankLine, wire: tuple[Any, ...]) -> Reading:
     if len(wire) == 6:
         found, cands, customers, own, by_amount, near = wire
-        return Reading({i: list(map(_evidence, evidence)) for i, evidence in found}, cands, customers, own,
-                       by_amount, near)  # fmt: skip
+        return Reading(
+            {i: list(map(_evidence, evidence)) for i, evidence in found}, cands, customers, own, by_amount, near
+        )
     found, settles, decision, confidence, evidence, allocations, unapplied, write_off, alternatives = wire
-    proposal = _new(Proposal, (
-        line.line_id, line.amount, line.currency,
-        tuple([_new(Allocation, (number, Decimal(amount))) for number, amount in allocations]),
-        confidence, tuple(map(_evidence, evidence)), _DECISIONS[decision],
-        Decimal(unapplied), ZERO if write_off == "0" else Decimal(write_off), alternatives))  # fmt: skip
+    proposal = _new(
+        Proposal,
+        (
+            line.line_id,
+            line.amount,
+            line.currency,
+            tuple([_new(Allocation, (number, Decimal(amount))) for number, amount in allocations]),
+            confidence,
+            tuple(map(_evidence, evidence)),
+            _DECISIONS[decision],
+            Decimal(unapplied),
+            ZERO if write_off == "0" else Decimal(write_off),
+            alternatives,
+        ),
+    )
     return Reading(dict.fromkeys(found, _CHECKED_ONLY), [], proposal=proposal, settles=settles)

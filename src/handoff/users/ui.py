@@ -23,8 +23,13 @@ def users_page(request: Request, user: User = ui_user(Role.ADMIN)) -> Response:
 async def add_user_page(request: Request, user: User = ui_user(Role.ADMIN)) -> Response:
     form = await request.form()
     try:
-        added = users.add_user(context(request), str(form.get("email", "")), str(form.get("role", "")),
-                               str(form.get("password", "")), user.actor)  # fmt: skip
+        added = users.add_user(
+            context(request),
+            str(form.get("email", "")),
+            str(form.get("role", "")),
+            str(form.get("password", "")),
+            user.actor,
+        )
         flash_message(request, "ok", f"{added.email} can now log in as {added.role.value}.")
     except UserError as exc:
         flash_message(request, "error", exc.message)

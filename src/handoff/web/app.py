@@ -67,15 +67,32 @@ class WebhookReceipt(BaseModel):
     event_id: str
 
 
-WEBHOOK_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "description": "an event envelope, or a bare deal (the generic deal fields)",
-    "properties": {"event_id": {"type": "string"}, "occurred_at": {"type": "string", "format": "date-time"},
-                   "deal": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}  # fmt: skip
+WEBHOOK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "an event envelope, or a bare deal (the generic deal fields)",
+                "properties": {
+                    "event_id": {"type": "string"},
+                    "occurred_at": {"type": "string", "format": "date-time"},
+                    "deal": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            }
+        }
+    },
+}
 
 
-@intake.post("/webhooks/deals/{source}", status_code=202, tags=["intake"], response_model=WebhookReceipt,
-             responses={**ERROR_RESPONSES, 200: {"model": WebhookReceipt, "description": "a redelivery"}},
-             openapi_extra={"requestBody": WEBHOOK_BODY})  # fmt: skip
+@intake.post(
+    "/webhooks/deals/{source}",
+    status_code=202,
+    tags=["intake"],
+    response_model=WebhookReceipt,
+    responses={**ERROR_RESPONSES, 200: {"model": WebhookReceipt, "description": "a redelivery"}},
+    openapi_extra={"requestBody": WEBHOOK_BODY},
+)
 async def deal_webhook(source: str, request: Request) -> Any:
     """Receive one deal event: `{"event_id", "occurred_at", "deal": {...}}` (or a bare deal,
     whose content hash is its event id and arrival its time). Authenticated by `X-Handoff-Token`
@@ -166,19 +183,31 @@ def _mount(api: FastAPI, *routers: APIRouter) -> None:
         api.include_router(router)
 
 
-def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key: str | None = None,
-               https_only: bool | None = None, process_inline: bool | None = None,
-               make_context: Callable[[], AppContext] | None = None) -> FastAPI:  # fmt: skip
+def create_app(
+    ctx: AppContext,
+    webhook_token: str | None = None,
+    *,
+    secret_key: str | None = None,
+    https_only: bool | None = None,
+    process_inline: bool | None = None,
+    make_context: Callable[[], AppContext] | None = None,
+) -> FastAPI:
     """The web app on `ctx`. `secret_key` signs session cookies (default HANDOFF_SECRET_KEY, else a
     random key: sessions then end when the process does). `process_inline` applies received events
     without workers (default; HANDOFF_PROCESS_INLINE=0 when `handoff worker` processes do it): on a
     thread of this process or, on a SQLite file and given `make_context` (a picklable callable that
     builds the same context again), in a child process."""
-    api = FastAPI(title="handoff", version="0.1.0", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
-                  swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
-                  redoc_url=None, description="From closed-won to cash: deals, exceptions, finance tasks, invoices, "
-                  "payments, metrics and the audit trail. Authenticate with `Authorization: Bearer <token>` "
-                  "(create one in the UI or with `handoff users token`).")  # fmt: skip
+    api = FastAPI(
+        title="handoff",
+        version="0.1.0",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
+        redoc_url=None,
+        description="From closed-won to cash: deals, exceptions, finance tasks, invoices, "
+        "payments, metrics and the audit trail. Authenticate with `Authorization: Bearer <token>` "
+        "(create one in the UI or with `handoff users token`).",
+    )
     api.state.ctx = ctx
     env_token = os.environ.get("HANDOFF_WEBHOOK_TOKEN", "")
     api.state.webhook_token = webhook_token if webhook_token is not None else env_token
@@ -197,8 +226,14 @@ def create_app(ctx: AppContext, webhook_token: str | None = None, *, secret_key:
         api.router.add_event_handler("shutdown", api.state.processor.stop)
     key = secret_key or os.environ.get("HANDOFF_SECRET_KEY") or secrets.token_urlsafe(32)
     secure = https_only if https_only is not None else os.environ.get("HANDOFF_HTTPS_ONLY", "") == "1"
-    api.add_middleware(SessionMiddleware, secret_key=key, session_cookie="handoff_session",
-                       max_age=SESSION_HOURS * 3600, same_site="lax", https_only=secure)  # fmt: skip
+    api.add_middleware(
+        SessionMiddleware,
+        secret_key=key,
+        session_cookie="handoff_session",
+        max_age=SESSION_HOURS * 3600,
+        same_site="lax",
+        https_only=secure,
+    )
     api.add_middleware(BodyLimit, limit=MAX_BODY)
 
     async def on_invalid(request: Request, exc: Exception) -> Response:

@@ -71,8 +71,11 @@ def api_user(*roles: Role) -> Any:
             raise ApiError(401, "unauthenticated", "log in or send a valid bearer token")
         if user.role not in allowed:
             raise ApiError(403, "forbidden", f"the {user.role.value} role may not do this")
-        if how == "session" and request.method not in SAFE_METHODS \
-                and not csrf_ok(request, request.headers.get("x-csrf-token")):
+        if (
+            how == "session"
+            and request.method not in SAFE_METHODS
+            and not csrf_ok(request, request.headers.get("x-csrf-token"))
+        ):
             raise ApiError(403, "csrf_failed", "X-CSRF-Token header missing or wrong")
         return user
 
@@ -131,4 +134,3 @@ def check_deal_access(ctx: AppContext, user: User, deal_id: str) -> str:
     if not may_see_deal(user, owner):
         raise ApiError(403, "forbidden", "sales users see only their own deals")
     return owner
-

@@ -16,9 +16,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-         405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-         422: "invalid_request"}  # fmt: skip
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
 
 
 class ErrorDetail(BaseModel):
@@ -43,10 +51,12 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-def error(status: int, code: str, message: str, field: str | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:  # fmt: skip
-    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status,
-                        headers=headers)  # fmt: skip
+def error(
+    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "field": field}}, status_code=status, headers=headers
+    )
 
 
 def validation_error(exc: RequestValidationError) -> JSONResponse:
@@ -77,5 +87,9 @@ async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
 
 def http_error(exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else jsonable_encoder(exc.detail)
-    return error(exc.status_code, CODES.get(exc.status_code, f"http_{exc.status_code}"), str(detail),
-                 headers=getattr(exc, "headers", None))  # fmt: skip
+    return error(
+        exc.status_code,
+        CODES.get(exc.status_code, f"http_{exc.status_code}"),
+        str(detail),
+        headers=getattr(exc, "headers", None),
+    )

@@ -25,8 +25,14 @@ PAGE = 50
 FINANCE = (Role.FINANCE, Role.AUDITOR, Role.ADMIN)
 WRITERS = (Role.FINANCE, Role.ADMIN)
 HOME = {Role.SALES: "/exceptions", Role.FINANCE: "/tasks", Role.AUDITOR: "/dashboard", Role.ADMIN: "/dashboard"}
-STATE_LABELS = {"pipeline": "pipeline", "blocked": "blocked", "ready": "ready", "drafted": "ready · draft invoice",
-                "sent": "invoiced", "paid": "paid"}  # fmt: skip
+STATE_LABELS = {
+    "pipeline": "pipeline",
+    "blocked": "blocked",
+    "ready": "ready",
+    "drafted": "ready · draft invoice",
+    "sent": "invoiced",
+    "paid": "paid",
+}
 
 
 def money(value: Any, currency: str = "") -> str:
@@ -52,16 +58,33 @@ def render(request: Request, name: str, user: User | None, http_status: int = 20
     flash = request.session.pop("flash", None) if "session" in request.scope else None
     # what waits for a second person, on the navigation of everyone who sees approvals
     waiting = approvals.pending_count(context(request)) if user is not None and user.role in FINANCE else 0
-    return templates.TemplateResponse(request, name, {
-        "user": user, "csrf": csrf_token(request), "flash": flash, "path": request.url.path,
-        "Role": Role, "approvals_waiting": waiting, **values}, status_code=http_status)  # fmt: skip
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "user": user,
+            "csrf": csrf_token(request),
+            "flash": flash,
+            "path": request.url.path,
+            "Role": Role,
+            "approvals_waiting": waiting,
+            **values,
+        },
+        status_code=http_status,
+    )
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     user = users.get_user(context(request), request.session.get("uid", 0)) if request.session.get("uid") else None
     titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed"}
-    return render(request, "error.html", user, http_status=status, title=titles.get(status, "Something went wrong"),
-                  message=message)  # fmt: skip
+    return render(
+        request,
+        "error.html",
+        user,
+        http_status=status,
+        title=titles.get(status, "Something went wrong"),
+        message=message,
+    )
 
 
 def install(api: FastAPI) -> None:
@@ -98,17 +121,34 @@ def login_page(request: Request, next: str | None = None) -> Response:
 
 
 @router.post("/login")
-async def login(request: Request, email: Annotated[str, Form(max_length=320)] = "",
-                password: Annotated[str, Form(max_length=200)] = "",
-                csrf_token: Annotated[str, Form(max_length=100)] = "",
-                next: Annotated[str, Form(max_length=500)] = "") -> Response:  # fmt: skip
+async def login(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
     if not csrf_ok(request, csrf_token):
-        return render(request, "login.html", None, http_status=403, next=safe_next(next) or "", email=email,
-                      error="The login form expired. Please try again.")  # fmt: skip
+        return render(
+            request,
+            "login.html",
+            None,
+            http_status=403,
+            next=safe_next(next) or "",
+            email=email,
+            error="The login form expired. Please try again.",
+        )
     user = users.authenticate(context(request), email, password)
     if user is None:
-        return render(request, "login.html", None, http_status=401, next=safe_next(next) or "", email=email,
-                      error="E-mail or password is wrong.")  # fmt: skip
+        return render(
+            request,
+            "login.html",
+            None,
+            http_status=401,
+            next=safe_next(next) or "",
+            email=email,
+            error="E-mail or password is wrong.",
+        )
     request.session.clear()  # a fresh session (and CSRF secret) at each login
     request.session["uid"] = user.id
     return see_other(safe_next(next) or HOME[user.role])

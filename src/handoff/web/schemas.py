@@ -42,8 +42,13 @@ class Page(Out):
 
 def page_out(page: Any) -> dict[str, Any]:
     """A `Page` of a read model as the paged response models take it."""
-    return {"items": plain(page.items), "total": page.total, "total_capped": page.total_capped,
-            "limit": page.limit, "offset": page.offset}
+    return {
+        "items": plain(page.items),
+        "total": page.total,
+        "total_capped": page.total_capped,
+        "limit": page.limit,
+        "offset": page.offset,
+    }
 
 
 # Shared by the deals API and the deals pages (their fix form), which may not import each other.

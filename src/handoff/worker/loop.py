@@ -31,15 +31,19 @@ def _run_dunning(ctx: AppContext) -> None:
     dunning.run_dunning(ctx)
 
 
-DEFAULT_JOBS = [Job("weekly_digest", weekly, _send_digest), Job("daily_dunning", daily, _run_dunning),
-                Job("compact_state_counts", hourly, metrics.compact_state_counts)]  # fmt: skip
+DEFAULT_JOBS = [
+    Job("weekly_digest", weekly, _send_digest),
+    Job("daily_dunning", daily, _run_dunning),
+    Job("compact_state_counts", hourly, metrics.compact_state_counts),
+]
 
 
 def polling_job(source: PollingSource, minutes: int = 5) -> Job:
     """Poll a CRM that sends no webhooks (Salesforce) once per `minutes` across all workers; the
     lease is one period, so a killed worker's poll is taken over in the next pass after it."""
-    return Job(f"{source.name}_poll", every(minutes), lambda ctx: crm_sync.poll(ctx, source),
-               lease=timedelta(minutes=minutes))  # fmt: skip
+    return Job(
+        f"{source.name}_poll", every(minutes), lambda ctx: crm_sync.poll(ctx, source), lease=timedelta(minutes=minutes)
+    )
 
 
 @dataclass
@@ -56,8 +60,7 @@ class Pass:
         return bool(self.applied or self.issued or self.delivered or self.retried or self.dead or self.jobs)
 
 
-def one_pass(ctx: AppContext, channels: Mapping[str, Channel], worker_id: str,
-             jobs: list[Job] | None = None) -> Pass:  # fmt: skip
+def one_pass(ctx: AppContext, channels: Mapping[str, Channel], worker_id: str, jobs: list[Job] | None = None) -> Pass:
     result = Pass()
     result.applied = process_pending(ctx).applied
     if ctx.config.model.automation.issue_drafts:
@@ -71,8 +74,14 @@ def one_pass(ctx: AppContext, channels: Mapping[str, Channel], worker_id: str,
     return result
 
 
-def run(ctx: AppContext, channels: Mapping[str, Channel], worker_id: str, interval: float = 2.0,
-        stop: threading.Event | None = None, jobs: list[Job] | None = None) -> None:  # fmt: skip
+def run(
+    ctx: AppContext,
+    channels: Mapping[str, Channel],
+    worker_id: str,
+    interval: float = 2.0,
+    stop: threading.Event | None = None,
+    jobs: list[Job] | None = None,
+) -> None:
     """Loop until `stop` is set; sleep only when a pass found nothing to do."""
     stop = stop or threading.Event()
     while not stop.is_set():

@@ -58,8 +58,9 @@ def claim(ctx: AppContext, worker_id: str, batch: int) -> list[OutboxMessage]:
     return messages
 
 
-def deliver_due(ctx: AppContext, channels: Mapping[str, Channel], worker_id: str = "worker",
-                batch: int = 100) -> DeliveryReport:  # fmt: skip
+def deliver_due(
+    ctx: AppContext, channels: Mapping[str, Channel], worker_id: str = "worker", batch: int = 100
+) -> DeliveryReport:
     return deliver_claimed(ctx, claim(ctx, worker_id, batch), channels)
 
 
@@ -136,7 +137,13 @@ def replay(ctx: AppContext, outbox_id: int, actor: str) -> bool:
         key = uow.repository(OutboxRepository).requeue_dead(outbox_id, now)
         if key is None:
             return False
-        uow.audit(at=now, actor=actor, action="outbox.replayed", entity_type="outbox", entity_id=key,
-                  reason="operator replayed a dead letter")  # fmt: skip
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="outbox.replayed",
+            entity_type="outbox",
+            entity_id=key,
+            reason="operator replayed a dead letter",
+        )
         uow.commit()
     return True

@@ -47,16 +47,21 @@ def test_request_then_approve_makes_a_credit_note_draft_that_issues_in_series_cr
 
     done = approvals.approve(ctx, asked["id"], f"user:{APPROVER}", note="agreed with the customer")
     assert (done["status"], done["decided_by"], done["decision_note"]) == (
-        "approved", f"user:{APPROVER}", "agreed with the customer")
+        "approved",
+        f"user:{APPROVER}",
+        "agreed with the customer",
+    )
     assert approvals.list_approvals(ctx).items == [] and approvals.list_approvals(ctx, "approved").total == 1
     assert outbox(ctx)[f"email:approval:{asked['id']}:approved"]["to"] == [ASKER]
 
     draft_id = done["result_invoice_id"]
     with ctx.engine.connect() as conn:
         row = conn.execute(select(schema.invoices).where(schema.invoices.c.id == draft_id)).one()
-        deals = conn.execute(select(schema.orders.c.deal_id, schema.orders.c.state).join(
-            schema.invoice_orders, schema.invoice_orders.c.order_id == schema.orders.c.id)
-            .where(schema.invoice_orders.c.invoice_id == draft_id)).all()  # fmt: skip
+        deals = conn.execute(
+            select(schema.orders.c.deal_id, schema.orders.c.state)
+            .join(schema.invoice_orders, schema.invoice_orders.c.order_id == schema.orders.c.id)
+            .where(schema.invoice_orders.c.invoice_id == draft_id)
+        ).all()
     assert (row.kind, row.status, row.number, row.gross_amount) == ("credit_note", "draft", None, Decimal("14280.00"))
     assert [d.deal_id for d in deals] == ["D-1"]
 
@@ -65,8 +70,13 @@ def test_request_then_approve_makes_a_credit_note_draft_that_issues_in_series_cr
     assert credit.number == "CRN-DE-2026-000001"
     with ctx.engine.connect() as conn:
         state = conn.execute(select(schema.orders.c.state).where(schema.orders.c.deal_id == "D-1")).scalar_one()
-        actions = list(conn.execute(select(schema.audit_log.c.action).where(
-            schema.audit_log.c.entity_id == number).order_by(schema.audit_log.c.seq)).scalars())  # fmt: skip
+        actions = list(
+            conn.execute(
+                select(schema.audit_log.c.action)
+                .where(schema.audit_log.c.entity_id == number)
+                .order_by(schema.audit_log.c.seq)
+            ).scalars()
+        )
     assert state == "sent"  # issuing the credit note leaves the order where the invoice put it
     assert actions == ["credit_note.requested", "credit_note.approved", "credit_note.issued"]
     assert verify(ctx)[1] is None
@@ -101,8 +111,10 @@ def test_an_approval_is_decided_once(ctx: AppContext) -> None:
     number = issued_invoice(ctx)
     asked = approvals.request_credit_note(ctx, number, "duplicate invoice", ASKER)
     approvals.approve(ctx, asked["id"], APPROVER)
-    for decide in (lambda: approvals.approve(ctx, asked["id"], "someone.else@acme.example"),
-                   lambda: approvals.reject(ctx, asked["id"], "someone.else@acme.example", "no")):  # fmt: skip
+    for decide in (
+        lambda: approvals.approve(ctx, asked["id"], "someone.else@acme.example"),
+        lambda: approvals.reject(ctx, asked["id"], "someone.else@acme.example", "no"),
+    ):
         with pytest.raises(ApprovalError, match="already approved") as exc:
             decide()
         assert exc.value.code == "not_pending"
@@ -173,8 +185,9 @@ def test_a_voided_credit_note_draft_is_never_issued_and_frees_what_it_credited(c
     assert "approved by mistake" in outbox(ctx)[f"email:approval:{done['id']}:voided"]["text"]
     with ctx.engine.connect() as conn:
         a = schema.audit_log
-        entry = conn.execute(select(a.c.actor, a.c.reason).where(a.c.action == "credit_note.voided",
-                                                                a.c.entity_id == number)).one()  # fmt: skip
+        entry = conn.execute(
+            select(a.c.actor, a.c.reason).where(a.c.action == "credit_note.voided", a.c.entity_id == number)
+        ).one()
     assert tuple(entry) == (f"user:{APPROVER}", "approved by mistake")
     assert verify(ctx)[1] is None
     # never issued, neither one by one nor in bulk
@@ -219,8 +232,10 @@ def test_a_credit_note_draft_no_approval_made_is_refused_and_left_as_it_was(ctx:
         approvals.void_credit_note(ctx, done["result_invoice_id"], APPROVER, "cleanup")
     assert orphan.value.code == "not_voidable"
     with ctx.engine.connect() as conn:
-        status = conn.execute(select(schema.invoices.c.status).where(
-            schema.invoices.c.id == done["result_invoice_id"])).scalar_one()  # fmt: skip
-        voided = conn.execute(select(schema.audit_log.c.seq).where(
-            schema.audit_log.c.action == "credit_note.voided")).all()  # fmt: skip
+        status = conn.execute(
+            select(schema.invoices.c.status).where(schema.invoices.c.id == done["result_invoice_id"])
+        ).scalar_one()
+        voided = conn.execute(
+            select(schema.audit_log.c.seq).where(schema.audit_log.c.action == "credit_note.voided")
+        ).all()
     assert (status, voided) == ("draft", [])

@@ -24,8 +24,9 @@ def trail(ctx: AppContext) -> int:
     return count
 
 
-@pytest.mark.parametrize("column,value", [("reason", "nothing to see"), ("actor", "mallory"),
-                                         ("after", {"state": "paid"})])  # fmt: skip
+@pytest.mark.parametrize(
+    "column,value", [("reason", "nothing to see"), ("actor", "mallory"), ("after", {"state": "paid"})]
+)
 def test_editing_any_column_of_any_row_is_named(ctx: AppContext, trail: int, column: str, value: object) -> None:
     for seq in (1, trail // 2, trail):
         with ctx.engine.begin() as conn:
@@ -34,8 +35,11 @@ def test_editing_any_column_of_any_row_is_named(ctx: AppContext, trail: int, col
         _, broken = verify(ctx)
         assert broken is not None and broken.seq == seq, (column, seq)
         with ctx.engine.begin() as conn:
-            conn.execute(update(schema.audit_log).where(schema.audit_log.c.seq == seq)
-                         .values({column: getattr(original, column)}))  # fmt: skip
+            conn.execute(
+                update(schema.audit_log)
+                .where(schema.audit_log.c.seq == seq)
+                .values({column: getattr(original, column)})
+            )
         assert verify(ctx)[1] is None
 
 
@@ -44,10 +48,12 @@ def test_rehashing_an_edited_row_still_breaks_the_next_link(ctx: AppContext, tra
 
     with ctx.engine.begin() as conn:
         r = conn.execute(select(schema.audit_log).where(schema.audit_log.c.seq == 2)).one()
-        forged = AuditEntry(r.seq, r.at, "mallory", r.action, r.entity_type, r.entity_id, r.reason, r.before,
-                            r.after, r.prev_hash)  # fmt: skip
-        conn.execute(update(schema.audit_log).where(schema.audit_log.c.seq == 2)
-                     .values(actor="mallory", hash=entry_hash(forged)))  # fmt: skip
+        forged = AuditEntry(
+            r.seq, r.at, "mallory", r.action, r.entity_type, r.entity_id, r.reason, r.before, r.after, r.prev_hash
+        )
+        conn.execute(
+            update(schema.audit_log).where(schema.audit_log.c.seq == 2).values(actor="mallory", hash=entry_hash(forged))
+        )
     _, broken = verify(ctx)
     assert broken is not None and broken.seq == 3
 

@@ -37,19 +37,24 @@ CUSTOMERS = {  # deal -> (customer id, legal name, net amount); 19 % German VAT 
 
 
 def issue(ctx: AppContext) -> dict[str, Any]:
-    events = [event(f"e-{deal}", T0, deal_id=deal, customer_id=c, customer_legal_name=name, amount=amount)
-              for deal, (c, name, amount) in CUSTOMERS.items()]
+    events = [
+        event(f"e-{deal}", T0, deal_id=deal, customer_id=c, customer_legal_name=name, amount=amount)
+        for deal, (c, name, amount) in CUSTOMERS.items()
+    ]
     return dict(by_deal(issued_invoices(ctx, events, on=date(2026, 11, 2))))
 
 
 def statement(inv: dict[str, Any], **kw: Any) -> bytes:
-    return camt053([
-        Entry(Decimal("14280.00"), "KESTREL LABS", "Payment", inv["D-1"].payment_reference),
-        Entry(Decimal("1190.00"), "Nimbus Foods", f"Invoice {inv['D-2'].number.replace('-', ' ')}"),
-        Entry(Decimal("595.00"), "", "SEPA transfer"),  # D-3 or D-4? a person decides
-        Entry(Decimal("77.70"), "Tax Office", "refund 2025"),  # not ours
-        Entry(Decimal("35.00"), "Office supplies", credit=False),  # money out: not for cash application
-    ], **kw)  # fmt: skip
+    return camt053(
+        [
+            Entry(Decimal("14280.00"), "KESTREL LABS", "Payment", inv["D-1"].payment_reference),
+            Entry(Decimal("1190.00"), "Nimbus Foods", f"Invoice {inv['D-2'].number.replace('-', ' ')}"),
+            Entry(Decimal("595.00"), "", "SEPA transfer"),  # D-3 or D-4? a person decides
+            Entry(Decimal("77.70"), "Tax Office", "refund 2025"),  # not ours
+            Entry(Decimal("35.00"), "Office supplies", credit=False),  # money out: not for cash application
+        ],
+        **kw,
+    )
 
 
 def invoice(ctx: AppContext, number: str) -> Any:
@@ -96,12 +101,15 @@ def test_cash_application_end_to_end(ctx: AppContext) -> None:
     assert invoice(ctx, n1).paid_amount == Decimal("14280.00") and invoice(ctx, n2).payment_state == "paid"
     with ctx.engine.connect() as conn:
         states = dict(conn.execute(select(schema.orders.c.deal_id, schema.orders.c.state)).all())
-        outbox = conn.execute(select(schema.outbox.c.topic, schema.outbox.c.payload)
-                              .where(schema.outbox.c.channel == "log")).all()  # fmt: skip
+        outbox = conn.execute(
+            select(schema.outbox.c.topic, schema.outbox.c.payload).where(schema.outbox.c.channel == "log")
+        ).all()
     assert states == {"D-1": "paid", "D-2": "paid", "D-3": "sent", "D-4": "sent"}
     status = [p["status"] for t, p in outbox if t == "payment_status"]
-    assert {(s["invoice_number"], s["deal_id"], s["state"]) for s in status} == {(n1, "D-1", "paid"),
-                                                                              (n2, "D-2", "paid")}  # fmt: skip
+    assert {(s["invoice_number"], s["deal_id"], s["state"]) for s in status} == {
+        (n1, "D-1", "paid"),
+        (n2, "D-2", "paid"),
+    }
     assert any(t == "cash_review" for t, _ in outbox)  # the finance owner hears of the queue
 
     [queued] = matches(ctx)  # the review queue: the amount fits two invoices
@@ -119,8 +127,7 @@ def test_cash_application_end_to_end(ctx: AppContext) -> None:
 
     [auto1] = [m for m in matches(ctx, "applied") if m["allocations"][0]["invoice"] == n1]
     assert auto1["decision"] == "auto" and auto1["decided_by"] == "automation:cash"
-    assert undo_match(ctx, auto1["id"], "clerk@acme.example", "payer says it was for another entity") == {
-        n1: "unpaid"}  # fmt: skip
+    assert undo_match(ctx, auto1["id"], "clerk@acme.example", "payer says it was for another entity") == {n1: "unpaid"}
     restored = invoice(ctx, n1)
     assert (restored.paid_amount, restored.payment_state) == (Decimal("0.00"), "unpaid")
     with ctx.engine.connect() as conn:
@@ -132,11 +139,15 @@ def test_cash_application_end_to_end(ctx: AppContext) -> None:
 
     assert verify(ctx)[1] is None
     with ctx.engine.connect() as conn:
-        actions = conn.execute(select(schema.audit_log.c.action, schema.audit_log.c.actor)
-                               .where(schema.audit_log.c.entity_type == "bank_line")).all()  # fmt: skip
-    assert sorted(actions) == sorted([("cash.match_applied", "automation:cash")] * 2
-                                     + [("cash.match_applied", "clerk@acme.example"),
-                                        ("cash.match_undone", "clerk@acme.example")])  # fmt: skip
+        actions = conn.execute(
+            select(schema.audit_log.c.action, schema.audit_log.c.actor).where(
+                schema.audit_log.c.entity_type == "bank_line"
+            )
+        ).all()
+    assert sorted(actions) == sorted(
+        [("cash.match_applied", "automation:cash")] * 2
+        + [("cash.match_applied", "clerk@acme.example"), ("cash.match_undone", "clerk@acme.example")]
+    )
 
 
 def test_reject_sends_the_line_to_the_finance_owner(ctx: AppContext) -> None:

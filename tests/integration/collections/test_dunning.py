@@ -31,13 +31,23 @@ DEALS = ["D-1", "D-2", "D-3", "D-4", "D-5"]  # late, paid, disputed, paused cust
 
 
 def issue(ctx: AppContext, tmp_path: Path) -> dict[str, str]:
-    events = [event(f"e-{d}", T0, deal_id=d, customer_id=f"C-{d[2:]}", billing_email=f"ap@c{d[2:]}.example",
-                    owner_email=f"owner{d[2:]}@acme.example") for d in DEALS]
+    events = [
+        event(
+            f"e-{d}",
+            T0,
+            deal_id=d,
+            customer_id=f"C-{d[2:]}",
+            billing_email=f"ap@c{d[2:]}.example",
+            owner_email=f"owner{d[2:]}@acme.example",
+        )
+        for d in DEALS
+    ]
     issued = by_deal(issued_invoices(ctx, events, on=date(2026, 11, 2)))
     numbers = {deal: inv.number or "" for deal, inv in issued.items()}
     pay = tmp_path / "pay.csv"
-    pay.write_text(f"invoice_number,amount,date\n{numbers['D-2']},14280.00,2026-11-20\n"
-                   f"{numbers['D-5']},4280.00,2026-11-20\n")  # fmt: skip
+    pay.write_text(
+        f"invoice_number,amount,date\n{numbers['D-2']},14280.00,2026-11-20\n{numbers['D-5']},4280.00,2026-11-20\n"
+    )
     apply_payments(ctx, read_payment_file(pay), "bank", "import")
     set_dispute(ctx, numbers["D-3"], "clerk@acme.example", "wrong licence count")
     pause_dunning(ctx, "C-4", "clerk@acme.example", reason="payment plan agreed")
@@ -45,12 +55,19 @@ def issue(ctx: AppContext, tmp_path: Path) -> dict[str, str]:
 
 
 def reminders(inbox: Inbox) -> list[tuple[list[str], Any]]:
-    return [(sorted(r), m) for r, m in inbox.messages if "invoice" in m["Subject"].lower()
-            and "[handoff]" not in m["Subject"]]  # fmt: skip
+    return [
+        (sorted(r), m)
+        for r, m in inbox.messages
+        if "invoice" in m["Subject"].lower() and "[handoff]" not in m["Subject"]
+    ]
 
 
-def test_reminders_escalate_once_each_to_the_right_people(ctx: AppContext, clock: Clock, tmp_path: Path,
-                                                          smtp: tuple[Inbox, int]) -> None:  # noqa: F811
+def test_reminders_escalate_once_each_to_the_right_people(
+    ctx: AppContext,
+    clock: Clock,
+    tmp_path: Path,
+    smtp: tuple[Inbox, int],  # noqa: F811
+) -> None:
     inbox, port = smtp
     numbers = issue(ctx, tmp_path)  # due 2026-12-02 (net 30)
     channels = {"email": SmtpChannel("127.0.0.1", port, "billing@acme.example"), "log": LogChannel(None)}
@@ -75,8 +92,14 @@ def test_reminders_escalate_once_each_to_the_right_people(ctx: AppContext, clock
     assert "DE89370400440532013000" in first.get_content()  # how to pay
     assert "10,000.00 EUR are still open" in by_to["ap@c5.example"].get_content()  # the open rest only
     with ctx.engine.connect() as conn:  # the deal owner sees overdue and reminded (topic payment_status)
-        status = [p["status"] for p in conn.execute(select(schema.outbox.c.payload).where(
-            schema.outbox.c.topic == "payment_status", schema.outbox.c.channel == "log")).scalars()]  # fmt: skip
+        status = [
+            p["status"]
+            for p in conn.execute(
+                select(schema.outbox.c.payload).where(
+                    schema.outbox.c.topic == "payment_status", schema.outbox.c.channel == "log"
+                )
+            ).scalars()
+        ]
     d1 = {(s["state"], s.get("level")) for s in status if s["deal_id"] == "D-1"}
     assert d1 == {("overdue", None), ("reminded", 1)}
     assert not any(s["deal_id"] in ("D-2", "D-3", "D-4") for s in status if s["state"] == "reminded")
@@ -85,11 +108,15 @@ def test_reminders_escalate_once_each_to_the_right_people(ctx: AppContext, clock
     inbox.messages.clear()
     clock.now = datetime(2026, 12, 23, 9, tzinfo=UTC)  # level 2: firm, the account owner copied
     assert [(lt.reminder.invoice_number, lt.reminder.level) for lt in run_dunning(ctx).letters] == [
-        (numbers["D-1"], 2), (numbers["D-5"], 2)]  # fmt: skip
+        (numbers["D-1"], 2),
+        (numbers["D-5"], 2),
+    ]
     deliver_due(ctx, channels)
     sent = reminders(inbox)
-    assert sorted(r for r, _ in sent) == [["ap@c1.example", "owner1@acme.example"],
-                                          ["ap@c5.example", "owner5@acme.example"]]  # fmt: skip
+    assert sorted(r for r, _ in sent) == [
+        ["ap@c1.example", "owner1@acme.example"],
+        ["ap@c5.example", "owner5@acme.example"],
+    ]
     firm = next(m for _, m in sent if m["To"] == "ap@c1.example")
     assert firm["Cc"] == "owner1@acme.example" and "(21 days)" in firm["Subject"]
 
@@ -103,13 +130,19 @@ def test_reminders_escalate_once_each_to_the_right_people(ctx: AppContext, clock
     sent = reminders(inbox)
     assert sorted(r for r, _ in sent) == [
         ["ap@c1.example", "finance-lead@acme.example", "owner1@acme.example"],
-        ["ap@c3.example", "finance-lead@acme.example", "owner3@acme.example"]]  # fmt: skip
+        ["ap@c3.example", "finance-lead@acme.example", "owner3@acme.example"],
+    ]
     assert all(m["Subject"].startswith("Final notice") for _, m in sent)
 
     log = reminders_sent(ctx)
     assert [(r["number"], r["level"]) for r in log] == [
-        (numbers["D-1"], 1), (numbers["D-1"], 2), (numbers["D-1"], 3), (numbers["D-3"], 3),
-        (numbers["D-5"], 1), (numbers["D-5"], 2)]  # fmt: skip
+        (numbers["D-1"], 1),
+        (numbers["D-1"], 2),
+        (numbers["D-1"], 3),
+        (numbers["D-3"], 3),
+        (numbers["D-5"], 1),
+        (numbers["D-5"], 2),
+    ]
     assert verify(ctx)[1] is None
 
 

@@ -106,17 +106,24 @@ def test_deal_not_won_waits_in_pipeline(ctx: AppContext) -> None:
 
 
 def test_tax_treatment_of_drafts(ctx: AppContext) -> None:
-    ingest(ctx, [
-        event("a", T0, deal_id="DOM"),
-        event("b", T0, deal_id="RC", country="FR", vat_id="FR40303265045"),
-        event("c", T0, deal_id="EXP", country="US", vat_id=""),
-        event("d", T0, deal_id="US", country="US", vat_id="", legal_entity="ACME-US", currency="USD"),
-    ])  # fmt: skip
+    ingest(
+        ctx,
+        [
+            event("a", T0, deal_id="DOM"),
+            event("b", T0, deal_id="RC", country="FR", vat_id="FR40303265045"),
+            event("c", T0, deal_id="EXP", country="US", vat_id=""),
+            event("d", T0, deal_id="US", country="US", vat_id="", legal_entity="ACME-US", currency="USD"),
+        ],
+    )
     with ctx.engine.connect() as conn:
-        rows = {r.deal: r for r in conn.execute(
-            select(schema.orders.c.deal_id.label("deal"), schema.invoices.c.tax_amount, schema.invoices.c.document)
-            .join(schema.invoice_orders, schema.invoice_orders.c.order_id == schema.orders.c.id)
-            .join(schema.invoices, schema.invoices.c.id == schema.invoice_orders.c.invoice_id))}  # fmt: skip
+        rows = {
+            r.deal: r
+            for r in conn.execute(
+                select(schema.orders.c.deal_id.label("deal"), schema.invoices.c.tax_amount, schema.invoices.c.document)
+                .join(schema.invoice_orders, schema.invoice_orders.c.order_id == schema.orders.c.id)
+                .join(schema.invoices, schema.invoices.c.id == schema.invoice_orders.c.invoice_id)
+            )
+        }
     assert rows["DOM"].tax_amount == 2280  # 19 % of 12,000
     assert rows["RC"].document["lines"][0]["tax"]["category"] == "AE"
     assert "Reverse charge" in rows["RC"].document["notes"][0]
@@ -134,12 +141,14 @@ def test_a_failing_event_is_kept_with_its_error_and_others_go_on(ctx: AppContext
 
     bad = replace(bad, deal=replace(bad.deal, lines=(LineInput("x", "1", "abc"),)))
     # good events before and after the bad one, one of them a second version of an earlier deal
-    _, report = ingest(ctx, [event("ok", T0, deal_id="OK"), bad, event("ok2", T0 + timedelta(hours=1),
-                                                                        deal_id="OK", po_number="PO-2")])
+    _, report = ingest(
+        ctx, [event("ok", T0, deal_id="OK"), bad, event("ok2", T0 + timedelta(hours=1), deal_id="OK", po_number="PO-2")]
+    )
     assert (report.applied, report.failed) == (2, 1)
     with ctx.engine.connect() as conn:
-        failed = conn.execute(select(schema.inbox.c.status, schema.inbox.c.error).where(
-            schema.inbox.c.event_id == "bad")).one()  # fmt: skip
+        failed = conn.execute(
+            select(schema.inbox.c.status, schema.inbox.c.error).where(schema.inbox.c.event_id == "bad")
+        ).one()
     assert failed.status == "failed" and "abc" in failed.error
     assert count(ctx, schema.orders) == 1
 

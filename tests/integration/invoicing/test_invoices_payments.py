@@ -24,16 +24,22 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 def seed(ctx: AppContext, n_de: int = 3, n_us: int = 2) -> list:  # type: ignore[type-arg]
     events = [event(f"de{i}", T0, deal_id=f"DE-{i}") for i in range(n_de)]
-    events += [event(f"us{i}", T0, deal_id=f"US-{i}", country="US", vat_id="", legal_entity="ACME-US",
-                     currency="USD") for i in range(n_us)]  # fmt: skip
+    events += [
+        event(f"us{i}", T0, deal_id=f"US-{i}", country="US", vat_id="", legal_entity="ACME-US", currency="USD")
+        for i in range(n_us)
+    ]
     return issued_invoices(ctx, events, on=date(2026, 11, 2))
 
 
 def test_numbers_are_gapless_per_entity(ctx: AppContext) -> None:
     issued = seed(ctx)
     assert sorted(i.number for i in issued) == [
-        "INV-DE-2026-000001", "INV-DE-2026-000002", "INV-DE-2026-000003", "INV-US-2026-000001",
-        "INV-US-2026-000002"]  # fmt: skip
+        "INV-DE-2026-000001",
+        "INV-DE-2026-000002",
+        "INV-DE-2026-000003",
+        "INV-US-2026-000001",
+        "INV-US-2026-000002",
+    ]
     de = next(i for i in issued if i.number == "INV-DE-2026-000001")
     assert de.due_date == date(2026, 12, 2) and de.payment_reference.startswith("RF")
     assert de.totals.payable == Decimal("14280.00")
@@ -81,9 +87,14 @@ def test_bad_payment_file_names_lines_and_writes_nothing(ctx: AppContext, tmp_pa
 
 def test_digest_shows_exceptions_by_owner_and_overdue(ctx: AppContext, clock: Clock) -> None:
     seed(ctx, 2, 0)
-    ingest(ctx, [event("b1", T0, deal_id="B-1", po_number="", owner_email="ben@acme.example"),
-                 event("b2", T0, deal_id="B-2", billing_email="", owner_email="ben@acme.example"),
-                 event("c1", T0, deal_id="C-1", vat_id="", owner_email="cleo@acme.example")])  # fmt: skip
+    ingest(
+        ctx,
+        [
+            event("b1", T0, deal_id="B-1", po_number="", owner_email="ben@acme.example"),
+            event("b2", T0, deal_id="B-2", billing_email="", owner_email="ben@acme.example"),
+            event("c1", T0, deal_id="C-1", vat_id="", owner_email="cleo@acme.example"),
+        ],
+    )
     clock.advance(days=40)
     d = build(ctx)
     assert [(o.owner, len(o.items)) for o in d.by_owner] == [("ben@acme.example", 2), ("cleo@acme.example", 1)]
@@ -102,7 +113,10 @@ def test_foreign_currency_invoice_states_vat_in_seller_currency(ctx: AppContext)
     [issued] = issue_all_drafts(ctx, "finance@test", on=date(2026, 11, 2))
     assert issued.currency == "USD" and issued.totals.tax == Decimal("190.00")
     assert (issued.tax_currency, issued.exchange_rate, issued.tax_in_tax_currency) == (
-        "EUR", Decimal("0.86"), Decimal("163.40"))
+        "EUR",
+        Decimal("0.86"),
+        Decimal("163.40"),
+    )
 
 
 def test_a_draft_that_cannot_be_issued_stays_a_draft_and_others_go_out(ctx: AppContext) -> None:
@@ -112,5 +126,7 @@ def test_a_draft_that_cannot_be_issued_stays_a_draft_and_others_go_out(ctx: AppC
     assert [i.order_refs for i in issued] == [("OK-1",)]
     assert len(failures) == 1 and "configure exchange_rates.EUR.JPY" in failures[0][1]
     with ctx.engine.connect() as conn:
-        assert conn.execute(select(schema.invoices.c.status).where(schema.invoices.c.id == failures[0][0])
-                            ).scalar_one() == "draft"  # fmt: skip
+        assert (
+            conn.execute(select(schema.invoices.c.status).where(schema.invoices.c.id == failures[0][0])).scalar_one()
+            == "draft"
+        )

@@ -22,8 +22,16 @@ AT = datetime(2026, 11, 2, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)
 
 
 def _outbox_row(key: str, payload: Any) -> dict[str, Any]:
-    return {"key": key, "channel": "email", "topic": "task", "payload": payload, "status": "pending",
-            "attempts": 0, "next_attempt_at": AT, "created_at": AT}  # fmt: skip
+    return {
+        "key": key,
+        "channel": "email",
+        "topic": "task",
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": AT,
+        "created_at": AT,
+    }
 
 
 def _stored(engine: Engine, table: str, where: str) -> tuple[Any, ...]:
@@ -54,8 +62,21 @@ def test_decimals_booleans_and_python_defaults(ctx: AppContext, engine: Engine) 
         order_id = conn.execute(select(schema.orders.c.id)).scalar_one()
         conn.execute(schema.tasks.delete())
         # `note` left out: its Python-side default ("") fills in, as with SQLAlchemy's insert
-        insert_many(conn, schema.tasks, [{"order_id": order_id, "deal_id": "D-1", "kind": "issue_invoice",
-                                          "status": "open", "assignee": None, "created_at": AT, "done_at": None}])
+        insert_many(
+            conn,
+            schema.tasks,
+            [
+                {
+                    "order_id": order_id,
+                    "deal_id": "D-1",
+                    "kind": "issue_invoice",
+                    "status": "open",
+                    "assignee": None,
+                    "created_at": AT,
+                    "done_at": None,
+                }
+            ],
+        )
         update_many(conn, schema.orders, [{"_id": order_id, "amount": Decimal("0.10"), "had_exception": True}])
     with engine.connect() as conn:
         task = conn.execute(select(schema.tasks)).one()
@@ -68,18 +89,29 @@ def test_conflicts_are_skipped_or_overwrite_only_the_named_columns(engine: Engin
     now = datetime(2026, 11, 2, tzinfo=UTC)
 
     def customer(cid: str, name: str, email: str) -> dict[str, Any]:
-        return {"customer_id": cid, "legal_name": name, "country": "DE", "vat_id": "", "is_business": True,
-                "billing_email": email, "updated_at": now}  # fmt: skip
+        return {
+            "customer_id": cid,
+            "legal_name": name,
+            "country": "DE",
+            "vat_id": "",
+            "is_business": True,
+            "billing_email": email,
+            "updated_at": now,
+        }
 
     with engine.begin() as conn:
         insert_many(conn, schema.outbox, [_outbox_row("k1", {"n": 1})])
-        insert_many(conn, schema.outbox, [_outbox_row("k1", {"n": 2}), _outbox_row("k2", {"n": 3})],
-                    ignore_conflicts_on=["key"])  # fmt: skip
-        upsert_many(conn, schema.customers, [customer("C-1", "Old GmbH", "old@x.de")], ["customer_id"],
-                    ["legal_name"])  # fmt: skip
-        upsert_many(conn, schema.customers, [customer("C-1", "New GmbH", "new@x.de"),
-                                             customer("C-2", "Other AG", "o@x.de")], ["customer_id"],
-                    ["legal_name"])  # fmt: skip
+        insert_many(
+            conn, schema.outbox, [_outbox_row("k1", {"n": 2}), _outbox_row("k2", {"n": 3})], ignore_conflicts_on=["key"]
+        )
+        upsert_many(conn, schema.customers, [customer("C-1", "Old GmbH", "old@x.de")], ["customer_id"], ["legal_name"])
+        upsert_many(
+            conn,
+            schema.customers,
+            [customer("C-1", "New GmbH", "new@x.de"), customer("C-2", "Other AG", "o@x.de")],
+            ["customer_id"],
+            ["legal_name"],
+        )
     with engine.connect() as conn:
         payloads = dict(conn.execute(select(schema.outbox.c.key, schema.outbox.c.payload)).all())
         customers = {r.customer_id: r for r in conn.execute(select(schema.customers))}

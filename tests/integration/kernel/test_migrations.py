@@ -62,30 +62,67 @@ def test_down_to_nothing_and_up_again_gives_the_declared_schema(empty_engine: En
 def test_0006_backfills_flags_reasons_and_lower_case_owners(empty_engine: Engine) -> None:
     upgrade(empty_engine, "0005")
     o, ex, inbox = schema.orders, schema.exceptions, schema.inbox
-    common = {"source": "crm", "version_at": AT, "data": {"deal_name": "x"}, "customer_id": "C-1",
-              "customer_name": "Kestrel", "legal_entity": "ACME-DE", "amount": Decimal("10.00"), "currency": "EUR",
-              "received_at": AT, "updated_at": AT}  # fmt: skip
+    common = {
+        "source": "crm",
+        "version_at": AT,
+        "data": {"deal_name": "x"},
+        "customer_id": "C-1",
+        "customer_name": "Kestrel",
+        "legal_entity": "ACME-DE",
+        "amount": Decimal("10.00"),
+        "currency": "EUR",
+        "received_at": AT,
+        "updated_at": AT,
+    }
     with empty_engine.begin() as conn:
-        for deal_id, owner, state in (("D-ex", "Anna@ACME.example", "blocked"), ("D-edit", "bo@acme.example", "sent"),
-                                      ("D-clean", "bo@acme.example", "sent")):  # fmt: skip
-            conn.execute(o.insert().values(deal_id=deal_id, owner_email=owner, state=state, version_event=deal_id,
-                                           **common))  # fmt: skip
+        for deal_id, owner, state in (
+            ("D-ex", "Anna@ACME.example", "blocked"),
+            ("D-edit", "bo@acme.example", "sent"),
+            ("D-clean", "bo@acme.example", "sent"),
+        ):
+            conn.execute(
+                o.insert().values(deal_id=deal_id, owner_email=owner, state=state, version_event=deal_id, **common)
+            )
         order_id = conn.execute(select(o.c.id).where(o.c.deal_id == "D-ex")).scalar_one()
-        conn.execute(ex.insert().values(
-            order_id=order_id, deal_id="D-ex", owner="Anna@ACME.example", status="open", opened_at=AT, updated_at=AT,
-            problems=[{"code": "missing", "field": "po_number", "message": "po_number is missing"},
-                      {"code": "invalid", "field": "vat_id", "message": "vat_id is invalid"}]))  # fmt: skip
+        conn.execute(
+            ex.insert().values(
+                order_id=order_id,
+                deal_id="D-ex",
+                owner="Anna@ACME.example",
+                status="open",
+                opened_at=AT,
+                updated_at=AT,
+                problems=[
+                    {"code": "missing", "field": "po_number", "message": "po_number is missing"},
+                    {"code": "invalid", "field": "vat_id", "message": "vat_id is invalid"},
+                ],
+            )
+        )
         for source, deal_id in (("user:bo@acme.example", "D-edit"), ("crm", "D-clean")):
-            conn.execute(inbox.insert().values(source=source, event_id=f"{deal_id}-1", deal_id=deal_id, occurred_at=AT,
-                                               received_at=AT, payload={}, status="applied"))  # fmt: skip
+            conn.execute(
+                inbox.insert().values(
+                    source=source,
+                    event_id=f"{deal_id}-1",
+                    deal_id=deal_id,
+                    occurred_at=AT,
+                    received_at=AT,
+                    payload={},
+                    status="applied",
+                )
+            )
     upgrade(empty_engine)
     with empty_engine.connect() as conn:
-        rows = {r.deal_id: r for r in conn.execute(select(o.c.deal_id, o.c.owner_email, o.c.had_exception,
-                                                          o.c.touched_by_person))}  # fmt: skip
+        rows = {
+            r.deal_id: r
+            for r in conn.execute(select(o.c.deal_id, o.c.owner_email, o.c.had_exception, o.c.touched_by_person))
+        }
         exception = conn.execute(select(ex.c.owner, ex.c.reasons)).one()
     assert rows["D-ex"].owner_email == "anna@acme.example" and exception.owner == "anna@acme.example"
     assert [(d, bool(r.had_exception), bool(r.touched_by_person)) for d, r in sorted(rows.items())] == [
-        ("D-clean", False, False), ("D-edit", False, True), ("D-ex", True, False)]  # fmt: skip
+        ("D-clean", False, False),
+        ("D-edit", False, True),
+        ("D-ex", True, False),
+    ]
     assert exception.reasons == "|invalid|missing|po_number|vat_id|"
 
 

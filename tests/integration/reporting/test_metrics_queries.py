@@ -36,12 +36,17 @@ def build_history(ctx: AppContext, clock: Clock) -> None:
     clock.now = datetime(2026, 9, 23, 9, 0, tzinfo=UTC)
     ingest(ctx, [event("open2", clock.now, deal_id="D-open2", po_number="", owner_email="Bea@Acme.example")])
     clock.now = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
-    ingest(ctx, [event("e1", clock.now, deal_id="D-1"), event("e2", clock.now, deal_id="D-2"),
-                 event("e3", clock.now, deal_id="D-3"),
-                 event("fix", clock.now, deal_id="D-fix", po_number=""),
-                 event("usd", clock.now, deal_id="D-usd", country="US", vat_id="", legal_entity="ACME-US",
-                       currency="USD"),
-                 event("pipe", clock.now, deal_id="D-pipe", stage="negotiation")])  # fmt: skip
+    ingest(
+        ctx,
+        [
+            event("e1", clock.now, deal_id="D-1"),
+            event("e2", clock.now, deal_id="D-2"),
+            event("e3", clock.now, deal_id="D-3"),
+            event("fix", clock.now, deal_id="D-fix", po_number=""),
+            event("usd", clock.now, deal_id="D-usd", country="US", vat_id="", legal_entity="ACME-US", currency="USD"),
+            event("pipe", clock.now, deal_id="D-pipe", stage="negotiation"),
+        ],
+    )
     for days, deals in ((1, ("D-1", "D-usd")), (2, ("D-2",)), (4, ("D-3",)), (10, ("D-fix",))):
         clock.now = datetime(2026, 10, 20 + days, 9, 0, tzinfo=UTC)
         if "D-fix" in deals:
@@ -56,8 +61,16 @@ def _issue_only(ctx: AppContext, deal_ids: tuple[str, ...]) -> None:
     """Issue the drafts of these deals (others wait for their day)."""
     inv, io, o = schema.invoices, schema.invoice_orders, schema.orders
     with ctx.engine.connect() as conn:
-        ids = conn.execute(select(inv.c.id).join(io, io.c.invoice_id == inv.c.id).join(o, o.c.id == io.c.order_id)
-                           .where(inv.c.status == "draft", o.c.deal_id.in_(deal_ids))).scalars().all()  # fmt: skip
+        ids = (
+            conn.execute(
+                select(inv.c.id)
+                .join(io, io.c.invoice_id == inv.c.id)
+                .join(o, o.c.id == io.c.order_id)
+                .where(inv.c.status == "draft", o.c.deal_id.in_(deal_ids))
+            )
+            .scalars()
+            .all()
+        )
     for invoice_id in ids:
         issue_draft(ctx, invoice_id, "finance@test")
 
@@ -74,8 +87,14 @@ def test_metrics_follow_the_flow(ctx: AppContext, clock: Clock) -> None:
     # window: invoiced since 2026-08-04, so D-old is left out; cycles 1, 1, 2, 4, 10 days
     assert m.window_days == 90 and m.invoiced_deals == 5
     assert m.cycle_time_days_median == 2.0 and m.cycle_time_days_p90 == 7.6  # interpolated: 4 + 0.6 * (10 - 4)
-    assert m.cycle_time_buckets == {"under 1 day": 0, "1-3 days": 3, "3-7 days": 1, "7-14 days": 1,
-                                    "14-30 days": 0, "over 30 days": 0}  # fmt: skip
+    assert m.cycle_time_buckets == {
+        "under 1 day": 0,
+        "1-3 days": 3,
+        "3-7 days": 1,
+        "7-14 days": 1,
+        "14-30 days": 0,
+        "over 30 days": 0,
+    }
     assert m.automation_rate == 0.8  # D-fix needed a person
     # the July invoice (net30) is overdue; the October ones are due in late November
     assert m.overdue_invoices == 1 and m.overdue_by_currency == {"EUR": Decimal("14280.00")}
@@ -83,9 +102,16 @@ def test_metrics_follow_the_flow(ctx: AppContext, clock: Clock) -> None:
 
 def test_overdue_sums_per_currency_and_ignores_paid(ctx: AppContext, clock: Clock) -> None:
     clock.now = T0
-    ingest(ctx, [event("a", T0, deal_id="A", amount="100.00"), event("b", T0, deal_id="B", amount="0.10"),
-                 event("u", T0, deal_id="U", country="US", vat_id="", legal_entity="ACME-US", currency="USD",
-                       amount="33.33")])  # fmt: skip
+    ingest(
+        ctx,
+        [
+            event("a", T0, deal_id="A", amount="100.00"),
+            event("b", T0, deal_id="B", amount="0.10"),
+            event(
+                "u", T0, deal_id="U", country="US", vat_id="", legal_entity="ACME-US", currency="USD", amount="33.33"
+            ),
+        ],
+    )
     issue_all_drafts(ctx, "finance@test", on=date(2026, 7, 1))
     clock.now = datetime(2026, 11, 2, tzinfo=UTC)
     m = metrics.compute(ctx)
@@ -126,8 +152,13 @@ def test_state_counts_survive_compaction_and_match_the_orders(ctx: AppContext, c
     assert {s: n for s, n in before.deals_by_state.items() if n} == actual
     assert metrics.compact_state_counts(ctx) == deltas > 10
     with ctx.engine.connect() as conn:
-        rows = conn.execute(select(schema.order_state_counts.c.state, schema.order_state_counts.c.had_exception,
-                                   schema.order_state_counts.c.n)).all()  # fmt: skip
+        rows = conn.execute(
+            select(
+                schema.order_state_counts.c.state,
+                schema.order_state_counts.c.had_exception,
+                schema.order_state_counts.c.n,
+            )
+        ).all()
     assert len(rows) == len({(r.state, r.had_exception) for r in rows}) < deltas  # one row per pair
     after = metrics.compute(ctx)
     assert (after.deals_by_state, after.deals_with_exceptions) == (before.deals_by_state, before.deals_with_exceptions)

@@ -38,10 +38,20 @@ def _drafts(ctx: AppContext) -> dict[str, tuple[Any, ...]]:
     with ctx.engine.connect() as conn:
         logged = {r.entity_id: r.after for r in conn.execute(select(audit).where(audit.c.action == "invoice.drafted"))}
         return {
-            r.draft_key: (r.kind, r.legal_entity, r.customer_id, r.customer_name, r.currency, r.net_amount,
-                          r.tax_amount, r.gross_amount, r.document, logged[r.draft_key.removeprefix("order:")])
+            r.draft_key: (
+                r.kind,
+                r.legal_entity,
+                r.customer_id,
+                r.customer_name,
+                r.currency,
+                r.net_amount,
+                r.tax_amount,
+                r.gross_amount,
+                r.document,
+                logged[r.draft_key.removeprefix("order:")],
+            )
             for r in conn.execute(select(inv))
-        }  # fmt: skip
+        }
 
 
 def _rendered_in_process(monkeypatch: pytest.MonkeyPatch) -> list[str]:

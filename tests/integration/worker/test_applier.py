@@ -133,8 +133,12 @@ def test_writers_of_two_processes_queue_on_the_writer_lock(ctx: AppContext, cloc
     if ctx.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's single writer")
     database = Path(ctx.engine.url.database or "")
-    with subprocess.Popen([sys.executable, "-c", _HOLD, str(ctx.engine.url)], stdout=subprocess.PIPE, text=True,
-                          cwd=Path(__file__).resolve().parents[3]) as other:  # fmt: skip
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(ctx.engine.url)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+    ) as other:
         assert other.stdout is not None and other.stdout.readline().strip() == "holding"
         with open(f"{database}-writer.lock", "rb") as lock, pytest.raises(BlockingIOError):
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other process holds it

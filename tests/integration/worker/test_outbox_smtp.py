@@ -65,8 +65,9 @@ def test_notices_reach_owner_and_finance_by_smtp(ctx: AppContext, smtp: tuple[In
     assert len(inbox.messages) == 2
 
 
-def test_server_down_retries_with_backoff_then_dead_letter_and_replay(ctx: AppContext, clock: Clock,
-                                                                       smtp: tuple[Inbox, int]) -> None:  # fmt: skip
+def test_server_down_retries_with_backoff_then_dead_letter_and_replay(
+    ctx: AppContext, clock: Clock, smtp: tuple[Inbox, int]
+) -> None:
     inbox, port = smtp
     ingest(ctx, [event("e1", T0, deal_id="D-2")])
     down = {"email": SmtpChannel("127.0.0.1", free_port(), "handoff@test", timeout=2), "log": LogChannel(None)}
@@ -115,8 +116,9 @@ class SlowSmtp(SmtpChannel):
         super().deliver(key, payload)
 
 
-def test_a_lease_run_out_mid_delivery_does_not_deliver_twice(ctx: AppContext, clock: Clock,
-                                                            smtp: tuple[Inbox, int]) -> None:  # fmt: skip
+def test_a_lease_run_out_mid_delivery_does_not_deliver_twice(
+    ctx: AppContext, clock: Clock, smtp: tuple[Inbox, int]
+) -> None:
     if ctx.engine.dialect.name != "postgresql":
         pytest.skip("SQLite workers share one machine; there the lease, renewed per row, is the guard")
     inbox, port = smtp
@@ -128,11 +130,11 @@ def test_a_lease_run_out_mid_delivery_does_not_deliver_twice(ctx: AppContext, cl
     assert len(inbox.messages) == 1
     with ctx.engine.connect() as conn:
         assert conn.execute(select(schema.outbox.c.status).where(schema.outbox.c.channel == "email")).scalar() == (
-            "delivered")
+            "delivered"
+        )
 
 
-def test_rows_late_in_a_batch_are_not_delivered_twice(ctx: AppContext, clock: Clock,
-                                                     smtp: tuple[Inbox, int]) -> None:  # fmt: skip
+def test_rows_late_in_a_batch_are_not_delivered_twice(ctx: AppContext, clock: Clock, smtp: tuple[Inbox, int]) -> None:
     inbox, port = smtp
     ingest(ctx, [event(f"e{i}", T0, deal_id=f"D-{i}", po_number="") for i in range(3)])
     channels = {"email": SmtpChannel("127.0.0.1", port, "handoff@test")}

@@ -41,14 +41,24 @@ def test_a_dead_workers_job_is_taken_over_after_its_lease(ctx: AppContext, clock
 
 
 def test_one_pass_applies_issues_delivers_and_sends_the_digest(ctx: AppContext, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    auto = replace(ctx, config=replace(ctx.config, model=ctx.config.model.model_copy(update={
-        "automation": ctx.config.model.automation.model_copy(update={"issue_drafts": True})})))  # fmt: skip
+    auto = replace(
+        ctx,
+        config=replace(
+            ctx.config,
+            model=ctx.config.model.model_copy(
+                update={"automation": ctx.config.model.automation.model_copy(update={"issue_drafts": True})}
+            ),
+        ),
+    )
     receive(auto, [event("e1", T0), event("e2", T0, deal_id="D-2", po_number="")])
     channel = LogChannel(tmp_path / "notices.log")
     result = one_pass(auto, {"email": channel, "log": channel}, "w1")
     assert (result.applied, result.issued) == (2, 1)
-    assert result.jobs == [("weekly_digest", "2026-W45"), ("daily_dunning", "2026-11-02"),
-                           ("compact_state_counts", "2026-11-02T09")]  # fmt: skip
+    assert result.jobs == [
+        ("weekly_digest", "2026-W45"),
+        ("daily_dunning", "2026-11-02"),
+        ("compact_state_counts", "2026-11-02T09"),
+    ]
     assert result.delivered >= 4  # exception, task, invoice e-mail, their log lines; the digest next pass
     assert one_pass(auto, {"email": channel, "log": channel}, "w1").delivered == 1  # the digest
     sent = (tmp_path / "notices.log").read_text()

@@ -56,10 +56,17 @@ class Approvals:
 
 
 def pending(requested_by: str = ASKER, status: ApprovalStatus = ApprovalStatus.PENDING) -> Approval:
-    payload = {"reason": "service outage in November", "quantities": {"2": "5"}, "gross": "296.905",
-               "currency": "EUR"}
-    return Approval(3, ApprovalKind.CREDIT_NOTE, "INV-DE-2026-000001", payload, status, requested_by, NOW,
-                    decided_by=None if status is ApprovalStatus.PENDING else APPROVER)
+    payload = {"reason": "service outage in November", "quantities": {"2": "5"}, "gross": "296.905", "currency": "EUR"}
+    return Approval(
+        3,
+        ApprovalKind.CREDIT_NOTE,
+        "INV-DE-2026-000001",
+        payload,
+        status,
+        requested_by,
+        NOW,
+        decided_by=None if status is ApprovalStatus.PENDING else APPROVER,
+    )
 
 
 def context(repo: Approvals) -> tuple[FakeContext, FakeUnitOfWork]:
@@ -78,7 +85,7 @@ def test_approving_makes_the_credit_note_draft_audits_tells_the_requester_and_co
     ctx, uow = context(repo)
     assert service.approve(ctx, 3, f"user:{APPROVER}", note="agreed") == {"id": 3}  # type: ignore[arg-type]
     assert repo.decided == [(3, ApprovalStatus.APPROVED, f"user:{APPROVER}", "agreed")]
-    (invoice_id, draft, key), = repo.drafts
+    ((invoice_id, draft, key),) = repo.drafts
     assert (invoice_id, key, draft.kind) == (7, "approval:3", InvoiceKind.CREDIT_NOTE)
     assert [(ln.description, ln.quantity) for ln in draft.lines] == [(SEATS[0], Decimal("5"))]  # line 2 only
     assert repo.results == {3: 99}
@@ -108,8 +115,9 @@ def test_the_requester_may_withdraw_by_rejecting() -> None:
 
 
 @pytest.mark.parametrize("race_lost, status", [(False, ApprovalStatus.APPROVED), (True, ApprovalStatus.PENDING)])
-def test_a_decided_request_or_a_lost_race_is_not_pending_and_nothing_is_written(race_lost: bool,
-                                                                                 status: ApprovalStatus) -> None:
+def test_a_decided_request_or_a_lost_race_is_not_pending_and_nothing_is_written(
+    race_lost: bool, status: ApprovalStatus
+) -> None:
     repo = Approvals(pending(status=status), issued(), race_lost=race_lost)
     ctx, uow = context(repo)
     with pytest.raises(service.ApprovalError) as refused:

@@ -53,9 +53,7 @@ def pay(amount: str, name: str = "", text: str = "", ref: str = "", line_id: str
     )
 
 
-def one(
-    line: BankLine, invoices: list[OpenInvoice] = INVOICES, policy: MatchPolicy | None = None
-) -> Proposal:
+def one(line: BankLine, invoices: list[OpenInvoice] = INVOICES, policy: MatchPolicy | None = None) -> Proposal:
     (proposal,) = match([line], invoices, policy)
     return proposal
 
@@ -230,10 +228,16 @@ def _busy_day(n_customers: int = 12, per_customer: int = 6) -> tuple[list[OpenIn
     payments and their rest, a listed pair, retyped and typo'd numbers, payers by name and amount."""
     names = ["Acme", "Borealis", "Cobalt", "Delta", "Ember", "Fjord", "Glacier", "Harbor", "Ionic", "Juniper"]
     invoices = [
-        inv(c * per_customer + k + 1, f"C{c}", f"{names[c % 10]} {names[(c * 3 + 1) % 10]} Labs GmbH",
-            f"{100 + 37 * c + 11 * k}.{(c + k) % 100:02d}", due_day=k + 1)
-        for c in range(n_customers) for k in range(per_customer)
-    ]  # fmt: skip
+        inv(
+            c * per_customer + k + 1,
+            f"C{c}",
+            f"{names[c % 10]} {names[(c * 3 + 1) % 10]} Labs GmbH",
+            f"{100 + 37 * c + 11 * k}.{(c + k) % 100:02d}",
+            due_day=k + 1,
+        )
+        for c in range(n_customers)
+        for k in range(per_customer)
+    ]
     lines: list[BankLine] = []
     for k, invoice in enumerate(invoices):
         line_id = f"L{len(lines)}"
@@ -244,8 +248,9 @@ def _busy_day(n_customers: int = 12, per_customer: int = 6) -> tuple[list[OpenIn
             lines.append(pay(str(part), name, ref=invoice.payment_reference, line_id=line_id))
             lines.append(pay(str(invoice.amount_open - part), name, f"rest {invoice.number}", line_id=line_id + "b"))
         elif kind == 1:
-            lines.append(pay(str(invoice.amount_open), name, f"Invoice {invoice.number.replace('-', ' ')}",
-                             line_id=line_id))  # fmt: skip
+            lines.append(
+                pay(str(invoice.amount_open), name, f"Invoice {invoice.number.replace('-', ' ')}", line_id=line_id)
+            )
         elif kind == 2:  # one digit too many
             lines.append(pay(str(invoice.amount_open), name, f"RE {invoice.number}7", line_id=line_id))
         elif kind == 3:

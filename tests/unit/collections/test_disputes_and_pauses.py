@@ -57,7 +57,8 @@ def test_a_dispute_is_opened_once_and_audited_once() -> None:
     assert not service.set_dispute(ctx, "INV-DE-2026-000001", "clerk@acme", "again")  # type: ignore[arg-type]
     assert repo.disputed == {1: "wrong licence count"}
     assert [(e["action"], e["entity_id"], e["after"]) for e in uow.audited] == [
-        ("invoice.disputed", "INV-DE-2026-000001", {"disputed": True})]
+        ("invoice.disputed", "INV-DE-2026-000001", {"disputed": True})
+    ]
     assert uow.commits == 2
 
 

@@ -83,10 +83,7 @@ def test_customer_pause_holds_reminders_until_its_end(policy: DunningPolicy) -> 
     state = invoice(policy.levels[0].days_after_due + 1)
     assert due_reminders([state], policy, TODAY, [CustomerPause("C1")]) == []
     assert due_reminders([state], policy, TODAY, [CustomerPause("C1", until=TODAY)]) == []
-    assert (
-        len(due_reminders([state], policy, TODAY, [CustomerPause("C1", until=TODAY - timedelta(days=1))]))
-        == 1
-    )
+    assert len(due_reminders([state], policy, TODAY, [CustomerPause("C1", until=TODAY - timedelta(days=1))])) == 1
     assert len(due_reminders([state], policy, TODAY, [CustomerPause("OTHER")])) == 1
 
 

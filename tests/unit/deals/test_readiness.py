@@ -47,10 +47,12 @@ def test_complete_deal_is_ready() -> None:
         ({"po_number": ""}, [("missing", "po_number")]),
         ({"payment_terms": ""}, [("missing", "payment_terms")]),
         ({"payment_terms": "net90"}, [("invalid", "payment_terms")]),
-        ({"billing_email": "", "po_number": "", "vat_id": ""},
-         [("missing", "billing_email"), ("missing", "vat_id"), ("missing", "po_number")]),
+        (
+            {"billing_email": "", "po_number": "", "vat_id": ""},
+            [("missing", "billing_email"), ("missing", "vat_id"), ("missing", "po_number")],
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_rule_reports_one_problem(changes: dict[str, str], expected: list[tuple[str, str]]) -> None:
     assert problems(**changes) == expected
 

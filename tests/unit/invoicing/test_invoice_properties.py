@@ -43,9 +43,7 @@ def _has_two_decimals(value: Decimal) -> bool:
 
 def check_calculation_rules(inv: Invoice) -> None:
     for ln in inv.lines:
-        assert ln.net_amount == (ln.quantity * ln.unit_price).quantize(
-            CENT, rounding=ROUND_HALF_UP
-        )  # BR-LIN-04
+        assert ln.net_amount == (ln.quantity * ln.unit_price).quantize(CENT, rounding=ROUND_HALF_UP)  # BR-LIN-04
     t = inv.totals
     assert t.line_net == sum(ln.net_amount for ln in inv.lines)  # BR-CO-10
     assert t.tax_exclusive == t.line_net  # BR-CO-13
@@ -57,9 +55,7 @@ def check_calculation_rules(inv: Invoice) -> None:
         bases[(ln.tax.category, ln.tax.rate)] += ln.net_amount
     assert {(b.category, b.rate): b.taxable_amount for b in inv.breakdown} == bases  # BR-S-08, BR-AE-08 ...
     for b in inv.breakdown:
-        assert b.tax_amount == (b.taxable_amount * b.rate / 100).quantize(
-            CENT, rounding=ROUND_HALF_UP
-        )  # BR-CO-17
+        assert b.tax_amount == (b.taxable_amount * b.rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)  # BR-CO-17
         if b.category != "S":
             assert b.tax_amount == 0
     for value in (t.line_net, t.tax, t.tax_inclusive, t.payable, *(b.tax_amount for b in inv.breakdown)):
@@ -74,10 +70,7 @@ def test_invoice_totals_follow_en16931(inv: Invoice) -> None:
 @given(invoices(), st.data())
 def test_credit_notes_follow_en16931_and_never_exceed_the_invoice(inv: Invoice, data: st.DataObject) -> None:
     issued = issue(inv, "INV-DE-2026-000001", date(2026, 1, 5))
-    wanted = {
-        ln.line_no: data.draw(st.decimals(min_value=0, max_value=ln.quantity, places=3))
-        for ln in issued.lines
-    }
+    wanted = {ln.line_no: data.draw(st.decimals(min_value=0, max_value=ln.quantity, places=3)) for ln in issued.lines}
     if not any(wanted.values()):
         wanted[1] = issued.lines[0].quantity
     cn = credit_note(issued, "property", wanted)

@@ -50,9 +50,7 @@ def test_line_and_category_rounding_follow_en16931() -> None:
 
 def test_partial_invoice_bills_delivered_quantities_and_refuses_over_billing() -> None:
     big = order("P-1", DE_BUYER, "EUR", [HARDWARE, SEATS])
-    first = issue(
-        draft_invoice(big, DE_SELLER, RATES, TERMS, quantities={1: Decimal("4")}), "INV-DE-2026-000100", ON
-    )
+    first = issue(draft_invoice(big, DE_SELLER, RATES, TERMS, quantities={1: Decimal("4")}), "INV-DE-2026-000100", ON)
     assert [(ln.order_line, ln.quantity) for ln in first.lines] == [(1, Decimal("4"))]
     assert first.totals.line_net == Decimal("519.96")
     billed = billed_quantities("P-1", [first])
@@ -111,8 +109,9 @@ def test_credit_notes_reference_the_invoice_and_credit_all_or_part() -> None:
 
 
 def test_credits_of_one_invoice_never_exceed_what_it_invoiced() -> None:
-    inv = issue(draft_invoice(order("C-1", DE_BUYER, "EUR", [SAAS, SEATS]), DE_SELLER, RATES, TERMS),
-                "INV-DE-2026-000201", ON)  # fmt: skip
+    inv = issue(
+        draft_invoice(order("C-1", DE_BUYER, "EUR", [SAAS, SEATS]), DE_SELLER, RATES, TERMS), "INV-DE-2026-000201", ON
+    )
     assert credit_quantities(inv, None) == {1: Decimal("1"), 2: Decimal("15")}
     earlier = [{2: Decimal("5")}, {2: Decimal("4")}]
     assert credit_quantities(inv, None, earlier) == {1: Decimal("1"), 2: Decimal("6")}  # "all" means the rest
@@ -162,6 +161,4 @@ def test_vat_in_accounting_currency_when_invoicing_in_another_currency() -> None
     same = draft_invoice(order("X-2", US_BUYER, "EUR", [HARDWARE]), DE_SELLER, RATES, TERMS)
     assert same.tax_currency == "" and same.exchange_rate is None
     with pytest.raises(InvoiceError, match="positive"):
-        draft_invoice(
-            order("X-3", DE_BUYER, "USD", [SAAS]), DE_SELLER, RATES, TERMS, exchange_rate=Decimal("0")
-        )
+        draft_invoice(order("X-3", DE_BUYER, "USD", [SAAS]), DE_SELLER, RATES, TERMS, exchange_rate=Decimal("0"))

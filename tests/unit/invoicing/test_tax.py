@@ -81,17 +81,15 @@ def test_unknown_inputs_are_configuration_errors() -> None:
     with pytest.raises(TaxError, match="product tax category"):
         determine(DE_SELLER, DE_BUYER, "goods", "luxury", RATES)
     with pytest.raises(TaxError, match="DK / reduced"):
-        determine(
-            DE_SELLER, customer("C-DK", "Kunde ApS", "DK", business=False), "goods", "reduced", RATES, True
-        )
+        determine(DE_SELLER, customer("C-DK", "Kunde ApS", "DK", business=False), "goods", "reduced", RATES, True)
 
 
 def test_rates_file_covers_every_member_state_with_source_and_date() -> None:
     assert set(RATES.rates) == EU_MEMBER_STATES
     assert RATES.source and RATES.as_of == date(2026, 1, 1)
-    assert VatRates.from_mapping(
-        {"source": "x", "as_of": "2026-01-01", "rates": {"de": {"standard": 19}}}
-    ).rate("DE", "standard") == Decimal("19")
+    assert VatRates.from_mapping({"source": "x", "as_of": "2026-01-01", "rates": {"de": {"standard": 19}}}).rate(
+        "DE", "standard"
+    ) == Decimal("19")
 
 
 IBERICODE = ORACLES / "eu-vat" / "ibericode-vat-rates" / "vat-rates.json"

@@ -29,8 +29,9 @@ def literal(value: str) -> str:
 
 
 class QuickBooksChannel:
-    def __init__(self, http: HttpSender, token: TokenSource, realm_id: str,
-                 options: QuickBooksModel | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, http: HttpSender, token: TokenSource, realm_id: str, options: QuickBooksModel | None = None
+    ) -> None:
         self.http, self.token, self.realm_id, self.options = http, token, realm_id, options or QuickBooksModel()
 
     def __repr__(self) -> str:
@@ -69,10 +70,16 @@ class QuickBooksChannel:
         found = self.query("Customer", f"DisplayName = {literal(customer['name'])}")
         if found:
             return str(found[0]["Id"])
-        body: dict[str, Any] = {"DisplayName": customer["name"], "CompanyName": customer["name"],
-                                "BillAddr": {"Line1": customer.get("street", ""), "City": customer.get("city", ""),
-                                             "PostalCode": customer.get("postal_code", ""),
-                                             "Country": customer.get("country", "")}}  # fmt: skip
+        body: dict[str, Any] = {
+            "DisplayName": customer["name"],
+            "CompanyName": customer["name"],
+            "BillAddr": {
+                "Line1": customer.get("street", ""),
+                "City": customer.get("city", ""),
+                "PostalCode": customer.get("postal_code", ""),
+                "Country": customer.get("country", ""),
+            },
+        }
         if customer.get("email"):
             body["PrimaryEmailAddr"] = {"Address": customer["email"]}
         return str(self._call("POST", "customer", request_id=f"{key}:customer", json=body)["Customer"]["Id"])
@@ -82,15 +89,24 @@ class QuickBooksChannel:
         if self.query(entity, f"DocNumber = {literal(doc['number'])}"):
             return
         body: dict[str, Any] = {
-            "DocNumber": doc["number"][:21], "TxnDate": doc["issue_date"],
+            "DocNumber": doc["number"][:21],
+            "TxnDate": doc["issue_date"],
             "CustomerRef": {"value": self.customer_id(key, doc["customer"])},
             "CurrencyRef": {"value": doc["currency"]},
-            "Line": [{"Amount": number(ln["net_amount"]), "Description": ln["description"][:4000],
-                      "DetailType": "SalesItemLineDetail",
-                      "SalesItemLineDetail": {"ItemRef": {"value": self.options.item_id},
-                                              "Qty": number(ln["quantity"]), "UnitPrice": number(ln["unit_price"])}}
-                     for ln in doc["lines"]],
-        }  # fmt: skip
+            "Line": [
+                {
+                    "Amount": number(ln["net_amount"]),
+                    "Description": ln["description"][:4000],
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {
+                        "ItemRef": {"value": self.options.item_id},
+                        "Qty": number(ln["quantity"]),
+                        "UnitPrice": number(ln["unit_price"]),
+                    },
+                }
+                for ln in doc["lines"]
+            ],
+        }
         if entity == "Invoice":
             body["DueDate"] = doc["due_date"]
             if doc["customer"].get("email"):
@@ -102,9 +118,17 @@ class QuickBooksChannel:
         if not invoices:
             raise DeliveryError(f"quickbooks: invoice {payload['invoice_number']} is not in QuickBooks yet")
         invoice = invoices[0]
-        self._call("POST", "payment", request_id=key, json={
-            "TotalAmt": number(payload["amount"]), "TxnDate": payload["paid_on"],
-            "CustomerRef": invoice["CustomerRef"],
-            "PrivateNote": f"handoff {payload['payment_key']}"[:4000],
-            "Line": [{"Amount": number(payload["amount"]),
-                      "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}]})  # fmt: skip
+        self._call(
+            "POST",
+            "payment",
+            request_id=key,
+            json={
+                "TotalAmt": number(payload["amount"]),
+                "TxnDate": payload["paid_on"],
+                "CustomerRef": invoice["CustomerRef"],
+                "PrivateNote": f"handoff {payload['payment_key']}"[:4000],
+                "Line": [
+                    {"Amount": number(payload["amount"]), "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}
+                ],
+            },
+        )

@@ -40,8 +40,9 @@ class XeroChannel:
     def __repr__(self) -> str:
         return f"XeroChannel(tenant={self.tenant_id!r})"
 
-    def _call(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), key: str | None = None,
-              **kwargs: Any) -> Any:  # fmt: skip
+    def _call(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (200,), key: str | None = None, **kwargs: Any
+    ) -> Any:
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {self.token.access_token()}", "xero-tenant-id": self.tenant_id}
             if key:
@@ -75,9 +76,15 @@ class XeroChannel:
             contact["EmailAddress"] = customer["email"]
         if customer.get("vat_id"):
             contact["TaxNumber"] = customer["vat_id"]
-        contact["Addresses"] = [{"AddressType": "POBOX", "AddressLine1": customer.get("street", ""),
-                                 "City": customer.get("city", ""), "PostalCode": customer.get("postal_code", ""),
-                                 "Country": customer.get("country", "")}]  # fmt: skip
+        contact["Addresses"] = [
+            {
+                "AddressType": "POBOX",
+                "AddressLine1": customer.get("street", ""),
+                "City": customer.get("city", ""),
+                "PostalCode": customer.get("postal_code", ""),
+                "Country": customer.get("country", ""),
+            }
+        ]
         created = self._call("PUT", "/Contacts", key=f"{key}:contact", json={"Contacts": [contact]})
         return str(created["Contacts"][0]["ContactID"])
 
@@ -87,9 +94,15 @@ class XeroChannel:
         for ln in doc["lines"]:
             rate = ln["vat_rate"].rstrip("0").rstrip(".") if "." in ln["vat_rate"] else ln["vat_rate"]
             tax_type = types.get(f"{ln['vat_category']}:{rate}") or types.get(ln["vat_category"], "NONE")
-            out.append({"Description": ln["description"][:4000], "Quantity": number(ln["quantity"]),
-                        "UnitAmount": number(ln["unit_price"]), "AccountCode": self.options.sales_account_code,
-                        "TaxType": tax_type})  # fmt: skip
+            out.append(
+                {
+                    "Description": ln["description"][:4000],
+                    "Quantity": number(ln["quantity"]),
+                    "UnitAmount": number(ln["unit_price"]),
+                    "AccountCode": self.options.sales_account_code,
+                    "TaxType": tax_type,
+                }
+            )
         return out
 
     def _push_document(self, key: str, doc: Mapping[str, Any]) -> None:
@@ -108,10 +121,13 @@ class XeroChannel:
         body: dict[str, Any] = {
             "Type": "ACCRECCREDIT" if credit else "ACCREC",
             "Contact": {"ContactID": self.contact_id(key, doc["customer"])},
-            "Date": doc["issue_date"], "LineAmountTypes": "Exclusive", "LineItems": self._lines(doc),
-            "CurrencyCode": doc["currency"], "Status": "AUTHORISED",
+            "Date": doc["issue_date"],
+            "LineAmountTypes": "Exclusive",
+            "LineItems": self._lines(doc),
+            "CurrencyCode": doc["currency"],
+            "Status": "AUTHORISED",
             "Reference": (doc.get("po_number") or doc.get("payment_reference") or "")[:255],
-        }  # fmt: skip
+        }
         if credit:
             body["CreditNoteNumber"] = num
             self._call("PUT", "/CreditNotes", key=key, json={"CreditNotes": [body]})
@@ -127,7 +143,19 @@ class XeroChannel:
         if not invoices.get("Invoices"):
             # the invoice's own push is still pending or failing: try again later
             raise DeliveryError(f"xero: invoice {payload['invoice_number']} is not in Xero yet")
-        self._call("PUT", "/Payments", key=key, json={"Payments": [{
-            "Invoice": {"InvoiceID": invoices["Invoices"][0]["InvoiceID"]},
-            "Account": {"Code": self.options.payment_account_code},
-            "Date": payload["paid_on"], "Amount": number(payload["amount"]), "Reference": reference}]})  # fmt: skip
+        self._call(
+            "PUT",
+            "/Payments",
+            key=key,
+            json={
+                "Payments": [
+                    {
+                        "Invoice": {"InvoiceID": invoices["Invoices"][0]["InvoiceID"]},
+                        "Account": {"Code": self.options.payment_account_code},
+                        "Date": payload["paid_on"],
+                        "Amount": number(payload["amount"]),
+                        "Reference": reference,
+                    }
+                ]
+            },
+        )

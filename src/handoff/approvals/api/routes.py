@@ -36,8 +36,7 @@ def _api_error(exc: ApprovalError, field: str | None = None) -> ApiError:
 
 
 @router.post("/invoices/{number}/credit-notes", response_model=Approval, status_code=202)
-def request_credit_note(ctx: Ctx, number: InvoiceNumber, body: CreditNoteIn,
-                        user: User = api_user(*WRITERS)) -> Any:  # fmt: skip
+def request_credit_note(ctx: Ctx, number: InvoiceNumber, body: CreditNoteIn, user: User = api_user(*WRITERS)) -> Any:
     """Ask for a credit note on an issued invoice. It waits for another finance user or admin."""
     quantities = {int(n): Decimal(q) for n, q in body.quantities.items()} if body.quantities is not None else None
     try:
@@ -47,16 +46,19 @@ def request_credit_note(ctx: Ctx, number: InvoiceNumber, body: CreditNoteIn,
 
 
 @router.get("/approvals", response_model=ApprovalPage)
-def list_approvals(ctx: Ctx, limit: Limit = 50, offset: Offset = 0,
-                   status: Annotated[str | None, Query(pattern="^(pending|approved|rejected)$")] = "pending",
-                   user: User = api_user(*READERS)) -> Any:  # fmt: skip
+def list_approvals(
+    ctx: Ctx,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    status: Annotated[str | None, Query(pattern="^(pending|approved|rejected)$")] = "pending",
+    user: User = api_user(*READERS),
+) -> Any:
     """Approvals, newest first (pending by default)."""
     return page_out(approvals.list_approvals(ctx, status, limit, offset))
 
 
 @router.post("/approvals/{approval_id}/approve", response_model=Approval)
-def approve(ctx: Ctx, approval_id: ApprovalId, body: DecisionIn | None = None,
-            user: User = api_user(*WRITERS)) -> Any:  # fmt: skip
+def approve(ctx: Ctx, approval_id: ApprovalId, body: DecisionIn | None = None, user: User = api_user(*WRITERS)) -> Any:
     """Approve a pending request made by someone else: the credit-note draft is created."""
     try:
         return plain(approvals.approve(ctx, approval_id, user.actor, body.note if body else ""))

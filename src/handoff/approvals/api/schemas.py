@@ -17,7 +17,8 @@ Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,4})?
 class CreditNoteIn(In):
     reason: Text = Field(min_length=1, description="why the invoice is credited; printed on the credit note")
     quantities: dict[LineNo, Quantity] | None = Field(
-        None, description="invoice line number -> quantity to credit; omitted: all that is left uncredited")
+        None, description="invoice line number -> quantity to credit; omitted: all that is left uncredited"
+    )
 
 
 class DecisionIn(In):

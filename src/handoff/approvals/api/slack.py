@@ -56,10 +56,16 @@ def router() -> APIRouter:
             click = parse_interaction(secret, body, request.headers, ctx.clock())
         except InteractionError as exc:
             logger.warning("slack interaction refused: %s", exc)
-            return error(401 if exc.unauthenticated else 422,
-                         "unauthenticated" if exc.unauthenticated else "invalid_request", str(exc))  # fmt: skip
-        reply = notices.Reply(REPLY_CHANNEL, click.response_url, {"message_blocks": list(click.message_blocks)}) \
-            if click.response_url else None  # fmt: skip
+            return error(
+                401 if exc.unauthenticated else 422,
+                "unauthenticated" if exc.unauthenticated else "invalid_request",
+                str(exc),
+            )
+        reply = (
+            notices.Reply(REPLY_CHANNEL, click.response_url, {"message_blocks": list(click.message_blocks)})
+            if click.response_url
+            else None
+        )
 
         async def refused(text: str, *, in_place: bool = False) -> JSONResponse:
             if reply is not None:
@@ -69,16 +75,21 @@ def router() -> APIRouter:
         email = ctx.config.model.notifications.slack_users.get(click.slack_user, "")
         user = await run_in_threadpool(users.user_by_email, ctx, email) if email else None
         if user is None or user.role not in DECIDERS:
-            reason = "is not mapped to a handoff user (notifications.slack_users)" if not email \
-                else f"maps to {email}, who is not an active finance user or admin"  # fmt: skip
+            reason = (
+                "is not mapped to a handoff user (notifications.slack_users)"
+                if not email
+                else f"maps to {email}, who is not an active finance user or admin"
+            )
             return await refused(f"Slack user {click.slack_user} {reason}: decide in handoff instead.")
         try:
             if click.action == "approve":
-                await run_in_threadpool(approvals.approve, ctx, click.approval_id, user.actor, "approved in Slack",
-                                        reply)  # fmt: skip
+                await run_in_threadpool(
+                    approvals.approve, ctx, click.approval_id, user.actor, "approved in Slack", reply
+                )
             else:
-                await run_in_threadpool(approvals.reject, ctx, click.approval_id, user.actor, "rejected in Slack",
-                                        reply)  # fmt: skip
+                await run_in_threadpool(
+                    approvals.reject, ctx, click.approval_id, user.actor, "rejected in Slack", reply
+                )
         except ApprovalError as exc:
             # decided meanwhile (in handoff or by another click): its buttons go, with what happened
             return await refused(str(exc), in_place=exc.code == "not_pending")

@@ -151,9 +151,7 @@ class Matcher:
             )
         return last[1]
 
-    def _amount_evidence(
-        self, paid: Decimal, open_: Decimal, number: str, *, code: str = "amount_exact"
-    ) -> Evidence:
+    def _amount_evidence(self, paid: Decimal, open_: Decimal, number: str, *, code: str = "amount_exact") -> Evidence:
         # `!s`: the same text as Decimal.__format__ with no spec gives, at a third of its cost
         if paid == open_:
             return Evidence(code, f"{paid!s} equals {open_!s} open", number)
@@ -257,9 +255,7 @@ class Matcher:
         """The proposal for the next line, settling what it applies. `reading`: the line as read
         ahead by a dry matcher over the same invoices (`read`); it is used as far as it still holds."""
         if line.amount <= ZERO:
-            return self._proposal(
-                line, [], [Evidence("not_a_credit", f"{line.amount} is not money received")]
-            )
+            return self._proposal(line, [], [Evidence("not_a_credit", f"{line.amount} is not money received")])
         if reading is None or not self._untouched(reading.found):
             reading = self.read(line)
         elif reading.proposal is not None:
@@ -347,9 +343,7 @@ class Matcher:
 
     def _score(self, line: BankLine, cand: _Candidate) -> None:
         evidence = cand.evidence
-        evidence.append(
-            self._amount_evidence(line.amount, self.remaining[cand.item], self.invoices[cand.item].number)
-        )
+        evidence.append(self._amount_evidence(line.amount, self.remaining[cand.item], self.invoices[cand.item].number))
         name, factor = self._name_evidence(line, cand.item)
         if name is not None:
             evidence.append(name)
@@ -368,9 +362,7 @@ class Matcher:
         if alternatives:
             score *= 0.5
             evidence.append(Evidence("ambiguous", f"{len(alternatives)} other invoice(s) fit about as well"))
-        return self._allocate(
-            line, [best.item], evidence, score, [self.invoices[c.item].number for c in alternatives]
-        )
+        return self._allocate(line, [best.item], evidence, score, [self.invoices[c.item].number for c in alternatives])
 
     def _several(self, line: BankLine, items: list[int], found: dict[int, list[Evidence]]) -> Proposal:
         """The payer listed several invoices: settle them oldest first."""
@@ -386,9 +378,7 @@ class Matcher:
 
     def _by_amount_and_name(self, line: BankLine, customers: list[str], reading: Reading) -> Proposal:
         if customers:
-            named = [
-                i for i in self._agreeing(line, customers, reading) if self.invoices[i].customer_id in customers
-            ]
+            named = [i for i in self._agreeing(line, customers, reading) if self.invoices[i].customer_id in customers]
             if named:
                 extra = []
                 if len(named) == 1 and self._unique_for_customer(named[0], line.amount):
@@ -410,9 +400,7 @@ class Matcher:
         same_amount = self._amount_range(line, reading)
         if same_amount:  # only the amount: a few candidates for review, however many share it
             return self._best(line, [_Candidate(i, []) for i in same_amount[:5]])
-        return self._proposal(
-            line, [], [Evidence("no_candidate", "no reference, number, amount or payer match")]
-        )
+        return self._proposal(line, [], [Evidence("no_candidate", "no reference, number, amount or payer match")])
 
     def _amount_range(self, line: BankLine, reading: Reading, limit: int = BY_AMOUNT) -> list[int]:
         """Still fully open invoices in the line's currency whose amount is within tolerance of it."""
@@ -571,8 +559,15 @@ class Matcher:
         if "reference" not in codes and codes.isdisjoint(AMOUNT_CODES):
             # without a valid reference, only an agreeing amount may apply itself
             score = min(score, self.policy.auto_apply_threshold - 0.01)
-        proposal = self._proposal(line, allocations, evidence, score=score, unapplied=left,
-                                  write_off=max(write_off, ZERO), alternatives=tuple(alternatives))  # fmt: skip
+        proposal = self._proposal(
+            line,
+            allocations,
+            evidence,
+            score=score,
+            unapplied=left,
+            write_off=max(write_off, ZERO),
+            alternatives=tuple(alternatives),
+        )
         if proposal.decision is Decision.AUTO and not self.dry:
             # an automatic match settles at once; a proposal for review reserves nothing until confirmed
             self._settle(items, allocations, proposal.write_off)

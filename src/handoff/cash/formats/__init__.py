@@ -53,9 +53,7 @@ def detect(data: bytes, name: str = "") -> ModuleType:
     raise StatementError(name, "not a bank statement format this importer reads (camt.05x, MT940, OFX, CSV)")
 
 
-def read_statements(
-    data: bytes, name: str = "", csv_mapping: Mapping[str, Any] | None = None
-) -> list[Statement]:
+def read_statements(data: bytes, name: str = "", csv_mapping: Mapping[str, Any] | None = None) -> list[Statement]:
     module = detect(data, name)
     if module is csv_format:
         return csv_format.parse(data, name, csv_mapping)

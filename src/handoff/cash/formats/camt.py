@@ -105,11 +105,7 @@ def _balances(name: str, record: _Element) -> tuple[Balance | None, Balance | No
 
 def _account(record: _Element) -> str:
     # v1 names a non-IBAN account PrtryAcct, later versions Othr
-    return (
-        _text(record, "Acct/Id/IBAN")
-        or _text(record, "Acct/Id/Othr/Id")
-        or _text(record, "Acct/Id/PrtryAcct/Id")
-    )
+    return _text(record, "Acct/Id/IBAN") or _text(record, "Acct/Id/Othr/Id") or _text(record, "Acct/Id/PrtryAcct/Id")
 
 
 def _party(tx: _Element | None, role: str) -> tuple[str, str]:
@@ -154,9 +150,7 @@ def _tx_amount(tx: _Element) -> Decimal | None:
     return value if value is not None and value.is_finite() and value > 0 else None
 
 
-def _line(
-    entry: _Element, tx: _Element | None, amount: Decimal, currency: str, *, extra: str = ""
-) -> BankLine:
+def _line(entry: _Element, tx: _Element | None, amount: Decimal, currency: str, *, extra: str = "") -> BankLine:
     role = "Dbtr" if amount > 0 else "Cdtr"  # the other side: who paid us, or whom we paid
     name, account = _party(tx, role)
     text, reference = _remittance(tx)

@@ -89,9 +89,7 @@ def parse(data: bytes, name: str) -> list[Statement]:
                 account=str(acct.acctid),
                 currency=currency,
                 lines=lines,
-                closing=Balance(Decimal(closing.balamt), _day(closing.dtasof))
-                if closing is not None
-                else None,
+                closing=Balance(Decimal(closing.balamt), _day(closing.dtasof)) if closing is not None else None,
                 source=name,
             )
         )

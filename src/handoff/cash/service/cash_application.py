@@ -63,13 +63,17 @@ def read_statement_file(data: bytes, name: str, csv_mapping: Mapping[str, Any] |
     for st in statements:
         check = check_balance(st)
         if check.status is BalanceStatus.MISMATCH:
-            raise StatementError(name, f"statement {st.statement_id}: opening {check.opening} + movements "
-                                       f"{check.movements} != closing {check.closing} (lines missing?)")  # fmt: skip
+            raise StatementError(
+                name,
+                f"statement {st.statement_id}: opening {check.opening} + movements "
+                f"{check.movements} != closing {check.closing} (lines missing?)",
+            )
     return statements
 
 
-def import_statement(ctx: AppContext, data: bytes, name: str, actor: str,
-                     csv_mapping: Mapping[str, Any] | None = None) -> StatementImport:  # fmt: skip
+def import_statement(
+    ctx: AppContext, data: bytes, name: str, actor: str, csv_mapping: Mapping[str, Any] | None = None
+) -> StatementImport:
     statements = read_statement_file(data, name, csv_mapping)  # before any write: all or nothing
     return store_statements(ctx, statements, name, actor)
 
@@ -91,10 +95,21 @@ def store_statements(ctx: AppContext, statements: Sequence[Statement], source: s
             report.credits += sum(1 for _, ln in fresh if arrival_status(ln) is LineStatus.NEW)
             if fresh:
                 report.new_statements += 1 if not known else 0
-                uow.audit(at=now, actor=actor, action="bank.statement_imported", entity_type="bank_statement",
-                          entity_id=key, reason=f"statement file {source}",
-                          after={"format": st.format, "statement_id": st.statement_id, "account": st.account,
-                                 "new_lines": len(fresh), "balance": check.status.value})  # fmt: skip
+                uow.audit(
+                    at=now,
+                    actor=actor,
+                    action="bank.statement_imported",
+                    entity_type="bank_statement",
+                    entity_id=key,
+                    reason=f"statement file {source}",
+                    after={
+                        "format": st.format,
+                        "statement_id": st.statement_id,
+                        "account": st.account,
+                        "new_lines": len(fresh),
+                        "balance": check.status.value,
+                    },
+                )
         uow.commit()
     return report
 
@@ -140,8 +155,17 @@ def apply_cash(ctx: AppContext, actor: str = "automation:cash", threshold: float
             bank.add_allocations(match_id, allocations, proposal.write_off, invoice_ids)
             if applied:
                 touched.update(payments.add_for_match(match_id, line.line_id, _paid_on(line, now), now))
-                _audit_match(uow, now, actor, "cash.match_applied", line.line_id, match_id, proposal.confidence,
-                             allocations, "automatic: confidence at or above the threshold")  # fmt: skip
+                _audit_match(
+                    uow,
+                    now,
+                    actor,
+                    "cash.match_applied",
+                    line.line_id,
+                    match_id,
+                    proposal.confidence,
+                    allocations,
+                    "automatic: confidence at or above the threshold",
+                )
                 report.applied += 1
             elif status is MatchStatus.PENDING_REVIEW:
                 report.review += 1
@@ -163,23 +187,47 @@ def _paid_on(line: BankLine | MatchedLine, now: datetime) -> date:
     return line.value_date or line.booking_date or now.date()
 
 
-def _audit_match(uow: UnitOfWork, now: datetime, actor: str, action: str, line_id: str, match_id: int,
-                 confidence: float, allocations: Sequence[Allocation | MatchAllocation],
-                 reason: str) -> None:  # fmt: skip
+def _audit_match(
+    uow: UnitOfWork,
+    now: datetime,
+    actor: str,
+    action: str,
+    line_id: str,
+    match_id: int,
+    confidence: float,
+    allocations: Sequence[Allocation | MatchAllocation],
+    reason: str,
+) -> None:
     allocated = [{"invoice": a.invoice_number, "amount": a.amount} for a in allocations]
-    uow.audit(at=now, actor=actor, action=action, entity_type="bank_line", entity_id=line_id, reason=reason,
-              after={"match": match_id, "confidence": confidence, "allocations": allocated})  # fmt: skip
+    uow.audit(
+        at=now,
+        actor=actor,
+        action=action,
+        entity_type="bank_line",
+        entity_id=line_id,
+        reason=reason,
+        after={"match": match_id, "confidence": confidence, "allocations": allocated},
+    )
 
 
 def _tell_finance(uow: UnitOfWork, ctx: AppContext, now: datetime, report: CashReport, unmatched: list[str]) -> None:
     owner = ctx.config.finance_owner
     key = hashlib.sha256("\x1f".join(p.line_id for p in report.proposals).encode()).hexdigest()[:16]
-    notices.send(uow, ctx, now, key=f"cash:{key}", topic="cash_review", to=[owner],
-                 subject=f"[handoff] {report.review} payments to review, {len(unmatched)} unmatched",
-                 text=(f"Cash application matched {report.applied} of {report.lines} bank lines.\n"
-                       f"{report.review} proposals wait for review (`handoff review list`); "
-                       f"{len(unmatched)} lines matched no invoice and are yours to allocate.\n"),
-                 channels=["email", "log"])  # fmt: skip
+    notices.send(
+        uow,
+        ctx,
+        now,
+        key=f"cash:{key}",
+        topic="cash_review",
+        to=[owner],
+        subject=f"[handoff] {report.review} payments to review, {len(unmatched)} unmatched",
+        text=(
+            f"Cash application matched {report.applied} of {report.lines} bank lines.\n"
+            f"{report.review} proposals wait for review (`handoff review list`); "
+            f"{len(unmatched)} lines matched no invoice and are yours to allocate.\n"
+        ),
+        channels=["email", "log"],
+    )
 
 
 # -- review: confirm, reject, undo --------------------------------------------------------------
@@ -206,13 +254,24 @@ def confirm_match(ctx: AppContext, match_id: int, actor: str) -> dict[str, str]:
         for a in allocations:
             still_open = a.gross_amount - a.paid_amount
             if a.invoice_status is not DocumentStatus.ISSUED or a.amount + a.write_off > still_open:
-                raise CashError(f"match {match_id}: invoice {a.invoice_number} has only {still_open} open now, "
-                                f"not {a.amount + a.write_off}; reject the match and allocate by hand")  # fmt: skip
+                raise CashError(
+                    f"match {match_id}: invoice {a.invoice_number} has only {still_open} open now, "
+                    f"not {a.amount + a.write_off}; reject the match and allocate by hand"
+                )
         bank.decide(match_id, MatchStatus.APPLIED, actor, now)
         touched = payments.add_for_match(match_id, match.line_id, _paid_on(match, now), now)
         bank.set_line(match.line_pk, LineStatus.APPLIED, None, now)
-        _audit_match(uow, now, actor, "cash.match_applied", match.line_id, match_id, match.confidence, allocations,
-                     "confirmed in review")  # fmt: skip
+        _audit_match(
+            uow,
+            now,
+            actor,
+            "cash.match_applied",
+            match.line_id,
+            match_id,
+            match.confidence,
+            allocations,
+            "confirmed in review",
+        )
         states = _settle_all(uow, payments, ctx, touched, now, actor, f"cash match {match_id} confirmed")
         uow.commit()
     return states
@@ -228,8 +287,17 @@ def reject_match(ctx: AppContext, match_id: int, actor: str, reason: str = "") -
             raise CashError(f"match {match_id} is {match.status}; only a match pending review can be rejected")
         bank.decide(match_id, MatchStatus.REJECTED, actor, now)
         bank.set_line(match.line_pk, LineStatus.UNMATCHED, ctx.config.finance_owner, now)
-        _audit_match(uow, now, actor, "cash.match_rejected", match.line_id, match_id, match.confidence,
-                     bank.allocations(match_id), reason or "rejected in review")  # fmt: skip
+        _audit_match(
+            uow,
+            now,
+            actor,
+            "cash.match_rejected",
+            match.line_id,
+            match_id,
+            match.confidence,
+            bank.allocations(match_id),
+            reason or "rejected in review",
+        )
         uow.commit()
 
 
@@ -245,8 +313,17 @@ def undo_match(ctx: AppContext, match_id: int, actor: str, reason: str = "") -> 
         bank.undo(match_id, actor, now)
         touched = payments.add_for_match(match_id, match.line_id, _paid_on(match, now), now, sign=-1)
         bank.set_line(match.line_pk, LineStatus.UNMATCHED, ctx.config.finance_owner, now)
-        _audit_match(uow, now, actor, "cash.match_undone", match.line_id, match_id, match.confidence,
-                     bank.allocations(match_id), reason or "undone")  # fmt: skip
+        _audit_match(
+            uow,
+            now,
+            actor,
+            "cash.match_undone",
+            match.line_id,
+            match_id,
+            match.confidence,
+            bank.allocations(match_id),
+            reason or "undone",
+        )
         states = _settle_all(uow, payments, ctx, touched, now, actor, f"cash match {match_id} undone")
         uow.commit()
     return states
@@ -284,6 +361,18 @@ def unmatched_lines(ctx: AppContext) -> list[dict[str, Any]]:
         return [line._asdict() for line in BankRepository(conn).unmatched_lines()]
 
 
-__all__ = ["CashError", "CashReport", "StatementError", "StatementImport", "apply_cash", "confirm_match",
-           "import_statement", "matches", "read_statement_file", "reject_match", "store_statements",
-           "undo_match", "unmatched_lines"]  # fmt: skip
+__all__ = [
+    "CashError",
+    "CashReport",
+    "StatementError",
+    "StatementImport",
+    "apply_cash",
+    "confirm_match",
+    "import_statement",
+    "matches",
+    "read_statement_file",
+    "reject_match",
+    "store_statements",
+    "undo_match",
+    "unmatched_lines",
+]

@@ -57,8 +57,15 @@ def apply_payments(ctx: AppContext, rows: Sequence[PaymentRow], source: str, act
     return report
 
 
-def refresh_payment_state(uow: UnitOfWork, ctx: AppContext, invoice_id: int, now: datetime, actor: str,
-                          reason: str, status: dict[str, Any] | None = None) -> PaymentState:  # fmt: skip
+def refresh_payment_state(
+    uow: UnitOfWork,
+    ctx: AppContext,
+    invoice_id: int,
+    now: datetime,
+    actor: str,
+    reason: str,
+    status: dict[str, Any] | None = None,
+) -> PaymentState:
     """Recompute an invoice's paid amount and payment state from its payments (see `settle`)."""
     return settle(uow, uow.repository(PaymentRepository), ctx, invoice_id, now, actor, reason, status)[1]
 
@@ -85,17 +92,34 @@ def settle(
         uow, payments, ctx, invoice_id, invoice.number, invoice.currency, state, paid, [o.id for o in orders], now
     )
     for order in orders:
-        uow.audit(at=now, actor=actor, action="invoice.payment_applied", entity_type="order",
-                  entity_id=order.deal_id, reason=reason,
-                  after={"invoice": invoice.number, "paid": paid, "payment_state": state.value})  # fmt: skip
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="invoice.payment_applied",
+            entity_type="order",
+            entity_id=order.deal_id,
+            reason=reason,
+            after={"invoice": invoice.number, "paid": paid, "payment_state": state.value},
+        )
         if state is PaymentState.PAID:
             payments.set_order_state(order.id, OrderState.PAID, now)
         elif order.state is OrderState.PAID:  # a payment was undone
             payments.set_order_state(order.id, OrderState.SENT, now)
         if order.owner_email:
-            notices.payment_status(uow, ctx, now, order.owner_email, invoice.number, state.value, str(paid),
-                                   str(invoice.gross_amount), invoice.currency, deal_id=order.deal_id,
-                                   due_date=invoice.due_date, extra=status)  # fmt: skip
+            notices.payment_status(
+                uow,
+                ctx,
+                now,
+                order.owner_email,
+                invoice.number,
+                state.value,
+                str(paid),
+                str(invoice.gross_amount),
+                invoice.currency,
+                deal_id=order.deal_id,
+                due_date=invoice.due_date,
+                extra=status,
+            )
     return invoice.number, state
 
 
@@ -114,8 +138,19 @@ def _push_new_payments(
     """Queue each payment recorded in this transaction for the accounting systems (and the new
     state for CRM write-back). Outbox keys make a repeat of this harmless."""
     for p in payments.received(invoice_id, now):
-        accounting.paid(uow, ctx, number=number, payment_key=p.payment_key, amount=p.amount, paid_on=p.paid_on,
-                        currency=currency, state=state.value, total_paid=paid, order_ids=order_ids, at=now)  # fmt: skip
+        accounting.paid(
+            uow,
+            ctx,
+            number=number,
+            payment_key=p.payment_key,
+            amount=p.amount,
+            paid_on=p.paid_on,
+            currency=currency,
+            state=state.value,
+            total_paid=paid,
+            order_ids=order_ids,
+            at=now,
+        )
 
 
 def apply_payment(

@@ -31,12 +31,20 @@ def _own_filter(user: User, owner: str | None) -> str | None:
 
 
 @router.get("/orders", response_model=OrderPage, tags=["orders"])
-def list_orders(ctx: Ctx, limit: Limit = 50, offset: Offset = 0, state: OrderStateName | None = None,
-                owner: Filter = None, customer: Filter = None, text: Filter = None,
-                user: User = api_user(*ALL)) -> Any:  # fmt: skip
+def list_orders(
+    ctx: Ctx,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    state: OrderStateName | None = None,
+    owner: Filter = None,
+    customer: Filter = None,
+    text: Filter = None,
+    user: User = api_user(*ALL),
+) -> Any:
     """Deals, newest first, filtered by state, owner, customer (id or part of the name) and text."""
-    page = deal_queries.list_orders(ctx, state=state, owner=_own_filter(user, owner), customer=customer, text=text,
-                               limit=limit, offset=offset)  # fmt: skip
+    page = deal_queries.list_orders(
+        ctx, state=state, owner=_own_filter(user, owner), customer=customer, text=text, limit=limit, offset=offset
+    )
     return page_out(page)
 
 
@@ -69,12 +77,24 @@ def fix_order(ctx: Ctx, deal_id: DealId, fix: BillingFix, user: User = api_user(
 
 
 @router.get("/exceptions", response_model=ExceptionPage, tags=["exceptions"])
-def list_exceptions(ctx: Ctx, limit: Limit = 50, offset: Offset = 0, owner: Filter = None,
-                    reason: Filter = None,
-                    min_age_days: Annotated[int | None, Query(ge=0, le=100_000)] = None,
-                    max_age_days: Annotated[int | None, Query(ge=0, le=100_000)] = None,
-                    user: User = api_user(*ALL)) -> Any:  # fmt: skip
+def list_exceptions(
+    ctx: Ctx,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    owner: Filter = None,
+    reason: Filter = None,
+    min_age_days: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    max_age_days: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    user: User = api_user(*ALL),
+) -> Any:
     """Open exceptions, oldest first; `reason` is a problem's field (`po_number`) or code (`missing`)."""
-    page = deal_queries.list_exceptions(ctx, owner=_own_filter(user, owner), reason=reason, min_age_days=min_age_days,
-                                   max_age_days=max_age_days, limit=limit, offset=offset)  # fmt: skip
+    page = deal_queries.list_exceptions(
+        ctx,
+        owner=_own_filter(user, owner),
+        reason=reason,
+        min_age_days=min_age_days,
+        max_age_days=max_age_days,
+        limit=limit,
+        offset=offset,
+    )
     return page_out(page)

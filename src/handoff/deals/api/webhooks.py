@@ -56,8 +56,9 @@ def router(ctx: AppContext) -> APIRouter:
         body = await request.body()
         if len(body) > MAX_BODY:
             return error(413, "too_large", f"body over {MAX_BODY} bytes")
-        inbound = InboundRequest(request.method, _public_url(request),
-                                 {k.lower(): v for k, v in request.headers.items()}, body)  # fmt: skip
+        inbound = InboundRequest(
+            request.method, _public_url(request), {k.lower(): v for k, v in request.headers.items()}, body
+        )
         now = ctx.clock()
         try:
             handler.verify(inbound, now)
@@ -79,7 +80,11 @@ def router(ctx: AppContext) -> APIRouter:
         processor = getattr(request.app.state, "processor", None)
         if report.received and processor is not None:
             processor.wake()
-        return {"status": "accepted", "events": len(events), "received": report.received,
-                "duplicates": report.duplicates}  # fmt: skip
+        return {
+            "status": "accepted",
+            "events": len(events),
+            "received": report.received,
+            "duplicates": report.duplicates,
+        }
 
     return r

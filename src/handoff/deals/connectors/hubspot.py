@@ -35,40 +35,74 @@ logger = logging.getLogger("handoff.connectors.hubspot")
 
 WINDOW = timedelta(minutes=5)
 # Decoded before signing, as HubSpot's v3 validation docs list them.
-_DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'", "%28": "(",
-           "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}  # fmt: skip
+_DECODE = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
 
-DEAL_PROPERTIES = ("dealname", "dealstage", "closedate", "amount", "deal_currency_code", "hubspot_owner_id",
-                   "po_number", "payment_terms", "legal_entity", "hs_lastmodifieddate")  # fmt: skip
-COMPANY_PROPERTIES = ("name", "legal_name", "country", "address", "city", "zip", "vat_id", "requires_po",
-                      "customer_type")  # fmt: skip
+DEAL_PROPERTIES = (
+    "dealname",
+    "dealstage",
+    "closedate",
+    "amount",
+    "deal_currency_code",
+    "hubspot_owner_id",
+    "po_number",
+    "payment_terms",
+    "legal_entity",
+    "hs_lastmodifieddate",
+)
+COMPANY_PROPERTIES = (
+    "name",
+    "legal_name",
+    "country",
+    "address",
+    "city",
+    "zip",
+    "vat_id",
+    "requires_po",
+    "customer_type",
+)
 CONTACT_PROPERTIES = ("email", "firstname", "lastname")
 
 # Canonical field <- where HubSpot keeps it (deal, its first associated company and contact, owner).
 # Properties like vat_id, po_number, legal_entity are custom properties a HubSpot admin creates.
-MAPPING = FieldMap.parse({
-    "deal_id": "deal.id",
-    "deal_name": "deal.properties.dealname",
-    "stage": "deal.properties.dealstage",
-    "close_date": "deal.properties.closedate | date",
-    "amount": "deal.properties.amount",
-    "currency": "deal.properties.deal_currency_code | upper",
-    "customer_id": "company.id",
-    "customer_legal_name": "company.properties.legal_name || company.properties.name",
-    "customer_type": "company.properties.customer_type || =business",
-    "country": "company.properties.country | country",
-    "vat_id": "company.properties.vat_id",
-    "po_number": "deal.properties.po_number",
-    "requires_po": "company.properties.requires_po",
-    "billing_email": "contact.properties.email",
-    "billing_contact_name": "{contact.properties.firstname} {contact.properties.lastname}",
-    "billing_street": "company.properties.address",
-    "billing_city": "company.properties.city",
-    "billing_postal_code": "company.properties.zip",
-    "payment_terms": "deal.properties.payment_terms",
-    "legal_entity": "deal.properties.legal_entity",
-    "owner_email": "owner.email",
-}, {"hubspot_deal_id": "deal.id"})  # fmt: skip
+MAPPING = FieldMap.parse(
+    {
+        "deal_id": "deal.id",
+        "deal_name": "deal.properties.dealname",
+        "stage": "deal.properties.dealstage",
+        "close_date": "deal.properties.closedate | date",
+        "amount": "deal.properties.amount",
+        "currency": "deal.properties.deal_currency_code | upper",
+        "customer_id": "company.id",
+        "customer_legal_name": "company.properties.legal_name || company.properties.name",
+        "customer_type": "company.properties.customer_type || =business",
+        "country": "company.properties.country | country",
+        "vat_id": "company.properties.vat_id",
+        "po_number": "deal.properties.po_number",
+        "requires_po": "company.properties.requires_po",
+        "billing_email": "contact.properties.email",
+        "billing_contact_name": "{contact.properties.firstname} {contact.properties.lastname}",
+        "billing_street": "company.properties.address",
+        "billing_city": "company.properties.city",
+        "billing_postal_code": "company.properties.zip",
+        "payment_terms": "deal.properties.payment_terms",
+        "legal_entity": "deal.properties.legal_entity",
+        "owner_email": "owner.email",
+    },
+    {"hubspot_deal_id": "deal.id"},
+)
 
 
 def decode_uri(uri: str) -> str:
@@ -85,8 +119,9 @@ def signature_v3(secret: str, method: str, uri: str, body: bytes, timestamp: str
 class HubSpotSource:
     name = "hubspot"
 
-    def __init__(self, http: HttpSender, token: TokenSource, client_secret: Secret,
-                 mapping: FieldMap = MAPPING) -> None:  # fmt: skip
+    def __init__(
+        self, http: HttpSender, token: TokenSource, client_secret: Secret, mapping: FieldMap = MAPPING
+    ) -> None:
         self.http, self.token, self._secret, self.mapping = http, token, client_secret, mapping
 
     def __repr__(self) -> str:
@@ -121,8 +156,7 @@ class HubSpotSource:
         out = []
         for deal_id, event in latest.items():
             deal, at = self.fetch(deal_id)
-            out.append(DealEvent(self.name, str(event.get("eventId") or f"{deal_id}@{at.isoformat()}"),
-                                 at, deal))  # fmt: skip
+            out.append(DealEvent(self.name, str(event.get("eventId") or f"{deal_id}@{at.isoformat()}"), at, deal))
         return out
 
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
@@ -139,14 +173,18 @@ class HubSpotSource:
 
     def fetch(self, deal_id: str) -> tuple[DealInput, datetime]:
         """The deal with its first associated company and contact, and when it last changed."""
-        deal = self._get(f"/crm/v3/objects/deals/{deal_id}", {"properties": ",".join(DEAL_PROPERTIES),
-                                                               "associations": "companies,contacts"})  # fmt: skip
+        deal = self._get(
+            f"/crm/v3/objects/deals/{deal_id}",
+            {"properties": ",".join(DEAL_PROPERTIES), "associations": "companies,contacts"},
+        )
         if deal is None:
             raise PayloadError(f"HubSpot deal {deal_id} does not exist")
         doc: dict[str, Any] = {"deal": deal}
         assoc = deal.get("associations") or {}
-        for kind, key, props in (("companies", "company", COMPANY_PROPERTIES),
-                                 ("contacts", "contact", CONTACT_PROPERTIES)):  # fmt: skip
+        for kind, key, props in (
+            ("companies", "company", COMPANY_PROPERTIES),
+            ("contacts", "contact", CONTACT_PROPERTIES),
+        ):
             results = (assoc.get(kind) or {}).get("results") or []
             if results:
                 doc[key] = self._get(f"/crm/v3/objects/{kind}/{results[0]['id']}", {"properties": ",".join(props)})
@@ -154,7 +192,8 @@ class HubSpotSource:
         if owner_id:
             doc["owner"] = self._get(f"/crm/v3/owners/{owner_id}")
         at = parse_instant(deal.get("updatedAt")) or parse_instant(
-            (deal.get("properties") or {}).get("hs_lastmodifieddate"))
+            (deal.get("properties") or {}).get("hs_lastmodifieddate")
+        )
         if at is None:
             raise PayloadError(f"HubSpot deal {deal_id} has no updatedAt")
         return DealInput.from_mapping(self.mapping.apply(doc)), at

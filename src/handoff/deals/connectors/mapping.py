@@ -56,8 +56,12 @@ def _country(value: str) -> str:
 
 
 TRANSFORMS: dict[str, Callable[[str], str]] = {
-    "text": lambda v: v, "lower": str.lower, "upper": str.upper, "date": _date, "country": _country,
-}  # fmt: skip
+    "text": lambda v: v,
+    "lower": str.lower,
+    "upper": str.upper,
+    "date": _date,
+    "country": _country,
+}
 
 
 def _check_path(path: str) -> None:

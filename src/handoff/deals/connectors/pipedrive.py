@@ -29,29 +29,32 @@ from handoff.kernel.delivery import DeliveryError
 # Canonical field <- Pipedrive deal, its organization, person and owner. VAT id, PO number, payment
 # terms and legal entity are custom fields: Pipedrive keys those by a 40-character hash, so a real
 # account maps them by that key (`deal.custom_fields.<hash>`); the names below are placeholders.
-MAPPING = FieldMap.parse({
-    "deal_id": "deal.id",
-    "deal_name": "deal.title",
-    "stage": "deal.status",
-    "close_date": "deal.won_time || deal.close_time | date",
-    "amount": "deal.value",
-    "currency": "deal.currency | upper",
-    "customer_id": "org.id",
-    "customer_legal_name": "org.name",
-    "customer_type": "org.custom_fields.customer_type || =business",
-    "country": "org.address.country | country",
-    "vat_id": "org.custom_fields.vat_id",
-    "po_number": "deal.custom_fields.po_number",
-    "requires_po": "org.custom_fields.requires_po",
-    "billing_email": "person.emails[?primary].value",
-    "billing_contact_name": "person.name",
-    "billing_street": "{org.address.route} {org.address.street_number}",
-    "billing_city": "org.address.locality",
-    "billing_postal_code": "org.address.postal_code",
-    "payment_terms": "deal.custom_fields.payment_terms",
-    "legal_entity": "deal.custom_fields.legal_entity",
-    "owner_email": "owner.email",
-}, {"pipedrive_deal_id": "deal.id"})  # fmt: skip
+MAPPING = FieldMap.parse(
+    {
+        "deal_id": "deal.id",
+        "deal_name": "deal.title",
+        "stage": "deal.status",
+        "close_date": "deal.won_time || deal.close_time | date",
+        "amount": "deal.value",
+        "currency": "deal.currency | upper",
+        "customer_id": "org.id",
+        "customer_legal_name": "org.name",
+        "customer_type": "org.custom_fields.customer_type || =business",
+        "country": "org.address.country | country",
+        "vat_id": "org.custom_fields.vat_id",
+        "po_number": "deal.custom_fields.po_number",
+        "requires_po": "org.custom_fields.requires_po",
+        "billing_email": "person.emails[?primary].value",
+        "billing_contact_name": "person.name",
+        "billing_street": "{org.address.route} {org.address.street_number}",
+        "billing_city": "org.address.locality",
+        "billing_postal_code": "org.address.postal_code",
+        "payment_terms": "deal.custom_fields.payment_terms",
+        "legal_entity": "deal.custom_fields.legal_entity",
+        "owner_email": "owner.email",
+    },
+    {"pipedrive_deal_id": "deal.id"},
+)
 
 
 def _same(a: str, b: str) -> bool:
@@ -61,8 +64,9 @@ def _same(a: str, b: str) -> bool:
 class PipedriveSource:
     name = "pipedrive"
 
-    def __init__(self, http: HttpSender, api_token: Secret, user: str, password: Secret,
-                 mapping: FieldMap = MAPPING) -> None:  # fmt: skip
+    def __init__(
+        self, http: HttpSender, api_token: Secret, user: str, password: Secret, mapping: FieldMap = MAPPING
+    ) -> None:
         self.http, self._token, self.user, self._password, self.mapping = http, api_token, user, password, mapping
 
     def __repr__(self) -> str:
@@ -113,9 +117,11 @@ class PipedriveSource:
         if not isinstance(deal, Mapping):
             raise PayloadError(f"Pipedrive deal {deal_id} does not exist")
         doc: dict[str, Any] = {"deal": deal}
-        for key, path, ref in (("org", "/api/v2/organizations/{}", "org_id"), ("person", "/api/v2/persons/{}",
-                                                                                 "person_id"),
-                               ("owner", "/api/v1/users/{}", "owner_id")):  # fmt: skip
+        for key, path, ref in (
+            ("org", "/api/v2/organizations/{}", "org_id"),
+            ("person", "/api/v2/persons/{}", "person_id"),
+            ("owner", "/api/v1/users/{}", "owner_id"),
+        ):
             ref_id = deal.get(ref)
             if isinstance(ref_id, Mapping):  # v1 shape: {"value": id, ...}
                 ref_id = ref_id.get("value")

@@ -31,29 +31,32 @@ SOQL = (
 )
 
 # Fields ending in __c are custom fields an admin creates; rename them here to match an org.
-MAPPING = FieldMap.parse({
-    "deal_id": "opp.Id",
-    "deal_name": "opp.Name",
-    "stage": "=closedwon",  # the query asks for IsWon only
-    "close_date": "opp.CloseDate | date",
-    "amount": "opp.Amount",
-    "currency": "opp.CurrencyIsoCode | upper",
-    "customer_id": "opp.Account.Id",
-    "customer_legal_name": "opp.Account.Name",
-    "customer_type": "=business",
-    "country": "opp.Account.BillingCountryCode | country",
-    "vat_id": "opp.Account.VAT_Id__c",
-    "po_number": "opp.PO_Number__c",
-    "requires_po": "opp.Account.Requires_PO__c",
-    "billing_email": "opp.OpportunityContactRoles.records[?IsPrimary].Contact.Email",
-    "billing_contact_name": "opp.OpportunityContactRoles.records[?IsPrimary].Contact.Name",
-    "billing_street": "opp.Account.BillingStreet",
-    "billing_city": "opp.Account.BillingCity",
-    "billing_postal_code": "opp.Account.BillingPostalCode",
-    "payment_terms": "opp.Payment_Terms__c",
-    "legal_entity": "opp.Legal_Entity__c",
-    "owner_email": "opp.Owner.Email",
-}, {"salesforce_opportunity_id": "opp.Id"})  # fmt: skip
+MAPPING = FieldMap.parse(
+    {
+        "deal_id": "opp.Id",
+        "deal_name": "opp.Name",
+        "stage": "=closedwon",  # the query asks for IsWon only
+        "close_date": "opp.CloseDate | date",
+        "amount": "opp.Amount",
+        "currency": "opp.CurrencyIsoCode | upper",
+        "customer_id": "opp.Account.Id",
+        "customer_legal_name": "opp.Account.Name",
+        "customer_type": "=business",
+        "country": "opp.Account.BillingCountryCode | country",
+        "vat_id": "opp.Account.VAT_Id__c",
+        "po_number": "opp.PO_Number__c",
+        "requires_po": "opp.Account.Requires_PO__c",
+        "billing_email": "opp.OpportunityContactRoles.records[?IsPrimary].Contact.Email",
+        "billing_contact_name": "opp.OpportunityContactRoles.records[?IsPrimary].Contact.Name",
+        "billing_street": "opp.Account.BillingStreet",
+        "billing_city": "opp.Account.BillingCity",
+        "billing_postal_code": "opp.Account.BillingPostalCode",
+        "payment_terms": "opp.Payment_Terms__c",
+        "legal_entity": "opp.Legal_Entity__c",
+        "owner_email": "opp.Owner.Email",
+    },
+    {"salesforce_opportunity_id": "opp.Id"},
+)
 
 
 def soql_datetime(at: datetime) -> str:
@@ -86,8 +89,11 @@ class SalesforceSource:
 
     def poll(self, cursor: str | None) -> tuple[list[DealEvent], str | None]:
         """Won opportunities modified at or after `cursor` (ISO time); the new cursor."""
-        since = f" AND LastModifiedDate >= {soql_datetime(parse_instant(cursor) or datetime.min.replace(tzinfo=UTC))}" \
-            if cursor else ""  # fmt: skip
+        since = (
+            f" AND LastModifiedDate >= {soql_datetime(parse_instant(cursor) or datetime.min.replace(tzinfo=UTC))}"
+            if cursor
+            else ""
+        )
         result = self._get(f"/services/data/{API_VERSION}/query", {"q": SOQL.format(since=since)})
         records = list(result.get("records") or [])
         while not result.get("done", True) and result.get("nextRecordsUrl"):

@@ -44,15 +44,26 @@ def is_newer(current: OrderSnapshot, occurred_at: datetime, event_id: str) -> bo
     return (occurred_at, event_id) > (current.version_at, current.version_event)
 
 
-def decide(current: OrderSnapshot | None, deal: DealInput, occurred_at: datetime, event_id: str,
-           ruleset: RuleSet, won_stages: frozenset[str], draft_on_ready: bool) -> Decision:  # fmt: skip
+def decide(
+    current: OrderSnapshot | None,
+    deal: DealInput,
+    occurred_at: datetime,
+    event_id: str,
+    ruleset: RuleSet,
+    won_stages: frozenset[str],
+    draft_on_ready: bool,
+) -> Decision:
     if current is not None and not is_newer(current, occurred_at, event_id):
         return Decision(current.state, stale=True, reason="older or same version than the one applied")
     if current is not None and current.state in INVOICED:
         changed = current.deal.as_dict() != deal.as_dict()
-        return Decision(current.state, amended_after_invoice=changed,
-                        reason="amended after invoicing: the issued invoice stands, corrections by credit note"
-                        if changed else "no change")  # fmt: skip
+        return Decision(
+            current.state,
+            amended_after_invoice=changed,
+            reason="amended after invoicing: the issued invoice stands, corrections by credit note"
+            if changed
+            else "no change",
+        )
     had_draft = current is not None and current.state is OrderState.DRAFTED
     changed = current is None or current.deal.as_dict() != deal.as_dict()
     if not is_won(deal, won_stages):
@@ -65,5 +76,10 @@ def decide(current: OrderSnapshot | None, deal: DealInput, occurred_at: datetime
         return Decision(OrderState.READY, open_task=True, discard_draft=had_draft, reason="billing data complete")
     if had_draft and not changed:
         return Decision(OrderState.DRAFTED, open_task=True, reason="no change")
-    return Decision(OrderState.DRAFTED, open_task=True, make_draft=True, discard_draft=had_draft,
-                    reason="billing data complete: invoice drafted for review")  # fmt: skip
+    return Decision(
+        OrderState.DRAFTED,
+        open_task=True,
+        make_draft=True,
+        discard_draft=had_draft,
+        reason="billing data complete: invoice drafted for review",
+    )

@@ -28,11 +28,28 @@ from handoff.kernel.parties import Address, Customer
 
 # The generic deal fields, in the order of the generic deal CSV (shared/DESIGN.md).
 DEAL_FIELDS: tuple[str, ...] = (
-    "deal_id", "deal_name", "stage", "close_date", "amount", "currency", "customer_id",
-    "customer_legal_name", "customer_type", "country", "vat_id", "po_number", "requires_po",
-    "billing_email", "billing_contact_name", "billing_street", "billing_city",
-    "billing_postal_code", "payment_terms", "legal_entity", "owner_email",
-)  # fmt: skip
+    "deal_id",
+    "deal_name",
+    "stage",
+    "close_date",
+    "amount",
+    "currency",
+    "customer_id",
+    "customer_legal_name",
+    "customer_type",
+    "country",
+    "vat_id",
+    "po_number",
+    "requires_po",
+    "billing_email",
+    "billing_contact_name",
+    "billing_street",
+    "billing_city",
+    "billing_postal_code",
+    "payment_terms",
+    "legal_entity",
+    "owner_email",
+)
 
 _DEAL_FIELD_SET = frozenset(DEAL_FIELDS)
 
@@ -77,8 +94,11 @@ class DealInput:
     def from_mapping(cls, raw: Mapping[str, object], lines: tuple[LineInput, ...] = ()) -> DealInput:
         # Text is by far the common case: strip it inline, convert anything else with _text.
         fields = {name: v.strip() if type(v := raw.get(name)) is str else _text(v) for name in DEAL_FIELDS}
-        custom = {k: v.strip() if type(v) is str else _text(v)
-                  for k, v in raw.items() if k not in _DEAL_FIELD_SET and k != "lines"}  # fmt: skip
+        custom = {
+            k: v.strip() if type(v) is str else _text(v)
+            for k, v in raw.items()
+            if k not in _DEAL_FIELD_SET and k != "lines"
+        }
         return cls(fields["deal_id"], MappingProxyType(fields), MappingProxyType(custom), lines)
 
     def get(self, name: str) -> str:
@@ -104,10 +124,15 @@ class DealInput:
         out: dict[str, object] = {**self.fields, **self.custom}
         if self.lines:
             out["lines"] = [
-                {"description": ln.description, "quantity": ln.quantity, "unit_price": ln.unit_price,
-                 "tax_category": ln.tax_category, "supply": ln.supply}
+                {
+                    "description": ln.description,
+                    "quantity": ln.quantity,
+                    "unit_price": ln.unit_price,
+                    "tax_category": ln.tax_category,
+                    "supply": ln.supply,
+                }
                 for ln in self.lines
-            ]  # fmt: skip
+            ]
         return out
 
     @property
@@ -176,18 +201,25 @@ def to_billable(deal: DealInput) -> BillableOrder:
         vat_id=deal.get("vat_id").replace(" ", "").upper(),
         billing_email=deal.get("billing_email"),
         billing_contact_name=deal.get("billing_contact_name"),
-        address=Address(deal.get("billing_street"), deal.get("billing_city"),
-                        deal.get("billing_postal_code"), country),
-    )  # fmt: skip
+        address=Address(deal.get("billing_street"), deal.get("billing_city"), deal.get("billing_postal_code"), country),
+    )
     if deal.lines:
         lines = tuple(
-            BillableLine(ln.description or deal.get("deal_name"), D(ln.quantity or "1"),
-                         D(ln.unit_price), ln.tax_category or "standard", ln.supply or "services")
+            BillableLine(
+                ln.description or deal.get("deal_name"),
+                D(ln.quantity or "1"),
+                D(ln.unit_price),
+                ln.tax_category or "standard",
+                ln.supply or "services",
+            )
             for ln in deal.lines
-        )  # fmt: skip
+        )
     else:
-        lines = (BillableLine(deal.get("deal_name") or f"Deal {deal.deal_id}", D("1"),
-                              D(deal.get("amount")), "standard", "services"),)  # fmt: skip
+        lines = (
+            BillableLine(
+                deal.get("deal_name") or f"Deal {deal.deal_id}", D("1"), D(deal.get("amount")), "standard", "services"
+            ),
+        )
     return BillableOrder(
         deal_id=deal.deal_id,
         name=deal.get("deal_name"),

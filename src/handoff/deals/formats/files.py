@@ -126,7 +126,7 @@ def _json_rows(name: str, text: str, jsonl: bool) -> list[DealRow]:
         if isinstance(doc, dict):
             doc = [doc]
         if not isinstance(doc, list):
-            raise IntakeError(name, 1, "expected a list of deals or {\"deals\": [...]}")
+            raise IntakeError(name, 1, 'expected a list of deals or {"deals": [...]}')
         items = [(index, item) for index, item in enumerate(doc, start=1)]
     rows = []
     for where, item in items:
@@ -151,10 +151,15 @@ def deal_input(name: str, row: DealRow) -> DealInput:
     if not isinstance(lines_raw, list) or not all(isinstance(x, dict) for x in lines_raw):
         raise IntakeError(name, row.line, "`lines` must be a list of objects")
     lines = tuple(
-        LineInput(str(x.get("description", "")), str(x.get("quantity", "1")), str(x.get("unit_price", "")),
-                  str(x.get("tax_category", "standard")), str(x.get("supply", "services")))
+        LineInput(
+            str(x.get("description", "")),
+            str(x.get("quantity", "1")),
+            str(x.get("unit_price", "")),
+            str(x.get("tax_category", "standard")),
+            str(x.get("supply", "services")),
+        )
         for x in lines_raw
-    )  # fmt: skip
+    )
     for key, value in raw.items():
         if key != "lines" and isinstance(value, dict | list):
             raise IntakeError(name, row.line, f"field {key!r} must be a plain value, not {type(value).__name__}")
@@ -177,4 +182,3 @@ def read_deal_file(path: Path, source: str | None = None, now: datetime | None =
         event_id = str(envelope.get("event_id") or _event_id(source, row.raw))
         events.append(DealEvent(source, event_id, occurred, deal))
     return events
-

@@ -16,8 +16,21 @@ from handoff.kernel.storage.paging import Page, fetch_page, like
 
 def _order_columns() -> list[Any]:
     o = schema.orders
-    return [o.c.deal_id, o.c.state, o.c.owner_email, o.c.customer_id, o.c.customer_name, o.c.legal_entity,
-            o.c.amount, o.c.currency, o.c.received_at, o.c.ready_at, o.c.invoiced_at, o.c.updated_at, o.c.data]
+    return [
+        o.c.deal_id,
+        o.c.state,
+        o.c.owner_email,
+        o.c.customer_id,
+        o.c.customer_name,
+        o.c.legal_entity,
+        o.c.amount,
+        o.c.currency,
+        o.c.received_at,
+        o.c.ready_at,
+        o.c.invoiced_at,
+        o.c.updated_at,
+        o.c.data,
+    ]
 
 
 def _order_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -26,8 +39,16 @@ def _order_row(r: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
-def list_orders(ctx: AppContext, *, state: str | None = None, owner: str | None = None,
-                customer: str | None = None, text: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+def list_orders(
+    ctx: AppContext,
+    *,
+    state: str | None = None,
+    owner: str | None = None,
+    customer: str | None = None,
+    text: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
     """Orders, newest first. `customer` matches the customer id exactly or its name in part; `text`
     matches deal id, customer or owner in part (case-insensitive)."""
     o = schema.orders
@@ -48,8 +69,9 @@ def list_orders(ctx: AppContext, *, state: str | None = None, owner: str | None 
 def order_owner(ctx: AppContext, deal_id: str) -> str | None:
     """The deal's sales owner ('' when it has none), or None when there is no such deal."""
     with ctx.engine.connect() as conn:
-        owner: str | None = conn.execute(select(schema.orders.c.owner_email).where(
-            schema.orders.c.deal_id == deal_id)).scalar_one_or_none()  # fmt: skip
+        owner: str | None = conn.execute(
+            select(schema.orders.c.owner_email).where(schema.orders.c.deal_id == deal_id)
+        ).scalar_one_or_none()
     return owner
 
 
@@ -62,31 +84,74 @@ def order_detail(ctx: AppContext, deal_id: str) -> dict[str, Any] | None:
             return None
         order = dict(row._mapping)
         oid = order.pop("id")
-        exception = conn.execute(select(ex.c.problems, ex.c.opened_at).where(
-            ex.c.order_id == oid, ex.c.status == "open")).one_or_none()  # fmt: skip
-        tasks = [dict(r._mapping) for r in conn.execute(
-            select(t.c.id, t.c.kind, t.c.status, t.c.assignee, t.c.note, t.c.created_at, t.c.done_at)
-            .where(t.c.order_id == oid).order_by(t.c.id))]  # fmt: skip
-        invoices = [dict(r._mapping) for r in conn.execute(
-            select(inv.c.id, inv.c.number, inv.c.status, inv.c.payment_state, inv.c.gross_amount, inv.c.currency,
-                   inv.c.due_date).join(io, io.c.invoice_id == inv.c.id).where(io.c.order_id == oid)
-            .order_by(inv.c.id))]  # fmt: skip
+        exception = conn.execute(
+            select(ex.c.problems, ex.c.opened_at).where(ex.c.order_id == oid, ex.c.status == "open")
+        ).one_or_none()
+        tasks = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(t.c.id, t.c.kind, t.c.status, t.c.assignee, t.c.note, t.c.created_at, t.c.done_at)
+                .where(t.c.order_id == oid)
+                .order_by(t.c.id)
+            )
+        ]
+        invoices = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(
+                    inv.c.id,
+                    inv.c.number,
+                    inv.c.status,
+                    inv.c.payment_state,
+                    inv.c.gross_amount,
+                    inv.c.currency,
+                    inv.c.due_date,
+                )
+                .join(io, io.c.invoice_id == inv.c.id)
+                .where(io.c.order_id == oid)
+                .order_by(inv.c.id)
+            )
+        ]
     fields = {k: str(v) for k, v in (order["data"] or {}).items() if not isinstance(v, list | dict)}
     order = _order_row(order)
-    order.update(fields=fields, problems=exception.problems if exception else [],
-                 exception_opened_at=exception.opened_at if exception else None, tasks=tasks, invoices=invoices)
+    order.update(
+        fields=fields,
+        problems=exception.problems if exception else [],
+        exception_opened_at=exception.opened_at if exception else None,
+        tasks=tasks,
+        invoices=invoices,
+    )
     return order
 
 
-def list_exceptions(ctx: AppContext, *, owner: str | None = None, reason: str | None = None,
-                    min_age_days: int | None = None, max_age_days: int | None = None,
-                    limit: int = 50, offset: int = 0) -> Page:
+def list_exceptions(
+    ctx: AppContext,
+    *,
+    owner: str | None = None,
+    reason: str | None = None,
+    min_age_days: int | None = None,
+    max_age_days: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
     """Open exceptions, oldest first. `reason` is a problem's field (po_number) or code (missing)."""
     ex, o = schema.exceptions, schema.orders
     now = ctx.clock()
-    q = (select(ex.c.deal_id, ex.c.owner, ex.c.problems, ex.c.opened_at, o.c.customer_name, o.c.amount,
-                o.c.currency, o.c.data).join(o, o.c.id == ex.c.order_id).where(ex.c.status == "open")
-         .order_by(ex.c.opened_at, ex.c.id))  # fmt: skip
+    q = (
+        select(
+            ex.c.deal_id,
+            ex.c.owner,
+            ex.c.problems,
+            ex.c.opened_at,
+            o.c.customer_name,
+            o.c.amount,
+            o.c.currency,
+            o.c.data,
+        )
+        .join(o, o.c.id == ex.c.order_id)
+        .where(ex.c.status == "open")
+        .order_by(ex.c.opened_at, ex.c.id)
+    )
     if owner:
         q = q.where(ex.c.owner == owner.strip().lower())  # stored lower-case
     if min_age_days is not None:

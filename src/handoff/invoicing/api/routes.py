@@ -24,23 +24,41 @@ SUFFIX = {"ubl": "xml", "cii": "cii.xml", "pdf": "pdf", "facturx": "facturx.pdf"
 
 
 @router.get("/tasks", response_model=TaskPage, tags=["finance tasks"])
-def list_tasks(ctx: Ctx, limit: Limit = 50, offset: Offset = 0,
-               status: Annotated[str | None, Query(pattern="^(open|done|cancelled)$")] = "open",
-               kind: Annotated[str | None, Query(pattern="^(issue_invoice|review_amendment)$")] = None,
-               user: User = api_user(*READERS)) -> Any:  # fmt: skip
+def list_tasks(
+    ctx: Ctx,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    status: Annotated[str | None, Query(pattern="^(open|done|cancelled)$")] = "open",
+    kind: Annotated[str | None, Query(pattern="^(issue_invoice|review_amendment)$")] = None,
+    user: User = api_user(*READERS),
+) -> Any:
     """Finance tasks (open by default), newest first, with the invoice draft to review."""
     return page_out(invoice_queries.list_tasks(ctx, status=status, kind=kind, limit=limit, offset=offset))
 
 
 @router.get("/invoices", response_model=InvoicePage, tags=["invoices"])
-def list_invoices(ctx: Ctx, limit: Limit = 50, offset: Offset = 0,
-                  status: Annotated[str | None, Query(pattern="^(draft|issued|void)$")] = None,
-                  payment_state: Annotated[str | None, Query(pattern="^(unpaid|partial|paid)$")] = None,
-                  customer: Filter = None, overdue: bool | None = None,
-                  user: User = api_user(*READERS)) -> Any:  # fmt: skip
+def list_invoices(
+    ctx: Ctx,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    status: Annotated[str | None, Query(pattern="^(draft|issued|void)$")] = None,
+    payment_state: Annotated[str | None, Query(pattern="^(unpaid|partial|paid)$")] = None,
+    customer: Filter = None,
+    overdue: bool | None = None,
+    user: User = api_user(*READERS),
+) -> Any:
     """Invoices, newest first: document status and payment state are separate; `overdue` is derived."""
-    return page_out(invoice_queries.list_invoices(ctx, status=status, payment_state=payment_state, customer=customer,
-                                          overdue=overdue, limit=limit, offset=offset))  # fmt: skip
+    return page_out(
+        invoice_queries.list_invoices(
+            ctx,
+            status=status,
+            payment_state=payment_state,
+            customer=customer,
+            overdue=overdue,
+            limit=limit,
+            offset=offset,
+        )
+    )
 
 
 def _detail(ctx: Ctx, invoice_id: int) -> Any:
@@ -67,12 +85,27 @@ def issue_invoice(ctx: Ctx, invoice_id: InvoiceId, user: User = api_user(*WRITER
     return _detail(ctx, invoice_id)
 
 
-@router.get("/invoices/{invoice_id}/document", tags=["invoices"], response_class=Response,
-            responses={200: {"description": "the document", "content": {
+@router.get(
+    "/invoices/{invoice_id}/document",
+    tags=["invoices"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the document",
+            "content": {
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-                "application/xml": {"schema": {"type": "string"}}}}})  # fmt: skip
-def invoice_document(ctx: Ctx, invoice_id: InvoiceId, format: DocumentFormat = "pdf",
-                     download: bool = False, user: User = api_user(*READERS)) -> Response:  # fmt: skip
+                "application/xml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+def invoice_document(
+    ctx: Ctx,
+    invoice_id: InvoiceId,
+    format: DocumentFormat = "pdf",
+    download: bool = False,
+    user: User = api_user(*READERS),
+) -> Response:
     """The invoice as UBL (Peppol BIS 3), CII, PDF or Factur-X. XML needs an issued invoice; the PDF
     of a draft is marked DRAFT (a preview)."""
     invoice = invoice_queries.invoice_document(ctx, invoice_id)
@@ -84,5 +117,6 @@ def invoice_document(ctx: Ctx, invoice_id: InvoiceId, format: DocumentFormat = "
         raise ApiError(409, "conflict", str(exc), "format") from exc
     name = f"{invoice.number or f'draft-{invoice_id}'}.{SUFFIX[format]}"
     disposition = "attachment" if download or format in ("ubl", "cii") else "inline"
-    return Response(data, media_type=MEDIA_TYPES[format],
-                    headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
+    return Response(
+        data, media_type=MEDIA_TYPES[format], headers={"Content-Disposition": f'{disposition}; filename="{name}"'}
+    )

@@ -27,9 +27,7 @@ TYPE_CODES = {InvoiceKind.INVOICE: "380", InvoiceKind.CREDIT_NOTE: "381"}
 def require_issued(invoice: Invoice) -> tuple[str, str]:
     """Number and ISO issue date of an issued invoice; an e-invoice of a draft does not exist."""
     if invoice.status is not DocumentStatus.ISSUED or invoice.number is None or invoice.issue_date is None:
-        raise DocumentError(
-            "only an issued invoice has an e-invoice: it needs a number and a date (BT-1, BT-2)"
-        )
+        raise DocumentError("only an issued invoice has an e-invoice: it needs a number and a date (BT-1, BT-2)")
     return invoice.number, invoice.issue_date.isoformat()
 
 

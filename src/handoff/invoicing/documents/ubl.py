@@ -215,9 +215,7 @@ def build(invoice: Invoice) -> etree._Element:
         _cbc(monetary, "PrepaidAmount", amount(totals.prepaid), currencyID=cur)
     _cbc(monetary, "PayableAmount", amount(totals.payable), currencyID=cur)
 
-    line_tag, qty_tag = (
-        ("CreditNoteLine", "CreditedQuantity") if credit else ("InvoiceLine", "InvoicedQuantity")
-    )
+    line_tag, qty_tag = ("CreditNoteLine", "CreditedQuantity") if credit else ("InvoiceLine", "InvoicedQuantity")
     for line in invoice.lines:
         el = _cac(root, line_tag)
         _cbc(el, "ID", str(line.line_no))

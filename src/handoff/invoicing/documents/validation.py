@@ -32,8 +32,7 @@ PEPPOL_UBL_XSLT = (
 UBL_INVOICE_XSD = "ubl-2.1-xsd/xsd/maindoc/UBL-Invoice-2.1.xsd"
 UBL_CREDIT_NOTE_XSD = "ubl-2.1-xsd/xsd/maindoc/UBL-CreditNote-2.1.xsd"
 CII_XSD = (
-    "en16931/cii/schema/D16B SCRDM (Subset)/uncoupled clm/CII/uncefact/data/standard/"
-    "CrossIndustryInvoice_100pD16B.xsd"
+    "en16931/cii/schema/D16B SCRDM (Subset)/uncoupled clm/CII/uncefact/data/standard/CrossIndustryInvoice_100pD16B.xsd"
 )
 
 UBL_CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"

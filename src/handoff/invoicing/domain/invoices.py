@@ -155,29 +155,51 @@ def compute_breakdown(lines: Sequence[InvoiceLine]) -> tuple[VatBreakdown, ...]:
     result = []
     for (category, rate), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         taxable = sum((ln.net_amount for ln in members), ZERO)
-        result.append(VatBreakdown(category, rate, taxable, round2(taxable * rate / 100),
-                                   members[0].tax.note, members[0].tax.exemption_code))  # fmt: skip
+        result.append(
+            VatBreakdown(
+                category,
+                rate,
+                taxable,
+                round2(taxable * rate / 100),
+                members[0].tax.note,
+                members[0].tax.exemption_code,
+            )
+        )
     return tuple(result)
 
 
-def compute_totals(lines: Sequence[InvoiceLine], breakdown: Sequence[VatBreakdown],
-                   prepaid: Decimal = ZERO) -> Totals:  # fmt: skip
+def compute_totals(lines: Sequence[InvoiceLine], breakdown: Sequence[VatBreakdown], prepaid: Decimal = ZERO) -> Totals:
     line_net = sum((ln.net_amount for ln in lines), ZERO)
     tax = sum((b.tax_amount for b in breakdown), ZERO)
     inclusive = line_net + tax
     return Totals(line_net, line_net, tax, inclusive, prepaid, inclusive - prepaid)
 
 
-def make_line(line_no: int, description: str, quantity: Decimal, unit_price: Decimal, tax: TaxDecision,
-              order_ref: str = "", order_line: int = 0, note: str = "") -> InvoiceLine:  # fmt: skip
+def make_line(
+    line_no: int,
+    description: str,
+    quantity: Decimal,
+    unit_price: Decimal,
+    tax: TaxDecision,
+    order_ref: str = "",
+    order_line: int = 0,
+    note: str = "",
+) -> InvoiceLine:
     """One invoice line with its net amount rounded per BR-LIN-04."""
-    return InvoiceLine(line_no, description, quantity, unit_price, round2(quantity * unit_price), tax,
-                       order_ref, order_line, note)  # fmt: skip
+    return InvoiceLine(
+        line_no, description, quantity, unit_price, round2(quantity * unit_price), tax, order_ref, order_line, note
+    )
 
 
-def build_lines(order: BillableOrder, seller: LegalEntity, rates: VatRates, start: int = 1,
-                quantities: Mapping[int, Decimal] | None = None, over_distance_threshold: bool = False,
-                note: str = "") -> list[InvoiceLine]:  # fmt: skip
+def build_lines(
+    order: BillableOrder,
+    seller: LegalEntity,
+    rates: VatRates,
+    start: int = 1,
+    quantities: Mapping[int, Decimal] | None = None,
+    over_distance_threshold: bool = False,
+    note: str = "",
+) -> list[InvoiceLine]:
     """The invoice lines for an order; with `quantities` (1-based order line -> quantity), only
     those quantities are billed (a partial invoice)."""
     lines: list[InvoiceLine] = []
@@ -185,15 +207,18 @@ def build_lines(order: BillableOrder, seller: LegalEntity, rates: VatRates, star
         quantity = item.quantity if quantities is None else quantities.get(position, ZERO)
         if quantities is not None and quantity == 0:
             continue
-        decision = determine(seller, order.customer, item.supply, item.tax_category, rates,
-                             over_distance_threshold)  # fmt: skip
-        lines.append(make_line(start + len(lines), item.description, quantity, item.unit_price, decision,
-                               order.deal_id, position, note))  # fmt: skip
+        decision = determine(seller, order.customer, item.supply, item.tax_category, rates, over_distance_threshold)
+        lines.append(
+            make_line(
+                start + len(lines), item.description, quantity, item.unit_price, decision, order.deal_id, position, note
+            )
+        )
     return lines
 
 
-def _check_quantities(order: BillableOrder, quantities: Mapping[int, Decimal],
-                      already_billed: Mapping[int, Decimal]) -> None:  # fmt: skip
+def _check_quantities(
+    order: BillableOrder, quantities: Mapping[int, Decimal], already_billed: Mapping[int, Decimal]
+) -> None:
     for position, quantity in quantities.items():
         if not 1 <= position <= len(order.lines):
             raise InvoiceError(f"order {order.deal_id} has no line {position}")
@@ -202,8 +227,10 @@ def _check_quantities(order: BillableOrder, quantities: Mapping[int, Decimal],
         ordered = order.lines[position - 1].quantity
         open_quantity = ordered - already_billed.get(position, ZERO)
         if quantity > open_quantity:
-            raise InvoiceError(f"order {order.deal_id} line {position}: billing {quantity} but only "
-                               f"{open_quantity} of {ordered} is still unbilled")  # fmt: skip
+            raise InvoiceError(
+                f"order {order.deal_id} line {position}: billing {quantity} but only "
+                f"{open_quantity} of {ordered} is still unbilled"
+            )
     if not any(q > 0 for q in quantities.values()):
         raise InvoiceError(f"order {order.deal_id}: nothing to bill")
 
@@ -221,20 +248,42 @@ def billed_quantities(order_ref: str, invoices: Sequence[Invoice]) -> dict[int, 
     return dict(billed)
 
 
-def _assemble(kind: InvoiceKind, seller: LegalEntity, buyer: Customer, currency: str, terms: str,
-              terms_days: int, po_number: str, order_refs: tuple[str, ...], lines: Sequence[InvoiceLine],
-              exchange_rate: Decimal | None, extra_notes: Sequence[str] = (),
-              **more: Any) -> Invoice:  # fmt: skip
+def _assemble(
+    kind: InvoiceKind,
+    seller: LegalEntity,
+    buyer: Customer,
+    currency: str,
+    terms: str,
+    terms_days: int,
+    po_number: str,
+    order_refs: tuple[str, ...],
+    lines: Sequence[InvoiceLine],
+    exchange_rate: Decimal | None,
+    extra_notes: Sequence[str] = (),
+    **more: Any,
+) -> Invoice:
     if not lines:
         raise InvoiceError("an invoice needs at least one line (BG-25)")
     breakdown = compute_breakdown(lines)
     totals = compute_totals(lines, breakdown)
     tax_currency = seller.currency if seller.currency and seller.currency != currency else ""
     notes = tuple(sorted({b.note for b in breakdown if b.note})) + tuple(extra_notes)
-    return Invoice(kind=kind, seller=seller, buyer=buyer, currency=currency, payment_terms=terms,
-                   payment_terms_days=terms_days, po_number=po_number, order_refs=order_refs,
-                   lines=tuple(lines), breakdown=breakdown, totals=totals, notes=notes,
-                   **_tax_currency_fields(tax_currency, exchange_rate, totals.tax), **more)  # fmt: skip
+    return Invoice(
+        kind=kind,
+        seller=seller,
+        buyer=buyer,
+        currency=currency,
+        payment_terms=terms,
+        payment_terms_days=terms_days,
+        po_number=po_number,
+        order_refs=order_refs,
+        lines=tuple(lines),
+        breakdown=breakdown,
+        totals=totals,
+        notes=notes,
+        **_tax_currency_fields(tax_currency, exchange_rate, totals.tax),
+        **more,
+    )
 
 
 def _tax_currency_fields(tax_currency: str, rate: Decimal | None, tax: Decimal) -> dict[str, Any]:
@@ -246,38 +295,62 @@ def _tax_currency_fields(tax_currency: str, rate: Decimal | None, tax: Decimal) 
     return {"tax_currency": tax_currency, "exchange_rate": rate, "tax_in_tax_currency": converted}
 
 
-def draft_invoice(order: BillableOrder, seller: LegalEntity, rates: VatRates, terms_days: Mapping[str, int],
-                  *, quantities: Mapping[int, Decimal] | None = None,
-                  already_billed: Mapping[int, Decimal] | None = None,
-                  exchange_rate: Decimal | None = None, over_distance_threshold: bool = False,
-                  delivery_date: date | None = None) -> Invoice:  # fmt: skip
+def draft_invoice(
+    order: BillableOrder,
+    seller: LegalEntity,
+    rates: VatRates,
+    terms_days: Mapping[str, int],
+    *,
+    quantities: Mapping[int, Decimal] | None = None,
+    already_billed: Mapping[int, Decimal] | None = None,
+    exchange_rate: Decimal | None = None,
+    over_distance_threshold: bool = False,
+    delivery_date: date | None = None,
+) -> Invoice:
     """An invoice draft for an order (whole, or `quantities` of its lines: a partial invoice,
     checked against `already_billed`). It has no number and no dates until it is issued."""
     if quantities is not None:
         _check_quantities(order, quantities, already_billed or {})
-    lines = build_lines(order, seller, rates, quantities=quantities,
-                        over_distance_threshold=over_distance_threshold)  # fmt: skip
-    return _assemble(InvoiceKind.INVOICE, seller, order.customer, order.currency, order.payment_terms,
-                     terms_days[order.payment_terms], order.po_number, (order.deal_id,), lines,
-                     exchange_rate, delivery_date=delivery_date,
-                     buyer_reference=order.po_number or order.customer.customer_id)  # fmt: skip
+    lines = build_lines(order, seller, rates, quantities=quantities, over_distance_threshold=over_distance_threshold)
+    return _assemble(
+        InvoiceKind.INVOICE,
+        seller,
+        order.customer,
+        order.currency,
+        order.payment_terms,
+        terms_days[order.payment_terms],
+        order.po_number,
+        (order.deal_id,),
+        lines,
+        exchange_rate,
+        delivery_date=delivery_date,
+        buyer_reference=order.po_number or order.customer.customer_id,
+    )
 
 
-def consolidate(orders: Sequence[BillableOrder], seller: LegalEntity, rates: VatRates,
-                terms_days: Mapping[str, int], *, exchange_rate: Decimal | None = None,
-                over_distance_threshold: bool = False,
-                delivery_date: date | None = None) -> Invoice:  # fmt: skip
+def consolidate(
+    orders: Sequence[BillableOrder],
+    seller: LegalEntity,
+    rates: VatRates,
+    terms_days: Mapping[str, int],
+    *,
+    exchange_rate: Decimal | None = None,
+    over_distance_threshold: bool = False,
+    delivery_date: date | None = None,
+) -> Invoice:
     """One invoice for several orders of the same customer, currency, selling entity and terms.
     Each line notes its order (and PO); the header PO (BT-13) is kept only when all orders share it."""
     if not orders:
         raise InvoiceError("nothing to consolidate")
     first = orders[0]
     for order in orders[1:]:
-        for attr, label in (("currency", "currency"), ("legal_entity", "legal entity"),
-                            ("payment_terms", "payment terms")):  # fmt: skip
+        for attr, label in (
+            ("currency", "currency"),
+            ("legal_entity", "legal entity"),
+            ("payment_terms", "payment terms"),
+        ):
             if getattr(order, attr) != getattr(first, attr):
-                raise InvoiceError(f"cannot consolidate {first.deal_id} and {order.deal_id}: "
-                                   f"different {label}")
+                raise InvoiceError(f"cannot consolidate {first.deal_id} and {order.deal_id}: different {label}")
         if order.customer.customer_id != first.customer.customer_id:
             raise InvoiceError(f"cannot consolidate {first.deal_id} and {order.deal_id}: different customers")
     if len({o.deal_id for o in orders}) != len(orders):
@@ -285,14 +358,25 @@ def consolidate(orders: Sequence[BillableOrder], seller: LegalEntity, rates: Vat
     lines: list[InvoiceLine] = []
     for order in orders:
         note = f"Order {order.deal_id}" + (f", PO {order.po_number}" if order.po_number else "")
-        lines += build_lines(order, seller, rates, start=len(lines) + 1,
-                             over_distance_threshold=over_distance_threshold, note=note)  # fmt: skip
+        lines += build_lines(
+            order, seller, rates, start=len(lines) + 1, over_distance_threshold=over_distance_threshold, note=note
+        )
     pos = {o.po_number for o in orders}
     po_number = first.po_number if len(pos) == 1 else ""
-    return _assemble(InvoiceKind.INVOICE, seller, first.customer, first.currency, first.payment_terms,
-                     terms_days[first.payment_terms], po_number, tuple(o.deal_id for o in orders), lines,
-                     exchange_rate, delivery_date=delivery_date,
-                     buyer_reference=po_number or first.customer.customer_id)  # fmt: skip
+    return _assemble(
+        InvoiceKind.INVOICE,
+        seller,
+        first.customer,
+        first.currency,
+        first.payment_terms,
+        terms_days[first.payment_terms],
+        po_number,
+        tuple(o.deal_id for o in orders),
+        lines,
+        exchange_rate,
+        delivery_date=delivery_date,
+        buyer_reference=po_number or first.customer.customer_id,
+    )
 
 
 def credit_note(invoice: Invoice, reason: str, quantities: Mapping[int, Decimal] | None = None) -> Invoice:
@@ -310,20 +394,43 @@ def credit_note(invoice: Invoice, reason: str, quantities: Mapping[int, Decimal]
         if not 0 <= quantity <= src.quantity:
             raise InvoiceError(f"line {line_no}: cannot credit {quantity} of {src.quantity}")
         if quantity:
-            lines.append(make_line(len(lines) + 1, src.description, quantity, src.unit_price, src.tax,
-                                   src.order_ref, src.order_line, src.note))  # fmt: skip
+            lines.append(
+                make_line(
+                    len(lines) + 1,
+                    src.description,
+                    quantity,
+                    src.unit_price,
+                    src.tax,
+                    src.order_ref,
+                    src.order_line,
+                    src.note,
+                )
+            )
     if not lines:
         raise InvoiceError("nothing to credit")
     note = f"Credit note for invoice {invoice.number}" + (f": {reason}" if reason else "")
-    return _assemble(InvoiceKind.CREDIT_NOTE, invoice.seller, invoice.buyer, invoice.currency,
-                     invoice.payment_terms, invoice.payment_terms_days, invoice.po_number, invoice.order_refs,
-                     lines, invoice.exchange_rate, (note,), corrects=invoice.number,
-                     corrects_issue_date=invoice.issue_date, delivery_date=invoice.delivery_date,
-                     buyer_reference=invoice.buyer_reference)  # fmt: skip
+    return _assemble(
+        InvoiceKind.CREDIT_NOTE,
+        invoice.seller,
+        invoice.buyer,
+        invoice.currency,
+        invoice.payment_terms,
+        invoice.payment_terms_days,
+        invoice.po_number,
+        invoice.order_refs,
+        lines,
+        invoice.exchange_rate,
+        (note,),
+        corrects=invoice.number,
+        corrects_issue_date=invoice.issue_date,
+        delivery_date=invoice.delivery_date,
+        buyer_reference=invoice.buyer_reference,
+    )
 
 
-def credit_quantities(invoice: Invoice, wanted: Mapping[int, Decimal] | None,
-                      credited: Sequence[Mapping[int, Decimal]] = ()) -> dict[int, Decimal]:  # fmt: skip
+def credit_quantities(
+    invoice: Invoice, wanted: Mapping[int, Decimal] | None, credited: Sequence[Mapping[int, Decimal]] = ()
+) -> dict[int, Decimal]:
     """The quantities to credit (invoice line number -> quantity) so that, with the credits
     already made or asked for (`credited`), no line is credited beyond what was invoiced.
     `wanted` None means everything still uncredited."""
@@ -342,8 +449,10 @@ def credit_quantities(invoice: Invoice, wanted: Mapping[int, Decimal] | None,
         if quantity < 0:
             raise InvoiceError(f"line {line_no}: negative quantity {quantity}")
         if quantity > left[line_no]:
-            raise InvoiceError(f"invoice {invoice.number} line {line_no}: crediting {quantity} but only "
-                               f"{max(left[line_no], ZERO)} is left uncredited")  # fmt: skip
+            raise InvoiceError(
+                f"invoice {invoice.number} line {line_no}: crediting {quantity} but only "
+                f"{max(left[line_no], ZERO)} is left uncredited"
+            )
     if not any(q > 0 for q in wanted.values()):
         raise InvoiceError("nothing to credit")
     return dict(wanted)
@@ -353,8 +462,9 @@ def amend(invoice: Invoice, **changes: Any) -> Invoice:
     """A draft with some fields changed (lines, notes, PO ...); breakdown and totals follow the
     lines. An issued or void invoice is never amended: credit it instead."""
     if invoice.status is not DocumentStatus.DRAFT:
-        raise ImmutableInvoiceError(f"invoice {invoice.number} is {invoice.status.value}: "
-                                    "issue a credit note to correct it")  # fmt: skip
+        raise ImmutableInvoiceError(
+            f"invoice {invoice.number} is {invoice.status.value}: issue a credit note to correct it"
+        )
     for name in ("status", "number", "issue_date", "due_date", "payment_reference", "breakdown", "totals"):
         if name in changes:
             raise InvoiceError(f"{name} is not amended directly")
@@ -368,8 +478,7 @@ def amend(invoice: Invoice, **changes: Any) -> Invoice:
 def void(invoice: Invoice) -> Invoice:
     """A discarded draft. An issued invoice cannot be voided, only credited."""
     if invoice.status is not DocumentStatus.DRAFT:
-        raise ImmutableInvoiceError(f"invoice {invoice.number} is {invoice.status.value}: "
-                                    "only a draft is voided")
+        raise ImmutableInvoiceError(f"invoice {invoice.number} is {invoice.status.value}: only a draft is voided")
     return replace(invoice, status=DocumentStatus.VOID)
 
 
@@ -393,15 +502,22 @@ def issue(invoice: Invoice, number: str, on: date, exchange_rate: Decimal | None
     from here on; corrections are credit notes. An invoice in a currency other than the seller's
     needs the exchange rate for its VAT in accounting currency (BT-111) by now."""
     if invoice.status is not DocumentStatus.DRAFT:
-        raise ImmutableInvoiceError(f"invoice {invoice.number} is {invoice.status.value}, "
-                                    "only a draft can be issued")  # fmt: skip
+        raise ImmutableInvoiceError(f"invoice {invoice.number} is {invoice.status.value}, only a draft can be issued")
     rate = exchange_rate if exchange_rate is not None else invoice.exchange_rate
     if invoice.tax_currency and rate is None:
-        raise InvoiceError(f"invoice in {invoice.currency} from a {invoice.tax_currency} seller needs an "
-                           "exchange rate for the VAT in accounting currency (BT-111)")  # fmt: skip
-    return replace(invoice, number=number, issue_date=on, due_date=on + timedelta(days=invoice.payment_terms_days),
-                   payment_reference=creditor_reference(number), status=DocumentStatus.ISSUED,
-                   **_tax_currency_fields(invoice.tax_currency, rate, invoice.totals.tax))  # fmt: skip
+        raise InvoiceError(
+            f"invoice in {invoice.currency} from a {invoice.tax_currency} seller needs an "
+            "exchange rate for the VAT in accounting currency (BT-111)"
+        )
+    return replace(
+        invoice,
+        number=number,
+        issue_date=on,
+        due_date=on + timedelta(days=invoice.payment_terms_days),
+        payment_reference=creditor_reference(number),
+        status=DocumentStatus.ISSUED,
+        **_tax_currency_fields(invoice.tax_currency, rate, invoice.totals.tax),
+    )
 
 
 def payment_state(amount_due: Decimal, paid: Decimal) -> PaymentState:

@@ -71,14 +71,13 @@ ZERO_CATEGORY = "zero"
 # Exempt product categories: VATEX code (CEF VATEX code list) and legal note.
 EXEMPTIONS: Mapping[str, tuple[str, str]] = {
     "exempt": ("VATEX-EU-132", "Exempt from VAT (Art. 132 Directive 2006/112/EC)"),
-    "exempt_medical": ("VATEX-EU-132-1C",
-                       "Exempt from VAT: medical care (Art. 132(1)(c) Directive 2006/112/EC)"),
-    "exempt_education": ("VATEX-EU-132-1I",
-                         "Exempt from VAT: education (Art. 132(1)(i) Directive 2006/112/EC)"),
-    "exempt_financial": ("VATEX-EU-135-1",
-                         "Exempt from VAT: financial and insurance services "
-                         "(Art. 135(1) Directive 2006/112/EC)"),
-}  # fmt: skip
+    "exempt_medical": ("VATEX-EU-132-1C", "Exempt from VAT: medical care (Art. 132(1)(c) Directive 2006/112/EC)"),
+    "exempt_education": ("VATEX-EU-132-1I", "Exempt from VAT: education (Art. 132(1)(i) Directive 2006/112/EC)"),
+    "exempt_financial": (
+        "VATEX-EU-135-1",
+        "Exempt from VAT: financial and insurance services (Art. 135(1) Directive 2006/112/EC)",
+    ),
+}
 PRODUCT_CATEGORIES = RATED_CATEGORIES | {ZERO_CATEGORY} | frozenset(EXEMPTIONS)
 
 # The EU-wide threshold for intra-EU distance sales and digital services to consumers (Art. 59c).
@@ -98,8 +97,10 @@ class VatRates:
         """From the rates data file's parsed content: `source`, `as_of`, `rates: {CC: {cat: pct}}`."""
         raw_rates = data["rates"]
         assert isinstance(raw_rates, Mapping)
-        rates = {str(cc).upper(): {str(cat): Decimal(str(pct)) for cat, pct in cats.items()}
-                 for cc, cats in raw_rates.items()}  # fmt: skip
+        rates = {
+            str(cc).upper(): {str(cat): Decimal(str(pct)) for cat, pct in cats.items()}
+            for cc, cats in raw_rates.items()
+        }
         as_of = data["as_of"]
         return cls(rates, str(data["source"]), as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)))
 
@@ -121,14 +122,12 @@ class TaxDecision:
     place_of_supply: str = ""  # ISO country code where the supply is taxed, "" outside the EU
 
 
-
 NOTE_ZERO = "Zero-rated supply"
 NOTE_OUTSIDE = "Not subject to EU VAT: seller established outside the EU"
 NOTE_IC = "Intra-community supply of goods, VAT exempt (Art. 138 Directive 2006/112/EC)"
 NOTE_AE = "Reverse charge: VAT to be accounted for by the recipient (Art. 196 Directive 2006/112/EC)"
 NOTE_EXPORT = "Export outside the EU, VAT exempt (Art. 146 Directive 2006/112/EC)"
-NOTE_SERVICES_ABROAD = ("Services supplied outside the EU, not subject to EU VAT "
-                        "(Art. 44 / 59 Directive 2006/112/EC)")  # fmt: skip
+NOTE_SERVICES_ABROAD = "Services supplied outside the EU, not subject to EU VAT (Art. 44 / 59 Directive 2006/112/EC)"
 
 
 def determine(
@@ -144,8 +143,7 @@ def determine(
     if supply not in SUPPLY_KINDS:
         raise TaxError(f"unknown supply kind {supply!r}: expected one of {sorted(SUPPLY_KINDS)}")
     if tax_category not in PRODUCT_CATEGORIES:
-        raise TaxError(f"unknown product tax category {tax_category!r}: expected one of "
-                       f"{sorted(PRODUCT_CATEGORIES)}")  # fmt: skip
+        raise TaxError(f"unknown product tax category {tax_category!r}: expected one of {sorted(PRODUCT_CATEGORIES)}")
     evidence = {
         "seller_country": seller.country,
         "buyer_country": buyer.country,
@@ -157,8 +155,9 @@ def determine(
         "rates_source": f"{rates.source} ({rates.as_of.isoformat()})",
     }
 
-    def decide(category: VatCategory, rate: Decimal, rule: str, place: str, note: str = "",
-               code: str = "") -> TaxDecision:  # fmt: skip
+    def decide(
+        category: VatCategory, rate: Decimal, rule: str, place: str, note: str = "", code: str = ""
+    ) -> TaxDecision:
         recorded = {**evidence, "rule": rule, "place_of_supply": place or "outside_eu"}
         return TaxDecision(category, rate, rule, note, code, recorded, place)
 
@@ -178,8 +177,9 @@ def determine(
     if buyer.in_eu:
         if buyer.is_business and buyer.vat_id:
             if supply == GOODS:
-                return decide(VatCategory.INTRA_COMMUNITY, ZERO, "intra_community_supply", buyer.country, NOTE_IC,
-                              "VATEX-EU-IC")
+                return decide(
+                    VatCategory.INTRA_COMMUNITY, ZERO, "intra_community_supply", buyer.country, NOTE_IC, "VATEX-EU-IC"
+                )
             return decide(VatCategory.REVERSE_CHARGE, ZERO, "reverse_charge", buyer.country, NOTE_AE, "VATEX-EU-AE")
         if supply in (GOODS, DIGITAL) and over_distance_threshold:
             return taxed(buyer.country, "eu_b2c_destination")

@@ -14,17 +14,37 @@ from handoff.kernel.storage import schema
 from handoff.kernel.storage.paging import Page, fetch_page, like
 
 
-def list_tasks(ctx: AppContext, *, status: str | None = "open", kind: str | None = None,
-               limit: int = 50, offset: int = 0) -> Page:
+def list_tasks(
+    ctx: AppContext, *, status: str | None = "open", kind: str | None = None, limit: int = 50, offset: int = 0
+) -> Page:
     """Finance tasks with their order and, while there is one, the invoice draft to review."""
     t, o, io, inv = schema.tasks, schema.orders, schema.invoice_orders, schema.invoices
-    draft = (select(func.min(inv.c.id)).join(io, io.c.invoice_id == inv.c.id)
-             .where(io.c.order_id == t.c.order_id, inv.c.status == "draft", inv.c.kind == "invoice")
-             .scalar_subquery())  # fmt: skip
-    q = (select(t.c.id, t.c.deal_id, t.c.kind, t.c.status, t.c.assignee, t.c.note, t.c.created_at, t.c.done_at,
-                o.c.customer_name, o.c.owner_email, o.c.amount, o.c.currency, o.c.state,
-                draft.label("draft_invoice_id")).join(o, o.c.id == t.c.order_id)
-         .order_by(t.c.created_at.desc(), t.c.id.desc()))  # fmt: skip
+    draft = (
+        select(func.min(inv.c.id))
+        .join(io, io.c.invoice_id == inv.c.id)
+        .where(io.c.order_id == t.c.order_id, inv.c.status == "draft", inv.c.kind == "invoice")
+        .scalar_subquery()
+    )
+    q = (
+        select(
+            t.c.id,
+            t.c.deal_id,
+            t.c.kind,
+            t.c.status,
+            t.c.assignee,
+            t.c.note,
+            t.c.created_at,
+            t.c.done_at,
+            o.c.customer_name,
+            o.c.owner_email,
+            o.c.amount,
+            o.c.currency,
+            o.c.state,
+            draft.label("draft_invoice_id"),
+        )
+        .join(o, o.c.id == t.c.order_id)
+        .order_by(t.c.created_at.desc(), t.c.id.desc())
+    )
     if status:
         q = q.where(t.c.status == status)
     if kind:
@@ -34,20 +54,46 @@ def list_tasks(ctx: AppContext, *, status: str | None = "open", kind: str | None
 
 def _invoice_columns() -> list[Any]:
     inv = schema.invoices
-    return [inv.c.id, inv.c.number, inv.c.kind, inv.c.status, inv.c.payment_state, inv.c.legal_entity,
-            inv.c.customer_id, inv.c.customer_name, inv.c.currency, inv.c.net_amount, inv.c.tax_amount,
-            inv.c.gross_amount, inv.c.paid_amount, inv.c.issue_date, inv.c.due_date, inv.c.payment_reference]
+    return [
+        inv.c.id,
+        inv.c.number,
+        inv.c.kind,
+        inv.c.status,
+        inv.c.payment_state,
+        inv.c.legal_entity,
+        inv.c.customer_id,
+        inv.c.customer_name,
+        inv.c.currency,
+        inv.c.net_amount,
+        inv.c.tax_amount,
+        inv.c.gross_amount,
+        inv.c.paid_amount,
+        inv.c.issue_date,
+        inv.c.due_date,
+        inv.c.payment_reference,
+    ]
 
 
 def _with_overdue(ctx: AppContext, r: dict[str, Any]) -> dict[str, Any]:
-    r["overdue"] = bool(r["status"] == "issued" and r["payment_state"] != "paid" and r["due_date"]
-                        and r["due_date"] < ctx.clock().date())
+    r["overdue"] = bool(
+        r["status"] == "issued"
+        and r["payment_state"] != "paid"
+        and r["due_date"]
+        and r["due_date"] < ctx.clock().date()
+    )
     return r
 
 
-def list_invoices(ctx: AppContext, *, status: str | None = None, payment_state: str | None = None,
-                  customer: str | None = None, overdue: bool | None = None,
-                  limit: int = 50, offset: int = 0) -> Page:
+def list_invoices(
+    ctx: AppContext,
+    *,
+    status: str | None = None,
+    payment_state: str | None = None,
+    customer: str | None = None,
+    overdue: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
     inv = schema.invoices
     q = select(*_invoice_columns()).order_by(inv.c.id.desc())
     if status:
@@ -69,18 +115,41 @@ def invoice_detail(ctx: AppContext, invoice_id: int) -> dict[str, Any] | None:
         row = conn.execute(select(*_invoice_columns(), inv.c.document).where(inv.c.id == invoice_id)).one_or_none()
         if row is None:
             return None
-        deals = list(conn.execute(select(o.c.deal_id).join(io, io.c.order_id == o.c.id)
-                                  .where(io.c.invoice_id == invoice_id).order_by(o.c.deal_id)).scalars())  # fmt: skip
-        payments = [dict(r._mapping) for r in conn.execute(
-            select(p.c.id, p.c.amount, p.c.paid_on, p.c.source, p.c.received_at)
-            .where(p.c.invoice_id == invoice_id).order_by(p.c.id))]  # fmt: skip
+        deals = list(
+            conn.execute(
+                select(o.c.deal_id)
+                .join(io, io.c.order_id == o.c.id)
+                .where(io.c.invoice_id == invoice_id)
+                .order_by(o.c.deal_id)
+            ).scalars()
+        )
+        payments = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(p.c.id, p.c.amount, p.c.paid_on, p.c.source, p.c.received_at)
+                .where(p.c.invoice_id == invoice_id)
+                .order_by(p.c.id)
+            )
+        ]
     detail = dict(row._mapping)
     doc = invoice_from_json(detail.pop("document"))
-    detail.update(deal_ids=deals, payments=payments, buyer_email=doc.buyer.billing_email,
-                  lines=[{"line_no": ln.line_no, "description": ln.description, "quantity": ln.quantity,
-                          "unit_price": ln.unit_price, "net_amount": ln.net_amount, "vat_rate": ln.tax.rate,
-                          "vat_category": ln.tax.category}
-                         for ln in doc.lines])  # fmt: skip
+    detail.update(
+        deal_ids=deals,
+        payments=payments,
+        buyer_email=doc.buyer.billing_email,
+        lines=[
+            {
+                "line_no": ln.line_no,
+                "description": ln.description,
+                "quantity": ln.quantity,
+                "unit_price": ln.unit_price,
+                "net_amount": ln.net_amount,
+                "vat_rate": ln.tax.rate,
+                "vat_category": ln.tax.category,
+            }
+            for ln in doc.lines
+        ],
+    )
     return _with_overdue(ctx, detail)
 
 
@@ -92,6 +161,7 @@ def invoice_document(ctx: AppContext, invoice_id: int) -> Invoice | None:
 
 def invoice_payment_state(ctx: AppContext, number: str) -> str | None:
     with ctx.engine.connect() as conn:
-        state: str | None = conn.execute(select(schema.invoices.c.payment_state).where(
-            schema.invoices.c.number == number)).scalar_one_or_none()  # fmt: skip
+        state: str | None = conn.execute(
+            select(schema.invoices.c.payment_state).where(schema.invoices.c.number == number)
+        ).scalar_one_or_none()
     return state

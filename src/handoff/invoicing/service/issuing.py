@@ -36,8 +36,9 @@ def issue_draft(ctx: AppContext, invoice_id: int, actor: str, on: date | None = 
     return issued
 
 
-def issue_all_drafts(ctx: AppContext, actor: str, on: date | None = None, batch: int = 200,
-                     failures: list[tuple[int, str]] | None = None) -> list[Invoice]:  # fmt: skip
+def issue_all_drafts(
+    ctx: AppContext, actor: str, on: date | None = None, batch: int = 200, failures: list[tuple[int, str]] | None = None
+) -> list[Invoice]:
     """Issue every draft. Several workers may do this at once: each claims drafts with
     `FOR UPDATE SKIP LOCKED` on PostgreSQL, so no draft is issued twice and none waits. A draft
     that cannot be issued (say, a missing exchange rate) stays a draft and is reported in
@@ -81,8 +82,10 @@ def _issue(
     number = invoice_number(draft.seller, series, on.year, repo.next_number(stored.legal_entity, series, on.year))
     rate = ctx.config.exchange_rate(draft.tax_currency, draft.currency) if draft.tax_currency else None
     if draft.tax_currency and rate is None:
-        raise InvoicingError(f"invoice {invoice_id} is in {draft.currency} from a {draft.tax_currency} seller: "
-                             f"configure exchange_rates.{draft.tax_currency}.{draft.currency}")  # fmt: skip
+        raise InvoicingError(
+            f"invoice {invoice_id} is in {draft.currency} from a {draft.tax_currency} seller: "
+            f"configure exchange_rates.{draft.tax_currency}.{draft.currency}"
+        )
     issued = issue(draft, number, on, rate)
     repo.store_issued(invoice_id, issued, now)
     if issued.kind is InvoiceKind.CREDIT_NOTE:
@@ -95,11 +98,23 @@ def _issue(
     repo.mark_orders_sent(orders, now)
     repo.close_issue_tasks(order_ids, now, actor)
     for deal_id in issued.order_refs:
-        uow.audit(at=now, actor=actor, action="invoice.issued", entity_type="order", entity_id=deal_id,
-                  reason="finance reviewed and sent the invoice", before={"state": "drafted", "invoice": None},
-                  after={"state": "sent", "invoice": number, "gross": issued.totals.tax_inclusive})  # fmt: skip
-    _email_buyer(uow, issued, "invoice", f"due on {issued.due_date}. Please pay to IBAN "
-                 f"{issued.seller.iban or '-'} quoting {issued.payment_reference}.", now)  # fmt: skip
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="invoice.issued",
+            entity_type="order",
+            entity_id=deal_id,
+            reason="finance reviewed and sent the invoice",
+            before={"state": "drafted", "invoice": None},
+            after={"state": "sent", "invoice": number, "gross": issued.totals.tax_inclusive},
+        )
+    _email_buyer(
+        uow,
+        issued,
+        "invoice",
+        f"due on {issued.due_date}. Please pay to IBAN {issued.seller.iban or '-'} quoting {issued.payment_reference}.",
+        now,
+    )
     accounting.issued(uow, ctx, issued, order_ids, now)  # one push per configured accounting system
     return issued
 
@@ -107,21 +122,37 @@ def _issue(
 def _credit_note_issued(uow: UnitOfWork, issued: Invoice, now: datetime, actor: str) -> None:
     """A credit note leaves its orders' states and tasks alone: they belong to the invoice it corrects."""
     number = issued.number or ""
-    uow.audit(at=now, actor=actor, action="credit_note.issued", entity_type="invoice", entity_id=issued.corrects or "",
-              reason="approved credit note issued",
-              after={"credit_note": number, "gross": issued.totals.tax_inclusive})  # fmt: skip
+    uow.audit(
+        at=now,
+        actor=actor,
+        action="credit_note.issued",
+        entity_type="invoice",
+        entity_id=issued.corrects or "",
+        reason="approved credit note issued",
+        after={"credit_note": number, "gross": issued.totals.tax_inclusive},
+    )
     _email_buyer(uow, issued, "credit_note", f"correcting invoice {issued.corrects}.", now)
 
 
 def _email_buyer(uow: UnitOfWork, issued: Invoice, kind: str, detail: str, now: datetime) -> None:
     """The issued document to the buyer's billing contact; `detail` ends the sentence on its amount."""
     number, buyer, title = issued.number or "", issued.buyer, kind.replace("_", " ")
-    uow.notify(Notice(f"email:{kind}:{number}", "email", "invoice", {
-        "to": [buyer.billing_email],
-        "subject": f"{title.capitalize()} {number} from {issued.seller.name}",
-        "text": (f"Dear {buyer.billing_contact_name or buyer.legal_name},\n\nplease find {title} {number} over "
-                 f"{issued.totals.payable} {issued.currency}, {detail}\n\n{issued.seller.name}\n"),
-    }), now)  # fmt: skip
+    uow.notify(
+        Notice(
+            f"email:{kind}:{number}",
+            "email",
+            "invoice",
+            {
+                "to": [buyer.billing_email],
+                "subject": f"{title.capitalize()} {number} from {issued.seller.name}",
+                "text": (
+                    f"Dear {buyer.billing_contact_name or buyer.legal_name},\n\nplease find {title} {number} over "
+                    f"{issued.totals.payable} {issued.currency}, {detail}\n\n{issued.seller.name}\n"
+                ),
+            },
+        ),
+        now,
+    )
 
 
 def load_invoice(ctx: AppContext, number: str) -> Invoice:

@@ -71,8 +71,13 @@ class HttpSender:
     """Sends requests through one `httpx.Client` (built with a base URL, timeouts and, in tests,
     a transport) with the retry policy above."""
 
-    def __init__(self, client: httpx.Client, name: str, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: httpx.Client,
+        name: str,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.client, self.name, self.policy, self.sleep = client, name, policy or RetryPolicy(), sleep
 
     def _wait(self, attempt: int) -> float:
@@ -134,11 +139,18 @@ class HttpSender:
 
 def failure(name: str, method: str, url: str, response: httpx.Response) -> DeliveryError:
     """A non-retryable answer as a DeliveryError (409 conflicts and 4xx are permanent)."""
-    return DeliveryError(f"{name} {method} {httpx.URL(url).path}: HTTP {response.status_code} {excerpt(response)}"
-                         .rstrip(), permanent=400 <= response.status_code < 500)  # fmt: skip
+    return DeliveryError(
+        f"{name} {method} {httpx.URL(url).path}: HTTP {response.status_code} {excerpt(response)}".rstrip(),
+        permanent=400 <= response.status_code < 500,
+    )
 
 
-def make_client(base_url: str, transport: httpx.BaseTransport | None = None,
-                timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> httpx.Client:  # fmt: skip
-    return httpx.Client(base_url=base_url, transport=transport, timeout=timeout,
-                        headers={"User-Agent": "handoff/0.1", "Accept": "application/json"})  # fmt: skip
+def make_client(
+    base_url: str, transport: httpx.BaseTransport | None = None, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT
+) -> httpx.Client:
+    return httpx.Client(
+        base_url=base_url,
+        transport=transport,
+        timeout=timeout,
+        headers={"User-Agent": "handoff/0.1", "Accept": "application/json"},
+    )

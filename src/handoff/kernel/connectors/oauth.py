@@ -45,9 +45,19 @@ class MemoryTokenState:
 class OAuth2:
     """Hands out a valid access token, refreshing when it is (nearly) expired or was refused."""
 
-    def __init__(self, name: str, http: HttpSender, token_url: str, client_id: str, client_secret: Secret,
-                 state: TokenState, *, refresh_token: Secret | None = None, scope: str = "",
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        http: HttpSender,
+        token_url: str,
+        client_id: str,
+        client_secret: Secret,
+        state: TokenState,
+        *,
+        refresh_token: Secret | None = None,
+        scope: str = "",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.name, self.http, self.token_url, self.client_id = name, http, token_url, client_id
         self._client_secret, self._initial_refresh, self.scope = client_secret, refresh_token, scope
         self.state, self.clock = state, clock
@@ -73,24 +83,33 @@ class OAuth2:
 
     def _refresh(self, saved: dict[str, Any], again: bool = True) -> str:
         refresh = saved.get("refresh_token") or (self._initial_refresh.reveal() if self._initial_refresh else "")
-        form = {"grant_type": "refresh_token", "refresh_token": refresh} if refresh else {
-            "grant_type": "client_credentials"}
+        form = (
+            {"grant_type": "refresh_token", "refresh_token": refresh}
+            if refresh
+            else {"grant_type": "client_credentials"}
+        )
         if self.scope and not refresh:
             form["scope"] = self.scope
-        response = self.http.request("POST", self.token_url, data=form,
-                                     auth=(self.client_id, self._client_secret.reveal()))  # fmt: skip
+        response = self.http.request(
+            "POST", self.token_url, data=form, auth=(self.client_id, self._client_secret.reveal())
+        )
         if response.status_code != 200:
             body = excerpt(response, 200)
             if again and refresh and "invalid_grant" in body:
                 logger.warning("%s: refresh token refused; reloading the saved token set once", self.name)
                 return self._refresh(self.state.load(self.name) or {}, again=False)
-            raise DeliveryError(f"{self.name}: token refresh failed: HTTP {response.status_code} "
-                                f"{body.split(':')[0] if body else ''}".rstrip(), permanent=True)  # fmt: skip
+            raise DeliveryError(
+                f"{self.name}: token refresh failed: HTTP {response.status_code} "
+                f"{body.split(':')[0] if body else ''}".rstrip(),
+                permanent=True,
+            )
         data = response.json()
         token = str(data["access_token"])
-        value = {"access_token": token,
-                 "refresh_token": data.get("refresh_token") or refresh,
-                 "expires_at": (self.clock() + timedelta(seconds=int(data.get("expires_in", 1800)))).isoformat()}
+        value = {
+            "access_token": token,
+            "refresh_token": data.get("refresh_token") or refresh,
+            "expires_at": (self.clock() + timedelta(seconds=int(data.get("expires_in", 1800)))).isoformat(),
+        }
         self.state.save(self.name, value)
         return token
 

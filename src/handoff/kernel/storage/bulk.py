@@ -39,8 +39,9 @@ class _Prepared:
 _prepared: dict[tuple[Any, ...], _Prepared] = {}
 
 
-def _prepare(dialect: Dialect, shape: tuple[Any, ...], build: Callable[[], UpdateBase],
-             column_keys: Sequence[str]) -> _Prepared:  # fmt: skip
+def _prepare(
+    dialect: Dialect, shape: tuple[Any, ...], build: Callable[[], UpdateBase], column_keys: Sequence[str]
+) -> _Prepared:
     cache_key = (dialect.name, *shape)
     found = _prepared.get(cache_key)
     if found is None:
@@ -51,9 +52,14 @@ def _prepare(dialect: Dialect, shape: tuple[Any, ...], build: Callable[[], Updat
         types = [compiled.binds[n].type for n in names]
         processors = tuple(t.dialect_impl(dialect).bind_processor(dialect) for t in types)
         repeated = tuple(isinstance(t, UTCDateTime) for t in types)
-        defaults = {c.key: c.default.arg for c in stmt.table.columns
-                    if column_keys and c.key in names and c.key not in column_keys
-                    and isinstance(c.default, ScalarElementColumnDefault)}  # fmt: skip
+        defaults = {
+            c.key: c.default.arg
+            for c in stmt.table.columns
+            if column_keys
+            and c.key in names
+            and c.key not in column_keys
+            and isinstance(c.default, ScalarElementColumnDefault)
+        }
         found = _prepared[cache_key] = _Prepared(str(compiled), names, processors, repeated, defaults)
     return found
 
@@ -72,8 +78,13 @@ def _remember_last(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return run
 
 
-def _write(conn: Connection, rows: Sequence[Mapping[str, Any]], shape: tuple[Any, ...],
-           build: Callable[[], UpdateBase], column_keys: Sequence[str] = ()) -> None:  # fmt: skip
+def _write(
+    conn: Connection,
+    rows: Sequence[Mapping[str, Any]],
+    shape: tuple[Any, ...],
+    build: Callable[[], UpdateBase],
+    column_keys: Sequence[str] = (),
+) -> None:
     """Run the statement `build` makes once per row: on SQLite through the prepared shape, elsewhere
     through SQLAlchemy."""
     if conn.dialect.name != "sqlite":
@@ -83,8 +94,10 @@ def _write(conn: Connection, rows: Sequence[Mapping[str, Any]], shape: tuple[Any
     if prepared.defaults:
         rows = [{**prepared.defaults, **row} for row in rows]
     keys = prepared.keys
-    processors = [_remember_last(p) if p is not None and again else p
-                  for p, again in zip(prepared.processors, prepared.repeated, strict=True)]  # fmt: skip
+    processors = [
+        _remember_last(p) if p is not None and again else p
+        for p, again in zip(prepared.processors, prepared.repeated, strict=True)
+    ]
     try:
         if all(p is None for p in processors):
             params = [tuple([row[k] for k in keys]) for row in rows]
@@ -93,8 +106,10 @@ def _write(conn: Connection, rows: Sequence[Mapping[str, Any]], shape: tuple[Any
             params = [tuple([row[k] if p is None else p(row[k]) for k, p in pairs]) for row in rows]
     except KeyError as exc:
         index = next(i for i, row in enumerate(rows) if any(k not in row for k in keys))
-        raise ValueError(f"row {index + 1} of {len(rows)} has no value for column {exc.args[0]!r} "
-                         f"({prepared.sql.split('(')[0].strip()})") from None  # fmt: skip
+        raise ValueError(
+            f"row {index + 1} of {len(rows)} has no value for column {exc.args[0]!r} "
+            f"({prepared.sql.split('(')[0].strip()})"
+        ) from None
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(prepared.sql, params)
@@ -107,8 +122,9 @@ def _insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert
     return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
-def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
-                ignore_conflicts_on: Sequence[str] = ()) -> None:  # fmt: skip
+def insert_many(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ignore_conflicts_on: Sequence[str] = ()
+) -> None:
     """INSERT every row (all with the keys of the first); with `ignore_conflicts_on`, a row whose
     unique key already exists is skipped (ON CONFLICT DO NOTHING)."""
     if not rows:
@@ -123,8 +139,9 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     _write(conn, rows, ("insert", table.name, keys, tuple(ignore_conflicts_on)), build, keys)
 
 
-def upsert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str],
-                columns: Sequence[str]) -> None:  # fmt: skip
+def upsert_many(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str], columns: Sequence[str]
+) -> None:
     """INSERT every row; where its unique `key` already exists, overwrite `columns` instead."""
     if not rows:
         return

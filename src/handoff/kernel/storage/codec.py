@@ -14,4 +14,3 @@ def to_json_fragment(value: Any, sort_keys: bool = False) -> orjson.Fragment:
     writes a fragment through unchanged: a large document is not encoded, decoded and encoded again.
     With `sort_keys` the bytes are canonical, as the audit chain's hash needs them."""
     return orjson.Fragment(to_json_bytes(value, sort_keys))
-

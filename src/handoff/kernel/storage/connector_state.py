@@ -44,6 +44,7 @@ class DbConnectorState:
         cs = schema.connector_state
         now = self.ctx.clock()
         with self.ctx.unit_of_work() as uow:
-            upsert_many(uow.conn, cs, [{"name": name, "value": value, "updated_at": now}], ["name"],
-                        ["value", "updated_at"])  # fmt: skip
+            upsert_many(
+                uow.conn, cs, [{"name": name, "value": value, "updated_at": now}], ["name"], ["value", "updated_at"]
+            )
             uow.commit()

@@ -30,8 +30,9 @@ class Page:
 def fetch_page(engine: Engine, q: Select[Any], limit: int, offset: int) -> Page:
     """A page of `q` with its total counted up to COUNT_CAP."""
     with engine.connect() as conn:
-        counted = conn.execute(select(func.count()).select_from(
-            q.order_by(None).limit(COUNT_CAP + 1).subquery())).scalar_one()  # fmt: skip
+        counted = conn.execute(
+            select(func.count()).select_from(q.order_by(None).limit(COUNT_CAP + 1).subquery())
+        ).scalar_one()
         rows = [dict(r._mapping) for r in conn.execute(q.limit(limit).offset(offset))]
     return Page(rows, min(counted, COUNT_CAP), limit, offset, counted > COUNT_CAP)
 

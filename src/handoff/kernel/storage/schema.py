@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
-)  # fmt: skip
+)
 
 from handoff.kernel.storage.types import Amount, Json, UTCDateTime
 
@@ -37,7 +37,8 @@ metadata = MetaData(
 
 # Every delivery of a deal version, stored before it is processed (the inbox pattern).
 inbox = Table(
-    "inbox", metadata,
+    "inbox",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("source", String(40), nullable=False),
     Column("event_id", String(200), nullable=False),
@@ -50,10 +51,11 @@ inbox = Table(
     Column("error", Text),
     UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
     Index("ix_inbox_pending", "status", "id"),
-)  # fmt: skip
+)
 
 customers = Table(
-    "customers", metadata,
+    "customers",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("customer_id", String(200), nullable=False, unique=True),
     Column("legal_name", String(300), nullable=False),
@@ -62,10 +64,11 @@ customers = Table(
     Column("is_business", Boolean, nullable=False),
     Column("billing_email", String(320), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-)  # fmt: skip
+)
 
 orders = Table(
-    "orders", metadata,
+    "orders",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("deal_id", String(200), nullable=False, unique=True),
     Column("source", String(40), nullable=False),
@@ -93,29 +96,33 @@ orders = Table(
     Index("ix_orders_owner", "owner_email", "received_at", "id"),
     Index("ix_orders_customer", "customer_id"),
     # covers the cycle-time metrics on PostgreSQL (an index-only scan of the window)
-    Index("ix_orders_invoiced", "invoiced_at",
-          postgresql_include=["cycle_seconds", "had_exception", "touched_by_person"]),
-    Index("ix_orders_had_exception", "state", postgresql_where=text("had_exception"),
-          sqlite_where=text("had_exception")),
+    Index(
+        "ix_orders_invoiced", "invoiced_at", postgresql_include=["cycle_seconds", "had_exception", "touched_by_person"]
+    ),
+    Index(
+        "ix_orders_had_exception", "state", postgresql_where=text("had_exception"), sqlite_where=text("had_exception")
+    ),
     # PostgreSQL also has trigram indexes on deal_id, customer_name and owner_email for text
     # search (migration 0006; pg_trgm).
-)  # fmt: skip
+)
 
 # Orders per (state, had_exception) as signed deltas, appended by triggers on `orders` (migration
 # 0007) in the writer's own transaction: the dashboard sums a few rows instead of counting every
 # order, and concurrent writers never wait on one counter row. `metrics.compact_state_counts`
 # folds the deltas now and then.
 order_state_counts = Table(
-    "order_state_counts", metadata,
+    "order_state_counts",
+    metadata,
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
     Column("state", String(16), nullable=False),
     Column("had_exception", Boolean, nullable=False),
     Column("n", BigInteger, nullable=False),
-)  # fmt: skip
+)
 
 # The exception queue: at most one open exception per order, with its current problems.
 exceptions = Table(
-    "exceptions", metadata,
+    "exceptions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
     Column("deal_id", String(200), nullable=False),
@@ -130,11 +137,12 @@ exceptions = Table(
     Index("ix_exceptions_queue", "status", "opened_at", "id"),
     Index("ix_exceptions_status_owner", "status", "owner", "opened_at"),
     Index("ix_exceptions_order", "order_id"),
-)  # fmt: skip
+)
 
 # Finance tasks; one per order and kind, reopened rather than duplicated.
 tasks = Table(
-    "tasks", metadata,
+    "tasks",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
     Column("deal_id", String(200), nullable=False),
@@ -146,10 +154,11 @@ tasks = Table(
     Column("done_at", UTCDateTime),
     UniqueConstraint("order_id", "kind", name="uq_tasks_order_kind"),
     Index("ix_tasks_status", "status", "created_at", "id"),
-)  # fmt: skip
+)
 
 invoices = Table(
-    "invoices", metadata,
+    "invoices",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("draft_key", String(200), nullable=False, unique=True),  # no second invoice for one order
     Column("number", String(60), unique=True),  # assigned on issue
@@ -172,22 +181,29 @@ invoices = Table(
     Column("issued_at", UTCDateTime),
     Index("ix_invoices_status", "status", "payment_state"),
     # open issued invoices by due date: what overdue amounts and dunning read
-    Index("ix_invoices_open_due", "currency", "due_date", postgresql_include=["gross_amount", "paid_amount"],
-          postgresql_where=text("status = 'issued' AND payment_state <> 'paid'"),
-          sqlite_where=text("status = 'issued' AND payment_state <> 'paid'")),
-)  # fmt: skip
+    Index(
+        "ix_invoices_open_due",
+        "currency",
+        "due_date",
+        postgresql_include=["gross_amount", "paid_amount"],
+        postgresql_where=text("status = 'issued' AND payment_state <> 'paid'"),
+        sqlite_where=text("status = 'issued' AND payment_state <> 'paid'"),
+    ),
+)
 
 invoice_orders = Table(
-    "invoice_orders", metadata,
+    "invoice_orders",
+    metadata,
     Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
     Column("order_id", Integer, ForeignKey("orders.id"), primary_key=True),
     Index("ix_invoice_orders_order", "order_id"),
-)  # fmt: skip
+)
 
 # Sensitive steps wait here for a second person (four-eyes): the requester never decides.
 # `status` moves from pending exactly once, by a conditional UPDATE, so two deciders cannot both win.
 approvals = Table(
-    "approvals", metadata,
+    "approvals",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(32), nullable=False),  # credit_note
     Column("subject", String(60), nullable=False),  # what it is about: the invoice number
@@ -201,19 +217,21 @@ approvals = Table(
     Column("result_invoice_id", Integer, ForeignKey("invoices.id")),  # the credit-note draft it made
     Index("ix_approvals_status", "status", "requested_at"),
     Index("ix_approvals_subject", "kind", "subject"),
-)  # fmt: skip
+)
 
 # Gapless numbering: one counter row per entity, series and year, updated under a row lock.
 invoice_sequences = Table(
-    "invoice_sequences", metadata,
+    "invoice_sequences",
+    metadata,
     Column("legal_entity", String(40), primary_key=True),
     Column("series", String(8), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("last_number", Integer, nullable=False),
-)  # fmt: skip
+)
 
 payments = Table(
-    "payments", metadata,
+    "payments",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("payment_key", String(100), nullable=False, unique=True),  # re-import is a no-op
     Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
@@ -222,11 +240,12 @@ payments = Table(
     Column("source", String(200), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Index("ix_payments_invoice", "invoice_id"),
-)  # fmt: skip
+)
 
 # Side effects, written in the same transaction as the state change that asks for them.
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("key", String(200), nullable=False, unique=True),  # idempotency key
     Column("channel", String(20), nullable=False),  # email | log
@@ -241,11 +260,12 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime),
     Index("ix_outbox_due", "status", "next_attempt_at"),
-)  # fmt: skip
+)
 
 # Hash-chained audit trail; `audit_head` records the last entry so a deleted tail is detected.
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("at", String(40), nullable=False),
     Column("actor", String(320), nullable=False),
@@ -258,39 +278,43 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_entity", "entity_type", "entity_id"),
-)  # fmt: skip
+)
 
 audit_head = Table(
-    "audit_head", metadata,
+    "audit_head",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
-)  # fmt: skip
+)
 
 # Per-connector state that must survive restarts and be shared by workers: OAuth token sets
 # (refresh tokens rotate on use), polling cursors. Secret values: never logged or shown.
 connector_state = Table(
-    "connector_state", metadata,
+    "connector_state",
+    metadata,
     Column("name", String(80), primary_key=True),
     Column("value", Json, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-)  # fmt: skip
+)
 
 # Scheduled jobs run once per period however many workers run: the first to insert wins.
 job_runs = Table(
-    "job_runs", metadata,
+    "job_runs",
+    metadata,
     Column("job", String(40), primary_key=True),
     Column("period", String(40), primary_key=True),
     Column("worker", String(80), nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
-)  # fmt: skip
+)
 
 # --- cash: bank statements, cash application, disputes, dunning ----------------------------------
 
 # One imported statement (camt.053 / MT940 / OFX / CSV); the same statement imported again is ignored.
 bank_statements = Table(
-    "bank_statements", metadata,
+    "bank_statements",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("statement_key", String(64), nullable=False, unique=True),  # hash of account + statement id
     Column("format", String(20), nullable=False),
@@ -303,11 +327,12 @@ bank_statements = Table(
     Column("source", String(300), nullable=False),
     Column("imported_by", String(320), nullable=False),
     Column("imported_at", UTCDateTime, nullable=False),
-)  # fmt: skip
+)
 
 # Its movements. `line_id` is stable across re-imports (see domain.bank.line_identity).
 bank_lines = Table(
-    "bank_lines", metadata,
+    "bank_lines",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("line_id", String(64), nullable=False, unique=True),
     Column("statement_id", Integer, ForeignKey("bank_statements.id"), nullable=False),
@@ -329,12 +354,13 @@ bank_lines = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_bank_lines_status", "status"),
     Index("ix_bank_lines_statement", "statement_id"),
-)  # fmt: skip
+)
 
 # Cash application: one row per proposal for a line. At most one is applied or pending review at
 # a time; undone and rejected ones stay as history.
 cash_matches = Table(
-    "cash_matches", metadata,
+    "cash_matches",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("bank_line_id", Integer, ForeignKey("bank_lines.id"), nullable=False),
     Column("decision", String(16), nullable=False),  # auto | review | unmatched
@@ -350,39 +376,43 @@ cash_matches = Table(
     Column("undone_at", UTCDateTime),
     Index("ix_cash_matches_status", "status"),
     Index("ix_cash_matches_line", "bank_line_id"),
-)  # fmt: skip
+)
 
 cash_allocations = Table(
-    "cash_allocations", metadata,
+    "cash_allocations",
+    metadata,
     Column("match_id", Integer, ForeignKey("cash_matches.id"), primary_key=True),
     Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
     Column("amount", Amount, nullable=False),
     Column("write_off", Amount, nullable=False),  # short payment accepted as paid (bank fee, FX)
     Index("ix_cash_allocations_invoice", "invoice_id"),
-)  # fmt: skip
+)
 
 # An invoice the customer disputes gets no reminders until the dispute is cleared.
 invoice_disputes = Table(
-    "invoice_disputes", metadata,
+    "invoice_disputes",
+    metadata,
     Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
     Column("reason", Text, nullable=False),
     Column("opened_by", String(320), nullable=False),
     Column("opened_at", UTCDateTime, nullable=False),
-)  # fmt: skip
+)
 
 # A customer whose reminders are paused, until a date or until lifted.
 dunning_pauses = Table(
-    "dunning_pauses", metadata,
+    "dunning_pauses",
+    metadata,
     Column("customer_id", String(200), primary_key=True),
     Column("until", Date),
     Column("reason", Text, nullable=False),
     Column("paused_by", String(320), nullable=False),
     Column("paused_at", UTCDateTime, nullable=False),
-)  # fmt: skip
+)
 
 # Reminders sent: one row per invoice and level, so a level is never sent twice.
 dunning_reminders = Table(
-    "dunning_reminders", metadata,
+    "dunning_reminders",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
     Column("level", Integer, nullable=False),
@@ -392,22 +422,24 @@ dunning_reminders = Table(
     Column("recipients", Json, nullable=False),
     Column("outbox_key", String(200), nullable=False),
     UniqueConstraint("invoice_id", "level", name="uq_dunning_reminders_invoice_level"),
-)  # fmt: skip
+)
 
 # People who use the web app and API. Passwords are argon2id hashes; API tokens are stored only as
 # SHA-256 digests (they are long random strings, so a fast hash is enough) and shown once.
 users = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("email", String(320), nullable=False, unique=True),
     Column("role", String(16), nullable=False),  # sales | finance | auditor | admin
     Column("password_hash", String(200), nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-)  # fmt: skip
+)
 
 api_tokens = Table(
-    "api_tokens", metadata,
+    "api_tokens",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
     Column("name", String(100), nullable=False),
@@ -416,4 +448,4 @@ api_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
     Index("ix_api_tokens_user", "user_id"),
-)  # fmt: skip
+)

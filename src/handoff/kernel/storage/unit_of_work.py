@@ -36,8 +36,10 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
     transaction. PostgreSQL draws them from the column's sequence (safe across workers); SQLite
     continues after the largest id, safe because its writers are serialised (BEGIN IMMEDIATE)."""
     if conn.dialect.name == "postgresql":
-        ids = conn.execute(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
-                                "FROM generate_series(1, :n)"), {"n": count}).scalars()  # fmt: skip
+        ids = conn.execute(
+            text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        ).scalars()
         return sorted(ids, reverse=True)  # popped from the end: ascending
     start = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
     pending = conn.info.setdefault("allocated", {})
@@ -134,8 +136,9 @@ class UnitOfWork:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             if self.conn.in_transaction():
                 self.conn.rollback()
@@ -159,12 +162,31 @@ class UnitOfWork:
         repositories here, so that a use case's unit test can hand out fakes instead."""
         return kind(self)
 
-    def audit(self, *, at: datetime, actor: str, action: str, entity_type: str, entity_id: str,
-              reason: str, before: Any = None, after: Any = None) -> None:  # fmt: skip
+    def audit(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        reason: str,
+        before: Any = None,
+        after: Any = None,
+    ) -> None:
         # Serialised once, canonically: the same bytes feed the chain's hash and the stored row.
-        self._audit.append((at.isoformat(), actor, action, entity_type, entity_id, reason,
-                            None if before is None else to_json_fragment(before, sort_keys=True),
-                            None if after is None else to_json_fragment(after, sort_keys=True)))  # fmt: skip
+        self._audit.append(
+            (
+                at.isoformat(),
+                actor,
+                action,
+                entity_type,
+                entity_id,
+                reason,
+                None if before is None else to_json_fragment(before, sort_keys=True),
+                None if after is None else to_json_fragment(after, sort_keys=True),
+            )
+        )
 
     def notify(self, notice: Notice, at: datetime) -> None:
         self._notices.append((notice, at))
@@ -174,8 +196,8 @@ class UnitOfWork:
         return len(self._audit), len(self._notices)
 
     def rollback_to(self, mark: tuple[int, int]) -> None:
-        del self._audit[mark[0]:]
-        del self._notices[mark[1]:]
+        del self._audit[mark[0] :]
+        del self._notices[mark[1] :]
 
     def commit(self) -> None:
         self._flush_outbox()
@@ -183,9 +205,19 @@ class UnitOfWork:
         self.conn.commit()
 
     def _flush_outbox(self) -> None:
-        rows = [{"key": n.key, "channel": n.channel, "topic": n.topic, "payload": to_json_fragment(n.payload),
-                 "status": "pending", "attempts": 0, "next_attempt_at": at, "created_at": at}
-                for n, at in self._notices]  # fmt: skip
+        rows = [
+            {
+                "key": n.key,
+                "channel": n.channel,
+                "topic": n.topic,
+                "payload": to_json_fragment(n.payload),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": at,
+                "created_at": at,
+            }
+            for n, at in self._notices
+        ]
         insert_many(self.conn, schema.outbox, rows, ignore_conflicts_on=["key"])
         self._notices.clear()
 
@@ -201,9 +233,21 @@ class UnitOfWork:
             seq += 1
             entry = AuditEntry(seq, at, actor, action, etype, eid, reason, before, after, prev)
             prev = entry_hash(entry)
-            rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "entity_type": etype,
-                         "entity_id": eid, "reason": reason, "before": before, "after": after,
-                         "prev_hash": entry.prev_hash, "hash": prev})  # fmt: skip
+            rows.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "actor": actor,
+                    "action": action,
+                    "entity_type": etype,
+                    "entity_id": eid,
+                    "reason": reason,
+                    "before": before,
+                    "after": after,
+                    "prev_hash": entry.prev_hash,
+                    "hash": prev,
+                }
+            )
         insert_many(self.conn, schema.audit_log, rows)
         self.conn.execute(update(schema.audit_head).where(schema.audit_head.c.id == 1).values(seq=seq, hash=prev))
         self._audit.clear()

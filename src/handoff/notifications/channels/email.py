@@ -34,7 +34,9 @@ class SmtpChannel:
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(f"all recipients refused: {exc.recipients}", permanent=True) from exc
         except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=500 <= exc.smtp_code < 600
-                                and exc.smtp_code not in (552, 554)) from exc  # fmt: skip
+            raise DeliveryError(
+                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
+                permanent=500 <= exc.smtp_code < 600 and exc.smtp_code not in (552, 554),
+            ) from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"SMTP server {self.host}:{self.port} unreachable: {exc}") from exc

@@ -31,23 +31,40 @@ from slack_sdk.webhook import WebhookClient
 
 from handoff.kernel.delivery import DeliveryError
 
-TRANSIENT = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
-                       "request_timeout", "team_added_to_org"})  # fmt: skip
+TRANSIENT = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "team_added_to_org",
+    }
+)
 TEXT_LIMIT = 2900  # a section's text may hold 3000 characters
 
-ICONS = {"exception": ":warning:", "task": ":receipt:", "digest": ":bar_chart:", "payment_status": ":moneybag:",
-         "approval": ":lock:"}  # fmt: skip
+ICONS = {
+    "exception": ":warning:",
+    "task": ":receipt:",
+    "digest": ":bar_chart:",
+    "payment_status": ":moneybag:",
+    "approval": ":lock:",
+}
 DECISIONS = ("approve", "reject")
 
 
 def make_client(token: str, base_url: str | None = None, timeout: int = 15) -> WebClient:
-    return WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=timeout,
-                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1),
-                                     RateLimitErrorRetryHandler(max_retry_count=1)])  # fmt: skip
+    return WebClient(
+        token=token,
+        base_url=base_url or WebClient.BASE_URL,
+        timeout=timeout,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=1)],
+    )
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT - 1] + "…"
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
 
 
 def blocks(topic: str, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -55,24 +72,54 @@ def blocks(topic: str, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     subject = str(payload.get("subject", "")).removeprefix("[handoff] ")
     out: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{subject}"[:150], "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": f"{ICONS.get(topic, '')} {_clip(str(payload.get('text', '')))}".strip()}},
-    ]  # fmt: skip
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"{ICONS.get(topic, '')} {_clip(str(payload.get('text', '')))}".strip()},
+        },
+    ]
     recipients = ", ".join(payload.get("to") or [])
     if recipients:
         label = {"exception": "Owner", "task": "Finance", "digest": "Sent to"}.get(topic, "For")
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{label}: {recipients}"}]})
     if topic == "task" and payload.get("review_url"):
-        out.append({"type": "actions", "elements": [{
-            "type": "button", "text": {"type": "plain_text", "text": "Review draft"}, "style": "primary",
-            "url": payload["review_url"], "action_id": "review_draft"}]})  # fmt: skip
+        out.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Review draft"},
+                        "style": "primary",
+                        "url": payload["review_url"],
+                        "action_id": "review_draft",
+                    }
+                ],
+            }
+        )
     if topic == "approval" and payload.get("actions") and payload.get("approval_id"):
         value = str(payload["approval_id"])
-        out.append({"type": "actions", "block_id": f"approval:{value}", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Approve"}, "style": "primary",
-             "action_id": "approve", "value": value},
-            {"type": "button", "text": {"type": "plain_text", "text": "Reject"}, "style": "danger",
-             "action_id": "reject", "value": value}]})  # fmt: skip
+        out.append(
+            {
+                "type": "actions",
+                "block_id": f"approval:{value}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Approve"},
+                        "style": "primary",
+                        "action_id": "approve",
+                        "value": value,
+                    },
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Reject"},
+                        "style": "danger",
+                        "action_id": "reject",
+                        "value": value,
+                    },
+                ],
+            }
+        )
     return out
 
 
@@ -114,8 +161,13 @@ def parse_interaction(signing_secret: str, body: bytes, headers: Mapping[str, st
         payload = json.loads(parse_qs(body.decode())["payload"][0])
         action = payload["actions"][0]
         message = payload.get("message") or {}
-        found = Interaction(str(payload["user"]["id"]), str(action["action_id"]), int(action["value"]),
-                            str(payload.get("response_url") or ""), tuple(message.get("blocks") or ()))  # fmt: skip
+        found = Interaction(
+            str(payload["user"]["id"]),
+            str(action["action_id"]),
+            int(action["value"]),
+            str(payload.get("response_url") or ""),
+            tuple(message.get("blocks") or ()),
+        )
     except (KeyError, IndexError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise InteractionError(f"not a block action: {type(exc).__name__}") from None
     if found.action not in DECISIONS:
@@ -133,14 +185,19 @@ class SlackChannel:
     def deliver(self, key: str, payload: Mapping[str, Any]) -> None:
         topic = key.split(":")[1] if key.count(":") >= 1 else "notice"
         try:
-            self.client.chat_postMessage(channel=str(payload.get("slack_channel") or self.channel),
-                                         text=str(payload.get("subject", "")), blocks=blocks(topic, payload),
-                                         unfurl_links=False)  # fmt: skip
+            self.client.chat_postMessage(
+                channel=str(payload.get("slack_channel") or self.channel),
+                text=str(payload.get("subject", "")),
+                blocks=blocks(topic, payload),
+                unfurl_links=False,
+            )
         except SlackApiError as exc:
             code = str(exc.response.get("error", "")) if exc.response is not None else ""
             status = exc.response.status_code if exc.response is not None else 0
-            raise DeliveryError(f"slack chat.postMessage: {code or 'HTTP ' + str(status)}",
-                                permanent=code not in TRANSIENT and status < 500 and status != 429) from None
+            raise DeliveryError(
+                f"slack chat.postMessage: {code or 'HTTP ' + str(status)}",
+                permanent=code not in TRANSIENT and status < 500 and status != 429,
+            ) from None
         except (SlackClientError, OSError) as exc:
             raise DeliveryError(f"slack chat.postMessage: {type(exc).__name__}") from None
 
@@ -166,17 +223,28 @@ class SlackReplyChannel:
         url, text = str(payload.get("address", "")), str(payload.get("text", ""))
         if not url.startswith(self.allowed):
             raise DeliveryError(f"slack response_url {url[:60]!r} is not on {', '.join(self.allowed)}", permanent=True)
-        client = WebhookClient(url, timeout=self.timeout, retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=1)])  # fmt: skip
+        client = WebhookClient(
+            url,
+            timeout=self.timeout,
+            retry_handlers=[
+                ConnectionErrorRetryHandler(max_retry_count=1),
+                RateLimitErrorRetryHandler(max_retry_count=1),
+            ],
+        )
         try:
             if payload.get("ephemeral"):
                 answer = client.send(text=text, response_type="ephemeral", replace_original=False)
             else:
-                answer = client.send(text=text, replace_original=True, blocks=decided(
-                    payload.get("message_blocks") or (), int(payload.get("approval_id", 0)), text))  # fmt: skip
+                answer = client.send(
+                    text=text,
+                    replace_original=True,
+                    blocks=decided(payload.get("message_blocks") or (), int(payload.get("approval_id", 0)), text),
+                )
         except (SlackClientError, OSError) as exc:
             raise DeliveryError(f"slack response_url: {type(exc).__name__}") from None
         if answer.status_code != 200:
             # 404 / 410: expired or used up (30 minutes, 5 posts); 400: a message Slack refuses
-            raise DeliveryError(f"slack response_url: HTTP {answer.status_code} {answer.body[:80]}",
-                                permanent=answer.status_code < 500 and answer.status_code != 429)  # fmt: skip
+            raise DeliveryError(
+                f"slack response_url: HTTP {answer.status_code} {answer.body[:80]}",
+                permanent=answer.status_code < 500 and answer.status_code != 429,
+            )

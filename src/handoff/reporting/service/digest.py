@@ -67,15 +67,29 @@ def build(ctx: AppContext) -> Digest:
     for late in repo.overdue_invoices(now.date()):
         open_amount = late.gross_amount - late.paid_amount
         totals[late.currency] += open_amount
-        overdue.append({"number": late.number, "customer": late.customer_name, "currency": late.currency,
-                        "open": open_amount, "days": (now.date() - late.due_date).days})  # fmt: skip
-    return Digest(now, sorted(owners.values(), key=lambda x: (-len(x.items), x.owner)), ages,
-                  dict(sorted(states.items())), overdue, dict(totals))  # fmt: skip
+        overdue.append(
+            {
+                "number": late.number,
+                "customer": late.customer_name,
+                "currency": late.currency,
+                "open": open_amount,
+                "days": (now.date() - late.due_date).days,
+            }
+        )
+    return Digest(
+        now,
+        sorted(owners.values(), key=lambda x: (-len(x.items), x.owner)),
+        ages,
+        dict(sorted(states.items())),
+        overdue,
+        dict(totals),
+    )
 
 
 def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                       trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True
+    )
 
 
 def render_text(digest: Digest) -> str:
@@ -90,8 +104,18 @@ def send(ctx: AppContext, digest: Digest, recipients: list[str]) -> None:
     """Queue the digest e-mail; the key makes a second send in the same week a no-op."""
     week = digest.generated_at.strftime("%G-W%V")
     with ctx.unit_of_work() as uow:
-        uow.notify(Notice(f"email:digest:{week}", "email", "digest", {
-            "to": recipients, "subject": f"[handoff] Weekly billing digest {week}: "
-                                         f"{digest.open_exceptions} open exceptions",
-            "text": render_text(digest), "html": render_html(digest)}), digest.generated_at)  # fmt: skip
+        uow.notify(
+            Notice(
+                f"email:digest:{week}",
+                "email",
+                "digest",
+                {
+                    "to": recipients,
+                    "subject": f"[handoff] Weekly billing digest {week}: {digest.open_exceptions} open exceptions",
+                    "text": render_text(digest),
+                    "html": render_html(digest),
+                },
+            ),
+            digest.generated_at,
+        )
         uow.commit()

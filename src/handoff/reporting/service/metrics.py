@@ -24,8 +24,14 @@ from handoff.reporting.repository import DAY, ReportingRepository, StateCountsRe
 from handoff.reporting.service.digest import AGE_BUCKETS
 
 STATE_ORDER = [s.value for s in OrderState]
-CYCLE_BUCKETS = ((0, 1, "under 1 day"), (1, 3, "1-3 days"), (3, 7, "3-7 days"), (7, 14, "7-14 days"),
-                 (14, 30, "14-30 days"), (30, 10**6, "over 30 days"))  # fmt: skip
+CYCLE_BUCKETS = (
+    (0, 1, "under 1 day"),
+    (1, 3, "1-3 days"),
+    (3, 7, "3-7 days"),
+    (7, 14, "7-14 days"),
+    (14, 30, "14-30 days"),
+    (30, 10**6, "over 30 days"),
+)
 WINDOW_DAYS = 90
 
 

@@ -78,9 +78,7 @@ def test_long_invoice_flows_onto_more_pages(tmp_path: Path) -> None:
     draft = amend(draft, lines=tuple(replace(ln, note="") for ln in draft.lines))
     document = tmp_path / "long.pdf"
     document.write_bytes(render(draft, "pdf"))
-    text = subprocess.run(
-        ["pdftotext", str(document), "-"], check=True, capture_output=True, text=True
-    ).stdout
+    text = subprocess.run(["pdftotext", str(document), "-"], check=True, capture_output=True, text=True).stdout
     assert "Page 3" in text and "Item 119" in text and "DRAFT INVOICE" in text
     assert money(Decimal("1428.00"), "EUR") in text  # 1200 + 19 % VAT
 

@@ -22,8 +22,7 @@ with engine.connect() as connection:
     if raw is not None:
         raw.execute("PRAGMA foreign_keys=OFF")
     try:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                          compare_type=True)  # fmt: skip
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()
             if raw is not None and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):

@@ -23,8 +23,11 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-TRIGRAM = (("ix_orders_deal_trgm", "deal_id"), ("ix_orders_customer_trgm", "customer_name"),
-           ("ix_orders_owner_trgm", "owner_email"))  # fmt: skip
+TRIGRAM = (
+    ("ix_orders_deal_trgm", "deal_id"),
+    ("ix_orders_customer_trgm", "customer_name"),
+    ("ix_orders_owner_trgm", "owner_email"),
+)
 
 
 def reasons(problems: list[dict[str, str]]) -> str:
@@ -42,15 +45,25 @@ def upgrade() -> None:
         batch.create_index("ix_orders_state", ["state", "received_at", "id"])
         batch.create_index("ix_orders_owner", ["owner_email", "received_at", "id"])
         batch.create_index("ix_orders_customer", ["customer_id"])
-        batch.create_index("ix_orders_invoiced", ["invoiced_at"],
-                           postgresql_include=["cycle_seconds", "had_exception", "touched_by_person"])
-        batch.create_index("ix_orders_had_exception", ["state"], postgresql_where=sa.text("had_exception"),
-                           sqlite_where=sa.text("had_exception"))  # fmt: skip
+        batch.create_index(
+            "ix_orders_invoiced",
+            ["invoiced_at"],
+            postgresql_include=["cycle_seconds", "had_exception", "touched_by_person"],
+        )
+        batch.create_index(
+            "ix_orders_had_exception",
+            ["state"],
+            postgresql_where=sa.text("had_exception"),
+            sqlite_where=sa.text("had_exception"),
+        )
     with op.batch_alter_table("invoices") as batch:
-        batch.create_index("ix_invoices_open_due", ["currency", "due_date"],
-                           postgresql_include=["gross_amount", "paid_amount"],
-                           postgresql_where=sa.text("status = 'issued' AND payment_state <> 'paid'"),
-                           sqlite_where=sa.text("status = 'issued' AND payment_state <> 'paid'"))  # fmt: skip
+        batch.create_index(
+            "ix_invoices_open_due",
+            ["currency", "due_date"],
+            postgresql_include=["gross_amount", "paid_amount"],
+            postgresql_where=sa.text("status = 'issued' AND payment_state <> 'paid'"),
+            sqlite_where=sa.text("status = 'issued' AND payment_state <> 'paid'"),
+        )
     with op.batch_alter_table("exceptions") as batch:
         batch.add_column(sa.Column("reasons", sa.String(1000), nullable=False, server_default=""))
         batch.create_index("ix_exceptions_queue", ["status", "opened_at", "id"])
@@ -64,16 +77,30 @@ def upgrade() -> None:
     conn.execute(sa.text("UPDATE orders SET owner_email = lower(owner_email)"))
     conn.execute(sa.text("UPDATE exceptions SET owner = lower(owner)"))
     conn.execute(sa.text("UPDATE orders SET had_exception = true WHERE id IN (SELECT order_id FROM exceptions)"))
-    conn.execute(sa.text("UPDATE orders SET touched_by_person = true WHERE deal_id IN "
-                         "(SELECT deal_id FROM inbox WHERE source LIKE 'user:%')"))  # fmt: skip
+    conn.execute(
+        sa.text(
+            "UPDATE orders SET touched_by_person = true WHERE deal_id IN "
+            "(SELECT deal_id FROM inbox WHERE source LIKE 'user:%')"
+        )
+    )
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("UPDATE orders SET cycle_seconds = greatest(0, extract(epoch FROM invoiced_at - received_at))"
-                             "::bigint WHERE invoiced_at IS NOT NULL"))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "UPDATE orders SET cycle_seconds = greatest(0, extract(epoch FROM invoiced_at - received_at))"
+                "::bigint WHERE invoiced_at IS NOT NULL"
+            )
+        )
     else:  # SQLite keeps times as text: subtract them in Python
-        orders = sa.table("orders", sa.column("id", sa.Integer), sa.column("received_at", UTCDateTime),
-                          sa.column("invoiced_at", UTCDateTime), sa.column("cycle_seconds", sa.BigInteger))  # fmt: skip
-        invoiced = conn.execute(sa.select(orders.c.id, orders.c.received_at, orders.c.invoiced_at)
-                                .where(orders.c.invoiced_at.is_not(None))).all()  # fmt: skip
+        orders = sa.table(
+            "orders",
+            sa.column("id", sa.Integer),
+            sa.column("received_at", UTCDateTime),
+            sa.column("invoiced_at", UTCDateTime),
+            sa.column("cycle_seconds", sa.BigInteger),
+        )
+        invoiced = conn.execute(
+            sa.select(orders.c.id, orders.c.received_at, orders.c.invoiced_at).where(orders.c.invoiced_at.is_not(None))
+        ).all()
         for row_id, received_at, invoiced_at in invoiced:
             seconds = max(0, int((invoiced_at - received_at).total_seconds()))
             conn.execute(orders.update().where(orders.c.id == row_id).values(cycle_seconds=seconds))
@@ -102,8 +129,14 @@ def downgrade() -> None:
     with op.batch_alter_table("invoices") as batch:
         batch.drop_index("ix_invoices_open_due")
     with op.batch_alter_table("orders") as batch:
-        for name in ("ix_orders_had_exception", "ix_orders_invoiced", "ix_orders_customer", "ix_orders_owner", "ix_orders_state",
-                     "ix_orders_received"):  # fmt: skip
+        for name in (
+            "ix_orders_had_exception",
+            "ix_orders_invoiced",
+            "ix_orders_customer",
+            "ix_orders_owner",
+            "ix_orders_state",
+            "ix_orders_received",
+        ):
             batch.drop_index(name)
         batch.create_index("ix_orders_state", ["state"])
         batch.create_index("ix_orders_owner", ["owner_email"])

@@ -62,8 +62,10 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_state_counts")),
     )
-    op.execute("INSERT INTO order_state_counts (state, had_exception, n) "
-               "SELECT state, had_exception, count(*) FROM orders GROUP BY state, had_exception")  # fmt: skip
+    op.execute(
+        "INSERT INTO order_state_counts (state, had_exception, n) "
+        "SELECT state, had_exception, count(*) FROM orders GROUP BY state, had_exception"
+    )
     create_triggers()
 
 

@@ -27,8 +27,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("subject", sa.String(length=60), nullable=False),
-        sa.Column("payload", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-                  nullable=False),
+        sa.Column(
+            "payload", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("requested_by", sa.String(length=320), nullable=False),
         sa.Column("requested_at", handoff.kernel.storage.types.UTCDateTime(timezone=True), nullable=False),
@@ -36,10 +37,11 @@ def upgrade() -> None:
         sa.Column("decided_at", handoff.kernel.storage.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("decision_note", sa.Text(), nullable=True),
         sa.Column("result_invoice_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(["result_invoice_id"], ["invoices.id"],
-                                name=op.f("fk_approvals_result_invoice_id_invoices")),
+        sa.ForeignKeyConstraint(
+            ["result_invoice_id"], ["invoices.id"], name=op.f("fk_approvals_result_invoice_id_invoices")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_approvals")),
-    )  # fmt: skip
+    )
     op.create_index("ix_approvals_status", "approvals", ["status", "requested_at"], unique=False)
     op.create_index("ix_approvals_subject", "approvals", ["kind", "subject"], unique=False)
 
