@@ -2,6 +2,9 @@
 tasks and drafts, loaded in a few queries up front; new rows get ids at once and are written in bulk
 when the batch is flushed. That is what keeps a 100,000-deal import fast: a handful of queries per
 batch, none per event, except where an event touches a row the batch did not load.
+
+It also writes the order's invoice draft rows (`invoices`, `invoice_orders`), owned by invoicing,
+in the same bulk batch; see docs/architecture.md for why and what should replace it.
 """
 
 from __future__ import annotations
