@@ -1,12 +1,13 @@
 """Dunning: which payment reminders are due today, under a policy of escalating levels.
 
-A level is sent once an invoice is that many days past its due date, in a tone (friendly, firm,
-final) and with people copied (the account owner, a finance lead). Rules, each a reason a
-reminder is *not* sent: the invoice is paid or not issued, it is disputed, the customer's
-reminders are paused (until a date, or indefinitely), the level was already sent (never the same
-level twice), or the previous reminder went out less than `min_days_between` days ago. When an
-invoice has become due for several levels at once (a late start), only the highest one not yet
-sent goes out: one reminder per invoice per run.
+Levels climb one at a time, in a tone (friendly, firm, final) and with people copied (the account
+owner, a finance lead): an invoice's next level is the one after the highest already sent, level 1
+first, whatever the days overdue when dunning starts (a final notice "despite our earlier reminders"
+must follow earlier reminders). It goes out once the invoice is that level's `days_after_due` past
+its due date and at least `min_days_between` days after the previous reminder. Rules, each a reason
+a reminder is *not* sent: the invoice is paid or not issued, it is disputed, the customer's reminders
+are paused (until a date, or indefinitely), every level was sent, the next level is not reached yet,
+or the previous reminder is too recent. One reminder per invoice per run.
 
 The policy is business configuration: `defaults/dunning.yaml`, validated by `policy_from_dict`.
 """
@@ -36,10 +37,18 @@ class Level:
     copy_to: tuple[str, ...] = ()
 
 
+DEFAULT_MIN_DAYS_BETWEEN = 7  # the gap between two reminders of one invoice when the policy names none
+
+
 @dataclass(frozen=True, slots=True)
 class DunningPolicy:
-    levels: tuple[Level, ...]
-    min_days_between: int = 7
+    levels: tuple[Level, ...]  # numbered 1, 2, 3... in this order, each later after the due date
+    min_days_between: int = DEFAULT_MIN_DAYS_BETWEEN  # days, at least 1: never two reminders the same day
+
+    def next_level(self, levels_sent: frozenset[int]) -> Level | None:
+        """The level after the highest one sent (level 1 when none was), or None after the last."""
+        top = max(levels_sent, default=0)
+        return self.levels[top] if 0 <= top < len(self.levels) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +118,12 @@ def policy_from_dict(raw: Mapping[str, Any]) -> DunningPolicy:
         problems.append("levels must be numbered 1, 2, 3... without gaps or repeats")
     if any(a.days_after_due >= b.days_after_due for a, b in itertools.pairwise(ordered)):
         problems.append("each level must come more days after the due date than the one before")
-    gap = raw.get("min_days_between", 7)
-    if not isinstance(gap, int) or gap < 0:
-        problems.append("`min_days_between` must be a whole number >= 0")
+    gap = raw.get("min_days_between", DEFAULT_MIN_DAYS_BETWEEN)
+    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
+        problems.append(
+            "`min_days_between` (the gap between two reminders of one invoice) must be a whole number of days, "
+            f"at least 1 (got {gap!r})"
+        )
     if problems:
         raise PolicyError("dunning policy: " + "; ".join(problems))
     return DunningPolicy(tuple(ordered), int(gap))
@@ -137,12 +149,9 @@ def due_reminders(
         if _paused(inv.customer_id, paused, today):
             continue
         overdue = (today - inv.due_date).days
-        reached = [lv for lv in policy.levels if overdue >= lv.days_after_due]
-        if not reached:
+        level = policy.next_level(inv.levels_sent)  # one level at a time: never skip one, never back down
+        if level is None or overdue < level.days_after_due:
             continue
-        level = reached[-1]
-        if level.level in inv.levels_sent or any(sent >= level.level for sent in inv.levels_sent):
-            continue  # never the same level twice, never back down a level
         if inv.last_reminder_on and today - inv.last_reminder_on < timedelta(days=policy.min_days_between):
             continue
         out.append(

@@ -1,8 +1,8 @@
 """Collections storage: the only SQL for reminders sent, invoice disputes and dunning pauses.
 
 Dunning decides on invoices it does not own, so it also reads, without writing them, the invoices
-(open amounts, due dates, the stored document), their customers' billing e-mail and the deal owners
-of their orders. Nothing here commits.
+(open amounts, due dates, the stored document, whose buyer is the billing contact reminders go to)
+and the deal owners of their orders. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -128,15 +128,6 @@ class DunningRepository:
         with self._connect() as conn:
             doc = conn.execute(select(inv.c.document).where(inv.c.id == invoice_id)).scalar_one()
         return invoice_from_json(doc)
-
-    def billing_email(self, customer_id: str) -> str | None:
-        """The customer's billing e-mail as the customer record has it now, if any."""
-        cust = schema.customers
-        with self._connect() as conn:
-            email: str | None = conn.execute(
-                select(cust.c.billing_email).where(cust.c.customer_id == customer_id)
-            ).scalar_one_or_none()
-        return email
 
     def owners(self, invoice_id: int) -> list[InvoiceOwner]:
         """The deals the invoice bills, with their owners, by deal id."""

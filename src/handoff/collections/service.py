@@ -3,11 +3,12 @@
 `run_dunning` asks the policy (`handoff.collections.domain`, configured in `HANDOFF_DUNNING` or
 `defaults/dunning.yaml`) which reminders are due today, renders each from the Jinja2 template of
 its tone (`templates/dunning/{friendly,firm,final}.txt`: first line the subject) and queues it as
-an e-mail through the outbox: to the customer's billing contact, copied to the roles of its
-level (`account_owner`: the deal owner; `finance_lead`: configured; or a literal address). The
-outbox key is per (invoice, level) and `dunning_reminders` is unique on the same pair, so a level
-goes out once however often the job runs. The deal owner hears of overdue and reminded invoices
-(topic `payment_status`).
+an e-mail through the outbox: to the billing contact the invoice was issued to (the buyer in its
+stored document; the customer record follows later deals and may name someone else by now), copied
+to the roles of its level (`account_owner`: the deal owner; `finance_lead`: configured; or a
+literal address). The outbox key is per (invoice, level) and `dunning_reminders` is unique on the
+same pair, so a level goes out once however often the job runs. The deal owner hears of overdue
+and reminded invoices (topic `payment_status`).
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ def render(tone: str, values: dict[str, Any]) -> tuple[str, str]:
 def _letter(repo: DunningRepository, ctx: AppContext, reminder: Reminder, invoice_id: int) -> Letter | str:
     """The reminder as an e-mail, or why it cannot be sent."""
     invoice = repo.invoice(invoice_id)
-    billing = repo.billing_email(reminder.customer_id) or invoice.buyer.billing_email
+    billing = invoice.buyer.billing_email  # the contact it was issued to, not the customer record's current one
     if not billing:
-        return "no billing e-mail address for the customer"
+        return "the invoice was issued without a billing e-mail address (buyer.billing_email)"
     owners = [o.owner_email for o in repo.owners(invoice_id) if o.owner_email]
     cc: list[str] = []
     for role in reminder.copy_to:

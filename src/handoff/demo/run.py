@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,10 +17,13 @@ from handoff.audit.service import verify
 from handoff.bootstrap import build_context
 from handoff.cash.formats.payment_file import read_payment_file
 from handoff.cash.service.payments import apply_payments
+from handoff.collections.service import run_dunning
 from handoff.config import Settings
+from handoff.context import AppContext
 from handoff.deals.formats import read_deal_file
 from handoff.deals.service.intake import ingest
 from handoff.deals.service.orders import exception_queue, update_fields
+from handoff.invoicing.domain.invoices import Invoice
 from handoff.invoicing.service.issuing import issue_all_drafts
 from handoff.kernel.money import CENT
 from handoff.notifications.channels.log import LogChannel
@@ -99,6 +103,7 @@ def run_demo(db: Path, out: Console) -> None:
         + ", ".join(f"{n} invoices {s}" for s, n in sorted(states.items()))
     )
     _states(ctx, out)
+    _dunning_preview(ctx, issued, out)
 
     out.rule("5. Credit notes: four eyes")
     unpaid = next(inv for n, inv in enumerate(issued) if n % 10 == 7)
@@ -135,6 +140,19 @@ def run_demo(db: Path, out: Console) -> None:
         add_user(ctx, email, role, password, actor="demo")
     out.print("demo users (e-mail / password): " + "; ".join(f"{r}: {e} / {p}" for e, r, p in DEMO_USERS))
     out.print(f"database: {db}  (try: handoff serve --db sqlite:///{db}, then open http://127.0.0.1:8000)")
+
+
+def _dunning_preview(ctx: AppContext, issued: list[Invoice], out: Console) -> None:
+    """What a first dunning run long after the due dates would send (a dry run: nothing is sent or stored)."""
+    on = max(inv.due_date for inv in issued if inv.due_date) + timedelta(days=90)
+    preview = run_dunning(ctx, today=on, dry_run=True)
+    levels = Counter((lt.reminder.level, lt.reminder.tone.value) for lt in preview.letters)
+    out.print(
+        f"dunning preview for {on} (90 days after the last due date; nothing sent): {len(preview.letters)} reminders, "
+        + (", ".join(f"level {lv} ({tone}) {n}" for (lv, tone), n in sorted(levels.items())) or "none")
+        + f"; levels go out one at a time, at least {ctx.config.dunning.min_days_between} days apart"
+        + (f"; {len(preview.skipped)} skipped" if preview.skipped else "")
+    )
 
 
 def _states(ctx, out: Console) -> None:  # type: ignore[no-untyped-def]

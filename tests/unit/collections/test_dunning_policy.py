@@ -63,9 +63,10 @@ def test_never_the_same_level_twice_nor_a_lower_one(policy: DunningPolicy) -> No
     assert due_reminders([invoice(days, levels_sent=frozenset({3}))], policy, TODAY) == []
 
 
-def test_a_late_start_sends_only_the_highest_reached_level(policy: DunningPolicy) -> None:
+def test_a_late_start_begins_at_level_one(policy: DunningPolicy) -> None:
+    # issue 16: levels are sent in order, so a late start sends level 1 first (this test asserted level 3)
     (r,) = due_reminders([invoice(policy.levels[2].days_after_due)], policy, TODAY)
-    assert r.level == 3
+    assert r.level == 1
 
 
 def test_nothing_for_paid_draft_disputed_or_undated_invoices(policy: DunningPolicy) -> None:
