@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from handoff.context import AppContext
 from handoff.deals.domain.orders import DealEvent, DealInput
+from handoff.deals.formats.files import DealRow, deal_input
 from handoff.deals.service.intake import ingest
 from handoff.invoicing.domain.invoices import Invoice
 from handoff.invoicing.service.issuing import issue_all_drafts
@@ -39,6 +40,18 @@ GOOD: dict[str, str] = {
 
 def deal(**changes: Any) -> DealInput:
     return DealInput.from_mapping({**GOOD, **changes})
+
+
+def line(
+    description: str = "Platform licence", quantity: str = "1", unit_price: str = "4000.00", **more: Any
+) -> dict[str, Any]:
+    """A deal line as a JSON deal file writes it (`more`: tax_category, supply, currency, ...)."""
+    return {"description": description, "quantity": quantity, "unit_price": unit_price, **more}
+
+
+def deal_with_lines(lines: Sequence[Mapping[str, Any]], **changes: Any) -> DealInput:
+    """A deal with lines, read the way a JSON deal file's deal is (GOOD's amount is 3 x 4,000.00)."""
+    return deal_input("test.json", DealRow(1, {**GOOD, **changes, "lines": [dict(x) for x in lines]}))
 
 
 def event(event_id: str, at: datetime, source: str = "crm", **changes: Any) -> DealEvent:

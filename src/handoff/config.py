@@ -21,7 +21,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from handoff.collections.domain import DunningPolicy, PolicyError, policy_from_dict
-from handoff.deals.domain.readiness import CHECKS, CONDITIONS, OPTIONAL_PREFIX, ReadinessContext, Rule, RuleSet
+from handoff.deals.domain.orders import LINE_FIELDS
+from handoff.deals.domain.readiness import (
+    CHECKS,
+    CONDITIONS,
+    DEFAULT_LINE_RULES,
+    OPTIONAL_PREFIX,
+    ReadinessContext,
+    Rule,
+    RuleSet,
+)
 from handoff.invoicing.domain.tax import VatRates
 from handoff.kernel.parties import Address, LegalEntity
 
@@ -163,10 +172,28 @@ class RuleModel(_Strict):
             raise ValueError("check pattern needs `pattern`")
         return self
 
+    def rule(self) -> Rule:
+        return Rule(self.field, self.check, self.when, tuple(self.values), self.pattern, self.message)
+
+
+class LineRuleModel(RuleModel):
+    """A rule on each line of a deal: `field` is a line's field (`unit_price`, `quantity`, ...)."""
+
+    @field_validator("field")
+    @classmethod
+    def _line_field(cls, value: str) -> str:
+        if value not in LINE_FIELDS:
+            raise ValueError(f"unknown line field {value!r}; known: {', '.join(LINE_FIELDS)}")
+        return value
+
 
 class RulesModel(_Strict):
     version: Literal[1]
     rules: list[RuleModel]
+    # Rules for each line of a deal; a file without `lines` gets the default ones (readiness.DEFAULT_LINE_RULES).
+    lines: list[LineRuleModel] | None = None
+    # How far a deal's amount may differ from the sum of its lines' nets, in the deal's currency.
+    amount_tolerance: Decimal = Field(Decimal("0.01"), ge=0, allow_inf_nan=False)
 
 
 def _load_yaml(path: Path) -> Any:
@@ -266,10 +293,13 @@ def load_business_config(
     rates_path = rates_file or DEFAULTS / "vat_rates.yaml"
     business = _validated(BusinessModel, config_path)
     rules = _validated(RulesModel, rules_path)
-    context = ReadinessContext(frozenset(business.legal_entities), frozenset(business.payment_terms))
+    context = ReadinessContext(
+        frozenset(business.legal_entities), frozenset(business.payment_terms), rules.amount_tolerance
+    )
     ruleset = RuleSet(
-        tuple(Rule(r.field, r.check, r.when, tuple(r.values), r.pattern, r.message) for r in rules.rules),
+        tuple(r.rule() for r in rules.rules),
         context,
+        line_rules=DEFAULT_LINE_RULES if rules.lines is None else tuple(r.rule() for r in rules.lines),
     )
     try:
         rates = VatRates.from_mapping(_load_yaml(rates_path))

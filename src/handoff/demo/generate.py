@@ -208,7 +208,7 @@ def _defect(row: dict[str, Any], kind: str, needs_vat: bool) -> None:
     elif kind == "invalid_entity":
         row["legal_entity"] = "ACME-FR"
     elif kind == "invalid_country":
-        row["country"] = {"DE": "Germany", "US": "USA"}.get(row["country"], row["country"].lower() + "x")
+        row["country"] = {"DE": "Deutschland", "US": "Amerika"}.get(row["country"], row["country"].lower() + "x")
     elif kind == "payment_terms":
         row["payment_terms"] = "net90"
     else:

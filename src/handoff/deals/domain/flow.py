@@ -37,6 +37,9 @@ class Decision:
     make_draft: bool = False  # build an invoice draft from this version
     discard_draft: bool = False  # a draft built from an older version must go
     amended_after_invoice: bool = False  # issued invoice stands; finance reviews the change
+    # This version passed readiness, so its customer data may update the customer master; a
+    # blocked, not-won or stale version never does (its data is unchecked or wrong).
+    passed_readiness: bool = False
     reason: str = ""
 
 
@@ -60,6 +63,8 @@ def decide(
         return Decision(
             current.state,
             amended_after_invoice=changed,
+            # the amendment's billing data (a new billing e-mail, say) counts once it passes
+            passed_readiness=changed and not check(deal, ruleset),
             reason="amended after invoicing: the issued invoice stands, corrections by credit note"
             if changed
             else "no change",
@@ -73,13 +78,20 @@ def decide(
         fields = ", ".join(sorted({p.field for p in problems}))
         return Decision(OrderState.BLOCKED, problems, discard_draft=had_draft, reason=f"not ready: {fields}")
     if not draft_on_ready:
-        return Decision(OrderState.READY, open_task=True, discard_draft=had_draft, reason="billing data complete")
+        return Decision(
+            OrderState.READY,
+            open_task=True,
+            discard_draft=had_draft,
+            passed_readiness=True,
+            reason="billing data complete",
+        )
     if had_draft and not changed:
-        return Decision(OrderState.DRAFTED, open_task=True, reason="no change")
+        return Decision(OrderState.DRAFTED, open_task=True, passed_readiness=True, reason="no change")
     return Decision(
         OrderState.DRAFTED,
         open_task=True,
         make_draft=True,
         discard_draft=had_draft,
+        passed_readiness=True,
         reason="billing data complete: invoice drafted for review",
     )

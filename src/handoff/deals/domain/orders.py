@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 
+from handoff.deals.domain.countries import country_code
 from handoff.kernel.money import D
 from handoff.kernel.parties import Address, Customer
 
@@ -68,13 +69,35 @@ class OrderState(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class LineInput:
-    """A deal line as received; text, judged by readiness like the deal's own fields."""
+    """A deal line as received; text, judged by readiness like the deal's own fields (rules on
+    `lines.<field>`, see `readiness`)."""
 
     description: str
     quantity: str = "1"
     unit_price: str = ""
     tax_category: str = "standard"
     supply: str = "services"  # goods or services: decides the place of supply
+    currency: str = ""  # when given, must be the deal's: one invoice has one currency
+
+    def get(self, name: str) -> str:
+        value: str = getattr(self, name)
+        return value
+
+    def as_dict(self) -> dict[str, str]:
+        out = {
+            "description": self.description,
+            "quantity": self.quantity,
+            "unit_price": self.unit_price,
+            "tax_category": self.tax_category,
+            "supply": self.supply,
+        }
+        if self.currency:  # absent when not given, as deals stored before lines had a currency
+            out["currency"] = self.currency
+        return out
+
+
+# The fields of a line a readiness rule may name (`lines.<field>`).
+LINE_FIELDS: tuple[str, ...] = ("description", "quantity", "unit_price", "tax_category", "supply", "currency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +146,7 @@ class DealInput:
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {**self.fields, **self.custom}
         if self.lines:
-            out["lines"] = [
-                {
-                    "description": ln.description,
-                    "quantity": ln.quantity,
-                    "unit_price": ln.unit_price,
-                    "tax_category": ln.tax_category,
-                    "supply": ln.supply,
-                }
-                for ln in self.lines
-            ]
+            out["lines"] = [ln.as_dict() for ln in self.lines]
         return out
 
     @property
@@ -191,8 +205,8 @@ class BillableOrder:
 
 def to_billable(deal: DealInput) -> BillableOrder:
     """Typed view of a deal; call only after readiness found no problems (it parses, so a deal
-    that was never checked may raise MoneyError)."""
-    country = deal.get("country").upper()
+    that was never checked may raise MoneyError). The country is resolved to its ISO code."""
+    country = country_code(deal.get("country")) or deal.get("country").upper()
     customer = Customer(
         customer_id=deal.get("customer_id") or deal.deal_id,
         legal_name=deal.get("customer_legal_name"),
@@ -207,10 +221,10 @@ def to_billable(deal: DealInput) -> BillableOrder:
         lines = tuple(
             BillableLine(
                 ln.description or deal.get("deal_name"),
-                D(ln.quantity or "1"),
+                D(ln.quantity.strip() or "1"),
                 D(ln.unit_price),
-                ln.tax_category or "standard",
-                ln.supply or "services",
+                ln.tax_category.strip().lower() or "standard",
+                ln.supply.strip().lower() or "services",
             )
             for ln in deal.lines
         )

@@ -13,7 +13,9 @@ file's read time does, rows later in the file counting as newer. A row's event i
 content, so importing the same file twice changes nothing.
 
 JSON: a list of deals, `{"deals": [...]}`, or one object per line (JSON Lines); each deal is either
-a flat object with the CSV's fields (plus optional `lines`) or an event envelope
+a flat object with the CSV's fields (plus optional `lines`: objects with `description`, `quantity`,
+`unit_price`, `tax_category`, `supply` and `currency`, whose values readiness judges like the
+deal's) or an event envelope
 `{"event_id", "occurred_at", "deal": {...}}`. Numbers are kept as written (never via float).
 """
 
@@ -150,20 +152,37 @@ def deal_input(name: str, row: DealRow) -> DealInput:
     lines_raw = raw.get("lines") or []
     if not isinstance(lines_raw, list) or not all(isinstance(x, dict) for x in lines_raw):
         raise IntakeError(name, row.line, "`lines` must be a list of objects")
-    lines = tuple(
-        LineInput(
-            str(x.get("description", "")),
-            str(x.get("quantity", "1")),
-            str(x.get("unit_price", "")),
-            str(x.get("tax_category", "standard")),
-            str(x.get("supply", "services")),
-        )
-        for x in lines_raw
-    )
+    lines = tuple(_line_input(name, row.line, index, x) for index, x in enumerate(lines_raw))
     for key, value in raw.items():
         if key != "lines" and isinstance(value, dict | list):
             raise IntakeError(name, row.line, f"field {key!r} must be a plain value, not {type(value).__name__}")
     return DealInput.from_mapping(raw, lines)
+
+
+# A line's fields with the value an absent key means (an explicit null or "" is kept empty).
+_LINE_DEFAULTS = {
+    "description": "",
+    "quantity": "1",
+    "unit_price": "",
+    "tax_category": "standard",
+    "supply": "services",
+    "currency": "",
+}
+
+
+def _line_input(name: str, line: int, index: int, raw: dict[str, Any]) -> LineInput:
+    """A line's values as text, as written: readiness judges them (`lines[i].unit_price` ...)."""
+    values = {}
+    for key, default in _LINE_DEFAULTS.items():
+        value = raw.get(key, default)
+        if isinstance(value, dict | list):
+            raise IntakeError(name, line, f"lines[{index}].{key} must be a plain value, not {type(value).__name__}")
+        if value is None:
+            value = ""
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        values[key] = str(value).strip()
+    return LineInput(**values)
 
 
 def read_deal_file(path: Path, source: str | None = None, now: datetime | None = None) -> list[DealEvent]:

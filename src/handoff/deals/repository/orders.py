@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Engine, NestedTransaction, Table, delete, select, update
 
+from handoff.deals.domain.countries import country_code
 from handoff.deals.domain.drafting import RenderedDraft
 from handoff.deals.domain.flow import OrderSnapshot
 from handoff.deals.domain.orders import DealEvent, DealInput, OrderState
@@ -195,11 +196,12 @@ class OrderBook:
         }
 
     def save_customer(self, deal: DealInput, now: datetime) -> None:
-        """The deal's customer as billed (the last version in the batch wins)."""
+        """The deal's customer as billed (the last version in the batch wins). Only for a deal that
+        passed readiness: a blocked deal's data must not overwrite what a good one stored."""
         self._customers[deal.get("customer_id")] = {
             "customer_id": deal.get("customer_id"),
             "legal_name": deal.get("customer_legal_name"),
-            "country": deal.get("country").upper()[:2],
+            "country": country_code(deal.get("country")) or "",  # resolved, never cut to two letters
             "vat_id": deal.get("vat_id"),
             "is_business": deal.is_business,
             "billing_email": deal.get("billing_email"),

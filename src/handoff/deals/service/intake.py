@@ -229,7 +229,7 @@ def _apply(b: _Batch, event: DealEvent) -> str:
         before={"state": before_state, **{k: old for k, (old, _) in changed.items()}},
         after={"state": decision.state.value, **{k: new for k, (_, new) in changed.items()}},
     )
-    if deal.get("customer_id"):
+    if deal.get("customer_id") and decision.passed_readiness:  # unchecked data never reaches the customer
         book.save_customer(deal, now)
     _apply_exception(b, current, decision, deal, actor)
     _apply_task_and_draft(b, current, decision, deal, event, actor)
