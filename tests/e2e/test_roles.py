@@ -83,6 +83,9 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/admin/users"): ADMIN,
     ("POST", "/admin/users"): ADMIN,
     ("POST", "/admin/users/{user_id}/active"): ADMIN,
+    ("GET", "/admin/inbox"): ADMIN,
+    ("POST", "/admin/inbox/{inbox_id}/retry"): ADMIN,
+    ("POST", "/admin/inbox/retry-all"): ADMIN,
     ("GET", "/account"): ALL,
     ("POST", "/account/tokens"): ALL,
 }
@@ -124,6 +127,7 @@ def _url(site: Site, path: str) -> str:
         name="states",
         number=site.issued_number,
         approval_id=1,
+        inbox_id=1,
     )
 
 

@@ -35,6 +35,7 @@ HELP_ORDER = (
     "db",
     "invoice",
     "outbox",
+    "inbox",
     "review",
     "dunning",
     "users",

@@ -1,4 +1,5 @@
-"""The deals commands: `handoff check` judges a deal file without storing anything, `handoff import` takes it in.
+"""The deals commands: `handoff check` judges a deal file without storing anything, `handoff import` takes it in,
+`handoff inbox failed` lists the deal events that failed to apply and `handoff inbox retry` sends them through again.
 
 Mounted on the root app by `handoff.cli`, which passes in how a command gets its AppContext.
 """
@@ -8,8 +9,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
 
 import typer
 from rich.table import Table
@@ -83,6 +85,94 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
             f"received; {processed.applied} applied, {processed.stale} stale, {processed.failed} failed"
         )
         _print_states(ctx)
+
+    inbox = typer.Typer(help="Deal events as received: those that failed, and retrying them.", no_args_is_help=True)
+    app.add_typer(inbox, name="inbox")
+
+    @inbox.command("failed")
+    def inbox_failed(
+        db: DbOption = None,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event per line.")] = False,
+    ) -> None:
+        """Deal events that failed to apply, oldest first, with their error."""
+        from handoff.deals.service.inbox import list_failed
+
+        ctx = context(db)
+        rows: list[dict[str, Any]] = []
+        while True:
+            page = list_failed(ctx, limit=_LIST_CHUNK, offset=len(rows))
+            rows += page.items
+            if len(page.items) < _LIST_CHUNK:
+                break
+        if as_json:
+            for r in rows:
+                record = {k: r[k].isoformat() if isinstance(r[k], datetime) else r[k] for k in _FAILED_FIELDS}
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return
+        if not rows:
+            out.print("no failed inbox events")
+            return
+        table = Table("id", "source", "event", "deal", "received", "failed")
+        table.add_column("error", overflow="fold")
+        for r in rows:
+            table.add_row(
+                str(r["id"]),
+                r["source"],
+                r["event_id"],
+                r["deal_id"],
+                _when(r["received_at"]),
+                _when(r["failed_at"]),
+                r["error"] or "",
+            )
+        out.print(table)
+        out.print(f"{len(rows)} failed; `handoff inbox retry ID` (or --all) once the cause is fixed")
+
+    @inbox.command("retry")
+    def inbox_retry(
+        inbox_id: Annotated[Optional[int], typer.Argument(metavar="ID", help="The failed event's id.")] = None,
+        retry_all: Annotated[bool, typer.Option("--all", help="Every failed event.")] = False,
+        db: DbOption = None,
+        actor: Annotated[str, typer.Option(help="Who retries (audited).", metavar="EMAIL")] = "operator@cli",
+        reason: Annotated[str, typer.Option(help="Why (audited), e.g. what was fixed.")] = "",
+    ) -> None:
+        """Put failed deal events back to pending, apply pending events, and say what became of them.
+        Exits 1 if one failed again."""
+        from handoff.deals.service import inbox as events
+
+        if (inbox_id is None) == (not retry_all):
+            fail("give the id of a failed inbox event, or --all")
+        ctx = context(db)
+        try:
+            report = (
+                events.retry_all(ctx, actor, reason)
+                if retry_all
+                else events.retry(ctx, cast(int, inbox_id), actor, reason)
+            )
+        except events.RetryRefused as exc:
+            fail(str(exc))
+        if not report.outcomes:
+            out.print("no failed inbox events")
+            return
+        for o in report.outcomes:
+            what = {
+                events.InboxStatus.APPLIED: "applied",
+                events.InboxStatus.STALE: "stale (a newer version of the deal was applied already)",
+                events.InboxStatus.FAILED: f"[red]failed again[/]: {o.error}",
+                events.InboxStatus.PENDING: "still pending (another worker is applying it)",
+            }[o.status]
+            out.print(f"inbox event {o.id} ({o.source}/{o.event_id}, deal {o.deal_id}): {what}", highlight=False)
+        counts = ", ".join(f"{report.count(s)} {s.value}" for s in events.InboxStatus if report.count(s))
+        out.print(f"{len(report.outcomes)} retried: {counts}")
+        if report.count(events.InboxStatus.FAILED):
+            raise typer.Exit(1)
+
+
+_LIST_CHUNK = 1000
+_FAILED_FIELDS = ("id", "source", "event_id", "deal_id", "received_at", "failed_at", "error")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
 def _print_states(ctx: AppContext) -> None:

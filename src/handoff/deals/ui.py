@@ -1,6 +1,7 @@
 """The deals pages: sales work their exception queue and fix billing fields inline; everyone
 with access lists deals and reads a deal with its timeline from the audit trail. Sales users see
-and fix only their own deals."""
+and fix only their own deals. Admins see the deal events that failed to apply and retry them once
+the cause is fixed (`deals.service.inbox`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from handoff.audit import service as audit
+from handoff.deals.service import inbox
 from handoff.deals.service import queries as deal_queries
+from handoff.deals.service.inbox import InboxEvent, InboxStatus, RetryRefused, RetryReport
 from handoff.deals.service.orders import EDITABLE, OrderError, update_fields
 from handoff.reporting.service.digest import AGE_BUCKETS
 from handoff.users.service import Role, User
@@ -21,6 +24,8 @@ from handoff.web.schemas import BillingFix
 
 router = APIRouter(include_in_schema=False)
 AGE_FILTERS = {label: (lo, hi) for lo, hi, label in AGE_BUCKETS}
+INBOX_PAGE = "/admin/inbox"
+REASON_LENGTH = 500
 
 
 @router.get("/exceptions")
@@ -146,3 +151,60 @@ def deal_page(request: Request, deal_id: str, user: User = ui_user(*ALL)) -> Res
         can_fix=user.role in (Role.SALES, Role.FINANCE, Role.ADMIN),
         editable=sorted(EDITABLE),
     )
+
+
+@router.get(INBOX_PAGE)
+def inbox_page(
+    request: Request, page: Annotated[int, Query(ge=1, le=10_000)] = 1, user: User = ui_user(Role.ADMIN)
+) -> Response:
+    failed = inbox.list_failed(context(request), limit=PAGE, offset=(page - 1) * PAGE)
+    return render(request, "inbox.html", user, page=failed, page_no=page)
+
+
+@router.post(INBOX_PAGE + "/{inbox_id}/retry")
+async def retry_inbox_event(request: Request, inbox_id: int, user: User = ui_user(Role.ADMIN)) -> Response:
+    try:
+        report = inbox.retry(context(request), inbox_id, user.actor, await _reason(request))
+    except RetryRefused as exc:
+        flash_message(request, "error", f"Not retried: {exc}.")
+        return see_other(INBOX_PAGE)
+    [outcome] = report.outcomes
+    kind, told = _told(outcome)
+    flash_message(request, kind, told)
+    return see_other(INBOX_PAGE)
+
+
+@router.post(INBOX_PAGE + "/retry-all")
+async def retry_all_inbox_events(request: Request, user: User = ui_user(Role.ADMIN)) -> Response:
+    report = inbox.retry_all(context(request), user.actor, await _reason(request))
+    if not report.outcomes:
+        flash_message(request, "warn", "No failed events to retry.")
+    elif len(report.outcomes) == 1:
+        flash_message(request, *_told(report.outcomes[0]))
+    else:
+        flash_message(request, *_summary(report))
+    return see_other(INBOX_PAGE)
+
+
+async def _reason(request: Request) -> str:
+    form = await request.form()
+    return str(form.get("reason", "")).strip()[:REASON_LENGTH]
+
+
+def _told(o: InboxEvent) -> tuple[str, str]:
+    """How one retried event went, as a flash message (kind, text)."""
+    name = f"Event {o.source}/{o.event_id} (deal {o.deal_id})"
+    if o.status is InboxStatus.APPLIED:
+        return "ok", f"{name} was applied."
+    if o.status is InboxStatus.STALE:
+        return "ok", f"{name} was stale: a newer version of the deal was applied already."
+    if o.status is InboxStatus.FAILED:
+        return "error", f"{name} failed again: {o.error}"
+    return "warn", f"{name} is pending again: a worker is applying it."
+
+
+def _summary(report: RetryReport) -> tuple[str, str]:
+    labels = {InboxStatus.FAILED: "failed again", InboxStatus.PENDING: "still pending"}
+    parts = [f"{report.count(s)} {labels.get(s, s.value)}" for s in InboxStatus if report.count(s)]
+    kind = "error" if report.count(InboxStatus.FAILED) else "ok"
+    return kind, f"{len(report.outcomes)} events retried: {', '.join(parts)}."
