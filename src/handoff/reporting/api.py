@@ -30,6 +30,10 @@ class Metrics(Out):
     cycle_time_days_median: float | None
     cycle_time_days_p90: float | None
     cycle_time_buckets: dict[str, int]
+    cycle_basis: dict[str, int] = Field(
+        description="invoiced deals in the window by what their cycle time runs from: `close_date` (the start, "
+        "UTC, of the close date the CRM gave) or `intake` (no close date: from the deal's arrival in handoff)"
+    )
     overdue_by_currency: dict[str, str]
     overdue_invoices: int
     automation_rate: float
@@ -38,6 +42,6 @@ class Metrics(Out):
 
 @router.get("/metrics", response_model=Metrics)
 def get_metrics(ctx: Ctx, user: User = api_user(Role.FINANCE, Role.AUDITOR, Role.ADMIN)) -> Any:
-    """Deals by state, exception rate and aging, order-to-invoice cycle time, overdue amounts,
-    automation rate."""
+    """Deals by state, exception rate and aging, sales-to-invoice cycle time (from the close date
+    where the CRM gives one, else from intake), overdue amounts, automation rate."""
     return plain(asdict(metrics.compute(ctx)))

@@ -21,6 +21,7 @@ from handoff.deals.domain.readiness import Problem
 from handoff.kernel.money import ZERO, round2
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.unit_of_work import UnitOfWork
+from handoff.reporting.domain import CycleBasis
 
 Buckets = Sequence[tuple[int, int, str]]  # (low, high, label), in days
 DAY = 86400
@@ -34,13 +35,15 @@ class StateCounts(NamedTuple):
 
 
 class CycleFigures(NamedTuple):
-    """Deals invoiced in a window: how many, how many untouched, cycle-time percentiles (seconds)."""
+    """Deals invoiced in a window: how many, how many untouched, cycle-time percentiles (seconds),
+    and how many were measured from each basis (close date, intake)."""
 
     invoiced: int
     untouched: int
     median_seconds: float | None
     p90_seconds: float | None
     buckets: dict[str, int]
+    basis: dict[str, int]
 
 
 class OverdueFigures(NamedTuple):
@@ -138,15 +141,16 @@ class ReportingRepository:
         return {label: int(n) for (*_, label), n in zip(buckets, counts, strict=True)}
 
     def cycle(self, since: datetime, buckets: Buckets) -> CycleFigures:
-        """Deals invoiced since `since`. Reads `cycle_seconds`, kept on each order when it is
-        invoiced: on PostgreSQL one index-only scan of the window (time arithmetic per row would
-        cost more than the scan). Percentiles in PostgreSQL; SQLite has no percentile function, so
-        there the window's values come sorted from the database and are interpolated here."""
+        """Deals invoiced since `since`. Reads `cycle_seconds` and `cycle_basis`, kept on each order
+        when it is invoiced: on PostgreSQL one index-only scan of the window (time arithmetic per row
+        would cost more than the scan). Percentiles in PostgreSQL; SQLite has no percentile function,
+        so there the window's values come sorted from the database and are interpolated here."""
         o = schema.orders
         seconds = o.c.cycle_seconds
         window = o.c.invoiced_at >= since
         spread = [func.count().filter(seconds >= lo * DAY, seconds < hi * DAY) for lo, hi, _ in buckets]
-        columns = [func.count(), func.count().filter(~o.c.had_exception, ~o.c.touched_by_person), *spread]
+        bases = [func.count().filter(o.c.cycle_basis == basis.value) for basis in CycleBasis]
+        columns = [func.count(), func.count().filter(~o.c.had_exception, ~o.c.touched_by_person), *spread, *bases]
         with self._engine.connect() as conn:
             postgres = conn.dialect.name == "postgresql"
             if postgres:
@@ -154,15 +158,17 @@ class ReportingRepository:
                     func.percentile_cont(postgresql.array([0.5, 0.9]), type_=ARRAY(Float)).within_group(seconds)
                 )
             count, clean, *rest = conn.execute(select(*columns).where(window)).one()
-            by_bucket = {label: int(n) for (*_, label), n in zip(buckets, rest, strict=False)}
+            by_bucket = {label: int(n) for (*_, label), n in zip(buckets, rest[: len(buckets)], strict=True)}
+            basis_counts = rest[len(buckets) : len(buckets) + len(bases)]
+            by_basis = {b.value: int(n) for b, n in zip(CycleBasis, basis_counts, strict=True)}
             if not count:
-                return CycleFigures(0, 0, None, None, by_bucket)
+                return CycleFigures(0, 0, None, None, by_bucket, by_basis)
             if postgres:
                 p50, p90 = rest[-1]
             else:
                 ordered = list(conn.execute(select(seconds).where(window).order_by(seconds)).scalars())
                 p50, p90 = _interpolated(ordered, 0.5), _interpolated(ordered, 0.9)
-        return CycleFigures(count, clean, p50, p90, by_bucket)
+        return CycleFigures(count, clean, p50, p90, by_bucket, by_basis)
 
     def overdue(self, today: date) -> OverdueFigures:
         """Issued invoices past due and not paid: how many, and the open amount per currency. Summed

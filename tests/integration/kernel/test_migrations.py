@@ -1,5 +1,5 @@
 """Migrations on both engines: the chain builds exactly the schema the code declares, goes down to
-nothing and up again, and 0006 fills its new columns from the data already there."""
+nothing and up again, and 0006 and 0009 fill their new columns from the data already there."""
 
 from __future__ import annotations
 
@@ -124,6 +124,59 @@ def test_0006_backfills_flags_reasons_and_lower_case_owners(empty_engine: Engine
         ("D-ex", True, False),
     ]
     assert exception.reasons == "|invalid|missing|po_number|vat_id|"
+
+
+def test_0009_measures_invoiced_orders_again_from_their_close_date(empty_engine: Engine) -> None:
+    upgrade(empty_engine, "0008")
+    o = schema.orders
+    received, invoiced = datetime(2026, 10, 30, 9, 0, tzinfo=UTC), datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    with empty_engine.begin() as conn:
+        for deal_id, close_date, invoiced_at in (
+            ("D-closed", "2026-10-23", invoiced),
+            ("D-future", "2026-11-20", invoiced),
+            ("D-none", "", invoiced),
+            ("D-unreadable", "soon", invoiced),
+            ("D-open", "2026-10-23", None),
+        ):
+            conn.execute(
+                o.insert().values(
+                    deal_id=deal_id,
+                    source="crm",
+                    state="sent" if invoiced_at else "ready",
+                    version_at=received,
+                    version_event=deal_id,
+                    data={"deal_name": "x", "close_date": close_date},
+                    customer_id="C-1",
+                    customer_name="Kestrel",
+                    legal_entity="ACME-DE",
+                    owner_email="bo@acme.example",
+                    currency="EUR",
+                    received_at=received,
+                    updated_at=received,
+                    invoiced_at=invoiced_at,
+                    cycle_seconds=3 * 86400 if invoiced_at else None,  # from intake, as 0006 to 0008 kept it
+                )
+            )
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        after = {r.deal_id: (r.cycle_seconds, r.cycle_basis) for r in conn.execute(select(o))}
+    assert after == {
+        "D-closed": (10 * 86400 + 9 * 3600, "close_date"),
+        "D-future": (0, "close_date"),
+        "D-none": (3 * 86400, "intake"),
+        "D-unreadable": (3 * 86400, "intake"),
+        "D-open": (None, None),
+    }
+    command.downgrade(alembic_config(empty_engine), "0008")
+    with empty_engine.connect() as conn:
+        seconds = dict(conn.execute(text("SELECT deal_id, cycle_seconds FROM orders")).all())
+    assert seconds == {
+        "D-closed": 3 * 86400,
+        "D-future": 3 * 86400,
+        "D-none": 3 * 86400,
+        "D-unreadable": 3 * 86400,
+        "D-open": None,
+    }
 
 
 def test_a_new_sqlite_file_has_16_kib_pages_in_wal_mode_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 
 from handoff.context import AppContext
+from handoff.deals.domain.orders import DealEvent
 from handoff.deals.service import queries as deal_queries
 from handoff.deals.service.intake import ingest
 from handoff.deals.service.orders import update_fields
@@ -22,6 +24,11 @@ from tests.conftest import Clock
 T0 = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
 
 
+def undated(event_id: str, at: datetime, **changes: Any) -> DealEvent:
+    """A deal event without a close date."""
+    return event(event_id, at, close_date="", **changes)
+
+
 def build_history(ctx: AppContext, clock: Clock) -> None:
     """Seven won deals and one still in the pipeline:
     - D-old: invoiced in July, outside the 90-day window by November;
@@ -29,22 +36,23 @@ def build_history(ctx: AppContext, clock: Clock) -> None:
     - D-fix: blocked (no PO), fixed by its owner, invoiced 10 days after it arrived;
     - D-usd: clean USD deal, invoiced after 1 day;
     - D-open1, D-open2: still blocked, for 5 and 40 days;
-    - D-pipe: not won yet."""
+    - D-pipe: not won yet.
+    The deals carry no close date, so their cycles run from intake (test_cycle_time.py covers close dates)."""
     clock.now = T0
-    ingest(ctx, [event("old", clock.now, deal_id="D-old")])
+    ingest(ctx, [undated("old", clock.now, deal_id="D-old")])
     issue_all_drafts(ctx, "finance@test", on=clock.now.date())
     clock.now = datetime(2026, 9, 23, 9, 0, tzinfo=UTC)
-    ingest(ctx, [event("open2", clock.now, deal_id="D-open2", po_number="", owner_email="Bea@Acme.example")])
+    ingest(ctx, [undated("open2", clock.now, deal_id="D-open2", po_number="", owner_email="Bea@Acme.example")])
     clock.now = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
     ingest(
         ctx,
         [
-            event("e1", clock.now, deal_id="D-1"),
-            event("e2", clock.now, deal_id="D-2"),
-            event("e3", clock.now, deal_id="D-3"),
-            event("fix", clock.now, deal_id="D-fix", po_number=""),
-            event("usd", clock.now, deal_id="D-usd", country="US", vat_id="", legal_entity="ACME-US", currency="USD"),
-            event("pipe", clock.now, deal_id="D-pipe", stage="negotiation"),
+            undated("e1", clock.now, deal_id="D-1"),
+            undated("e2", clock.now, deal_id="D-2"),
+            undated("e3", clock.now, deal_id="D-3"),
+            undated("fix", clock.now, deal_id="D-fix", po_number=""),
+            undated("usd", clock.now, deal_id="D-usd", country="US", vat_id="", legal_entity="ACME-US", currency="USD"),
+            undated("pipe", clock.now, deal_id="D-pipe", stage="negotiation"),
         ],
     )
     for days, deals in ((1, ("D-1", "D-usd")), (2, ("D-2",)), (4, ("D-3",)), (10, ("D-fix",))):
@@ -53,7 +61,7 @@ def build_history(ctx: AppContext, clock: Clock) -> None:
             update_fields(ctx, "D-fix", {"po_number": "PO-77"}, "anna@acme.example")
         _issue_only(ctx, deals)
     clock.now = datetime(2026, 10, 28, 9, 0, tzinfo=UTC)
-    ingest(ctx, [event("open1", clock.now, deal_id="D-open1", vat_id="DE000000000")])
+    ingest(ctx, [undated("open1", clock.now, deal_id="D-open1", vat_id="DE000000000")])
     clock.now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 

@@ -17,6 +17,7 @@ from handoff.invoicing.domain.invoices import DocumentStatus, Invoice, InvoiceKi
 from handoff.kernel.encoding import to_jsonable
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.unit_of_work import UnitOfWork
+from handoff.reporting.domain import cycle
 
 
 class StoredInvoice(NamedTuple):
@@ -60,13 +61,14 @@ class UnpaidInvoice(NamedTuple):
 
 
 class InvoiceOrder(NamedTuple):
-    """An order an invoice bills."""
+    """An order an invoice bills; `close_date`: its deal's close date as the source gave it (text)."""
 
     id: int
     deal_id: str
     owner_email: str
     state: OrderState
     received_at: datetime
+    close_date: str | None = None
 
 
 class InvoiceRow(NamedTuple):
@@ -177,12 +179,14 @@ class InvoiceRepository:
         )
 
     def orders(self, invoice_id: int) -> list[InvoiceOrder]:
-        """The orders the invoice bills, by deal id."""
+        """The orders the invoice bills, by deal id, with their deal's close date (read from the
+        stored deal in the same query)."""
         o, io = schema.orders, schema.invoice_orders
+        close_date = o.c.data["close_date"].as_string().label("close_date")
         return [
-            InvoiceOrder(r.id, r.deal_id, r.owner_email, OrderState(r.state), r.received_at)
+            InvoiceOrder(r.id, r.deal_id, r.owner_email, OrderState(r.state), r.received_at, r.close_date)
             for r in self._conn.execute(
-                select(o.c.id, o.c.deal_id, o.c.owner_email, o.c.state, o.c.received_at)
+                select(o.c.id, o.c.deal_id, o.c.owner_email, o.c.state, o.c.received_at, close_date)
                 .join(io, io.c.order_id == o.c.id)
                 .where(io.c.invoice_id == invoice_id)
                 .order_by(o.c.deal_id)
@@ -190,10 +194,12 @@ class InvoiceRepository:
         ]
 
     def mark_orders_sent(self, orders: Iterable[InvoiceOrder], now: datetime) -> None:
-        """The orders are invoiced now. Their cycle time is kept as a number so the dashboard
+        """The orders are invoiced now. Their sales-to-invoice cycle (from the deal's close date, else
+        from intake: `reporting.domain.cycle`) is kept as a number with its basis, so the dashboard
         aggregates it from an index."""
         o = schema.orders
         for order in orders:
+            seconds, basis = cycle(order.close_date, order.received_at, now)
             self._conn.execute(
                 update(o)
                 .where(o.c.id == order.id)
@@ -201,7 +207,8 @@ class InvoiceRepository:
                     state=OrderState.SENT.value,
                     invoiced_at=now,
                     updated_at=now,
-                    cycle_seconds=max(0, int((now - order.received_at).total_seconds())),
+                    cycle_seconds=seconds,
+                    cycle_basis=basis.value,
                 )
             )
 

@@ -89,7 +89,9 @@ orders = Table(
     # facts the automation metrics need, kept as the flow runs instead of derived at read time
     Column("had_exception", Boolean, nullable=False, server_default=false()),
     Column("touched_by_person", Boolean, nullable=False, server_default=false()),
-    Column("cycle_seconds", BigInteger),  # invoiced_at - received_at, whole seconds
+    # invoiced_at - the start of the deal's close date (UTC), else - received_at; whole seconds, >= 0
+    Column("cycle_seconds", BigInteger),
+    Column("cycle_basis", String(16)),  # what cycle_seconds runs from: close_date | intake
     # list indexes follow the lists' sort order (newest first), so a page is an index range scan
     Index("ix_orders_received", "received_at", "id"),
     Index("ix_orders_state", "state", "received_at", "id"),
@@ -97,7 +99,9 @@ orders = Table(
     Index("ix_orders_customer", "customer_id"),
     # covers the cycle-time metrics on PostgreSQL (an index-only scan of the window)
     Index(
-        "ix_orders_invoiced", "invoiced_at", postgresql_include=["cycle_seconds", "had_exception", "touched_by_person"]
+        "ix_orders_invoiced",
+        "invoiced_at",
+        postgresql_include=["cycle_seconds", "cycle_basis", "had_exception", "touched_by_person"],
     ),
     Index(
         "ix_orders_had_exception", "state", postgresql_where=text("had_exception"), sqlite_where=text("had_exception")

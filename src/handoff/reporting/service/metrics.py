@@ -1,5 +1,6 @@
 """Metrics for the dashboard and `GET /api/v1/metrics`: deals by state, exception rate and aging,
-order-to-invoice cycle time (`orders.received_at` → `orders.invoiced_at`), overdue amounts by
+sales-to-invoice cycle time (from the CRM's close date where the deal gives one, else from intake,
+to `orders.invoiced_at`: `reporting.domain.cycle`; `cycle_basis` counts which), overdue amounts by
 currency and the automation rate (invoiced deals that never needed a person's fix).
 
 Aggregated in the database, so the dashboard stays fast with millions of orders. Counts by state
@@ -47,6 +48,8 @@ class Metrics:
     cycle_time_days_median: float | None
     cycle_time_days_p90: float | None
     cycle_time_buckets: dict[str, int]
+    # invoiced deals in the window by what their cycle runs from: {"close_date": n, "intake": m}
+    cycle_basis: dict[str, int]
     overdue_by_currency: dict[str, Decimal]
     overdue_invoices: int
     automation_rate: float  # share of invoiced deals never touched by a person or an exception
@@ -74,6 +77,7 @@ def compute(ctx: AppContext) -> Metrics:
         cycle_time_days_median=_days(cycle.median_seconds),
         cycle_time_days_p90=_days(cycle.p90_seconds),
         cycle_time_buckets=cycle.buckets,
+        cycle_basis=cycle.basis,
         overdue_by_currency=dict(sorted(overdue.by_currency.items())),
         overdue_invoices=overdue.invoices,
         automation_rate=round(cycle.untouched / invoiced, 4) if invoiced else 0.0,
