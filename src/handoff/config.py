@@ -10,15 +10,24 @@ Two kinds of configuration, kept apart:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from handoff.collections.domain import DunningPolicy, PolicyError, policy_from_dict
 from handoff.deals.domain.orders import LINE_FIELDS
@@ -31,7 +40,7 @@ from handoff.deals.domain.readiness import (
     Rule,
     RuleSet,
 )
-from handoff.invoicing.domain.tax import VatRates
+from handoff.invoicing.domain.tax import VatCategory, VatRates
 from handoff.kernel.parties import Address, LegalEntity
 
 DEFAULTS = Path(__file__).parent / "defaults"
@@ -92,12 +101,63 @@ class OutboxModel(_Strict):
     lease_seconds: float = Field(120, gt=0)
 
 
+def _category_codes(value: dict[str, str]) -> dict[str, str]:
+    """Keys are a VAT category (UNCL 5305) or `category:rate` (rate in percent); codes are not empty."""
+    for key, code in value.items():
+        category, colon, rate = key.partition(":")
+        if category not in VatCategory.__members__.values():
+            known = ", ".join(c.value for c in VatCategory)
+            raise ValueError(f"{key!r}: {category!r} is not a VAT category (one of {known})")
+        if colon and _rate(rate) is None:
+            raise ValueError(f"{key!r}: {rate!r} is not a VAT rate (a percentage such as 7 or 5.5)")
+        if not code.strip():
+            raise ValueError(f"{key!r}: the code is empty")
+    return value
+
+
+def _rate(text: str) -> Decimal | None:
+    try:
+        rate = Decimal(text)
+    except ArithmeticError:
+        return None
+    return rate if rate.is_finite() and rate >= 0 else None
+
+
+def category_code(mappings: Sequence[Mapping[str, str]], category: str, rate: str) -> str | None:
+    """The code mapped for a line of VAT `category` at `rate` (decimal text): the first mapping that
+    has `category:rate` (rates compared as numbers) or else `category`; None if none has either."""
+    wanted = _rate(rate)
+    for mapping in mappings:
+        for key, code in mapping.items():
+            cat, colon, r = key.partition(":")
+            if colon and cat == category and wanted is not None and _rate(r) == wanted:
+                return code
+        if category in mapping:
+            return mapping[category]
+    return None
+
+
+# {VAT category or `category:rate`: the vendor's code}, checked at load
+CategoryCodes = Annotated[dict[str, str], AfterValidator(_category_codes)]
+Code = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
+class XeroEntityModel(_Strict):
+    """One selling entity's Xero organisation and codes; anything unset falls back to `connectors.xero`."""
+
+    tenant_id: Code | None = None  # default: HANDOFF_XERO_TENANT_ID
+    sales_account_code: Code | None = None
+    payment_account_code: Code | None = None
+    account_codes: CategoryCodes = {}
+    tax_types: CategoryCodes = {}
+
+
 class XeroModel(_Strict):
     sales_account_code: str = "200"  # revenue account for invoice lines
     payment_account_code: str = "090"  # bank account that receives payments
     # Xero tax type per VAT category (UNCL 5305), or per `category:rate` where one category has
     # several rates; Xero's codes differ per region (OUTPUT2 is UK standard rate, for example).
-    tax_types: dict[str, str] = {
+    tax_types: CategoryCodes = {
         "S": "OUTPUT",
         "AE": "ECOUTPUTSERVICES",
         "K": "ECOUTPUT",
@@ -106,11 +166,69 @@ class XeroModel(_Strict):
         "G": "EXEMPTEXPORT",
         "O": "NONE",
     }
+    # revenue account per VAT category or `category:rate` (default: sales_account_code)
+    account_codes: CategoryCodes = {}
+    # per selling entity (legal_entities code): its tenant and codes, over the ones above
+    entities: dict[str, XeroEntityModel] = {}
+
+    def _entity(self, entity: str) -> XeroEntityModel:
+        return self.entities.get(entity) or XeroEntityModel()
+
+    def tenant_id(self, entity: str, default: str) -> str:
+        return self._entity(entity).tenant_id or default
+
+    def account_code(self, entity: str, category: str, rate: str) -> str:
+        own = self._entity(entity)
+        return (
+            category_code((own.account_codes,), category, rate)
+            or own.sales_account_code
+            or category_code((self.account_codes,), category, rate)
+            or self.sales_account_code
+        )
+
+    def tax_type(self, entity: str, category: str, rate: str) -> str:
+        return category_code((self._entity(entity).tax_types, self.tax_types), category, rate) or "NONE"
+
+    def payment_account(self, entity: str) -> str:
+        return self._entity(entity).payment_account_code or self.payment_account_code
+
+
+class QuickBooksEntityModel(_Strict):
+    """One selling entity's QuickBooks company and codes; anything unset falls back to `connectors.quickbooks`."""
+
+    realm_id: Code | None = None  # default: HANDOFF_QBO_REALM_ID
+    item_id: Code | None = None
+    item_ids: CategoryCodes = {}
+    tax_codes: CategoryCodes = {}
 
 
 class QuickBooksModel(_Strict):
     item_id: str = "1"  # the QuickBooks item (product or service) invoice lines are booked to
     minor_version: str = "75"
+    # item per VAT category or `category:rate` (default: item_id)
+    item_ids: CategoryCodes = {}
+    # QuickBooks tax code (TaxCodeRef) per VAT category or `category:rate`; none: lines carry no tax code
+    tax_codes: CategoryCodes = {}
+    # per selling entity (legal_entities code): its realm and codes, over the ones above
+    entities: dict[str, QuickBooksEntityModel] = {}
+
+    def _entity(self, entity: str) -> QuickBooksEntityModel:
+        return self.entities.get(entity) or QuickBooksEntityModel()
+
+    def realm_id(self, entity: str, default: str) -> str:
+        return self._entity(entity).realm_id or default
+
+    def item(self, entity: str, category: str, rate: str) -> str:
+        own = self._entity(entity)
+        return (
+            category_code((own.item_ids,), category, rate)
+            or own.item_id
+            or category_code((self.item_ids,), category, rate)
+            or self.item_id
+        )
+
+    def tax_code(self, entity: str, category: str, rate: str) -> str | None:
+        return category_code((self._entity(entity).tax_codes, self.tax_codes), category, rate)
 
 
 class ConnectorsModel(_Strict):
@@ -120,6 +238,18 @@ class ConnectorsModel(_Strict):
     crm_writeback: list[Literal["hubspot"]] = []
     xero: XeroModel = XeroModel()
     quickbooks: QuickBooksModel = QuickBooksModel()
+
+    def unknown_entities(self, known: Iterable[str]) -> str | None:
+        """The first per-entity mapping whose entity is not in `known`, as a message naming it."""
+        names = set(known)
+        for vendor, entities in (("xero", self.xero.entities), ("quickbooks", self.quickbooks.entities)):
+            for code in entities:
+                if code not in names:
+                    return (
+                        f"connectors.{vendor}.entities: {code!r} is not a legal entity"
+                        f" (legal_entities has {', '.join(sorted(names))})"
+                    )
+        return None
 
 
 class CashModel(_Strict):
@@ -148,6 +278,15 @@ class BusinessModel(_Strict):
     def _some_entity(cls, value: dict[str, EntityModel]) -> dict[str, EntityModel]:
         if not value:
             raise ValueError("at least one selling entity is required")
+        return value
+
+    @field_validator("connectors")
+    @classmethod
+    def _known_entities(cls, value: ConnectorsModel, info: ValidationInfo) -> ConnectorsModel:
+        entities = info.data.get("legal_entities")
+        problem = None if entities is None else value.unknown_entities(entities)
+        if problem:
+            raise ValueError(problem)
         return value
 
 

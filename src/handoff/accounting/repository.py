@@ -1,5 +1,6 @@
 """Accounting storage: the only SQL of this package. Write-back to a CRM needs each invoiced deal's
-id in that CRM, which the deal's stored data carries (set by that CRM's mapping). Never commits.
+id in that CRM, which the deal's stored data carries (set by that CRM's mapping); a payment push
+needs its invoice's selling entity (each entity may book to its own tenant). Never commits.
 """
 
 from __future__ import annotations
@@ -33,3 +34,8 @@ class AccountingRepository:
             DealRecord(r.deal_id, r.data or {})
             for r in self._conn.execute(select(o.c.deal_id, o.c.data).where(o.c.id.in_(order_ids)))
         ]
+
+    def seller(self, number: str) -> str:
+        """The selling entity's code of the invoice numbered `number` ("" if there is none)."""
+        i = schema.invoices
+        return str(self._conn.execute(select(i.c.legal_entity).where(i.c.number == number)).scalar() or "")

@@ -4,7 +4,9 @@
 (`connectors.accounting` and `connectors.crm_writeback` in handoff.yaml). The payload is a small,
 stable document built here (not the stored invoice JSON), so the connectors need nothing from the
 store. Keys are per target and document: enqueuing twice is a no-op, and each connector uses the
-key as its idempotency key, so a retried delivery never makes a second invoice.
+key as its idempotency key, so a retried delivery never makes a second invoice. Documents carry the
+seller entity and each line's VAT category and rate, payments their invoice's seller: the connectors
+map those to accounts, items, tax codes and tenants (`connectors.xero` / `connectors.quickbooks`).
 """
 
 from __future__ import annotations
@@ -137,7 +139,9 @@ def paid(
     order_ids: list[int],
     at: datetime,
 ) -> None:
-    for target in ctx.config.model.connectors.accounting:
+    targets = ctx.config.model.connectors.accounting
+    seller = uow.repository(AccountingRepository).seller(number) if targets else ""
+    for target in targets:
         uow.notify(
             Notice(
                 _short(f"{target}:payment:{payment_key}"),
@@ -150,6 +154,7 @@ def paid(
                     "amount": str(amount),
                     "paid_on": paid_on.isoformat(),
                     "currency": currency,
+                    "seller": seller,  # the invoice's selling entity: its tenant / realm gets the payment
                 },
             ),
             at,

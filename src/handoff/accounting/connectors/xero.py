@@ -6,6 +6,10 @@ header (Xero keeps keys for a while and answers a repeat with the first result);
 `GET /Invoices?InvoiceNumbers=...` and `where` filters. Every call carries `xero-tenant-id`. A 401
 drops the access token and retries once with a fresh one; the OAuth2 helper saves rotated refresh
 tokens before use.
+
+Accounts, tax types and the tenant come from `connectors.xero` in handoff.yaml, per selling
+entity (the document's `seller.code`, a payment's `seller`) and per line VAT category or
+`category:rate`; with no mappings every line goes to `sales_account_code` in the default tenant.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ def quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _seller(doc: Mapping[str, Any]) -> str:
+    """The selling entity's code of a document payload ("" for payloads from before it was sent)."""
+    return str((doc.get("seller") or {}).get("code") or "")
+
+
 class XeroChannel:
     def __init__(self, http: HttpSender, token: TokenSource, tenant_id: str, options: XeroModel | None = None) -> None:
         self.http, self.token, self.tenant_id, self.options = http, token, tenant_id, options or XeroModel()
@@ -41,10 +50,17 @@ class XeroChannel:
         return f"XeroChannel(tenant={self.tenant_id!r})"
 
     def _call(
-        self, method: str, path: str, *, ok: tuple[int, ...] = (200,), key: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        tenant: str,
+        ok: tuple[int, ...] = (200,),
+        key: str | None = None,
+        **kwargs: Any,
     ) -> Any:
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self.token.access_token()}", "xero-tenant-id": self.tenant_id}
+            headers = {"Authorization": f"Bearer {self.token.access_token()}", "xero-tenant-id": tenant}
             if key:
                 headers["Idempotency-Key"] = idempotency_key(key, KEY_LIMIT)
             response: httpx.Response = self.http.request(method, path, headers=headers, **kwargs)
@@ -61,14 +77,19 @@ class XeroChannel:
         if kind in ("invoice", "credit_note"):
             self._push_document(key, payload["document"])
         elif kind == "payment":
-            self._push_payment(key, payload)
+            self._push_payment(key, payload, str(payload.get("seller") or ""))
         else:
             raise unknown_type("xero", kind)
 
-    def contact_id(self, key: str, customer: Mapping[str, str]) -> str:
+    def tenant(self, entity: str) -> str:
+        """The Xero organisation of selling entity `entity` (the configured default if not mapped)."""
+        return self.options.tenant_id(entity, self.tenant_id)
+
+    def contact_id(self, key: str, customer: Mapping[str, str], tenant: str | None = None) -> str:
         """Our customer as a Xero contact, found by ContactNumber (our customer id) or name."""
+        tenant = tenant or self.tenant_id
         where = f"ContactNumber=={quoted(customer['id'])} OR Name=={quoted(customer['name'])}"
-        found = self._call("GET", "/Contacts", params={"where": where}).get("Contacts") or []
+        found = self._call("GET", "/Contacts", tenant=tenant, params={"where": where}).get("Contacts") or []
         if found:
             return str(found[0]["ContactID"])
         contact: dict[str, Any] = {"Name": customer["name"], "ContactNumber": customer["id"]}
@@ -85,42 +106,42 @@ class XeroChannel:
                 "Country": customer.get("country", ""),
             }
         ]
-        created = self._call("PUT", "/Contacts", key=f"{key}:contact", json={"Contacts": [contact]})
+        created = self._call("PUT", "/Contacts", tenant=tenant, key=f"{key}:contact", json={"Contacts": [contact]})
         return str(created["Contacts"][0]["ContactID"])
 
     def _lines(self, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-        types = self.options.tax_types
-        out = []
+        entity, out = _seller(doc), []
         for ln in doc["lines"]:
-            rate = ln["vat_rate"].rstrip("0").rstrip(".") if "." in ln["vat_rate"] else ln["vat_rate"]
-            tax_type = types.get(f"{ln['vat_category']}:{rate}") or types.get(ln["vat_category"], "NONE")
+            category, rate = ln["vat_category"], ln["vat_rate"]
             out.append(
                 {
                     "Description": ln["description"][:4000],
                     "Quantity": number(ln["quantity"]),
                     "UnitAmount": number(ln["unit_price"]),
-                    "AccountCode": self.options.sales_account_code,
-                    "TaxType": tax_type,
+                    "AccountCode": self.options.account_code(entity, category, rate),
+                    "TaxType": self.options.tax_type(entity, category, rate),
                 }
             )
         return out
 
     def _push_document(self, key: str, doc: Mapping[str, Any]) -> None:
         credit = doc["kind"] == "credit_note"
-        num = doc["number"]
+        num, tenant = doc["number"], self.tenant(_seller(doc))
         if credit:
-            existing = self._call("GET", "/CreditNotes", params={"where": f"CreditNoteNumber=={quoted(num)}"})
+            existing = self._call(
+                "GET", "/CreditNotes", tenant=tenant, params={"where": f"CreditNoteNumber=={quoted(num)}"}
+            )
             if existing.get("CreditNotes"):
                 logger.info("xero: credit note %s already there; nothing to do", num)
                 return
         else:
-            existing = self._call("GET", "/Invoices", params={"InvoiceNumbers": num})
+            existing = self._call("GET", "/Invoices", tenant=tenant, params={"InvoiceNumbers": num})
             if existing.get("Invoices"):
                 logger.info("xero: invoice %s already there; nothing to do", num)
                 return
         body: dict[str, Any] = {
             "Type": "ACCRECCREDIT" if credit else "ACCREC",
-            "Contact": {"ContactID": self.contact_id(key, doc["customer"])},
+            "Contact": {"ContactID": self.contact_id(key, doc["customer"], tenant)},
             "Date": doc["issue_date"],
             "LineAmountTypes": "Exclusive",
             "LineItems": self._lines(doc),
@@ -130,28 +151,30 @@ class XeroChannel:
         }
         if credit:
             body["CreditNoteNumber"] = num
-            self._call("PUT", "/CreditNotes", key=key, json={"CreditNotes": [body]})
+            self._call("PUT", "/CreditNotes", tenant=tenant, key=key, json={"CreditNotes": [body]})
         else:
             body |= {"InvoiceNumber": num, "DueDate": doc["due_date"]}
-            self._call("PUT", "/Invoices", key=key, json={"Invoices": [body]})
+            self._call("PUT", "/Invoices", tenant=tenant, key=key, json={"Invoices": [body]})
 
-    def _push_payment(self, key: str, payload: Mapping[str, Any]) -> None:
-        reference = f"handoff {payload['payment_key']}"[:255]
-        if self._call("GET", "/Payments", params={"where": f"Reference=={quoted(reference)}"}).get("Payments"):
+    def _push_payment(self, key: str, payload: Mapping[str, Any], entity: str) -> None:
+        reference, tenant = f"handoff {payload['payment_key']}"[:255], self.tenant(entity)
+        where = {"where": f"Reference=={quoted(reference)}"}
+        if self._call("GET", "/Payments", tenant=tenant, params=where).get("Payments"):
             return
-        invoices = self._call("GET", "/Invoices", params={"InvoiceNumbers": payload["invoice_number"]})
+        invoices = self._call("GET", "/Invoices", tenant=tenant, params={"InvoiceNumbers": payload["invoice_number"]})
         if not invoices.get("Invoices"):
             # the invoice's own push is still pending or failing: try again later
             raise DeliveryError(f"xero: invoice {payload['invoice_number']} is not in Xero yet")
         self._call(
             "PUT",
             "/Payments",
+            tenant=tenant,
             key=key,
             json={
                 "Payments": [
                     {
                         "Invoice": {"InvoiceID": invoices["Invoices"][0]["InvoiceID"]},
-                        "Account": {"Code": self.options.payment_account_code},
+                        "Account": {"Code": self.options.payment_account(entity)},
                         "Date": payload["paid_on"],
                         "Amount": number(payload["amount"]),
                         "Reference": reference,
