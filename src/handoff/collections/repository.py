@@ -8,18 +8,17 @@ and the deal owners of their orders. Nothing here commits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import delete, select
 
 from handoff.collections.domain import CustomerPause, InvoiceState, Tone
 from handoff.invoicing.domain.invoices import Invoice, invoice_from_json
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many
-from handoff.kernel.storage.unit_of_work import UnitOfWork
+from handoff.kernel.storage.repository import OnUnitOfWorkOrEngine
 
 CHUNK = 5000  # invoice ids per IN (...) list
 
@@ -48,22 +47,8 @@ class SentReminder(NamedTuple):
     recipients: dict[str, list[str]]
 
 
-class DunningRepository:
+class DunningRepository(OnUnitOfWorkOrEngine):
     """Built on a unit of work for the dunning run, disputes and pauses; on an engine for reads only."""
-
-    def __init__(self, on: UnitOfWork | Engine) -> None:
-        self._uow = on if isinstance(on, UnitOfWork) else None
-        self._engine = on.engine if isinstance(on, UnitOfWork) else on
-
-    def _connect(self) -> AbstractContextManager[Connection]:
-        """The unit of work's connection, or (built on an engine) a connection of this read's own."""
-        return nullcontext(self._uow.conn) if self._uow is not None else self._engine.connect()
-
-    @property
-    def _tx(self) -> Connection:
-        if self._uow is None:
-            raise TypeError("writing needs a repository built on a unit of work")
-        return self._uow.conn
 
     # -- the dunning run ------------------------------------------------------------------------
 

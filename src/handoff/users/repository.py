@@ -6,14 +6,13 @@ secret in clear, and nothing here commits.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import select, update
 
 from handoff.kernel.storage import schema
-from handoff.kernel.storage.unit_of_work import UnitOfWork
+from handoff.kernel.storage.repository import OnUnitOfWorkOrEngine
 from handoff.users.domain import Role, User
 
 
@@ -34,21 +33,8 @@ def _user(r: Any) -> User:
     return User(r.id, r.email, Role(r.role), r.active)
 
 
-class UserRepository:
+class UserRepository(OnUnitOfWorkOrEngine):
     """Built on a unit of work for changes; on an engine for reads, each on a connection of its own."""
-
-    def __init__(self, on: UnitOfWork | Engine) -> None:
-        self._uow = on if isinstance(on, UnitOfWork) else None
-        self._engine = on.engine if isinstance(on, UnitOfWork) else on
-
-    def _connect(self) -> AbstractContextManager[Connection]:
-        return nullcontext(self._uow.conn) if self._uow is not None else self._engine.connect()
-
-    @property
-    def _tx(self) -> Connection:
-        if self._uow is None:
-            raise TypeError("writing needs a repository built on a unit of work")
-        return self._uow.conn
 
     def get(self, user_id: int) -> User | None:
         """The user, active or not."""
