@@ -52,6 +52,21 @@ class XeroBooks:
             },
         )
 
+    def _allocate(self, seen: Seen, credit_note_id: str) -> Reply:
+        """`PUT /CreditNotes/{CreditNoteID}/Allocations`: kept on the credit note, as Xero lists them."""
+        key = seen.headers.get("idempotency-key", "")
+        if key and self.honour_idempotency and key in self.replies:
+            return self.replies[key]
+        note = next((c for c in self.credit_notes if c["CreditNoteID"] == credit_note_id), None)
+        if note is None:
+            return 404, {}, {"Title": "Not Found"}
+        made = [{**a, "AllocationID": str(uuid.uuid4())} for a in seen.json()["Allocations"]]
+        note.setdefault("Allocations", []).extend(made)
+        reply: Reply = (200, {}, {"Status": "OK", "Allocations": made})
+        if key:
+            self.replies[key] = reply
+        return reply
+
     @staticmethod
     def _where(seen: Seen) -> list[tuple[str, str]]:
         return [(k, v.replace('\\"', '"')) for k, v in WHERE.findall(seen.query.get("where", [""])[0])]
@@ -64,6 +79,8 @@ class XeroBooks:
         if not seen.headers.get("xero-tenant-id"):
             return 403, {}, {"Title": "Forbidden"}
         resource = seen.path.removeprefix("/api.xro/2.0/")
+        if resource.startswith("CreditNotes/") and resource.endswith("/Allocations"):
+            return self._allocate(seen, resource.split("/")[1])
         store = {
             "Contacts": self.contacts,
             "Invoices": self.invoices,

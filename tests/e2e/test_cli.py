@@ -14,15 +14,22 @@ from tests.builders import GOOD
 HEADER = ",".join(GOOD)
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path, input: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "handoff", *args],
         cwd=cwd,
+        input=input,
         capture_output=True,
         text=True,
         timeout=120,
         env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PATH": "/usr/bin:/bin"},
     )
+
+
+def add_user(db: str, email: str, role: str, cwd: Path) -> None:
+    """A real user for a command's `--actor` (which must name an active user with the right role)."""
+    added = run("users", "add", email, "--role", role, "--password-stdin", "--db", db, cwd=cwd, input="pw-test-12345\n")
+    assert added.returncode == 0, added.stderr
 
 
 def csv_file(tmp_path: Path, rows: list[dict[str, str]], name: str = "deals.csv") -> Path:
@@ -90,7 +97,8 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     result = run("demo", "--db", str(tmp_path / "demo.db"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "200 closed-won deals read" in out and "200 duplicates recognised" in out
+    # the bundled deals and the German public-sector ones (XRechnung)
+    assert "203 closed-won deals read" in out and "203 duplicates recognised" in out
     assert "invoices issued" in out and "payments applied" in out
     flat = " ".join(out.split())
     assert "finance asked for a credit note of" in flat and "someone else must approve it" in flat
@@ -193,6 +201,8 @@ def test_credit_note_request_and_approval(tmp_path: Path) -> None:
     assert run("import", str(csv_file(tmp_path, [GOOD])), "--db", db, cwd=tmp_path).returncode == 0
     issued = run("invoice", "issue", "--all", "--db", db, cwd=tmp_path)
     number = next(line.split(":")[0] for line in issued.stdout.splitlines() if line.startswith("INV-"))
+    for email, role in (("ann@acme.example", "finance"), ("bob@acme.example", "finance"), ("cy@acme.example", "admin")):
+        add_user(db, email, role, tmp_path)
     asked = run(
         "credit-note",
         "request",
@@ -240,5 +250,7 @@ def test_credit_note_request_and_approval(tmp_path: Path) -> None:
     run("approvals", "approve", "2", "--actor", "bob@acme.example", "--db", db, cwd=tmp_path)
     crn = run("invoice", "issue", "--id", "3", "--db", db, cwd=tmp_path)
     assert "CRN-DE-2026-000001" in crn.stdout, crn.stderr
-    unknown = run("credit-note", "request", "INV-NOPE", "--reason", "x", "--actor", "a@b.c", "--db", db, cwd=tmp_path)
+    unknown = run(
+        "credit-note", "request", "INV-NOPE", "--reason", "x", "--actor", "ann@acme.example", "--db", db, cwd=tmp_path
+    )
     assert unknown.returncode == 2 and "no invoice numbered INV-NOPE" in unknown.stderr

@@ -23,7 +23,7 @@ from handoff.kernel.storage import schema
 from handoff.users.service import Role
 from tests.builders import GOOD, event
 from tests.e2e.conftest import EMAILS, Site, csrf_of, login
-from tests.e2e.test_cli import csv_file, run
+from tests.e2e.test_cli import add_user, csv_file, run
 
 T0 = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
 UNREADABLE_LINES = [{"description": "x", "unit_prize": "12000.00"}]  # no version of handoff writes this key
@@ -77,6 +77,7 @@ def test_cli_lists_a_failed_event_refuses_what_is_not_failed_and_retries_it_once
     with sqlite3.connect(db) as conn:
         payload = json.dumps({**GOOD, "deal_id": "D-9", "lines": REPAIRED_LINES})
         conn.execute("UPDATE inbox SET payload = ? WHERE id = 2", (payload,))
+    add_user(url, "ops@acme.example", "admin", tmp_path)
     done = run(
         "inbox", "retry", "--all", "--db", url, "--actor", "ops@acme.example", "--reason", "payload repaired",
         cwd=tmp_path,
@@ -100,7 +101,7 @@ def test_cli_lists_a_failed_event_refuses_what_is_not_failed_and_retries_it_once
 def _without_german_vat(ctx: AppContext) -> AppContext:
     rates = ctx.config.vat_rates
     broken = VatRates({cc: r for cc, r in rates.rates.items() if cc != "DE"}, rates.source, rates.as_of)
-    return AppContext(ctx.engine, replace(ctx.config, vat_rates=broken), ctx.clock)
+    return replace(ctx, config=replace(ctx.config, vat_rates=broken))
 
 
 def _inbox_id(site: Site, event_id: str) -> int:

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from handoff.context import AppContext
 
 
+def _actor(ctx: AppContext, given: str) -> str:
+    """The stored address of the finance or admin user `--actor` names; refused otherwise."""
+    from handoff.users.service import Role, UserError, acting_user
+
+    try:
+        return acting_user(ctx, given, (Role.FINANCE, Role.ADMIN)).email
+    except UserError as exc:
+        fail(exc.message)
+
+
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
     credit_note = typer.Typer(help="Credit notes: asked for by one person, approved by another.", no_args_is_help=True)
     approvals = typer.Typer(help="Requests waiting for a second person (four-eyes).", no_args_is_help=True)
@@ -40,7 +50,8 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         from handoff.approvals.service import ApprovalError, request_credit_note
 
         try:
-            asked = request_credit_note(context(db), number, reason, actor, _parse_quantities(line or []))
+            ctx = context(db)
+            asked = request_credit_note(ctx, number, reason, _actor(ctx, actor), _parse_quantities(line or []))
         except ApprovalError as exc:
             fail(str(exc))
         out.print(
@@ -59,7 +70,8 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         from handoff.approvals.service import ApprovalError, void_credit_note
 
         try:
-            approval = void_credit_note(context(db), invoice_id, actor, reason)
+            ctx = context(db)
+            approval = void_credit_note(ctx, invoice_id, _actor(ctx, actor), reason)
         except ApprovalError as exc:
             fail(str(exc))
         out.print(f"credit-note draft {invoice_id} voided (approval {approval['id']} on {approval['subject']})")
@@ -101,7 +113,8 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         from handoff.approvals.service import ApprovalError, approve
 
         try:
-            done = approve(context(db), approval_id, actor, note)
+            ctx = context(db)
+            done = approve(ctx, approval_id, _actor(ctx, actor), note)
         except ApprovalError as exc:
             fail(str(exc))
         out.print(
@@ -120,7 +133,8 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         from handoff.approvals.service import ApprovalError, reject
 
         try:
-            reject(context(db), approval_id, actor, note)
+            ctx = context(db)
+            reject(ctx, approval_id, _actor(ctx, actor), note)
         except ApprovalError as exc:
             fail(str(exc))
         out.print(f"approval {approval_id} rejected")

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from handoff.kernel.money import D
+from handoff.users.domain import normal_email
 
 
 class ApprovalKind(enum.StrEnum):
@@ -42,8 +43,9 @@ class Approval:
 
 
 def person(actor: str) -> str:
-    """The person behind an actor: web users act as `user:EMAIL`, the CLI as `EMAIL`."""
-    return actor.removeprefix("user:").strip().lower()
+    """The person behind an actor: web users act as `user:EMAIL`, the CLI as `EMAIL`; compared on
+    the normalised address (case, whitespace, the domain's trailing dot, Unicode forms)."""
+    return normal_email(actor.strip().removeprefix("user:"))
 
 
 def quantities_in(payload: Mapping[str, Any]) -> dict[int, Decimal]:

@@ -6,7 +6,9 @@ pending or approved. Finance hears of the request; another person approves it (t
 draft is built by `domain.invoices.credit_note` and stored like any draft, linked to the invoice's
 orders, to be issued in series CRN) or rejects it. The requester hears the decision. A credit-note
 draft that should not go out after all (approved by mistake, overtaken) is voided before it is
-issued (`void_credit_note`): its quantities are free to be credited again.
+issued (`void_credit_note`): its quantities are free to be credited again. A credit asked for by
+the review of a deal amended after invoicing (`invoicing.service.amendments`) that is rejected or
+voided reopens that review, since the difference is back.
 
 An approval leaves `pending` once, through `UPDATE ... WHERE status = 'pending'`: of two people
 deciding at the same moment, one updates the row and the other finds nothing to update.
@@ -32,6 +34,7 @@ from handoff.invoicing.domain.invoices import (
     credit_note,
     credit_quantities,
 )
+from handoff.invoicing.service import reviews
 from handoff.kernel.storage.paging import Page
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 from handoff.notifications import service as notices
@@ -63,53 +66,71 @@ def request_credit_note(
 ) -> dict[str, Any]:
     """Ask for a credit note on an issued invoice: all that is left uncredited, or `quantities`
     (invoice line number -> quantity). Stored as a pending approval; finance is told."""
+    now = ctx.clock()
+    with ctx.unit_of_work() as uow:
+        approval_id = ask_for_credit_note(uow, ctx, now, invoice_number, reason, actor, quantities)
+        uow.commit()
+    return get_approval(ctx, approval_id)
+
+
+def ask_for_credit_note(
+    uow: UnitOfWork,
+    ctx: AppContext,
+    now: datetime,
+    invoice_number: str,
+    reason: str,
+    actor: str,
+    quantities: Mapping[int, Decimal] | None = None,
+    amendment: Mapping[str, Any] | None = None,
+) -> int:
+    """`request_credit_note` in the caller's transaction (an amendment's review asks for its
+    credit in the same one as it records its step); `amendment`: the review it comes from
+    (`task_id`, `deal_id`), kept in the payload so that a refusal reopens that review. Its id."""
     reason = reason.strip()
     if not reason:
         raise ApprovalError("invalid", "a credit note needs a reason")
-    now = ctx.clock()
-    with ctx.unit_of_work() as uow:
-        repo = uow.repository(ApprovalRepository)
-        _, invoice = _issued_invoice(repo, invoice_number)
-        try:
-            wanted = credit_quantities(invoice, quantities, repo.credited_quantities(invoice_number))
-            draft = credit_note(invoice, reason, wanted)  # refused now rather than at approval
-        except InvoiceError as exc:
-            raise ApprovalError("not_creditable", str(exc)) from exc
-        payload = {
-            "reason": reason,
-            "quantities": {str(n): str(q) for n, q in sorted(wanted.items())},
-            "gross": str(draft.totals.tax_inclusive),
-            "currency": draft.currency,
-        }
-        approval_id = repo.add(ApprovalKind.CREDIT_NOTE, invoice_number, payload, actor, now)
-        uow.audit(
-            at=now,
-            actor=actor,
-            action="credit_note.requested",
-            entity_type="invoice",
-            entity_id=invoice_number,
-            reason=reason,
-            after={"approval": approval_id, **payload},
-        )
-        finance = ctx.config.model.notifications.finance_email
-        notices.send(
-            uow,
-            ctx,
-            now,
-            key=f"approval:{approval_id}:requested",
-            topic="approval",
-            to=[finance],
-            subject=f"[handoff] Credit note for {invoice_number} awaits approval",
-            text=(
-                f"{person(actor)} asks for a credit note of {draft.totals.tax_inclusive} {draft.currency} "
-                f"on invoice {invoice_number}: {reason}\nApproval {approval_id}: "
-                f"handoff approvals approve {approval_id} (someone other than the requester).\n"
-            ),
-            channels=list(ctx.config.model.notifications.approval_channels),
-            extra={"approval_id": approval_id, "actions": True},
-        )
-        uow.commit()
-    return get_approval(ctx, approval_id)
+    repo = uow.repository(ApprovalRepository)
+    _, invoice = _issued_invoice(repo, invoice_number)
+    try:
+        wanted = credit_quantities(invoice, quantities, repo.credited_quantities(invoice_number))
+        draft = credit_note(invoice, reason, wanted)  # refused now rather than at approval
+    except InvoiceError as exc:
+        raise ApprovalError("not_creditable", str(exc)) from exc
+    payload = {
+        "reason": reason,
+        "quantities": {str(n): str(q) for n, q in sorted(wanted.items())},
+        "gross": str(draft.totals.tax_inclusive),
+        "currency": draft.currency,
+        **({"amendment": dict(amendment)} if amendment else {}),
+    }
+    approval_id = repo.add(ApprovalKind.CREDIT_NOTE, invoice_number, payload, actor, now)
+    uow.audit(
+        at=now,
+        actor=actor,
+        action="credit_note.requested",
+        entity_type="invoice",
+        entity_id=invoice_number,
+        reason=reason,
+        after={"approval": approval_id, **payload},
+    )
+    finance = ctx.config.model.notifications.finance_email
+    notices.send(
+        uow,
+        ctx,
+        now,
+        key=f"approval:{approval_id}:requested",
+        topic="approval",
+        to=[finance],
+        subject=f"[handoff] Credit note for {invoice_number} awaits approval",
+        text=(
+            f"{person(actor)} asks for a credit note of {draft.totals.tax_inclusive} {draft.currency} "
+            f"on invoice {invoice_number}: {reason}\nApproval {approval_id}: "
+            f"handoff approvals approve {approval_id} (someone other than the requester).\n"
+        ),
+        channels=list(ctx.config.model.notifications.approval_channels),
+        extra={"approval_id": approval_id, "actions": True},
+    )
+    return approval_id
 
 
 def _decide(
@@ -210,6 +231,7 @@ def reject(
             after={"approval": approval_id, "status": "rejected", "requested_by": approval.requested_by},
         )
         _tell_requester(uow, ctx, now, approval, "rejected", actor, note, "No credit note was made.")
+        _reopen_review(uow, now, approval, actor, f"credit request {approval_id} rejected: {note}")
         if reply is not None:
             notices.answer(
                 uow,
@@ -293,8 +315,17 @@ def void_credit_note(ctx: AppContext, invoice_id: int, actor: str, reason: str) 
             reason,
             "The credit-note draft will not be issued; its quantities can be credited again.",
         )
+        _reopen_review(uow, now, approval, actor, f"credit-note draft {invoice_id} voided: {reason}")
         uow.commit()
     return get_approval(ctx, approval.id)
+
+
+def _reopen_review(uow: UnitOfWork, now: datetime, approval: Approval, actor: str, why: str) -> None:
+    """A credit asked for by an amendment's review that will not be made: the difference is back,
+    so is the review (finance asks again or dismisses it)."""
+    origin = approval.payload.get("amendment")
+    if isinstance(origin, Mapping) and origin.get("task_id"):
+        reviews.reopen(uow, int(origin["task_id"]), now, actor, why)
 
 
 def _tell_requester(

@@ -18,7 +18,7 @@ from handoff.users.service import Role, User
 from handoff.web.auth import api_user
 from handoff.web.deps import Ctx, Filter, Limit, Offset
 from handoff.web.errors import ERROR_RESPONSES, ApiError
-from handoff.web.schemas import In, Out, Page, ShortText, page_out
+from handoff.web.schemas import POSITIVE_AMOUNT, In, Out, Page, ShortText, page_out
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["payments"])
 READERS = (Role.FINANCE, Role.AUDITOR, Role.ADMIN)
@@ -42,7 +42,7 @@ class PaymentPage(Page):
 
 class PaymentIn(In):
     invoice_number: ShortText = Field(min_length=1)
-    amount: str = Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,2})?$", description="positive decimal, e.g. 1190.00")
+    amount: str = Field(pattern=POSITIVE_AMOUNT, description="positive decimal, e.g. 1190.00")
     paid_on: date
     reference: ShortText = ""
 

@@ -17,6 +17,23 @@ if TYPE_CHECKING:
     from handoff.context import AppContext
 
 
+ActorOption = Annotated[
+    Optional[str], typer.Option(help="Your e-mail (audited): an active finance or admin user.", metavar="EMAIL")
+]
+
+
+def _actor(ctx: AppContext, given: str | None, default: str) -> str:
+    """The stored address of the active finance or admin user `--actor` names, else refused; `default` without one."""
+    from handoff.users.service import Role, UserError, acting_user
+
+    if given is None:
+        return default
+    try:
+        return acting_user(ctx, given, (Role.FINANCE, Role.ADMIN)).email
+    except UserError as exc:
+        fail(exc.message)
+
+
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
     dunning = typer.Typer(help="Payment reminders.", no_args_is_help=True)
     app.add_typer(dunning, name="dunning")
@@ -47,13 +64,18 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
     @app.command("dispute")
     def dispute(
-        invoice: str, db: DbOption = None, clear: bool = False, reason: str = "", actor: str = "finance@cli"
+        invoice: str,
+        db: DbOption = None,
+        clear: bool = False,
+        reason: str = "",
+        actor: ActorOption = None,
     ) -> None:
         """Mark an invoice disputed (no reminders while disputed), or --clear the dispute."""
         from handoff.collections.service import DunningError, set_dispute
 
         try:
-            changed = set_dispute(context(db), invoice, actor, reason, clear)
+            ctx = context(db)
+            changed = set_dispute(ctx, invoice, _actor(ctx, actor, "finance@cli"), reason, clear)
         except DunningError as exc:
             fail(str(exc))
         state = "no longer disputed" if clear else "disputed"
@@ -66,7 +88,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         until: Annotated[Optional[str], typer.Option(help="Last paused day, YYYY-MM-DD.")] = None,
         clear: Annotated[bool, typer.Option("--clear", help="Lift the pause.")] = False,
         reason: str = "",
-        actor: str = "finance@cli",
+        actor: ActorOption = None,
     ) -> None:
         """Pause a customer's payment reminders (until a date, or until --clear)."""
         from datetime import date
@@ -79,7 +101,8 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         except ValueError:
             fail(f"--until {until!r} is not a date (YYYY-MM-DD)")
         try:
-            pause(context(db), customer, actor, last, reason, lift=clear)
+            ctx = context(db)
+            pause(ctx, customer, _actor(ctx, actor, "finance@cli"), last, reason, lift=clear)
         except DunningError as exc:
             fail(str(exc))
         out.print(f"{customer}: reminders " + ("resumed" if clear else f"paused until {last or 'lifted'}"))

@@ -1,20 +1,20 @@
 """Collections storage: the only SQL for reminders sent, invoice disputes and dunning pauses.
 
-Dunning decides on invoices it does not own, so it also reads, without writing them, the invoices
-(open amounts, due dates, the stored document, whose buyer is the billing contact reminders go to)
-and the deal owners of their orders. Nothing here commits.
+Dunning decides on invoices it does not own: which are open and overdue, and by how much, it asks
+invoicing's ledger; here it also reads, without writing them, an invoice's stored document (whose
+buyer is the billing contact reminders go to) and the deal owners of its orders. Nothing here commits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
 from sqlalchemy import delete, select
 
-from handoff.collections.domain import CustomerPause, InvoiceState, Tone
+from handoff.collections.domain import CustomerPause, Tone
 from handoff.invoicing.domain.invoices import Invoice, invoice_from_json
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many
@@ -24,7 +24,7 @@ CHUNK = 5000  # invoice ids per IN (...) list
 
 
 class OverdueInvoice(NamedTuple):
-    """An issued, unpaid invoice past its due date, with the figures its owners are told."""
+    """An issued invoice with something open past its due date, with the figures its owners are told."""
 
     id: int
     number: str
@@ -32,6 +32,7 @@ class OverdueInvoice(NamedTuple):
     gross_amount: Decimal
     paid_amount: Decimal
     currency: str
+    credited_amount: Decimal = Decimal(0)
 
 
 class InvoiceOwner(NamedTuple):
@@ -52,55 +53,20 @@ class DunningRepository(OnUnitOfWorkOrEngine):
 
     # -- the dunning run ------------------------------------------------------------------------
 
-    def overdue(self, today: date) -> tuple[list[InvoiceState], dict[str, OverdueInvoice]]:
-        """Issued invoices not paid and due before `today`, in id order, as dunning sees them (the
-        levels already sent, disputed or not), and the same invoices by number."""
-        inv, rem, dis = schema.invoices, schema.dunning_reminders, schema.invoice_disputes
+    def history(self, invoice_ids: Sequence[int]) -> tuple[dict[int, list[tuple[int, date]]], set[int]]:
+        """Of these invoices: the reminder levels sent (with the day each went out), and which are
+        disputed. The invoices themselves, and what is open on them, come from invoicing's ledger."""
+        rem, dis = schema.dunning_reminders, schema.invoice_disputes
+        sent: dict[int, list[tuple[int, date]]] = {}
+        disputed: set[int] = set()
         with self._connect() as conn:
-            rows = conn.execute(
-                select(
-                    inv.c.id,
-                    inv.c.number,
-                    inv.c.customer_id,
-                    inv.c.due_date,
-                    inv.c.gross_amount,
-                    inv.c.paid_amount,
-                    inv.c.currency,
-                )
-                .where(
-                    inv.c.status == "issued",
-                    inv.c.kind == "invoice",
-                    inv.c.payment_state != "paid",
-                    inv.c.due_date < today,
-                )
-                .order_by(inv.c.id)
-            ).all()
-            ids = [r.id for r in rows]
-            sent: dict[int, list[tuple[int, date]]] = {}
-            disputed: set[int] = set()
-            for chunk in (ids[k : k + CHUNK] for k in range(0, len(ids), CHUNK)):
+            for k in range(0, len(invoice_ids), CHUNK):
+                chunk = invoice_ids[k : k + CHUNK]
                 q = select(rem.c.invoice_id, rem.c.level, rem.c.sent_on).where(rem.c.invoice_id.in_(chunk))
                 for r in conn.execute(q):
                     sent.setdefault(r.invoice_id, []).append((r.level, r.sent_on))
                 disputed.update(conn.execute(select(dis.c.invoice_id).where(dis.c.invoice_id.in_(chunk))).scalars())
-        states = [
-            InvoiceState(
-                r.number,
-                r.customer_id,
-                r.due_date,
-                r.gross_amount - r.paid_amount,
-                r.currency,
-                disputed=r.id in disputed,
-                levels_sent=frozenset(lv for lv, _ in sent.get(r.id, ())),
-                last_reminder_on=max((on for _, on in sent.get(r.id, ())), default=None),
-            )
-            for r in rows
-        ]
-        by_number = {
-            r.number: OverdueInvoice(r.id, r.number, r.due_date, r.gross_amount, r.paid_amount, r.currency)
-            for r in rows
-        }
-        return states, by_number
+        return sent, disputed
 
     def pauses(self) -> list[CustomerPause]:
         p = schema.dunning_pauses

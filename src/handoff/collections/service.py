@@ -3,12 +3,14 @@
 `run_dunning` asks the policy (`handoff.collections.domain`, configured in `HANDOFF_DUNNING` or
 `defaults/dunning.yaml`) which reminders are due today, renders each from the Jinja2 template of
 its tone (`templates/dunning/{friendly,firm,final}.txt`: first line the subject) and queues it as
-an e-mail through the outbox: to the billing contact the invoice was issued to (the buyer in its
-stored document; the customer record follows later deals and may name someone else by now), copied
+an e-mail through the outbox: to the invoice's billing contact (the buyer in its stored document, or
+the contact finance set for the invoice since, `invoicing.service.contacts`; the customer record
+follows later deals and may name someone else by now), copied
 to the roles of its level (`account_owner`: the deal owner; `finance_lead`: configured; or a
 literal address). The outbox key is per (invoice, level) and `dunning_reminders` is unique on the
 same pair, so a level goes out once however often the job runs. The deal owner hears of overdue
-and reminded invoices (topic `payment_status`).
+and reminded invoices (topic `payment_status`), and the deal in its CRM shows them
+(`deals.service.crm_status`: overdue, reminder level; a dispute set or cleared likewise).
 """
 
 from __future__ import annotations
@@ -21,9 +23,14 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from handoff.collections.domain import Reminder, due_reminders
+from handoff.collections.domain import InvoiceState, Reminder, due_reminders
 from handoff.collections.repository import DunningRepository, OverdueInvoice
 from handoff.context import AppContext
+from handoff.deals.service import crm_status
+from handoff.invoicing.domain.contacts import as_issued
+from handoff.invoicing.domain.payment import instructions, pay_to
+from handoff.invoicing.service import contacts as invoice_contacts
+from handoff.invoicing.service import ledger
 from handoff.kernel.storage.unit_of_work import Notice, UnitOfWork
 from handoff.notifications import service as notices
 
@@ -65,10 +72,14 @@ def render(tone: str, values: dict[str, Any]) -> tuple[str, str]:
     return subject.strip(), text.lstrip("\n")
 
 
-def _letter(repo: DunningRepository, ctx: AppContext, reminder: Reminder, invoice_id: int) -> Letter | str:
+def _letter(
+    uow: UnitOfWork, repo: DunningRepository, ctx: AppContext, reminder: Reminder, invoice_id: int
+) -> Letter | str:
     """The reminder as an e-mail, or why it cannot be sent."""
     invoice = repo.invoice(invoice_id)
-    billing = invoice.buyer.billing_email  # the contact it was issued to, not the customer record's current one
+    # the invoice's own contact (as issued, or as finance changed it since), not the customer record's current one
+    contact = invoice_contacts.billing_contact(uow, invoice_id) or as_issued(invoice)
+    billing = contact.email
     if not billing:
         return "the invoice was issued without a billing e-mail address (buyer.billing_email)"
     owners = [o.owner_email for o in repo.owners(invoice_id) if o.owner_email]
@@ -87,7 +98,7 @@ def _letter(repo: DunningRepository, ctx: AppContext, reminder: Reminder, invoic
         {
             "invoice_number": reminder.invoice_number,
             "customer_name": invoice.buyer.legal_name,
-            "contact_name": invoice.buyer.billing_contact_name,
+            "contact_name": contact.name,
             "due_date": invoice.due_date,
             "days_overdue": reminder.days_overdue,
             "amount_open": f"{reminder.amount_open:,.2f}",
@@ -96,6 +107,8 @@ def _letter(repo: DunningRepository, ctx: AppContext, reminder: Reminder, invoic
             "seller_name": seller.name,
             "iban": seller.iban,
             "bic": seller.bic,
+            # the invoice's own payment means, as its PDF and e-mail state them
+            "pay_to": pay_to(instructions(seller, invoice.currency, invoice.number or "", invoice.payment_reference)),
             "payment_reference": invoice.payment_reference or "",
         },
     )
@@ -111,11 +124,11 @@ def run_dunning(
     run = DunningRun(today)
     with ctx.unit_of_work() as uow:
         repo = uow.repository(DunningRepository)
-        states, invoices = repo.overdue(today)
+        states, invoices = _overdue(uow, repo, today)
         run.overdue = sum(1 for s in states if s.amount_open > 0)
         for reminder in due_reminders(states, ctx.config.dunning, today, repo.pauses()):
             invoice = invoices[reminder.invoice_number]
-            letter = _letter(repo, ctx, reminder, invoice.id)
+            letter = _letter(uow, repo, ctx, reminder, invoice.id)
             if isinstance(letter, str):
                 run.skipped.append((reminder.invoice_number, letter))
                 continue
@@ -147,8 +160,40 @@ def run_dunning(
             for s in states:  # the sales side sees each invoice turn overdue, once
                 if s.amount_open > 0:
                     _tell_owners(uow, repo, ctx, invoices[s.number], "overdue", None)
+                    # and, in its CRM, the deal shows it overdue with the reminder level (when it changed)
+                    crm_status.invoice_changed(uow, ctx, invoices[s.number].id, now)
             uow.commit()
     return run
+
+
+def _overdue(
+    uow: UnitOfWork, repo: DunningRepository, today: date
+) -> tuple[list[InvoiceState], dict[str, OverdueInvoice]]:
+    """Issued invoices with something open (gross - paid - credited, from invoicing's ledger) and
+    due before `today`, in id order, as dunning sees them (levels sent, disputed or not); and the
+    same invoices by number. An invoice settled by payment or credit is not among them."""
+    late = ledger.open_invoices(uow, due_before=today)
+    sent, disputed = repo.history([i.id for i in late])
+    states = [
+        InvoiceState(
+            i.number,
+            i.customer_id,
+            i.due_date,
+            i.open_amount,
+            i.currency,
+            disputed=i.id in disputed,
+            levels_sent=frozenset(lv for lv, _ in sent.get(i.id, ())),
+            last_reminder_on=max((on for _, on in sent.get(i.id, ())), default=None),
+        )
+        for i in late
+    ]
+    by_number = {
+        i.number: OverdueInvoice(
+            i.id, i.number, i.due_date, i.gross_amount, i.paid_amount, i.currency, i.credited_amount
+        )
+        for i in late
+    }
+    return states, by_number
 
 
 def _tell_owners(
@@ -174,8 +219,14 @@ def _tell_owners(
                 invoice.currency,
                 deal_id=order.deal_id,
                 due_date=invoice.due_date,
-                extra=extra,
+                extra={**_credit(invoice), **(extra or {})},
             )
+
+
+def _credit(invoice: OverdueInvoice) -> dict[str, str]:
+    """Credit applied to the invoice and what is still open on it (gross - paid - credited)."""
+    open_amount = invoice.gross_amount - invoice.paid_amount - invoice.credited_amount
+    return {"credited": str(invoice.credited_amount), "open": str(open_amount)}
 
 
 # -- disputes and pauses ------------------------------------------------------------------------
@@ -195,6 +246,7 @@ def set_dispute(ctx: AppContext, invoice_number: str, actor: str, reason: str = 
             changed = not repo.is_disputed(invoice_id)
             repo.open_dispute(invoice_id, reason, actor, now)
         if changed:
+            crm_status.invoice_changed(uow, ctx, invoice_id, now)
             uow.audit(
                 at=now,
                 actor=actor,

@@ -1,5 +1,6 @@
 """The deals commands: `handoff check` judges a deal file without storing anything, `handoff import` takes it in,
-`handoff inbox failed` lists the deal events that failed to apply and `handoff inbox retry` sends them through again.
+`handoff inbox failed` lists the deal events that failed to apply and `handoff inbox retry` sends them through again;
+`handoff inbox repair` re-dates a deal's versions stamped in the future.
 
 Mounted on the root app by `handoff.cli`, which passes in how a command gets its AppContext.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
 
@@ -25,6 +26,18 @@ from handoff.kernel.cli_support import DbOption, fail, out
 
 if TYPE_CHECKING:
     from handoff.context import AppContext
+
+
+def _actor(ctx: AppContext, given: str | None, default: str) -> str:
+    """The stored address of the active admin user `--actor` names, else refused; `default` without one."""
+    from handoff.users.service import Role, UserError, acting_user
+
+    if given is None:
+        return default
+    try:
+        return acting_user(ctx, given, (Role.ADMIN,)).email
+    except UserError as exc:
+        fail(exc.message)
 
 
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
@@ -71,12 +84,16 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         db: DbOption = None,
         source: Annotated[Optional[str], typer.Option(help="Source name (default file:NAME).")] = None,
     ) -> None:
-        """Import deals from a CSV or JSON file: stored in the inbox all or nothing, then applied."""
+        """Import deals from a CSV or JSON file: stored in the inbox all or nothing, then applied.
+        A file with a value the database cannot store, or a version time further ahead of the clock
+        than `intake.future_tolerance_seconds`, is refused naming the line (nothing is stored)."""
         from handoff.deals.service.intake import ingest
 
+        settings = Settings.from_env()
         try:
-            events = read_deal_file(file, source)
-        except IntakeError as exc:
+            intake = load_business_config(settings.config_file, settings.rules_file).model.intake
+            events = read_deal_file(file, source, tolerance=timedelta(seconds=intake.future_tolerance_seconds))
+        except (IntakeError, ConfigError) as exc:
             fail(str(exc))
         ctx = context(db)
         received, processed = ingest(ctx, events, render_ahead=True)
@@ -132,7 +149,9 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         inbox_id: Annotated[Optional[int], typer.Argument(metavar="ID", help="The failed event's id.")] = None,
         retry_all: Annotated[bool, typer.Option("--all", help="Every failed event.")] = False,
         db: DbOption = None,
-        actor: Annotated[str, typer.Option(help="Who retries (audited).", metavar="EMAIL")] = "operator@cli",
+        actor: Annotated[
+            Optional[str], typer.Option(help="Who retries (audited); an active admin user.", metavar="EMAIL")
+        ] = None,
         reason: Annotated[str, typer.Option(help="Why (audited), e.g. what was fixed.")] = "",
     ) -> None:
         """Put failed deal events back to pending, apply pending events, and say what became of them.
@@ -142,6 +161,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         if (inbox_id is None) == (not retry_all):
             fail("give the id of a failed inbox event, or --all")
         ctx = context(db)
+        actor = _actor(ctx, actor, "operator@cli")
         try:
             report = (
                 events.retry_all(ctx, actor, reason)
@@ -165,6 +185,83 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         out.print(f"{len(report.outcomes)} retried: {counts}")
         if report.count(events.InboxStatus.FAILED):
             raise typer.Exit(1)
+
+    @inbox.command("repair")
+    def inbox_repair(
+        deal_id: Annotated[str, typer.Argument(metavar="DEAL_ID", help="The deal whose versions to re-date.")],
+        db: DbOption = None,
+        actor: Annotated[
+            Optional[str], typer.Option(help="Who repairs (audited); an active admin user.", metavar="EMAIL")
+        ] = None,
+        reason: Annotated[str, typer.Option(help="Why (audited).")] = "",
+    ) -> None:
+        """Re-date a deal's versions dated in the future to when they were received (audited), so that
+        the genuine later updates they made stale are applied."""
+        from handoff.deals.service import inbox as events
+
+        ctx = context(db)
+        actor = _actor(ctx, actor, "operator@cli")
+        try:
+            report = events.repair_future(ctx, deal_id, actor, reason)
+        except events.RepairRefused as exc:
+            fail(str(exc))
+        for r in report.redated:
+            out.print(
+                f"inbox event {r.inbox_id} ({r.event_id}): {r.before.isoformat()} -> {r.after.isoformat()}",
+                highlight=False,
+            )
+        if report.version is not None:
+            before, after = report.version
+            out.print(f"deal {deal_id}: applied version {before.isoformat()} -> {after.isoformat()}", highlight=False)
+        for o in report.requeued:
+            out.print(f"inbox event {o.id} ({o.event_id}) sent through again: {o.status.value}", highlight=False)
+        out.print(f"{len(report.redated)} re-dated, {len(report.requeued)} stale events sent through again")
+
+    tax = typer.Typer(help="Deals whose invoice tax could not be determined.", no_args_is_help=True)
+    app.add_typer(tax, name="tax")
+
+    @tax.command("held")
+    def tax_held(db: DbOption = None) -> None:
+        """Deals waiting in the exception queue because their tax could not be determined, and why."""
+        from handoff.deals.service import tax_holds
+        from handoff.deals.service.orders import exception_queue
+
+        ctx = context(db)
+        held = set(tax_holds.held(ctx))
+        for item in exception_queue(ctx):
+            if item["deal_id"] in held:
+                why = "; ".join(p["message"] for p in item["problems"] if p["code"] == "tax_undetermined")
+                out.print(f"{item['deal_id']} ({item['owner']}): {why}", highlight=False, soft_wrap=True)
+        out.print(f"{len(held)} held; `handoff tax retry` once the cause is fixed or the engine answers again")
+
+    @tax.command("retry")
+    def tax_retry(
+        deal_ids: Annotated[Optional[list[str]], typer.Argument(metavar="[DEAL_ID]...", help="Only these.")] = None,
+        db: DbOption = None,
+        engine_only: Annotated[bool, typer.Option("--engine-only", help="Only those a tax engine failed.")] = False,
+        actor: Annotated[
+            Optional[str], typer.Option(help="Who retries (audited); an active finance or admin user.", metavar="EMAIL")
+        ] = None,
+    ) -> None:
+        """Send held deals through again: drafted once their tax can be determined, else held again."""
+        from handoff.deals.service import tax_holds
+        from handoff.users.service import Role, UserError, acting_user
+
+        ctx = context(db)
+        who = "operator@cli"
+        if actor is not None:
+            try:
+                who = acting_user(ctx, actor, (Role.FINANCE, Role.ADMIN)).email
+            except UserError as exc:
+                fail(exc.message)
+        tried = set(tax_holds.held(ctx, engine_only=engine_only))
+        if deal_ids:
+            tried &= set(deal_ids)
+        tax_holds.retry(ctx, who, sorted(tried), engine_only=engine_only)
+        still = tried & set(tax_holds.held(ctx))
+        for deal_id in sorted(tried):
+            out.print(f"{deal_id}: {'still held' if deal_id in still else 'ready'}", highlight=False)
+        out.print(f"{len(tried)} sent through again: {len(tried) - len(still)} ready, {len(still)} still held")
 
 
 _LIST_CHUNK = 1000

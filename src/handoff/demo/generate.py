@@ -28,7 +28,7 @@ COUNTRIES = {  # country: (weight, currency, cities)
     "PL": (3, "EUR", ["Warszawa", "Kraków", "Wrocław"]),
     "DK": (2, "EUR", ["København", "Aarhus"]),
     "SE": (2, "EUR", ["Stockholm", "Göteborg", "Malmö"]),
-    "US": (18, "USD", ["New York", "Austin", "Chicago", "Seattle", "Boston", "Denver"]),
+    "US": (18, "USD", ["New York", "Austin", "Chicago", "Portland", "Boston", "Denver"]),  # all in us_sales_tax.yaml
     "GB": (6, "GBP", ["London", "Manchester", "Edinburgh", "Bristol"]),
     "CH": (3, "CHF", ["Zürich", "Basel", "Genève"]),
     "CA": (2, "USD", ["Toronto", "Vancouver", "Montréal"]),
@@ -99,6 +99,7 @@ SUFFIX = {
     "CH": ["AG", "GmbH"],
     "CA": ["Inc.", "Ltd."],
 }
+US_STATES = {"New York": "NY", "Austin": "TX", "Chicago": "IL", "Portland": "OR", "Boston": "MA", "Denver": "CO"}
 KINDS = ["Systems", "Logistik", "Digital", "Analytics", "Industries", "Labs", "Partners"]
 STREETS = ["Hauptstraße", "Main Street", "Rue de la Paix", "Kerkstraat"]
 PRODUCTS = [
@@ -189,6 +190,8 @@ def deals(
             "legal_entity": "ACME-US" if country in ("US", "CA") else "ACME-DE",
             "owner_email": rng.choice(OWNERS),
         }
+        # a US customer's state, for its sales tax (set without drawing, so the other values stay as they were)
+        row["billing_state"] = US_STATES.get(row["billing_city"], "") if country == "US" else ""
         if rng.random() < defect_rate:
             _defect(row, rng.choice(DEFECTS), eu and not consumer)
         yield row

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import secrets
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -20,11 +22,13 @@ from handoff.cash.service.payments import apply_payments
 from handoff.collections.service import run_dunning
 from handoff.config import Settings
 from handoff.context import AppContext
+from handoff.deals.domain.orders import DealEvent
 from handoff.deals.formats import read_deal_file
 from handoff.deals.service.intake import ingest
 from handoff.deals.service.orders import exception_queue, update_fields
 from handoff.invoicing.domain.invoices import Invoice
 from handoff.invoicing.service.issuing import issue_all_drafts
+from handoff.kernel.audit_keys import load_audit_keys, sidecar
 from handoff.kernel.money import CENT
 from handoff.notifications.channels.log import LogChannel
 from handoff.reporting.service import digest
@@ -32,12 +36,16 @@ from handoff.users.service import add_user
 from handoff.worker.outbox import deliver_due
 
 DEALS = Path(__file__).parent / "deals.csv"
+# German public-sector buyers (XRechnung, with Leitweg-IDs), and the Peppol IDs of the customer
+# master that the CRM export lacks (customer_id -> peppol_id; a business without one is not on Peppol)
+PUBLIC_DEALS = Path(__file__).parent / "public_sector_deals.csv"
+PEPPOL_IDS = Path(__file__).parent / "peppol_ids.csv"
 # Demo logins (documented in the README). The sales user owns deals in the bundled data.
 DEMO_USERS = (
-    ("admin@acme.example", "admin", "demo-admin"),
-    ("finance@acme.example", "finance", "demo-finance"),
-    ("ben.carter@acme.example", "sales", "demo-sales"),
-    ("auditor@acme.example", "auditor", "demo-auditor"),
+    ("admin@acme.example", "admin", "demo-admin-keeps-keys"),
+    ("finance@acme.example", "finance", "demo-finance-books-cash"),
+    ("ben.carter@acme.example", "sales", "demo-sales-closes-deals"),
+    ("auditor@acme.example", "auditor", "demo-auditor-reads-all"),
 )
 
 
@@ -46,15 +54,21 @@ def run_demo(db: Path, out: Console) -> None:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     notices = db.with_suffix(".notices.log")
     notices.unlink(missing_ok=True)
-    ctx = build_context(replace(Settings.from_env(), database_url=f"sqlite:///{db}"))
+    settings = replace(Settings.from_env(), database_url=f"sqlite:///{db}")
+    key_file = _audit_key_file(settings)
+    ctx = build_context(settings)
+    # users first: a deal's exceptions go to its owner when the owner is a user, else to finance
+    for email, role, password in DEMO_USERS:
+        add_user(ctx, email, role, password, actor="demo")
     out.rule("1. Intake")
-    events = read_deal_file(DEALS, source="crm-export")
+    events = demo_events()
     received, processed = ingest(ctx, events)
     out.print(
-        f"{len(events)} closed-won deals read from {DEALS.name}: {received.received} stored in the inbox, "
+        f"{len(events)} closed-won deals read from {DEALS.name} and {PUBLIC_DEALS.name}: "
+        f"{received.received} stored in the inbox, "
         f"{processed.applied} applied"
     )
-    again, _ = ingest(ctx, read_deal_file(DEALS, source="crm-export"))
+    again, _ = ingest(ctx, demo_events())
     out.print(f"the same export delivered again: {again.duplicates} duplicates recognised, {again.received} new")
     _states(ctx, out)
 
@@ -135,11 +149,44 @@ def run_demo(db: Path, out: Console) -> None:
     out.rule("8. Audit trail")
     count, broken = verify(ctx)
     out.print(f"audit chain of {count} entries: " + ("intact" if broken is None else f"BROKEN at {broken.seq}"))
+    if key_file is not None:
+        out.print(
+            f"keyed with a key generated for this demo, in {key_file} (found there by every command on {db.name}; "
+            "in production set HANDOFF_AUDIT_KEY instead)"
+        )
     out.rule("9. Web app")
-    for email, role, password in DEMO_USERS:
-        add_user(ctx, email, role, password, actor="demo")
     out.print("demo users (e-mail / password): " + "; ".join(f"{r}: {e} / {p}" for e, r, p in DEMO_USERS))
-    out.print(f"database: {db}  (try: handoff serve --db sqlite:///{db}, then open http://127.0.0.1:8000)")
+    out.print(
+        f"database: {db}  (try: handoff serve --db sqlite:///{db} --insecure-open-intake, "
+        "then open http://127.0.0.1:8000)"
+    )
+
+
+def demo_events() -> list[DealEvent]:
+    """The bundled deals with their customers' Peppol IDs, and the public-sector deals."""
+    with PEPPOL_IDS.open(encoding="utf-8", newline="") as f:
+        peppol = {r["customer_id"]: r["peppol_id"] for r in csv.DictReader(f)}
+    events = [
+        replace(e, deal=replace(e.deal, fields={**e.deal.fields, "peppol_id": peppol[cid]}))
+        if (cid := e.deal.fields.get("customer_id", "")) in peppol
+        else e
+        for e in read_deal_file(DEALS, source="crm-export")
+    ]
+    return events + read_deal_file(PUBLIC_DEALS, source="crm-export")
+
+
+def _audit_key_file(settings: Settings) -> Path | None:
+    """A fresh audit key beside the demo database (readable by its owner only), unless one is
+    configured: the demo's chain is keyed, and `handoff serve` on the file finds the key."""
+    if load_audit_keys(settings.env).current is not None:
+        return None
+    path = sidecar(settings.database_url)
+    assert path is not None
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    return path
 
 
 def _dunning_preview(ctx: AppContext, issued: list[Invoice], out: Console) -> None:

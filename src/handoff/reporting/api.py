@@ -1,5 +1,6 @@
 """API: the metrics finance and management watch (deals by state, exceptions, cycle time,
-overdue amounts, automation rate), computed fresh on each call."""
+overdue amounts, open receivables with their aging and DSO, automation rate), computed fresh on
+each call."""
 
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ class Metrics(Out):
     overdue_invoices: int
     automation_rate: float
     window_days: int = Field(description="cycle time and automation rate cover deals invoiced in this many days")
+    open_receivables_by_currency: dict[str, str] = Field(
+        description="what is open on issued invoices (gross - paid - credited), by currency"
+    )
+    receivables_aging: dict[str, dict[str, str]] = Field(
+        description="open receivables by currency and days past due (`not due`, `1-30 days`, ... `over 90 days`)"
+    )
+    dso_days: dict[str, float | None] = Field(
+        description="days sales outstanding by currency: open receivables / invoiced (net of credit notes) in "
+        "the window x its days; null when nothing was invoiced in it"
+    )
 
 
 @router.get("/metrics", response_model=Metrics)

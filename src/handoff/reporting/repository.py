@@ -1,8 +1,9 @@
 """Reporting storage: the only SQL for the dashboard, `GET /api/v1/metrics` and the weekly digest.
 
-Reporting owns no table of its own; it is a read model across every capability's tables (orders and
-their state counts, the exception queue, invoices), so this repository reads them all. Its one write
-folds the `order_state_counts` deltas, which only reporting reads.
+Reporting owns no table of its own; it is a read model across capabilities' tables (orders and their
+state counts, the exception queue), so this repository reads them. What is open and overdue on
+invoices comes from invoicing's ledger instead (`invoicing.service.ledger`), which counts payments
+and credits. Its one write folds the `order_state_counts` deltas, which only reporting reads.
 """
 
 from __future__ import annotations
@@ -10,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import ARRAY, Engine, Float, delete, func, insert, select
 from sqlalchemy.dialects import postgresql
 
 from handoff.deals.domain.readiness import Problem
-from handoff.kernel.money import ZERO, round2
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 from handoff.reporting.domain import CycleBasis
@@ -46,16 +45,10 @@ class CycleFigures(NamedTuple):
     basis: dict[str, int]
 
 
-class OverdueFigures(NamedTuple):
-    invoices: int
-    by_currency: dict[str, Decimal]
-
-
 class DashboardFigures(NamedTuple):
     states: StateCounts
     aging: dict[str, int]
     cycle: CycleFigures
-    overdue: OverdueFigures
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +58,6 @@ class OpenException:
     deal_name: str
     problems: tuple[Problem, ...]
     opened_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OverdueInvoice:
-    number: str
-    customer_name: str
-    currency: str
-    gross_amount: Decimal
-    paid_amount: Decimal
-    due_date: date
 
 
 def _interpolated(ordered: list[int], q: float) -> float:
@@ -102,7 +85,6 @@ class ReportingRepository:
             "states": self.state_counts,
             "aging": lambda: self.exception_aging(now, age_buckets),
             "cycle": lambda: self.cycle(window_start, cycle_buckets),
-            "overdue": lambda: self.overdue(now.date()),
         }
         if self._engine.dialect.name != "postgresql":
             results = {name: part() for name, part in parts.items()}
@@ -110,7 +92,7 @@ class ReportingRepository:
             with ThreadPoolExecutor(max_workers=len(parts)) as pool:
                 futures = {name: pool.submit(part) for name, part in parts.items()}
                 results = {name: future.result() for name, future in futures.items()}
-        return DashboardFigures(results["states"], results["aging"], results["cycle"], results["overdue"])
+        return DashboardFigures(results["states"], results["aging"], results["cycle"])
 
     def state_counts(self) -> StateCounts:
         """From the counts the database keeps (`order_state_counts`): a few rows, however many
@@ -170,26 +152,6 @@ class ReportingRepository:
                 p50, p90 = _interpolated(ordered, 0.5), _interpolated(ordered, 0.9)
         return CycleFigures(count, clean, p50, p90, by_bucket, by_basis)
 
-    def overdue(self, today: date) -> OverdueFigures:
-        """Issued invoices past due and not paid: how many, and the open amount per currency. Summed
-        in PostgreSQL; SQLite keeps amounts as text (to stay exact), so there in Python."""
-        inv = schema.invoices
-        late = (inv.c.status == "issued") & (inv.c.payment_state != "paid") & (inv.c.due_date < today)
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                rows = conn.execute(
-                    select(inv.c.currency, func.count(), func.sum(inv.c.gross_amount - inv.c.paid_amount))
-                    .where(late)
-                    .group_by(inv.c.currency)
-                ).all()
-                return OverdueFigures(sum(n for _, n, _ in rows), {c: round2(Decimal(v)) for c, _, v in rows})
-            totals: dict[str, Decimal] = {}
-            count = 0
-            for r in conn.execute(select(inv.c.currency, inv.c.gross_amount, inv.c.paid_amount).where(late)):
-                count += 1
-                totals[r.currency] = totals.get(r.currency, ZERO) + (r.gross_amount - r.paid_amount)
-        return OverdueFigures(count, totals)
-
     def open_exceptions(self) -> list[OpenException]:
         """The open exception queue, by owner and then oldest first."""
         ex, o = schema.exceptions, schema.orders
@@ -216,24 +178,6 @@ class ReportingRepository:
         with self._engine.connect() as conn:
             counts: dict[str, int] = dict(conn.execute(select(o.c.state, func.count()).group_by(o.c.state)).all())
         return counts
-
-    def overdue_invoices(self, today: date) -> list[OverdueInvoice]:
-        """Issued invoices past due and not paid, the longest overdue first."""
-        inv = schema.invoices
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    inv.c.number,
-                    inv.c.customer_name,
-                    inv.c.currency,
-                    inv.c.gross_amount,
-                    inv.c.paid_amount,
-                    inv.c.due_date,
-                )
-                .where(inv.c.status == "issued", inv.c.payment_state != "paid", inv.c.due_date < today)
-                .order_by(inv.c.due_date)
-            ).all()
-        return [OverdueInvoice(*r) for r in rows]
 
 
 class StateCountsRepository:

@@ -15,9 +15,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from handoff.approvals import service as approvals
-from handoff.users import service as users
-from handoff.users.service import Role, User
-from handoff.web.auth import ALL, LoginRequired, PageForbidden, context, csrf_ok, csrf_token, ui_user
+from handoff.users.service import Role, User, logins
+from handoff.web.auth import (
+    ALL,
+    LoginRequired,
+    PageForbidden,
+    client_address,
+    context,
+    csrf_ok,
+    csrf_token,
+    session_user,
+    ui_user,
+)
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
@@ -68,6 +77,7 @@ def render(request: Request, name: str, user: User | None, http_status: int = 20
             "path": request.url.path,
             "Role": Role,
             "approvals_waiting": waiting,
+            "open_intake": bool(getattr(request.app.state, "insecure_open_intake", False)),
             **values,
         },
         status_code=http_status,
@@ -75,7 +85,7 @@ def render(request: Request, name: str, user: User | None, http_status: int = 20
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    user = users.get_user(context(request), request.session.get("uid", 0)) if request.session.get("uid") else None
+    user = session_user(request)
     titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed"}
     return render(
         request,
@@ -138,8 +148,21 @@ async def login(
             email=email,
             error="The login form expired. Please try again.",
         )
-    user = users.authenticate(context(request), email, password)
-    if user is None:
+    outcome = logins.log_in(context(request), email, password, client_address(request))
+    if outcome.retry_after is not None:
+        wait = outcome.retry_after
+        error = (
+            f"Too many failed logins: this account is locked for {max(wait // 60, 1)} minutes "
+            "(an admin can unlock it sooner)."
+            if outcome.locked
+            else f"Too many failed logins: try again in {wait} seconds."
+        )
+        page = render(
+            request, "login.html", None, http_status=429, next=safe_next(next) or "", email=email, error=error
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
+    if outcome.user is None or outcome.session is None:
         return render(
             request,
             "login.html",
@@ -150,12 +173,15 @@ async def login(
             error="E-mail or password is wrong.",
         )
     request.session.clear()  # a fresh session (and CSRF secret) at each login
-    request.session["uid"] = user.id
-    return see_other(safe_next(next) or HOME[user.role])
+    request.session["sid"] = outcome.session
+    return see_other(safe_next(next) or HOME[outcome.user.role])
 
 
 @router.post("/logout")
 def logout(request: Request, user: User = ui_user(*ALL)) -> Response:
+    secret = request.session.get("sid")
+    if isinstance(secret, str):
+        logins.log_out(context(request), secret)
     request.session.clear()
     return see_other("/login")
 

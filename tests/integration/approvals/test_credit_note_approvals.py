@@ -78,7 +78,8 @@ def test_request_then_approve_makes_a_credit_note_draft_that_issues_in_series_cr
             ).scalars()
         )
     assert state == "sent"  # issuing the credit note leaves the order where the invoice put it
-    assert actions == ["credit_note.requested", "credit_note.approved", "credit_note.issued"]
+    # the issued credit note settles the (unpaid) invoice it corrects
+    assert actions == ["credit_note.requested", "credit_note.approved", "credit_note.issued", "invoice.credit_applied"]
     assert verify(ctx)[1] is None
 
 

@@ -30,7 +30,7 @@ def without_german_vat(ctx: AppContext) -> AppContext:
     deal cannot be drafted): what a bad edit of vat_rates.yaml does."""
     rates = ctx.config.vat_rates
     broken = VatRates({cc: r for cc, r in rates.rates.items() if cc != "DE"}, rates.source, rates.as_of)
-    return AppContext(ctx.engine, replace(ctx.config, vat_rates=broken), ctx.clock)
+    return replace(ctx, config=replace(ctx.config, vat_rates=broken))
 
 
 def order_state(ctx: AppContext, deal_id: str) -> str | None:

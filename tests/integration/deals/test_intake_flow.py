@@ -15,7 +15,7 @@ from handoff.deals.service.intake import ingest, receive
 from handoff.deals.service.orders import exception_queue, update_fields
 from handoff.invoicing.service.issuing import issue_all_drafts
 from handoff.kernel.storage import schema
-from tests.builders import event
+from tests.builders import event, owner_user
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -63,6 +63,7 @@ def test_same_batch_holds_versions_in_any_order(ctx: AppContext) -> None:
 
 
 def test_blocked_deal_moves_on_by_itself_when_fixed(ctx: AppContext) -> None:
+    owner_user(ctx)
     ingest(ctx, [event("e1", T0, po_number="", vat_id="DE136695977")])
     assert state(ctx) == "blocked"
     [item] = exception_queue(ctx)
@@ -114,8 +115,19 @@ def test_tax_treatment_of_drafts(ctx: AppContext) -> None:
         [
             event("a", T0, deal_id="DOM"),
             event("b", T0, deal_id="RC", country="FR", vat_id="FR40303265045"),
-            event("c", T0, deal_id="EXP", country="US", vat_id=""),
-            event("d", T0, deal_id="US", country="US", vat_id="", legal_entity="ACME-US", currency="USD"),
+            event("c", T0, deal_id="EXP", country="US", vat_id="", billing_state="NY"),
+            event(
+                "d",
+                T0,
+                deal_id="US",
+                country="US",
+                vat_id="",
+                legal_entity="ACME-US",
+                currency="USD",
+                billing_state="TX",
+                billing_city="Austin",
+                billing_postal_code="78701",
+            ),
         ],
     )
     with ctx.engine.connect() as conn:
@@ -131,8 +143,9 @@ def test_tax_treatment_of_drafts(ctx: AppContext) -> None:
     assert rows["RC"].document["lines"][0]["tax"]["category"] == "AE"
     assert "Reverse charge" in rows["RC"].document["notes"][0]
     assert rows["EXP"].document["lines"][0]["tax"]["category"] == "G"
-    assert rows["US"].document["lines"][0]["tax"]["category"] == "O"
-    assert all(r.tax_amount == 0 for k, r in rows.items() if k != "DOM")
+    # a US seller's sale to Austin, TX: sales tax (6.25 % state + 2 % local), never 0 for want of a rule
+    assert (rows["US"].document["lines"][0]["tax"]["category"], rows["US"].tax_amount) == ("S", 990)
+    assert all(r.tax_amount == 0 for k, r in rows.items() if k not in ("DOM", "US"))
 
 
 def test_a_failing_event_is_kept_with_its_error_and_others_go_on(
@@ -168,3 +181,16 @@ def test_receive_is_all_or_nothing(ctx: AppContext) -> None:
     first = receive(ctx, [event("e1", T0), event("e1", T0), event("e2", T0, deal_id="D-2")])
     assert (first.received, first.duplicates) == (2, 1)
     assert receive(ctx, [event("e2", T0, deal_id="D-2")]).duplicates == 1
+
+
+def test_a_person_with_a_long_address_can_fix_a_deal(ctx: AppContext) -> None:
+    """A fix is stored as an inbox event whose source is `user:ADDRESS`; an address of any length a
+    user may have (320 characters) must fit, on PostgreSQL too, where column lengths are enforced."""
+    owner_user(ctx)
+    ingest(ctx, [event("e1", T0, po_number="")])
+    assert state(ctx) == "blocked"
+    person = "firstname.middlename.lastname" + "x" * 250 + "@finance-operations.acme.example"
+    assert len(person) > 300
+    update_fields(ctx, "D-1", {"po_number": "PO-77"}, person)
+    assert state(ctx) == "drafted"
+    assert count(ctx, schema.inbox, schema.inbox.c.source == f"user:{person}") == 1

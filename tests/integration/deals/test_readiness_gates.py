@@ -18,7 +18,7 @@ from handoff.deals.service.intake import ingest
 from handoff.deals.service.orders import exception_queue
 from handoff.invoicing.service.issuing import issue_all_drafts
 from handoff.kernel.storage import schema
-from tests.builders import GOOD, event, line
+from tests.builders import GOOD, event, line, owner_user
 from tests.integration.deals.test_intake_flow import count, state
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -46,6 +46,7 @@ def customer(ctx: AppContext, customer_id: str = "C-1") -> tuple[str, str, str]:
 
 
 def test_import_of_a_bad_line_opens_the_exception_and_fails_no_event(ctx: AppContext, tmp_path: Path) -> None:
+    owner_user(ctx)
     bad = {**GOOD, "deal_id": "BAD", "lines": [line(), line(), line(unit_price="abc")]}
     good = {**GOOD, "deal_id": "OK", "lines": [line(), line(), line()]}
     report = import_file(ctx, tmp_path, [bad, good])
@@ -58,6 +59,7 @@ def test_import_of_a_bad_line_opens_the_exception_and_fails_no_event(ctx: AppCon
 
 
 def test_amount_mismatch_blocks_instead_of_invoicing_the_lines(ctx: AppContext, tmp_path: Path) -> None:
+    owner_user(ctx)
     lines = [line(quantity="3", unit_price="5000.00"), line(unit_price="2850.00")]  # 17,850.00
     import_file(ctx, tmp_path, [{**GOOD, "amount": "1000.00", "lines": lines}])
     assert state(ctx) == "blocked"
@@ -93,7 +95,7 @@ def test_a_ready_deal_stores_the_resolved_country(ctx: AppContext) -> None:
         [
             event("e1", T0, country="Germany"),
             event("e2", T0, deal_id="D-2", customer_id="C-2", country="Georgia", vat_id=""),
-            event("e3", T0, deal_id="D-3", customer_id="C-3", country="United States", vat_id=""),
+            event("e3", T0, deal_id="D-3", customer_id="C-3", country="United States", vat_id="", billing_state="NY"),
         ],
     )
     assert [state(ctx, d) for d in ("D-1", "D-2", "D-3")] == ["drafted"] * 3

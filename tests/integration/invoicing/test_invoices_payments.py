@@ -16,7 +16,7 @@ from handoff.deals.service.intake import ingest
 from handoff.invoicing.service.issuing import InvoicingError, issue_all_drafts, issue_draft
 from handoff.kernel.storage import schema
 from handoff.reporting.service.digest import build, render_html, render_text
-from tests.builders import event, issued_invoices
+from tests.builders import OREGON, event, issued_invoices, owner_user
 from tests.conftest import Clock
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -25,7 +25,9 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 def seed(ctx: AppContext, n_de: int = 3, n_us: int = 2) -> list:  # type: ignore[type-arg]
     events = [event(f"de{i}", T0, deal_id=f"DE-{i}") for i in range(n_de)]
     events += [
-        event(f"us{i}", T0, deal_id=f"US-{i}", country="US", vat_id="", legal_entity="ACME-US", currency="USD")
+        event(
+            f"us{i}", T0, deal_id=f"US-{i}", country="US", vat_id="", legal_entity="ACME-US", currency="USD", **OREGON
+        )
         for i in range(n_us)
     ]
     return issued_invoices(ctx, events, on=date(2026, 11, 2))
@@ -87,6 +89,8 @@ def test_bad_payment_file_names_lines_and_writes_nothing(ctx: AppContext, tmp_pa
 
 def test_digest_shows_exceptions_by_owner_and_overdue(ctx: AppContext, clock: Clock) -> None:
     seed(ctx, 2, 0)
+    owner_user(ctx, "ben@acme.example")
+    owner_user(ctx, "cleo@acme.example")
     ingest(
         ctx,
         [

@@ -18,7 +18,7 @@ from handoff.deals.service.orders import update_fields
 from handoff.invoicing.service.issuing import issue_all_drafts, issue_draft
 from handoff.kernel.storage import paging, schema
 from handoff.reporting.service import metrics
-from tests.builders import event
+from tests.builders import OREGON, event, owner_user
 from tests.conftest import Clock
 
 T0 = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
@@ -42,6 +42,7 @@ def build_history(ctx: AppContext, clock: Clock) -> None:
     ingest(ctx, [undated("old", clock.now, deal_id="D-old")])
     issue_all_drafts(ctx, "finance@test", on=clock.now.date())
     clock.now = datetime(2026, 9, 23, 9, 0, tzinfo=UTC)
+    owner_user(ctx, "bea@acme.example")
     ingest(ctx, [undated("open2", clock.now, deal_id="D-open2", po_number="", owner_email="Bea@Acme.example")])
     clock.now = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
     ingest(
@@ -51,7 +52,16 @@ def build_history(ctx: AppContext, clock: Clock) -> None:
             undated("e2", clock.now, deal_id="D-2"),
             undated("e3", clock.now, deal_id="D-3"),
             undated("fix", clock.now, deal_id="D-fix", po_number=""),
-            undated("usd", clock.now, deal_id="D-usd", country="US", vat_id="", legal_entity="ACME-US", currency="USD"),
+            undated(
+                "usd",
+                clock.now,
+                deal_id="D-usd",
+                country="US",
+                vat_id="",
+                legal_entity="ACME-US",
+                currency="USD",
+                **OREGON,
+            ),
             undated("pipe", clock.now, deal_id="D-pipe", stage="negotiation"),
         ],
     )
@@ -116,7 +126,15 @@ def test_overdue_sums_per_currency_and_ignores_paid(ctx: AppContext, clock: Cloc
             event("a", T0, deal_id="A", amount="100.00"),
             event("b", T0, deal_id="B", amount="0.10"),
             event(
-                "u", T0, deal_id="U", country="US", vat_id="", legal_entity="ACME-US", currency="USD", amount="33.33"
+                "u",
+                T0,
+                deal_id="U",
+                country="US",
+                vat_id="",
+                legal_entity="ACME-US",
+                currency="USD",
+                amount="33.33",
+                **OREGON,  # no sales tax there: the gross is the net
             ),
         ],
     )

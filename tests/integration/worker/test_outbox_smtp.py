@@ -19,7 +19,7 @@ from handoff.kernel.storage import schema
 from handoff.notifications.channels.email import SmtpChannel
 from handoff.notifications.channels.log import LogChannel
 from handoff.worker.outbox import backoff, claim, dead_letters, deliver_claimed, deliver_due, replay
-from tests.builders import event
+from tests.builders import event, owner_user
 from tests.conftest import Clock
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -51,6 +51,7 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 def test_notices_reach_owner_and_finance_by_smtp(ctx: AppContext, smtp: tuple[Inbox, int], tmp_path) -> None:  # type: ignore[no-untyped-def]
     inbox, port = smtp
+    owner_user(ctx)
     ingest(ctx, [event("e1", T0, deal_id="D-1", po_number=""), event("e2", T0, deal_id="D-2")])
     channels = {"email": SmtpChannel("127.0.0.1", port, "handoff@test"), "log": LogChannel(tmp_path / "n.log")}
     report = deliver_due(ctx, channels)

@@ -1,7 +1,8 @@
 """Accounting connectors: outbox channels that push invoices, credit notes and payments.
 
 Each is a `Channel` (`deliver(key, payload)`) for the payloads built by `app.accounting`:
-`{"type": "invoice" | "credit_note", "document": {...}}` or `{"type": "payment", ...}`. Every
+`{"type": "invoice" | "credit_note", "document": {...}}`, `{"type": "payment", ...}`, or credit
+settling an invoice / paid back (`{"type": "credit_allocation" | "credit_refund", ...}`). Every
 create is guarded twice against duplicates: a lookup by our document number first (an earlier
 attempt may have succeeded without us hearing the answer), and the outbox key as the vendor's
 idempotency key (`Idempotency-Key` for Xero and generic REST, `requestid` for QuickBooks).

@@ -3,8 +3,12 @@
 Contract, documented for whoever builds the receiving side:
 - `GET {base}/invoices/{number}`: 200 if the document is already there, 404 if not;
 - `POST {base}/invoices` with the `app.accounting.document` JSON; `POST {base}/payments` with the
-  payment payload; both with an `Idempotency-Key` header (the outbox key) that the receiver must
-  honour, answering a repeat with the first result (200/201) or 409 (taken as done);
+  payment payload; `POST {base}/allocations` when a credit note's credit settles an invoice
+  (`credit_note_number`, `invoice_number`, `amount`, `currency`, `date`, `seller`,
+  `allocation_key`); `POST {base}/refunds` when credit is paid back (`credit_note_number`, `amount`,
+  `currency`, `date`, `seller`, `reference`, `refund_key`); each with an `Idempotency-Key` header
+  (the outbox key) that the receiver must honour, answering a repeat with the first result
+  (200/201) or 409 (taken as done);
 - optional `Authorization: Bearer <HANDOFF_ACCOUNTING_REST_TOKEN>`.
 """
 
@@ -44,6 +48,10 @@ class GenericRestChannel:
             target, body = "/invoices", payload["document"]
         elif kind == "payment":
             target, body = "/payments", dict(payload)
+        elif kind == "credit_allocation":
+            target, body = "/allocations", dict(payload)
+        elif kind == "credit_refund":
+            target, body = "/refunds", dict(payload)
         else:
             raise unknown_type("accounting", kind)
         response = self.http.request("POST", target, json=body, headers=self._headers(key))

@@ -6,17 +6,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, WithJsonSchema
 
 from handoff.web.schemas import In, Out, Page, Text
 
-LineNo = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}$")]
-Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,4})?$")]
+LINE_NO, QUANTITY = r"^[1-9][0-9]{0,3}$", r"^[0-9]{1,9}(\.[0-9]{1,4})?$"
+LineNo = Annotated[str, StringConstraints(pattern=LINE_NO)]
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY)]
+# Documented as validated: every key a line number (not only keys that look like one).
+Quantities = Annotated[
+    dict[LineNo, Quantity],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": LINE_NO, "description": "an invoice line's number (`line_no`)"},
+            "additionalProperties": {"type": "string", "pattern": QUANTITY},
+        }
+    ),
+]
 
 
 class CreditNoteIn(In):
     reason: Text = Field(min_length=1, description="why the invoice is credited; printed on the credit note")
-    quantities: dict[LineNo, Quantity] | None = Field(
+    quantities: Quantities | None = Field(
         None, description="invoice line number -> quantity to credit; omitted: all that is left uncredited"
     )
 
@@ -33,11 +45,17 @@ class VoidIn(In):
     reason: Text = Field(min_length=1, description="why the draft must not be issued: the requester is told")
 
 
+class AmendmentOrigin(Out):
+    task_id: int = Field(description="the review of an amended deal that asked for this credit")
+    deal_id: str
+
+
 class ApprovalPayload(Out):
     reason: str
     quantities: dict[str, str]
     gross: str
     currency: str
+    amendment: AmendmentOrigin | None = Field(None, description="set when an amendment's review asked for it")
 
 
 class Approval(Out):

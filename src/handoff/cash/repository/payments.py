@@ -1,6 +1,6 @@
-"""Storage of payments and of the invoice rows cash reads and settles: open and payable invoices,
-and, for now, the invoices' payment columns (`paid_amount`, `payment_state`, owned by invoicing)
-and their orders' state (owned by deals) that a payment settles or reopens. Nothing here commits.
+"""Storage of payments: imported, applied by cash application (and reversed by an undo), summed
+per invoice. The invoices they settle are invoicing's (`invoicing.service.settlement` keeps their
+paid, credited and open amounts, and their orders' state). Nothing here commits.
 """
 
 from __future__ import annotations
@@ -10,39 +10,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from handoff.cash.domain.policy import OpenInvoice
-from handoff.deals.domain.orders import OrderState
-from handoff.invoicing.domain.invoices import DocumentStatus, InvoiceKind, PaymentState
 from handoff.kernel.money import ZERO
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many
 from handoff.kernel.storage.unit_of_work import UnitOfWork
-
-
-class PayableInvoice(NamedTuple):
-    id: int
-    number: str
-    status: DocumentStatus
-    gross_amount: Decimal
-    currency: str
-
-
-class SettledInvoice(NamedTuple):
-    """An invoice as a change of its payments reports it."""
-
-    number: str
-    gross_amount: Decimal
-    currency: str
-    due_date: date | None
-
-
-class InvoiceOrder(NamedTuple):
-    id: int
-    deal_id: str
-    owner_email: str | None
-    state: OrderState
 
 
 class ReceivedPayment(NamedTuple):
@@ -65,90 +38,11 @@ class ImportedPayment(Protocol):
 
 
 class PaymentRepository:
-    """Payments, and the invoices and orders they settle, on a unit of work."""
+    """Payments on a unit of work."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._conn = uow.conn
         self._postgres = uow.is_postgres
-
-    # -- invoices --------------------------------------------------------------------------------
-
-    def open_invoices(self) -> tuple[list[OpenInvoice], dict[str, int]]:
-        """Issued, not fully paid invoices as the matcher sees them, in id order; and number -> id."""
-        inv = schema.invoices
-        rows = self._conn.execute(
-            select(
-                inv.c.id,
-                inv.c.number,
-                inv.c.customer_id,
-                inv.c.customer_name,
-                inv.c.currency,
-                inv.c.gross_amount,
-                inv.c.paid_amount,
-                inv.c.payment_reference,
-                inv.c.due_date,
-            )
-            .where(
-                inv.c.status == DocumentStatus.ISSUED.value,
-                inv.c.kind == InvoiceKind.INVOICE.value,
-                inv.c.payment_state != PaymentState.PAID.value,
-            )
-            .order_by(inv.c.id)
-        )
-        invoices, ids = [], {}
-        for r in rows:
-            invoices.append(
-                OpenInvoice(
-                    r.number,
-                    r.customer_id,
-                    r.customer_name,
-                    r.currency,
-                    r.gross_amount - r.paid_amount,
-                    r.payment_reference or "",
-                    r.due_date,
-                )
-            )
-            ids[r.number] = r.id
-        return invoices, ids
-
-    def invoices_by_number(self, numbers: Sequence[str]) -> dict[str, PayableInvoice]:
-        """The invoices with these numbers (any status); on PostgreSQL locked until the transaction ends."""
-        inv = schema.invoices
-        q = select(inv.c.id, inv.c.number, inv.c.status, inv.c.gross_amount, inv.c.currency).where(
-            inv.c.number.in_(numbers)
-        )
-        if self._postgres:
-            q = q.with_for_update()
-        return {
-            r.number: PayableInvoice(r.id, r.number, DocumentStatus(r.status), r.gross_amount, r.currency)
-            for r in self._conn.execute(q)
-        }
-
-    def settled_invoice(self, invoice_id: int) -> SettledInvoice:
-        inv = schema.invoices
-        r = self._conn.execute(
-            select(inv.c.number, inv.c.gross_amount, inv.c.currency, inv.c.due_date).where(inv.c.id == invoice_id)
-        ).one()
-        return SettledInvoice(r.number, r.gross_amount, r.currency, r.due_date)
-
-    def set_payment_state(self, invoice_id: int, paid: Decimal, state: PaymentState) -> None:
-        inv = schema.invoices
-        self._conn.execute(
-            update(inv).where(inv.c.id == invoice_id).values(paid_amount=paid, payment_state=state.value)
-        )
-
-    def orders_of(self, invoice_id: int) -> list[InvoiceOrder]:
-        o, io = schema.orders, schema.invoice_orders
-        rows = self._conn.execute(
-            select(o.c.id, o.c.deal_id, o.c.owner_email, o.c.state)
-            .join(io, io.c.order_id == o.c.id)
-            .where(io.c.invoice_id == invoice_id)
-        )
-        return [InvoiceOrder(r.id, r.deal_id, r.owner_email, OrderState(r.state)) for r in rows]
-
-    def set_order_state(self, order_id: int, state: OrderState, now: datetime) -> None:
-        o = schema.orders
-        self._conn.execute(update(o).where(o.c.id == order_id).values(state=state.value, updated_at=now))
 
     # -- payments --------------------------------------------------------------------------------
 

@@ -1,117 +1,50 @@
 """Cash use cases: import bank statements, apply received money to open invoices, review matches.
 
-A statement file is parsed completely before anything is stored, then stored in one transaction:
-all or nothing; a refused file names the reason (`StatementError`). Its lines are unique on their
-stable `line_id`, so importing the same statement again changes nothing.
+Bank statement import lives in `cash.service.statements` (read whole, checked, stored in one
+transaction or refused with its reason); its names are re-exported here for callers of this module.
 
-Cash application (`apply_cash`) runs the matcher (`handoff.cash.domain.matching`) over the new credit
-lines against the open issued invoices. Proposals at or above the auto-apply threshold are applied
-at once: payments recorded against the invoices as `cash.service.payments` does (payment state, order
-`paid`, audit entry, owner notice). Weaker proposals wait in the review queue for a person to
-confirm or reject; lines without a candidate go to the finance owner. Every applied, rejected or
-undone match is in the audit trail; an undo records reversing payments, so history is never lost.
+Cash application (`apply_cash`) runs the matcher (`handoff.cash.domain.matching`) over the new
+credit lines against the open issued invoices (from `invoicing.service.ledger`: what is open is
+gross - paid - credited, so an invoice settled by a credit note expects nothing). Proposals at or
+above the auto-apply threshold are applied at once: payments recorded against the invoices as
+`cash.service.payments` does (payment state, order `paid`, audit entry, owner notice). Weaker
+proposals wait in the review queue for a person to confirm or reject; lines without a candidate
+go to the finance owner. Every applied, rejected or undone match is in the audit trail; an undo
+records reversing payments, so history is never lost.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from handoff.cash.domain.bank import BalanceStatus, BankLine, Statement, check_balance
+from handoff.cash.domain.bank import BankLine
 from handoff.cash.domain.matching import Matcher
-from handoff.cash.domain.policy import Allocation, MatchPolicy, Proposal
-from handoff.cash.domain.status import OUTCOME, LineStatus, MatchStatus, arrival_status
-from handoff.cash.formats import StatementError, read_statements
+from handoff.cash.domain.policy import Allocation, MatchPolicy, OpenInvoice, Proposal
+from handoff.cash.domain.status import OUTCOME, LineStatus, MatchStatus
+from handoff.cash.formats import StatementError
 from handoff.cash.repository.bank import BankRepository, MatchAllocation, MatchedLine
 from handoff.cash.repository.payments import PaymentRepository
 from handoff.cash.service.payments import settle
+from handoff.cash.service.statements import (
+    StatementImport,
+    import_statement,
+    read_statement_file,
+    store_statements,
+)
 from handoff.context import AppContext
 from handoff.invoicing.domain.invoices import DocumentStatus
+from handoff.invoicing.service import ledger
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 from handoff.notifications import service as notices
 
 
 class CashError(Exception):
     """A request the match's state does not allow (logical, not transient)."""
-
-
-# -- statements ---------------------------------------------------------------------------------
-
-
-@dataclass
-class StatementImport:
-    statements: int = 0
-    new_statements: int = 0
-    lines: int = 0
-    new_lines: int = 0
-    credits: int = 0  # new lines that are money received, waiting for cash application
-
-
-def statement_key(statement: Statement) -> str:
-    return hashlib.sha256(f"{statement.account}\x1f{statement.statement_id}".encode()).hexdigest()[:32]
-
-
-def read_statement_file(data: bytes, name: str, csv_mapping: Mapping[str, Any] | None = None) -> list[Statement]:
-    """Parse and check a bank file; refuse it (StatementError) when it cannot be trusted whole."""
-    statements = read_statements(data, name, csv_mapping)
-    if not statements:
-        raise StatementError(name, "no statement in the file")
-    for st in statements:
-        check = check_balance(st)
-        if check.status is BalanceStatus.MISMATCH:
-            raise StatementError(
-                name,
-                f"statement {st.statement_id}: opening {check.opening} + movements "
-                f"{check.movements} != closing {check.closing} (lines missing?)",
-            )
-    return statements
-
-
-def import_statement(
-    ctx: AppContext, data: bytes, name: str, actor: str, csv_mapping: Mapping[str, Any] | None = None
-) -> StatementImport:
-    statements = read_statement_file(data, name, csv_mapping)  # before any write: all or nothing
-    return store_statements(ctx, statements, name, actor)
-
-
-def store_statements(ctx: AppContext, statements: Sequence[Statement], source: str, actor: str) -> StatementImport:
-    now = ctx.clock()
-    report = StatementImport(statements=len(statements))
-    with ctx.unit_of_work() as uow:
-        bank = uow.repository(BankRepository)
-        for st in statements:
-            key = statement_key(st)
-            check = check_balance(st)
-            statement_id = bank.add_statement(key, st, check.status, source, actor, now)
-            known = bank.known_lines([ln.line_id for ln in st.lines])
-            fresh = [(pos, ln) for pos, ln in enumerate(st.lines) if ln.line_id not in known]
-            bank.add_lines(statement_id, fresh, now)
-            report.lines += len(st.lines)
-            report.new_lines += len(fresh)
-            report.credits += sum(1 for _, ln in fresh if arrival_status(ln) is LineStatus.NEW)
-            if fresh:
-                report.new_statements += 1 if not known else 0
-                uow.audit(
-                    at=now,
-                    actor=actor,
-                    action="bank.statement_imported",
-                    entity_type="bank_statement",
-                    entity_id=key,
-                    reason=f"statement file {source}",
-                    after={
-                        "format": st.format,
-                        "statement_id": st.statement_id,
-                        "account": st.account,
-                        "new_lines": len(fresh),
-                        "balance": check.status.value,
-                    },
-                )
-        uow.commit()
-    return report
 
 
 # -- cash application ---------------------------------------------------------------------------
@@ -139,7 +72,7 @@ def apply_cash(ctx: AppContext, actor: str = "automation:cash", threshold: float
         if not new.lines:
             return report
         bulk.enter_context(ctx.runtime.bulk(len(new.lines)))
-        invoices, invoice_ids = payments.open_invoices()
+        invoices, invoice_ids = _open_invoices(uow)
         readings = bulk.enter_context(ctx.runtime.readings_ahead(invoices, policy, new.lines))
         matcher = Matcher(invoices, policy)
         touched: set[int] = set()
@@ -180,6 +113,26 @@ def apply_cash(ctx: AppContext, actor: str = "automation:cash", threshold: float
             _tell_finance(uow, ctx, now, report, unmatched)
         uow.commit()
     return report
+
+
+def _open_invoices(uow: UnitOfWork) -> tuple[list[OpenInvoice], dict[str, int]]:
+    """Issued invoices with something open (gross - paid - credited), as the matcher sees them,
+    in id order; and number -> id. A settled invoice, paid or credited, expects nothing."""
+    invoices, ids = [], {}
+    for inv in ledger.open_invoices(uow):
+        invoices.append(
+            OpenInvoice(
+                inv.number,
+                inv.customer_id,
+                inv.customer_name,
+                inv.currency,
+                inv.open_amount,
+                inv.payment_reference or "",
+                inv.due_date,
+            )
+        )
+        ids[inv.number] = inv.id
+    return invoices, ids
 
 
 def _paid_on(line: BankLine | MatchedLine, now: datetime) -> date:
@@ -251,8 +204,10 @@ def confirm_match(ctx: AppContext, match_id: int, actor: str) -> dict[str, str]:
         allocations = bank.allocations(match_id)
         if not allocations:
             raise CashError(f"match {match_id} proposes no invoice to apply the payment to")
+        settled = {i.id: i for i in (ledger.invoice_summary(uow, a.invoice_id, lock=True) for a in allocations) if i}
         for a in allocations:
-            still_open = a.gross_amount - a.paid_amount
+            now_open = settled.get(a.invoice_id)
+            still_open = now_open.open_amount if now_open else a.gross_amount - a.paid_amount
             if a.invoice_status is not DocumentStatus.ISSUED or a.amount + a.write_off > still_open:
                 raise CashError(
                     f"match {match_id}: invoice {a.invoice_number} has only {still_open} open now, "

@@ -1,8 +1,9 @@
 """Payments use case: apply received payments to issued invoices.
 
 Each payment row is kept once (its key is unique), so importing the same file again changes
-nothing. The invoice's payment state follows from the sum of its payments (unpaid, partial, paid);
-a fully paid invoice moves its orders to `paid` and the deal owner hears of it.
+nothing. The invoice's payment state follows from the sum of its payments and the credit applied
+to it (`invoicing.service.settlement`: unpaid, partial, paid, credited); an invoice with nothing
+open moves its orders to `paid` and the deal owner hears of it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from handoff.accounting import service as accounting
 from handoff.cash.formats.payment_file import PaymentFileError, PaymentRow
 from handoff.cash.repository.payments import PaymentRepository
 from handoff.context import AppContext
-from handoff.deals.domain.orders import OrderState
-from handoff.invoicing.domain.invoices import DocumentStatus, PaymentState, payment_state
+from handoff.invoicing.domain.invoices import DocumentStatus, InvoiceKind, PaymentState
+from handoff.invoicing.service import ledger, settlement
 from handoff.kernel.storage.unit_of_work import UnitOfWork
-from handoff.notifications import service as notices
 
 
 @dataclass
@@ -37,11 +37,14 @@ def apply_payments(ctx: AppContext, rows: Sequence[PaymentRow], source: str, act
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
         payments = uow.repository(PaymentRepository)
-        found = payments.invoices_by_number(sorted({r.invoice_number for r in rows}))
+        # locked (PostgreSQL) until the commit: payments and credit on one invoice take turns
+        found = ledger.invoice_summaries(uow, sorted({r.invoice_number for r in rows}), lock=True)
         bad = [
             (r.line, f"invoice_number {r.invoice_number!r} is not an issued invoice")
             for r in rows
-            if r.invoice_number not in found or found[r.invoice_number].status is not DocumentStatus.ISSUED
+            if r.invoice_number not in found
+            or found[r.invoice_number].status is not DocumentStatus.ISSUED
+            or found[r.invoice_number].kind is not InvoiceKind.INVOICE
         ]
         if bad:
             raise PaymentFileError(source, bad)
@@ -80,47 +83,28 @@ def settle(
     reason: str,
     status: dict[str, Any] | None = None,
 ) -> tuple[str, PaymentState]:
-    """Recompute an invoice's paid amount and payment state from its payments (reversals count
-    negative), move its orders to `paid` (or back to `sent` after an undo), audit each order and
-    tell its deal owner (topic `payment_status`). Returns the invoice's number and its new state."""
-    invoice = payments.settled_invoice(invoice_id)
-    paid = payments.paid_total(invoice_id)
-    state = payment_state(invoice.gross_amount, paid)
-    payments.set_payment_state(invoice_id, paid, state)
-    orders = payments.orders_of(invoice_id)
-    _push_new_payments(
-        uow, payments, ctx, invoice_id, invoice.number, invoice.currency, state, paid, [o.id for o in orders], now
+    """Settle an invoice again from its payments (reversals count negative) through invoicing,
+    which adds the credit allocated to it: paid amount, open amount and payment state, its orders
+    `paid` (or back to `sent` after an undo), each order audited and its deal owner told (topic
+    `payment_status`). New payments go to the accounting systems. Returns the invoice's number
+    and its new state."""
+    done = settlement.settle(
+        uow, ctx, invoice_id, now, actor, reason, paid=payments.paid_total(invoice_id), status=status
     )
-    for order in orders:
-        uow.audit(
-            at=now,
-            actor=actor,
-            action="invoice.payment_applied",
-            entity_type="order",
-            entity_id=order.deal_id,
-            reason=reason,
-            after={"invoice": invoice.number, "paid": paid, "payment_state": state.value},
-        )
-        if state is PaymentState.PAID:
-            payments.set_order_state(order.id, OrderState.PAID, now)
-        elif order.state is OrderState.PAID:  # a payment was undone
-            payments.set_order_state(order.id, OrderState.SENT, now)
-        if order.owner_email:
-            notices.payment_status(
-                uow,
-                ctx,
-                now,
-                order.owner_email,
-                invoice.number,
-                state.value,
-                str(paid),
-                str(invoice.gross_amount),
-                invoice.currency,
-                deal_id=order.deal_id,
-                due_date=invoice.due_date,
-                extra=status,
-            )
-    return invoice.number, state
+    inv = done.invoice
+    _push_new_payments(
+        uow,
+        payments,
+        ctx,
+        invoice_id,
+        inv.number,
+        inv.currency,
+        inv.payment_state,
+        inv.paid_amount,
+        done.order_ids,
+        now,
+    )
+    return inv.number, inv.payment_state
 
 
 def _push_new_payments(

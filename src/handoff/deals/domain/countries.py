@@ -5,7 +5,9 @@ CRMs send codes (`DE`, `DEU`) as often as names (`Germany`, `Federal Republic of
 alpha-2 and alpha-3 codes, names, official names and common names. A value that names no country,
 or more than one, resolves to nothing and readiness reports it; it is never cut to its first two
 letters (`Germany` is not `GE`, which is Georgia). Numeric codes and names in other languages
-(`Deutschland`) are not recognised: a person fixes those in the exception queue.
+(`Deutschland`) are not recognised: a person fixes those in the exception queue. This is the one
+rule: readiness, drafting and the CRM connectors' `country` transform (`connectors.mapping`) all
+resolve through `country_code`.
 """
 
 from __future__ import annotations
@@ -64,3 +66,20 @@ def country_code(value: str) -> str | None:
 def country_error(value: str) -> str | None:
     """Why a country value is not understood (unknown or ambiguous), or None when it is."""
     return None if country_code(value) is not None else _index().error(value)
+
+
+@lru_cache(maxsize=64)
+def _subdivisions(country: str) -> dict[str, str]:
+    """Every code (`TX`, `US-TX`) and name (`Texas`) of a country's subdivisions, to its code."""
+    found: dict[str, str] = {}
+    for sub in pycountry.subdivisions.get(country_code=country) or ():  # type: ignore[no-untyped-call]
+        code = str(sub.code).split("-", 1)[1]
+        for name in (code, str(sub.code), str(sub.name)):
+            found[_normal(name)] = code
+    return found
+
+
+def subdivision_code(country: str, value: str) -> str | None:
+    """The ISO 3166-2 code (without the country prefix: a US state's USPS code, `TX`) of a state or
+    province of `country` given by code or English name, or None when it names none of them."""
+    return _subdivisions(country.upper()).get(_normal(value)) if value.strip() else None

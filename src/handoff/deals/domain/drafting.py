@@ -6,12 +6,14 @@ helper (`handoff.runtime.drafts_ahead`), so it takes only what it needs of the c
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
 from handoff.deals.domain.orders import DealInput, to_billable
-from handoff.invoicing.domain.invoices import draft_invoice
-from handoff.invoicing.domain.tax import VatRates
+from handoff.invoicing.domain.determination import TaxInputs, TaxPolicy, complete
+from handoff.invoicing.domain.invoices import build_lines, draft_invoice
+from handoff.invoicing.domain.tax import TaxError, VatRates
 from handoff.kernel.encoding import to_json_bytes
 from handoff.kernel.parties import LegalEntity
 
@@ -35,6 +37,9 @@ class DraftingConfig(Protocol):
     @property
     def model(self) -> PaymentTerms: ...
 
+    @property
+    def tax_policy(self) -> TaxPolicy: ...
+
 
 class RenderedDraft(NamedTuple):
     """What an invoice-draft row needs of a deal's draft. (A named tuple: sent through a pipe by
@@ -52,10 +57,14 @@ class RenderedDraft(NamedTuple):
     document: bytes  # the invoice as JSON (kernel.encoding.to_json_bytes)
 
 
-def render_draft(deal: DealInput, config: DraftingConfig) -> RenderedDraft:
+def render_draft(deal: DealInput, config: DraftingConfig, inputs: TaxInputs | None = None) -> RenderedDraft:
+    """The deal's draft with its tax determined (`determination.complete`): raises
+    `TaxInputsNeeded` when that needs the seller's distance-sales total or an outside tax engine's
+    answer (the use case gathers `inputs` and calls again), `TaxUndetermined` when it cannot be."""
     billable = to_billable(deal)
     seller = config.entities[billable.legal_entity]
     invoice = draft_invoice(billable, seller, config.vat_rates, config.model.payment_terms)
+    invoice = complete(invoice, config.vat_rates, config.tax_policy, inputs)
     return RenderedDraft(
         billable.legal_entity,
         billable.customer.customer_id,
@@ -68,3 +77,31 @@ def render_draft(deal: DealInput, config: DraftingConfig) -> RenderedDraft:
         tuple(sorted({ln.tax.rule for ln in invoice.lines})),
         to_json_bytes(invoice),
     )
+
+
+def untaxable_lines(deal: DealInput, seller: LegalEntity, rates: VatRates) -> list[tuple[int, str]]:
+    """The lines (0-based; a deal without lines is billed as one standard-rated line, 0) whose VAT
+    `render_draft` could not determine, with why: an unknown tax category or supply, or no rate
+    configured where the line is taxed. Readiness asks this before a deal goes on, so such a deal
+    waits in the exception queue instead of failing in drafting; it builds each line with the same
+    tax inputs `render_draft` gives `draft_invoice` (keep the two alike)."""
+    # Anything else drafting would refuse (a value that is not a number, a discount above its line,
+    # an absurd magnitude: ValueError and ArithmeticError) is no tax matter: its own rule reports it.
+    try:
+        order = to_billable(deal)
+    except (ValueError, ArithmeticError):
+        return []
+    try:
+        build_lines(order, seller, rates)
+        return []  # the common case: every line taxable, no line looked at twice
+    except (ValueError, ArithmeticError):  # TaxError among them: found line by line below
+        pass
+    found: list[tuple[int, str]] = []
+    for index, item in enumerate(order.lines):
+        try:
+            build_lines(replace(order, lines=(item,)), seller, rates)
+        except TaxError as exc:
+            found.append((index, str(exc)))
+        except (ValueError, ArithmeticError):
+            continue
+    return found

@@ -65,7 +65,7 @@ def decide(
             amended_after_invoice=changed,
             # the amendment's billing data (a new billing e-mail, say) counts once it passes
             passed_readiness=changed and not check(deal, ruleset),
-            reason="amended after invoicing: the issued invoice stands, corrections by credit note"
+            reason="amended after invoicing: the issued invoice stands; bill, credit or dismiss the difference"
             if changed
             else "no change",
         )

@@ -23,7 +23,10 @@ from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 
-from handoff.deals.domain.countries import country_code
+from handoff.deals.domain.countries import country_code, subdivision_code
+from handoff.invoicing.domain.allowances import Discount, parse_discount
+from handoff.invoicing.domain.formats import DEFAULT_FORMAT
+from handoff.invoicing.domain.formats import normalise as normalise_format
 from handoff.kernel.money import D
 from handoff.kernel.parties import Address, Customer
 
@@ -47,9 +50,15 @@ DEAL_FIELDS: tuple[str, ...] = (
     "billing_street",
     "billing_city",
     "billing_postal_code",
+    "billing_state",  # state or province (a US customer's state decides its sales tax)
     "payment_terms",
     "legal_entity",
     "owner_email",
+    "invoice_format",  # what the invoice e-mail carries: pdf (default), facturx, ubl, cii
+    "peppol_id",  # the customer's Peppol address (BT-49), "scheme:id"; empty: its UBL is not sent by Peppol
+    "public_sector",  # yes for a public body (German ones are invoiced per XRechnung)
+    "leitweg_id",  # a German public buyer's Leitweg-ID (BT-10)
+    "discount",  # the deal's discount: "10%" or an amount ("500.00") off the lines' total
 )
 
 _DEAL_FIELD_SET = frozenset(DEAL_FIELDS)
@@ -78,6 +87,8 @@ class LineInput:
     tax_category: str = "standard"
     supply: str = "services"  # goods or services: decides the place of supply
     currency: str = ""  # when given, must be the deal's: one invoice has one currency
+    discount: str = ""  # "10%" or an amount ("500.00") off quantity x unit price
+    product: str = ""  # the seller's product code (SKU): accounting may book a product to its own account
 
     def get(self, name: str) -> str:
         value: str = getattr(self, name)
@@ -93,11 +104,24 @@ class LineInput:
         }
         if self.currency:  # absent when not given, as deals stored before lines had a currency
             out["currency"] = self.currency
+        if self.discount:  # likewise
+            out["discount"] = self.discount
+        if self.product:  # likewise
+            out["product"] = self.product
         return out
 
 
 # The fields of a line a readiness rule may name (`lines.<field>`).
-LINE_FIELDS: tuple[str, ...] = ("description", "quantity", "unit_price", "tax_category", "supply", "currency")
+LINE_FIELDS: tuple[str, ...] = (
+    "description",
+    "quantity",
+    "unit_price",
+    "tax_category",
+    "supply",
+    "currency",
+    "discount",
+    "product",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +210,8 @@ class BillableLine:
     unit_price: Decimal
     tax_category: str
     supply: str
+    discount: Discount | None = None  # becomes the line's allowance (BG-27)
+    product: str = ""  # the seller's product code, kept on the invoice line
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +227,16 @@ class BillableOrder:
     po_number: str
     owner_email: str
     lines: tuple[BillableLine, ...]
+    discount: Discount | None = None  # the deal's: document-level allowances (BG-20)
 
 
 def to_billable(deal: DealInput) -> BillableOrder:
     """Typed view of a deal; call only after readiness found no problems (it parses, so a deal
-    that was never checked may raise MoneyError). The country is resolved to its ISO code."""
+    that was never checked may raise MoneyError or DiscountError). The country is resolved to its
+    ISO code. Without lines, the deal's amount is its one line, the deal's discount taken off it."""
     country = country_code(deal.get("country")) or deal.get("country").upper()
+    state = deal.get("billing_state")
+    region = (subdivision_code(country, state) or state.upper()) if state else ""
     customer = Customer(
         customer_id=deal.get("customer_id") or deal.deal_id,
         legal_name=deal.get("customer_legal_name"),
@@ -215,7 +245,13 @@ def to_billable(deal: DealInput) -> BillableOrder:
         vat_id=deal.get("vat_id").replace(" ", "").upper(),
         billing_email=deal.get("billing_email"),
         billing_contact_name=deal.get("billing_contact_name"),
-        address=Address(deal.get("billing_street"), deal.get("billing_city"), deal.get("billing_postal_code"), country),
+        address=Address(
+            deal.get("billing_street"), deal.get("billing_city"), deal.get("billing_postal_code"), country, region
+        ),
+        invoice_format=normalise_format(deal.get("invoice_format")) or DEFAULT_FORMAT,
+        peppol_id=deal.get("peppol_id").strip(),
+        public_sector=deal.get("public_sector").strip().lower() in TRUE_WORDS,
+        leitweg_id=deal.get("leitweg_id").strip().upper(),
     )
     if deal.lines:
         lines = tuple(
@@ -225,6 +261,8 @@ def to_billable(deal: DealInput) -> BillableOrder:
                 D(ln.unit_price),
                 ln.tax_category.strip().lower() or "standard",
                 ln.supply.strip().lower() or "services",
+                parse_discount(ln.discount),
+                ln.product.strip(),
             )
             for ln in deal.lines
         )
@@ -244,6 +282,7 @@ def to_billable(deal: DealInput) -> BillableOrder:
         po_number=deal.get("po_number"),
         owner_email=deal.get("owner_email"),
         lines=lines,
+        discount=parse_discount(deal.get("discount")),
     )
 
 

@@ -5,12 +5,17 @@ raise: each failure is a `Problem(code, field, message)` with code `missing` (no
 `invalid` (a value that fails the check). The exception queue is simply the stored problems.
 
 Lines are judged too, each by the line rules (a field of the line: `unit_price`, `quantity`, ...),
-their problems named by line, `lines[2].unit_price` (counted from 0, as in JSON). A deal with lines
-whose amount differs from the sum of their nets (quantity x price, rounded as on the invoice) by
-more than the configured tolerance gets an `amount_mismatch` problem on `amount`: the invoice bills
-the lines, so a disagreement is a question for the deal's owner, never billed silently. Whatever
+their problems named by line, `lines[2].unit_price` (counted from 0, as in JSON). Discounts (a
+line's `discount`, the deal's `discount`: "10%" or an amount) are judged always, a bad one invalid
+on `lines[2].discount` or `discount`. A deal with lines whose amount differs from the sum of their
+nets (quantity x price, rounded as on the invoice, less the line's discount) by more than the
+configured tolerance, and from that sum less the deal's discount too, gets an `amount_mismatch`
+problem on `amount`: the invoice bills the lines, so a disagreement is a question for the deal's
+owner, never billed silently. Whatever
 drafting parses (`orders.to_billable`) is judged here first, so a bad value blocks the deal instead
-of failing its event.
+of failing its event; and so is what drafting's VAT determination needs of a line (a known tax
+category with a rate configured where the line is taxed), on `lines[2].tax_category`, whatever the
+rules file says; and the customer's e-invoice preference (`invoice_format`), for the same reason.
 
 The rule set is business configuration (YAML, see `handoff.config`); this module only knows the
 vocabulary of checks and conditions a rules file may use.
@@ -29,11 +34,15 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 from stdnum.eu import vat as eu_vat
 
-from handoff.deals.domain.countries import country_code, country_error
+from handoff.deals.domain.countries import country_code, country_error, subdivision_code
+from handoff.deals.domain.drafting import untaxable_lines
 from handoff.deals.domain.orders import FALSE_WORDS, TRUE_WORDS, DealInput, LineInput
-from handoff.invoicing.domain.tax import PRODUCT_CATEGORIES, SUPPLY_KINDS
+from handoff.invoicing.domain.allowances import DiscountError, parse_discount
+from handoff.invoicing.domain.einvoice import leitweg_id_error, peppol_id_error
+from handoff.invoicing.domain.formats import format_error
+from handoff.invoicing.domain.tax import PRODUCT_CATEGORIES, SUPPLY_KINDS, VatRates
 from handoff.kernel.money import CENT, ZERO, D, MoneyError, round2
-from handoff.kernel.parties import EU_MEMBER_STATES, vat_prefix
+from handoff.kernel.parties import EU_MEMBER_STATES, LegalEntity, vat_prefix
 
 
 class ProblemCode(enum.StrEnum):
@@ -42,6 +51,11 @@ class ProblemCode(enum.StrEnum):
     MISSING = "missing"  # no value
     INVALID = "invalid"  # a value that fails its check
     AMOUNT_MISMATCH = "amount_mismatch"  # the deal's amount is not what its lines add up to
+    # drafting could not determine the tax (no rate, no jurisdiction, tax engine down or refusing):
+    # set by intake, never by `check`, so `handoff check` never reports it
+    TAX_UNDETERMINED = "tax_undetermined"
+    # its e-invoice failed a fatal validation rule at issue (`einvoice_holds`); the draft waits
+    EINVOICE_INVALID = "einvoice_invalid"
 
 
 MISSING = ProblemCode.MISSING
@@ -76,11 +90,14 @@ class Rule:
 @dataclass(frozen=True, slots=True)
 class ReadinessContext:
     """What the checks need from configuration: our selling entities and allowed terms, and how
-    far a deal's amount may differ from the sum of its lines (in the deal's currency)."""
+    far a deal's amount may differ from the sum of its lines (in the deal's currency); with the
+    entities' details and the VAT rates, each line is also checked to be taxable as drafting taxes it."""
 
     legal_entities: frozenset[str]
     payment_terms: frozenset[str]
     amount_tolerance: Decimal = CENT
+    entities: Mapping[str, LegalEntity] = field(default_factory=dict)
+    vat_rates: VatRates | None = None
 
 
 # What every line of a deal must pass unless a rules file says otherwise (`lines:`): what drafting
@@ -224,8 +241,18 @@ def _boolean(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str |
     return None if value.lower() in TRUE_WORDS | FALSE_WORDS else f"{value!r} is not a yes/no value"
 
 
+def _invoice_format(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
+    return format_error(value)
+
+
 def _present(_v: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
     return None
+
+
+def _us_state(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
+    if subdivision_code("US", value) is not None:
+        return None
+    return f"state {value!r} is not a US state, district or territory (a USPS code such as TX, or its name)"
 
 
 CHECKS: dict[str, Check] = {
@@ -244,6 +271,8 @@ CHECKS: dict[str, Check] = {
     "one_of": _one_of,
     "pattern": _pattern,
     "boolean": _boolean,
+    "invoice_format": _invoice_format,
+    "us_state": _us_state,
 }
 
 # `optional_*` checks judge a value only when one is given (no `missing` problem).
@@ -259,6 +288,7 @@ CONDITIONS: dict[str, Callable[[DealInput], bool]] = {
     "requires_po": lambda deal: deal.requires_po is True,
     "business": lambda deal: deal.is_business,
     "consumer": lambda deal: not deal.is_business,
+    "us_customer": lambda deal: _deal_country(deal) == "US",  # sales tax needs the state and ZIP
 }
 
 
@@ -284,39 +314,128 @@ def _line_problems(deal: DealInput, ruleset: RuleSet) -> list[Problem]:
     return problems
 
 
-def lines_net(lines: tuple[LineInput, ...]) -> Decimal | None:
-    """What the lines add up to on the invoice (each line's quantity x price rounded to cents), or
-    None while a line's quantity or price is not a number."""
-    total = ZERO
+def _line_gross(ln: LineInput) -> Decimal | None:
+    """A line's quantity x price rounded to cents, as on the invoice; None while not numbers."""
     try:
-        for ln in lines:
-            total += round2(D(ln.quantity.strip() or "1") * D(ln.unit_price))
+        return round2(D(ln.quantity.strip() or "1") * D(ln.unit_price))
     except (MoneyError, ArithmeticError):  # ArithmeticError: decimal's own, for an absurd magnitude
         return None
+
+
+def lines_net(lines: tuple[LineInput, ...]) -> Decimal | None:
+    """What the lines add up to on the invoice (BT-106: each line's quantity x price rounded to
+    cents, less its own discount), or None while a line's quantity, price or discount is not good."""
+    total = ZERO
+    for ln in lines:
+        gross = _line_gross(ln)
+        try:
+            discount = parse_discount(ln.discount)
+        except DiscountError:
+            return None
+        if gross is None:
+            return None
+        total += gross - (discount.of(gross) if discount else ZERO)
     return total
 
 
 def _amount_problem(deal: DealInput, ctx: ReadinessContext) -> Problem | None:
-    """The deal's amount against its lines; none while either is not a number (a rules file
+    """The deal's amount against its lines after their discounts, or after the deal's discount
+    too (a CRM may state the amount either way); none while any of them is not good (a rules file
     without rules on them leaves that to drafting)."""
     try:
         amount = D(deal.get("amount"))
-    except MoneyError:
+        discount = parse_discount(deal.get("discount"))
+    except (MoneyError, DiscountError):
         return None
     total = lines_net(deal.lines)
-    if total is None or abs(amount - total) <= ctx.amount_tolerance:
+    if total is None:
         return None
+    billed = total - discount.of(total) if discount and not discount.is_zero else None
+    if any(abs(amount - x) <= ctx.amount_tolerance for x in (total, billed) if x is not None):
+        return None
+    if billed is None:
+        said = f"differs from the sum of the lines {total} by {abs(amount - total)}"
+    else:
+        said = f"is neither the sum of the lines {total} nor that less the deal's discount of {discount}, {billed}"
     return Problem(
         AMOUNT_MISMATCH,
         "amount",
-        f"amount {amount} differs from the sum of the lines {total} by {abs(amount - total)} "
-        f"(tolerance {ctx.amount_tolerance}): the invoice would bill the lines",
+        f"amount {amount} {said} (tolerance {ctx.amount_tolerance}): the invoice would bill the lines",
     )
+
+
+def _discount_problems(deal: DealInput) -> list[Problem]:
+    """Each discount drafting reads (each line's, then the deal's), judged whatever the rules file
+    says: readable, not negative, at most 100 % or the amount it comes off (a line's quantity x
+    price; for the deal, its lines' total after their discounts, or its amount without lines),
+    which must be positive for a discount to come off it. A line whose price or quantity is not a
+    number is compared with nothing (its own problem says so), nor is the deal then."""
+    problems: list[Problem] = []
+    for index, ln in enumerate(deal.lines):
+        problem = _discount_problem(
+            ln.discount, _line_gross(ln), f"lines[{index}].discount", f"line {index + 1}: ", "the line's amount"
+        )
+        if problem is not None:
+            problems.append(problem)
+    if deal.lines:
+        base = None if problems else lines_net(deal.lines)
+        what = "the lines' total"
+    else:
+        try:
+            base = D(deal.get("amount"))
+        except MoneyError:
+            base = None
+        what = "the deal's amount"
+    problem = _discount_problem(deal.get("discount"), base, "discount", "", what)
+    return problems + ([problem] if problem is not None else [])
+
+
+def _discount_problem(text: str, base: Decimal | None, name: str, prefix: str, what: str) -> Problem | None:
+    try:
+        discount = parse_discount(text)
+    except DiscountError as exc:
+        return Problem(INVALID, name, f"{prefix}{exc}")
+    if discount is None or discount.is_zero or base is None:
+        return None
+    if base <= 0:
+        why = f"discount {discount} needs a positive amount to come off; {what} is {base}"
+        return Problem(INVALID, name, prefix + why)
+    if discount.of(base) > base:
+        return Problem(INVALID, name, f"{prefix}discount {discount} is above {what} {base}")
+    return None
+
+
+def _tax_problems(deal: DealInput, ctx: ReadinessContext, found: list[Problem]) -> list[Problem]:
+    """A line drafting could not tax, as a problem on its `tax_category` (or its `supply`, when that
+    is what is unknown): an unknown category, or no VAT rate configured where the line is taxed.
+    Asked of drafting itself (`drafting.untaxable_lines`), so readiness and drafting agree; not
+    while the seller or the buyer's country is in question (their own problems say so), nor again
+    for a line whose category or supply a rule already judged bad. A deal without lines is billed
+    as one standard-rated line: a problem there is the selling entity's (`legal_entity`)."""
+    seller = ctx.entities.get(deal.get("legal_entity"))
+    if seller is None or ctx.vat_rates is None or country_code(deal.get("country")) is None:
+        return []
+    judged = {p.field for p in found}
+    problems: list[Problem] = []
+    for index, why in untaxable_lines(deal, seller, ctx.vat_rates):
+        if not deal.lines:
+            problems.append(Problem(INVALID, "legal_entity", f"the deal is billed as one standard-rated line: {why}"))
+            continue
+        ln = deal.lines[index]
+        name = "supply" if (ln.supply.strip().lower() or "services") not in SUPPLY_KINDS else "tax_category"
+        if {f"lines[{index}].tax_category", f"lines[{index}].supply"} & judged:
+            continue
+        problems.append(Problem(INVALID, f"lines[{index}].{name}", f"line {index + 1}: {why}"))
+    return problems
+
+
+INVOICE_FORMAT_RULE = Rule("invoice_format", "optional_invoice_format")  # judged for every deal
 
 
 def check(deal: DealInput, ruleset: RuleSet) -> list[Problem]:
     """Every problem that stands between this deal and an invoice: the deal's rules in order, then
-    each line's, then the amount against the lines."""
+    each line's, then the discounts, then the amount against the lines, then whether each line can
+    be taxed."""
     problems: list[Problem] = []
     ctx = ruleset.context
     for rule in ruleset.rules:
@@ -325,12 +444,41 @@ def check(deal: DealInput, ruleset: RuleSet) -> list[Problem]:
         problem = _judge(deal.get(rule.field), rule.field, deal, rule, ctx, "")
         if problem is not None:
             problems.append(problem)
-    if deal.lines:
-        line_problems = _line_problems(deal, ruleset)
-        problems += line_problems
-        # compared once the values compared are good (a line's bad quantity is its own problem)
-        if not line_problems and not any(p.field == "amount" for p in problems):
-            mismatch = _amount_problem(deal, ctx)
-            if mismatch is not None:
-                problems.append(mismatch)
+    line_problems = _line_problems(deal, ruleset) if deal.lines else []
+    problems += line_problems
+    discount_problems = _discount_problems(deal)
+    problems += discount_problems
+    # compared once the values compared are good (a line's bad quantity is its own problem)
+    if deal.lines and not line_problems and not discount_problems and not any(p.field == "amount" for p in problems):
+        mismatch = _amount_problem(deal, ctx)
+        if mismatch is not None:
+            problems.append(mismatch)
+    problems += _tax_problems(deal, ctx, problems)
+    # drafting reads the e-invoice preference whatever the rules file says, so it is judged here too
+    if not any(p.field == "invoice_format" for p in problems):
+        fmt = _judge(deal.get("invoice_format"), "invoice_format", deal, INVOICE_FORMAT_RULE, ctx, "")
+        problems += [fmt] if fmt is not None else []
+    problems += _einvoice_address_problems(deal, problems)
+    return problems
+
+
+def _einvoice_address_problems(deal: DealInput, found: list[Problem]) -> list[Problem]:
+    """The e-invoice addressing drafting reads whatever the rules file says: a Peppol ID (BT-49)
+    and a Leitweg-ID (BT-10) must be valid when given; a German public buyer needs its Leitweg-ID."""
+    judged = {p.field for p in found}
+    problems: list[Problem] = []
+    peppol_id, leitweg_id = deal.get("peppol_id").strip(), deal.get("leitweg_id").strip()
+    public = deal.get("public_sector").strip().lower()
+    if "peppol_id" not in judged and peppol_id and (why := peppol_id_error(peppol_id)):
+        problems.append(Problem(INVALID, "peppol_id", why))
+    if "public_sector" not in judged and public not in TRUE_WORDS | FALSE_WORDS:
+        problems.append(Problem(INVALID, "public_sector", f"{public!r} is not a yes/no value"))
+    if "leitweg_id" in judged:
+        return problems
+    if leitweg_id and (why := leitweg_id_error(leitweg_id)):
+        problems.append(Problem(INVALID, "leitweg_id", why))
+    elif not leitweg_id and public in TRUE_WORDS and country_code(deal.get("country")) == "DE":
+        problems.append(
+            Problem(MISSING, "leitweg_id", "leitweg_id is missing: a German public buyer is invoiced by its Leitweg-ID")
+        )
     return problems

@@ -14,8 +14,8 @@ content, so importing the same file twice changes nothing.
 
 JSON: a list of deals, `{"deals": [...]}`, or one object per line (JSON Lines); each deal is either
 a flat object with the CSV's fields (plus optional `lines`: objects with `description`, `quantity`,
-`unit_price`, `tax_category`, `supply` and `currency`, whose values readiness judges like the
-deal's) or an event envelope
+`unit_price`, `tax_category`, `supply`, `currency`, `discount` and `product` (a product code),
+whose values readiness judges like the deal's) or an event envelope
 `{"event_id", "occurred_at", "deal": {...}}`. Numbers are kept as written (never via float).
 """
 
@@ -31,12 +31,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from handoff.deals.domain.admission import LIMITS, ahead_of_clock, printable, refusal
 from handoff.deals.domain.orders import DealEvent, DealInput, LineInput
+
+MAX_NESTING = 100  # a deal file is a few levels deep; a JSON text nested deeper is refused
 
 
 class IntakeError(Exception):
-    def __init__(self, file: str, line: int | None, message: str) -> None:
-        self.file, self.line, self.message = file, line, message
+    def __init__(self, file: str, line: int | None, message: str, field: str | None = None) -> None:
+        self.file, self.line, self.message, self.field = file, line, message, field
         where = f"{file}, line {line}" if line is not None else file
         super().__init__(f"{where}: {message}")
 
@@ -55,9 +58,10 @@ def _event_id(source: str, raw: dict[str, Any]) -> str:
 def parse_time(value: str, file: str, line: int | None, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise IntakeError(file, line, f"{field} {value!r} is not an ISO 8601 date-time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        message = f"{field} {printable(value)!r} is not an ISO 8601 date-time"
+        raise IntakeError(file, line, message, field) from None
 
 
 def read_deal_rows(path: Path) -> list[DealRow]:
@@ -144,6 +148,34 @@ def _loads(name: str, text: str, line: int | None) -> Any:
         return json.loads(text, parse_float=str)
     except json.JSONDecodeError as exc:
         raise IntakeError(name, line or exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from exc
+    except RecursionError:
+        message = f"JSON nested more than {MAX_NESTING} levels deep: not a deal file"
+        raise IntakeError(name, line or _too_deep(text), message) from None
+
+
+def _too_deep(text: str) -> int | None:
+    """The line on which the JSON text first nests deeper than MAX_NESTING (brackets in strings
+    do not count)."""
+    depth, line, in_string, escaped = 0, 1, False, False
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return line
+        elif char in "]}":
+            depth -= 1
+    return None
 
 
 def deal_input(name: str, row: DealRow) -> DealInput:
@@ -155,7 +187,8 @@ def deal_input(name: str, row: DealRow) -> DealInput:
     lines = tuple(_line_input(name, row.line, index, x) for index, x in enumerate(lines_raw))
     for key, value in raw.items():
         if key != "lines" and isinstance(value, dict | list):
-            raise IntakeError(name, row.line, f"field {key!r} must be a plain value, not {type(value).__name__}")
+            message = f"field {printable(key)!r} must be a plain value, not {type(value).__name__}"
+            raise IntakeError(name, row.line, message, printable(key))
     return DealInput.from_mapping(raw, lines)
 
 
@@ -167,6 +200,8 @@ _LINE_DEFAULTS = {
     "tax_category": "standard",
     "supply": "services",
     "currency": "",
+    "discount": "",
+    "product": "",
 }
 
 
@@ -185,10 +220,14 @@ def _line_input(name: str, line: int, index: int, raw: dict[str, Any]) -> LineIn
     return LineInput(**values)
 
 
-def read_deal_file(path: Path, source: str | None = None, now: datetime | None = None) -> list[DealEvent]:
-    """Every deal in the file as an event, or IntakeError for the first thing that is wrong."""
+def read_deal_file(
+    path: Path, source: str | None = None, now: datetime | None = None, tolerance: timedelta | None = None
+) -> list[DealEvent]:
+    """Every deal in the file as an event, or IntakeError for the first thing that is wrong: also
+    a value the inbox cannot store (`deals.domain.admission`) and, given a `tolerance`, a version
+    time further than that ahead of `now`."""
     name = str(path)
-    source = source or f"file:{path.name}"
+    source = source or f"file:{path.name}"[: LIMITS["source"]]  # a long file name still fits the column
     now = now or datetime.now(UTC)
     events = []
     for position, row in enumerate(read_deal_rows(path)):
@@ -196,8 +235,13 @@ def read_deal_file(path: Path, source: str | None = None, now: datetime | None =
         if not deal.deal_id:
             raise IntakeError(name, row.line, "deal_id is empty: a deal needs its CRM id")
         envelope = row.raw if isinstance(row.raw.get("deal"), dict) else {}
+        given_id = str(envelope.get("event_id") or "")
+        if (refused := refusal(DealEvent(source, given_id, now, deal))) is not None:
+            raise IntakeError(name, row.line, str(refused), refused.field)
+        field = "occurred_at" if envelope.get("occurred_at") else "updated_at"
         stamp = str(envelope.get("occurred_at") or deal.custom.get("updated_at", ""))
-        occurred = parse_time(stamp, name, row.line, "updated_at") if stamp else now + timedelta(microseconds=position)
-        event_id = str(envelope.get("event_id") or _event_id(source, row.raw))
-        events.append(DealEvent(source, event_id, occurred, deal))
+        occurred = parse_time(stamp, name, row.line, field) if stamp else now + timedelta(microseconds=position)
+        if stamp and tolerance is not None and (ahead := ahead_of_clock(occurred, now, tolerance, field)):
+            raise IntakeError(name, row.line, str(ahead), field)
+        events.append(DealEvent(source, given_id or _event_id(source, row.raw), occurred, deal))
     return events

@@ -149,6 +149,19 @@ class Inbox:
         insert_many(conn, i, rows, ["source", "event_id"])
         return fresh
 
+    def payloads(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        """The stored payload of each (source, event id) of `keys` that is stored."""
+        i = schema.inbox
+        wanted = set(keys)
+        found: dict[tuple[str, str], Any] = {}
+        event_ids = sorted({event_id for _, event_id in wanted})
+        for start in range(0, len(event_ids), _CHUNK):
+            q = select(i.c.source, i.c.event_id, i.c.payload).where(i.c.event_id.in_(event_ids[start : start + _CHUNK]))
+            for source, event_id, payload in self._uow.conn.execute(q):
+                if (source, event_id) in wanted:
+                    found[(source, event_id)] = payload
+        return found
+
     def claim(self, size: int, known: Mapping[tuple[str, str], DealEvent]) -> dict[int, DealEvent]:
         """Up to `size` pending events in inbox id order, by inbox id. `known`: events this process
         has in memory already, so their stored payload need not be read back and decoded. An event

@@ -49,6 +49,39 @@ def stored_deal(engine: Engine, deal_id: str) -> StoredDeal | None:
     return None if row is None else StoredDeal(deal_from_json(row.data), row.version_at)
 
 
+def deals_with_open_exception(engine: Engine, reasons: Iterable[str]) -> list[str]:
+    """Deal ids whose open exception has each of `reasons` (fields or codes of its problems, as in
+    `exceptions.reasons`), oldest exception first."""
+    ex = schema.exceptions
+    q = select(ex.c.deal_id).where(ex.c.status == _OPEN).order_by(ex.c.opened_at, ex.c.id)
+    for reason in reasons:
+        q = q.where(ex.c.reasons.like(f"%|{reason}|%"))
+    with engine.connect() as conn:
+        return list(conn.execute(q).scalars())
+
+
+def resolve_open_exceptions(uow: UnitOfWork, deal_ids: Iterable[str], reason: str, now: datetime) -> list[str]:
+    """Resolve the open exceptions of these deals that have `reason` (a field or code of their
+    problems); the deal ids resolved."""
+    ex, wanted = schema.exceptions, list(deal_ids)
+    if not wanted:
+        return []
+    where = (ex.c.deal_id.in_(wanted), ex.c.status == _OPEN, ex.c.reasons.like(f"%|{reason}|%"))
+    found = list(uow.conn.execute(select(ex.c.deal_id).where(*where)).scalars())
+    if found:
+        uow.conn.execute(update(ex).where(*where).values(status="resolved", resolved_at=now, updated_at=now))
+    return found
+
+
+def open_exception_problems(uow: UnitOfWork, deal_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]:
+    """The problems of these deals' open exceptions, by deal id."""
+    ex, wanted = schema.exceptions, list(deal_ids)
+    if not wanted:
+        return {}
+    q = select(ex.c.deal_id, ex.c.problems).where(ex.c.deal_id.in_(wanted), ex.c.status == _OPEN)
+    return {r.deal_id: list(r.problems) for r in uow.conn.execute(q)}
+
+
 @dataclass
 class OrderRecord:
     """An order as a batch holds it: the version applied, and the facts kept for the metrics."""

@@ -6,6 +6,12 @@ payload), a retry puts the event back to `pending`, audited on its deal (who, wh
 error it had), then applies pending events by the usual path (`intake.process_pending`): the event
 is applied, found stale (a newer version of the deal came meanwhile) or fails again with its new
 error. Only a failed event is retried; any other is refused, naming the event and its status.
+
+A version dated in the future (stored before intake refused such times) froze its deal: every
+genuine later update was found stale. `repair_future` re-dates the deal's events dated beyond the
+tolerance to when they were received (the latest they can truly have happened) and the applied
+version with them, audited on the deal, puts back to pending the stale events now newer than it,
+and applies pending events: the newest genuine version wins.
 """
 
 from __future__ import annotations
@@ -17,11 +23,25 @@ from datetime import datetime
 from handoff.context import AppContext
 from handoff.deals.repository import inbox as stored
 from handoff.deals.repository.inbox import Inbox, InboxEvent, InboxStatus
+from handoff.deals.repository.versions import Versions
+from handoff.deals.service.admission import future_tolerance
 from handoff.deals.service.intake import ProcessReport, process_pending
 from handoff.kernel.storage.paging import Page
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 
-__all__ = ["InboxEvent", "InboxStatus", "RetryRefused", "RetryReport", "list_failed", "retry", "retry_all"]
+__all__ = [
+    "InboxEvent",
+    "InboxStatus",
+    "Redated",
+    "RepairRefused",
+    "RepairReport",
+    "RetryRefused",
+    "RetryReport",
+    "list_failed",
+    "repair_future",
+    "retry",
+    "retry_all",
+]
 
 PAGE = 50
 DEFAULT_REASON = "failed inbox event retried"
@@ -106,3 +126,83 @@ def _audit(uow: UnitOfWork, events: Sequence[InboxEvent], actor: str, reason: st
 def _apply(ids: Sequence[int], ctx: AppContext) -> RetryReport:
     processed = process_pending(ctx)
     return RetryReport(stored.events(ctx.engine, ids), processed)
+
+
+REPAIR_REASON = "version dated ahead of the clock re-dated"
+
+
+class RepairRefused(Exception):
+    """A repair that cannot be done: no such deal, or nothing of it dated ahead of the clock."""
+
+
+@dataclass(frozen=True)
+class Redated:
+    inbox_id: int
+    event_id: str
+    before: datetime
+    after: datetime
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """The events re-dated, the applied version's time (before, after; None when the deal had no
+    applied version from the future), and the stale events sent through again as they stand after
+    pending events were applied."""
+
+    deal_id: str
+    redated: list[Redated]
+    version: tuple[datetime, datetime] | None
+    requeued: list[InboxEvent]
+    processed: ProcessReport
+
+
+def repair_future(ctx: AppContext, deal_id: str, actor: str, reason: str = "") -> RepairReport:
+    """Re-date the deal's versions dated beyond the tolerance ahead of the clock to when they were
+    received (audited), send its stale events newer than that through again, apply pending events."""
+    now = ctx.clock()
+    limit = now + future_tolerance(ctx)
+    with ctx.unit_of_work() as uow:
+        versions = uow.repository(Versions)
+        applied = versions.applied(deal_id)
+        future = versions.events_after(deal_id, limit)
+        if applied is None and not versions.has_events(deal_id):
+            raise RepairRefused(f"there is no deal {deal_id}")
+        if not future and (applied is None or applied.at <= limit):
+            raise RepairRefused(
+                f"deal {deal_id} has nothing dated ahead of the clock by more than "
+                f"{future_tolerance(ctx).total_seconds():.0f} seconds"
+            )
+        redated = [Redated(e.id, e.event_id, e.occurred_at, min(e.received_at, now)) for e in future]
+        for r in redated:
+            versions.redate_event(r.inbox_id, r.after)
+        version = None
+        if applied is not None and applied.at > limit:
+            own = [r.after for r in redated if r.event_id == applied.event_id]
+            version = (applied.at, own[0] if own else now)
+            versions.redate_applied(deal_id, version[1])
+        current = version[1] if version else applied.at if applied else None
+        stale = versions.events_after(deal_id, current, InboxStatus.STALE) if current is not None else []
+        versions.requeue_stale([e.id for e in stale])
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="inbox.redated",
+            entity_type="order",
+            entity_id=deal_id,
+            reason=reason.strip() or REPAIR_REASON,
+            before={
+                "version_at": version[0].isoformat() if version else None,
+                "events": [
+                    {"inbox_id": r.inbox_id, "event_id": r.event_id, "occurred_at": r.before.isoformat()}
+                    for r in redated
+                ],
+            },
+            after={
+                "version_at": version[1].isoformat() if version else None,
+                "events": [{"inbox_id": r.inbox_id, "occurred_at": r.after.isoformat()} for r in redated],
+                "requeued": sorted(e.id for e in stale),
+            },
+        )
+        uow.commit()
+    processed = process_pending(ctx)
+    return RepairReport(deal_id, redated, version, stored.events(ctx.engine, [e.id for e in stale]), processed)

@@ -9,18 +9,23 @@ one event that fails is marked `failed` with its error while the rest of the bat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from handoff.context import AppContext, DraftsAhead
-from handoff.deals.domain.drafting import render_draft
+from handoff.deals.domain.drafting import RenderedDraft, render_draft
 from handoff.deals.domain.flow import Decision, OrderSnapshot, decide
 from handoff.deals.domain.orders import DealEvent, DealInput, OrderState
-from handoff.deals.domain.readiness import Problem
+from handoff.deals.domain.readiness import Problem, ProblemCode
 from handoff.deals.repository import DATABASE_ERRORS, inbox
 from handoff.deals.repository.inbox import Inbox
 from handoff.deals.repository.orders import INVOICE_TASK, OrderBook, OrderRecord
+from handoff.deals.service import owners
+from handoff.invoicing.domain.determination import TaxInputsNeeded
+from handoff.invoicing.domain.tax import TaxUndetermined
+from handoff.invoicing.service import taxation
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 from handoff.notifications import service as notices
 
@@ -29,9 +34,19 @@ USER_SOURCE = "user:"  # events from a person's edit (deals.service.orders.updat
 REVIEW_TASK = "review_amendment"  # finance reviews a change to an invoiced deal
 
 
+REASONS_LENGTH = 1000  # the `exceptions.reasons` column
+
+
 def problem_reasons(problems: Sequence[Problem]) -> str:
-    """`|field|code|...`: what the exception queue filters by, searchable with LIKE on any engine."""
-    return "|" + "|".join(sorted({p.field for p in problems} | {p.code for p in problems})) + "|"
+    """`|field|code|...`: what the exception queue filters by, searchable with LIKE on any engine.
+    A deal with very many lines in trouble names each line field once (`lines[].unit_price`), so
+    that the text fits its column; then only whole entries that fit."""
+    names = sorted({p.field for p in problems} | {p.code for p in problems})
+    text = "|" + "|".join(names) + "|"
+    if len(text) <= REASONS_LENGTH:
+        return text
+    text = "|" + "|".join(sorted({re.sub(r"^lines\[\d+\]", "lines[]", n) for n in names})) + "|"
+    return text if len(text) <= REASONS_LENGTH else text[: text.rfind("|", 0, REASONS_LENGTH) + 1]
 
 
 @dataclass
@@ -56,7 +71,7 @@ def receive(ctx: AppContext, events: Sequence[DealEvent]) -> ReceiveReport:
     with ctx.unit_of_work() as uow:
         stored = Inbox(uow)
         for start in range(0, len(events), INBOX_CHUNK):
-            fresh = stored.store_new(_dedupe(events[start : start + INBOX_CHUNK]), now)
+            fresh = stored.store_new(dedupe(events[start : start + INBOX_CHUNK]), now)
             report.received += len(fresh)
             report.new.update((e.source, e.event_id) for e in fresh)
             report.duplicates += len(events[start : start + INBOX_CHUNK]) - len(fresh)
@@ -64,7 +79,8 @@ def receive(ctx: AppContext, events: Sequence[DealEvent]) -> ReceiveReport:
     return report
 
 
-def _dedupe(events: Sequence[DealEvent]) -> list[DealEvent]:
+def dedupe(events: Sequence[DealEvent]) -> list[DealEvent]:
+    """The first event of each source and event id, in order."""
     seen: dict[tuple[str, str], DealEvent] = {}
     for e in events:
         seen.setdefault((e.source, e.event_id), e)
@@ -79,7 +95,7 @@ def ingest(
     `render_ahead`: for a bulk import from a single-threaded process (`handoff import`), invoice
     drafts may be rendered meanwhile by the runtime (`ctx.runtime.drafts_ahead`)."""
     # started before the events are stored
-    helper = ctx.runtime.drafts_ahead(ctx.config, _dedupe(events)) if render_ahead else None
+    helper = ctx.runtime.drafts_ahead(ctx.config, dedupe(events)) if render_ahead else None
     try:
         with ctx.runtime.bulk(len(events)):
             received = receive(ctx, events)
@@ -146,6 +162,9 @@ class _Batch:
     book: OrderBook
     helper: DraftsAhead | None
     now: datetime
+    # tax engines that did not answer in this batch: its other deals wait without asking again
+    unreachable: dict[str, TaxUndetermined] = field(default_factory=dict)
+    owners: dict[str, str | Problem] = field(default_factory=dict)  # owner addresses looked up (owners.py)
 
 
 def _run_batch(
@@ -212,6 +231,9 @@ def _apply(b: _Batch, event: DealEvent) -> str:
     )
     if decision.stale:
         return "stale"
+    draft = None
+    if decision.make_draft:  # before anything is written: a tax that cannot be determined blocks the deal
+        draft, decision = _draft_or_hold(b, deal, event, decision)
     actor = event.source
     before_state = current.snapshot.state.value if current else None
     before_data = current.snapshot.deal.as_dict() if current else {}
@@ -232,7 +254,7 @@ def _apply(b: _Batch, event: DealEvent) -> str:
     if deal.get("customer_id") and decision.passed_readiness:  # unchecked data never reaches the customer
         book.save_customer(deal, now)
     _apply_exception(b, current, decision, deal, actor)
-    _apply_task_and_draft(b, current, decision, deal, event, actor)
+    _apply_task_and_draft(b, current, decision, deal, event, actor, draft)
     if decision.amended_after_invoice:
         _open_task(b, current, REVIEW_TASK, actor, decision.reason)
     if decision.state in (OrderState.READY, OrderState.DRAFTED) and current.ready_at is None:
@@ -247,11 +269,12 @@ def _apply(b: _Batch, event: DealEvent) -> str:
 def _apply_exception(b: _Batch, order: OrderRecord, decision: Decision, deal: DealInput, actor: str) -> None:
     """A blocked deal opens (or updates) its exception and tells its owner; an unblocked one resolves it."""
     uow, book, now = b.uow, b.book, b.now
-    problems = [p.as_dict() for p in decision.problems]
-    reasons = problem_reasons(decision.problems)
     is_open = book.has_open_exception(order)
-    owner = (deal.get("owner_email") or b.ctx.config.model.notifications.finance_email).lower()
     if decision.state is OrderState.BLOCKED:
+        owner, not_owner = owners.exception_owner(b.ctx, uow, deal.get("owner_email"), b.owners)
+        found = (*decision.problems, not_owner) if not_owner is not None else tuple(decision.problems)
+        problems = [p.as_dict() for p in found]
+        reasons = problem_reasons(found)
         if not is_open:
             book.open_exception(order, owner, problems, reasons, now)
             order.had_exception = True
@@ -268,7 +291,7 @@ def _apply_exception(b: _Batch, order: OrderRecord, decision: Decision, deal: De
             reason=decision.reason,
             after={"owner": owner, "problems": problems},
         )
-        notices.exception_opened(uow, b.ctx, now, deal.deal_id, deal.get("deal_name"), owner, decision.problems)
+        notices.exception_opened(uow, b.ctx, now, deal.deal_id, deal.get("deal_name"), owner, found)
     elif is_open:
         book.resolve_exception(order, now)
         uow.audit(
@@ -298,7 +321,13 @@ def _open_task(b: _Batch, order: OrderRecord, kind: str, actor: str, note: str) 
 
 
 def _apply_task_and_draft(
-    b: _Batch, order: OrderRecord, decision: Decision, deal: DealInput, event: DealEvent, actor: str
+    b: _Batch,
+    order: OrderRecord,
+    decision: Decision,
+    deal: DealInput,
+    event: DealEvent,
+    actor: str,
+    draft: RenderedDraft | None,
 ) -> None:
     uow, book, now = b.uow, b.book, b.now
     if decision.discard_draft and book.has_draft(order):
@@ -324,15 +353,43 @@ def _apply_task_and_draft(
             entity_id=deal.deal_id,
             reason=decision.reason,
         )
-    if decision.make_draft:
-        _make_draft(b, order, deal, event, actor)
+    if decision.make_draft and draft is not None:
+        _make_draft(b, order, deal, draft, actor)
 
 
-def _make_draft(b: _Batch, order: OrderRecord, deal: DealInput, event: DealEvent, actor: str) -> None:
-    """The invoice draft for finance to review: rendered ahead when the runtime did, else here."""
+def _draft_or_hold(
+    b: _Batch, deal: DealInput, event: DealEvent, decision: Decision
+) -> tuple[RenderedDraft | None, Decision]:
+    """The invoice draft for finance to review (rendered ahead when the runtime did, else here,
+    with what its tax needs from the database or a tax engine); or, when its tax cannot be
+    determined, no draft and the deal blocked in the exception queue on what is missing."""
     draft = b.helper.take(event.source, event.event_id) if b.helper is not None else None
-    if draft is None:
-        draft = render_draft(deal, b.ctx.config)
+    if draft is not None:
+        return draft, decision
+    try:
+        try:
+            return render_draft(deal, b.ctx.config), decision
+        except TaxInputsNeeded as needed:
+            inputs = taxation.draft_inputs(b.uow, b.ctx, needed, b.unreachable)
+            return render_draft(deal, b.ctx.config, inputs), decision
+    except TaxUndetermined as exc:
+        held = replace(
+            decision,
+            state=OrderState.BLOCKED,
+            problems=(tax_problem(exc),),
+            open_task=False,
+            make_draft=False,
+            reason=f"tax cannot be determined: {exc.field}",
+        )
+        return None, held
+
+
+def tax_problem(cause: TaxUndetermined) -> Problem:
+    """The exception-queue problem of a tax that cannot be determined (see `tax_holds`)."""
+    return Problem(ProblemCode.TAX_UNDETERMINED, cause.field, f"tax cannot be determined ({cause.reason}): {cause}")
+
+
+def _make_draft(b: _Batch, order: OrderRecord, deal: DealInput, draft: RenderedDraft, actor: str) -> None:
     b.book.add_draft(order, draft, b.now)
     b.uow.audit(
         at=b.now,

@@ -1,4 +1,4 @@
-"""API: finance tasks and invoices (issue, documents)."""
+"""API: finance tasks and invoices (issue, documents, the billing contact after issue)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from handoff.invoicing.api.schemas import DocumentFormat, InvoiceDetail, InvoicePage, TaskPage
+from handoff.invoicing.api.schemas import BillingContactIn, DocumentFormat, InvoiceDetail, InvoicePage, TaskPage
 from handoff.invoicing.documents import MEDIA_TYPES, DocumentError, render
+from handoff.invoicing.service import contacts
 from handoff.invoicing.service import queries as invoice_queries
+from handoff.invoicing.service.contacts import ContactError
 from handoff.invoicing.service.issuing import InvoicingError, issue_draft
 from handoff.users.service import Role, User
 from handoff.web.auth import api_user
@@ -42,12 +44,13 @@ def list_invoices(
     limit: Limit = 50,
     offset: Offset = 0,
     status: Annotated[str | None, Query(pattern="^(draft|issued|void)$")] = None,
-    payment_state: Annotated[str | None, Query(pattern="^(unpaid|partial|paid)$")] = None,
+    payment_state: Annotated[str | None, Query(pattern="^(unpaid|partial|paid|credited)$")] = None,
     customer: Filter = None,
     overdue: bool | None = None,
     user: User = api_user(*READERS),
 ) -> Any:
-    """Invoices, newest first: document status and payment state are separate; `overdue` is derived."""
+    """Invoices, newest first: document status and payment state are separate (`credited`: nothing
+    open, credit took part); `open_amount` is gross - paid - credited; `overdue` is derived."""
     return page_out(
         invoice_queries.list_invoices(
             ctx,
@@ -82,6 +85,31 @@ def issue_invoice(ctx: Ctx, invoice_id: InvoiceId, user: User = api_user(*WRITER
         issue_draft(ctx, invoice_id, user.actor)
     except InvoicingError as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
+    return _detail(ctx, invoice_id)
+
+
+@router.put("/invoices/{invoice_id}/billing-contact", response_model=InvoiceDetail, tags=["invoices"])
+def change_billing_contact(
+    ctx: Ctx, invoice_id: InvoiceId, body: BillingContactIn, user: User = api_user(*WRITERS)
+) -> Any:
+    """Change an issued invoice's billing contact, saying why (audited, before and after): its
+    reminders, and the invoice sent again (`resend`), go to the new contact; the issued document
+    stays as it was issued."""
+    try:
+        contacts.change_billing_contact(
+            ctx,
+            invoice_id,
+            email=body.billing_email,
+            name=body.billing_contact_name,
+            reason=body.reason,
+            actor=user.actor,
+            resend=body.resend,
+        )
+    except ContactError as exc:
+        status, code = {"not_found": (404, "not_found"), "invalid": (422, "invalid_request")}.get(
+            exc.code, (409, "conflict")
+        )
+        raise ApiError(status, code, str(exc), "invoice_id" if exc.code == "not_found" else exc.field) from exc
     return _detail(ctx, invoice_id)
 
 

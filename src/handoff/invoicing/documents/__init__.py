@@ -42,9 +42,22 @@ def _renderer(fmt: str) -> Callable[[Invoice], bytes]:
     raise DocumentError(f"unknown document format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
+def supports(invoice: Invoice, fmt: str) -> bool:
+    """Whether `invoice` has a document in `fmt`: one carrying US sales tax only a PDF (see `render`)."""
+    return fmt.lower() == "pdf" or not any(ln.tax.rule.startswith("us_") for ln in invoice.lines)
+
+
 def render(invoice: Invoice, fmt: str) -> bytes:
-    """The invoice as a document in format `fmt` (ubl, cii, pdf or facturx)."""
-    return _renderer(fmt.lower())(invoice)
+    """The invoice as a document in format `fmt` (ubl, cii, pdf or facturx). An invoice under US
+    sales tax is a PDF only: the XML formats are EN 16931, whose VAT categories and rules are the
+    EU's (a US sale would be outside their scope, category O, which carries no tax)."""
+    fmt = fmt.lower()
+    if fmt in FORMATS and not supports(invoice, fmt):
+        raise DocumentError(
+            f"invoice {invoice.number or '(draft)'} carries US sales tax: {fmt} is an EN 16931 (EU) "
+            "e-invoice format; render it as pdf"
+        )
+    return _renderer(fmt)(invoice)
 
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "DocumentError", "render"]
+__all__ = ["FORMATS", "MEDIA_TYPES", "DocumentError", "render", "supports"]

@@ -3,32 +3,39 @@
 Element order follows the D16B uncoupled subset XSD (`CrossIndustryInvoice_100pD16B.xsd`). Same
 business terms as the UBL rendering: BT-1..BT-3, BT-5, BT-6, BT-9, BT-10, BT-13, BT-22, BT-24,
 BG-3 for credit notes, BG-4, BG-7, BG-13, BG-16 (BT-81, BT-83, BT-84, BT-86), BT-20, BG-23,
-BT-110 / BT-111 (a second TaxTotalAmount in the accounting currency), BG-22, BG-25.
+BT-110 / BT-111 (a second TaxTotalAmount in the accounting currency), BG-22, BG-25, and the
+discounts: line allowances (BG-27) in the line's settlement, document-level allowances (BG-20)
+per VAT category in the header settlement with their total (BT-107).
 """
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from lxml import etree
 
 from handoff.invoicing.documents.common import (
-    EN16931_ID,
+    PEPPOL_PROFILE_ID,
     TYPE_CODES,
     amount,
+    buyer_reference,
     buyer_vat_id,
+    customization_id,
     decimal_text,
     has_category,
-    payment_means_code,
+    payment_instructions,
     payment_terms_text,
     require_issued,
+    seller_contact,
     shows_exemption,
     shows_rate,
     shows_vat_ids,
     vat_id,
 )
-from handoff.invoicing.documents.peppol import endpoint
+from handoff.invoicing.documents.peppol import buyer_endpoint, seller_endpoint
 from handoff.invoicing.domain.invoices import Invoice, InvoiceKind
+from handoff.invoicing.domain.payment import means_text
 from handoff.kernel.parties import Address
 
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
@@ -68,7 +75,7 @@ def _party(
     name: str,
     country: str,
     address: Address,
-    raw_vat: str,
+    ep: tuple[str, str] | None,
     shown_vat: str,
     legal_id: str,
     contact: tuple[str, str, str],
@@ -87,11 +94,26 @@ def _party(
         if email:
             _el(_el(el, "EmailURIUniversalCommunication"), "URIID", email)
     _address(party, address, country)
-    ep = endpoint(country, raw_vat)
     if ep:
         _el(_el(party, "URIUniversalCommunication"), "URIID", ep[1], schemeID=ep[0])
     if shown_vat:
         _el(_el(party, "SpecifiedTaxRegistration"), "ID", shown_vat, schemeID="VA")
+
+
+def _allowance(
+    parent: etree._Element, value: Decimal, base: Decimal | None, percentage: Decimal | None, reason: str, code: str
+) -> etree._Element:
+    """An allowance (`ChargeIndicator` false): BT-92..BT-94, BT-97, BT-98 on the document,
+    BT-136..BT-140 on a line; the base and percentage only together."""
+    el = _el(parent, "SpecifiedTradeAllowanceCharge")
+    etree.SubElement(_el(el, "ChargeIndicator"), f"{{{UDT}}}Indicator").text = "false"
+    if percentage is not None and base is not None:
+        _el(el, "CalculationPercent", decimal_text(percentage))
+        _el(el, "BasisAmount", amount(base))
+    _el(el, "ActualAmount", amount(value))
+    _el(el, "ReasonCode", code)
+    _el(el, "Reason", reason)
+    return el
 
 
 def build(invoice: Invoice) -> etree._Element:
@@ -103,7 +125,8 @@ def build(invoice: Invoice) -> etree._Element:
     root = etree.Element(f"{{{RSM}}}CrossIndustryInvoice", nsmap=NSMAP)
 
     context = etree.SubElement(root, f"{{{RSM}}}ExchangedDocumentContext")
-    _el(_el(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", EN16931_ID)
+    _el(_el(context, "BusinessProcessSpecifiedDocumentContextParameter"), "ID", PEPPOL_PROFILE_ID)  # BT-23
+    _el(_el(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", customization_id(invoice, "cii"))
     header = etree.SubElement(root, f"{{{RSM}}}ExchangedDocument")
     _el(header, "ID", number)
     _el(header, "TypeCode", TYPE_CODES[invoice.kind])
@@ -133,6 +156,8 @@ def build(invoice: Invoice) -> etree._Element:
         _el(tax, "CategoryCode", line.tax.category)
         if shows_rate(line.tax.category):
             _el(tax, "RateApplicablePercent", decimal_text(line.tax.rate))
+        for la in line.allowances:  # BG-27, the line's discount
+            _allowance(settlement, la.amount, la.base_amount, la.percentage, la.reason, la.reason_code)
         _el(
             _el(settlement, "SpecifiedTradeSettlementLineMonetarySummation"),
             "LineTotalAmount",
@@ -140,8 +165,8 @@ def build(invoice: Invoice) -> etree._Element:
         )
 
     agreement = _el(trade, "ApplicableHeaderTradeAgreement")
-    if invoice.buyer_reference:
-        _el(agreement, "BuyerReference", invoice.buyer_reference)
+    if buyer_reference(invoice):
+        _el(agreement, "BuyerReference", buyer_reference(invoice))
     show_vat = shows_vat_ids(invoice)
     _party(
         agreement,
@@ -149,10 +174,10 @@ def build(invoice: Invoice) -> etree._Element:
         seller.name,
         seller.country,
         seller.address,
-        seller.vat_id,
+        seller_endpoint(invoice),
         vat_id(seller.country, seller.vat_id) if show_vat and seller.vat_id else "",
-        seller.tax_id,
-        (seller.name, seller.phone, seller.email),
+        seller.company_register or seller.tax_id,
+        seller_contact(invoice),
     )
     _party(
         agreement,
@@ -160,7 +185,7 @@ def build(invoice: Invoice) -> etree._Element:
         buyer.legal_name,
         buyer.country,
         buyer.address,
-        buyer.vat_id,
+        buyer_endpoint(invoice),
         buyer_vat_id(invoice),
         "",
         (buyer.billing_contact_name, "", buyer.billing_email),
@@ -185,14 +210,20 @@ def build(invoice: Invoice) -> etree._Element:
     if invoice.tax_currency:
         _el(settle, "TaxCurrencyCode", invoice.tax_currency)
     _el(settle, "InvoiceCurrencyCode", cur)
-    means = _el(settle, "SpecifiedTradeSettlementPaymentMeans")
-    _el(means, "TypeCode", payment_means_code(invoice))
-    if seller.iban:
-        account = _el(means, "PayeePartyCreditorFinancialAccount")
-        _el(account, "IBANID", seller.iban.replace(" ", ""))
-        _el(account, "AccountName", seller.name)
-        if seller.bic:
-            _el(_el(means, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", seller.bic)
+    pay = payment_instructions(invoice)
+    if pay.code:  # BG-16 from the seller's configured means; none configured, none stated
+        means = _el(settle, "SpecifiedTradeSettlementPaymentMeans")
+        _el(means, "TypeCode", pay.code)
+        _el(means, "Information", means_text(pay))
+        if pay.account:
+            account = _el(means, "PayeePartyCreditorFinancialAccount")  # XSD order: IBANID, AccountName, ProprietaryID
+            if pay.kind == "iban":
+                _el(account, "IBANID", pay.account)
+            _el(account, "AccountName", pay.account_name)
+            if pay.kind != "iban":
+                _el(account, "ProprietaryID", pay.account)
+            if pay.institution:  # BT-86: a BIC, or a national clearing code such as an ABA routing number
+                _el(_el(means, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", pay.institution)
     for b in invoice.breakdown:
         tax = _el(settle, "ApplicableTradeTax")
         _el(tax, "CalculatedAmount", amount(b.tax_amount))
@@ -205,6 +236,13 @@ def build(invoice: Invoice) -> etree._Element:
             _el(tax, "ExemptionReasonCode", b.exemption_code)
         if shows_rate(b.category):
             _el(tax, "RateApplicablePercent", decimal_text(b.rate))
+    for a in invoice.allowances:  # BG-20, a deal's discount per VAT category
+        el = _allowance(settle, a.amount, a.base_amount, a.percentage, a.reason, a.reason_code)
+        tax = _el(el, "CategoryTradeTax")
+        _el(tax, "TypeCode", "VAT")
+        _el(tax, "CategoryCode", a.category)
+        if shows_rate(a.category):
+            _el(tax, "RateApplicablePercent", decimal_text(a.rate))
     terms = _el(settle, "SpecifiedTradePaymentTerms")
     _el(terms, "Description", payment_terms_text(invoice))
     if invoice.due_date and invoice.kind is InvoiceKind.INVOICE:
@@ -213,6 +251,8 @@ def build(invoice: Invoice) -> etree._Element:
     totals = invoice.totals
     summary = _el(settle, "SpecifiedTradeSettlementHeaderMonetarySummation")
     _el(summary, "LineTotalAmount", amount(totals.line_net))
+    if invoice.allowances:
+        _el(summary, "AllowanceTotalAmount", amount(totals.allowances))  # BT-107
     _el(summary, "TaxBasisTotalAmount", amount(totals.tax_exclusive))
     _el(summary, "TaxTotalAmount", amount(totals.tax), currencyID=cur)
     if invoice.tax_currency and invoice.tax_in_tax_currency is not None:

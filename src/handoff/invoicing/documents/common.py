@@ -1,12 +1,14 @@
 """What the UBL, CII and PDF renderings of an EN 16931 invoice share: number formats, code lists
-(UNCL 1001 document type, UNCL 4461 payment means) and checks. Electronic addresses are in `peppol`.
+(UNCL 1001 document type, the payment instructions) and checks. Electronic addresses are in `peppol`.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from handoff.invoicing.domain.einvoice import is_peppol, is_public_de
 from handoff.invoicing.domain.invoices import DocumentStatus, Invoice, InvoiceKind
+from handoff.invoicing.domain.payment import PaymentInstructions, instructions
 from handoff.kernel.money import round2
 from handoff.kernel.parties import vat_prefix
 
@@ -19,6 +21,7 @@ class DocumentError(ValueError):
 EN16931_ID = "urn:cen.eu:en16931:2017"
 PEPPOL_CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PEPPOL_PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+XRECHNUNG_ID = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
 
 # UNCL 1001 (BT-3): commercial invoice, credit note.
 TYPE_CODES = {InvoiceKind.INVOICE: "380", InvoiceKind.CREDIT_NOTE: "381"}
@@ -84,9 +87,10 @@ def shows_rate(category: str) -> bool:
     return category != "O"
 
 
-def payment_means_code(invoice: Invoice) -> str:
-    """UNCL 4461 (BT-81): 58 SEPA credit transfer for a euro IBAN payment, else 30 credit transfer."""
-    return "58" if invoice.seller.iban and invoice.currency == "EUR" else "30"
+def payment_instructions(invoice: Invoice) -> PaymentInstructions:
+    """BG-16 of the invoice, from its seller's configured means (`invoicing.domain.payment`): BT-81
+    UNCL 4461 code 58, 30 or 68, empty when the seller has none (no BG-16 then)."""
+    return instructions(invoice.seller, invoice.currency, invoice.number or "", invoice.payment_reference)
 
 
 def payment_terms_text(invoice: Invoice) -> str:
@@ -98,3 +102,26 @@ def payment_terms_text(invoice: Invoice) -> str:
 def document_note(invoice: Invoice) -> str:
     """All document notes (BT-22) as one text: Peppol allows one note per document (R002)."""
     return " | ".join(n for n in invoice.notes if n)
+
+
+def customization_id(invoice: Invoice, syntax: str = "ubl") -> str:
+    """BT-24: XRechnung for a German public buyer; Peppol BIS Billing 3.0 for a UBL to a buyer
+    with a Peppol address (`peppol_id`); plain EN 16931 otherwise (a UBL sent by e-mail or a CII)."""
+    if is_public_de(invoice):
+        return XRECHNUNG_ID
+    if syntax == "ubl" and is_peppol(invoice):
+        return PEPPOL_CUSTOMIZATION_ID
+    return EN16931_ID
+
+
+def buyer_reference(invoice: Invoice) -> str:
+    """BT-10: a German public buyer's Leitweg-ID, else the invoice's buyer reference."""
+    if is_public_de(invoice) and invoice.buyer.leitweg_id:
+        return invoice.buyer.leitweg_id
+    return invoice.buyer_reference
+
+
+def seller_contact(invoice: Invoice) -> tuple[str, str, str]:
+    """BG-6 (BT-41 name, BT-42 telephone, BT-43 e-mail) from the entity's configured contact."""
+    seller = invoice.seller
+    return seller.contact_name or seller.name, seller.phone, seller.contact_email or seller.email

@@ -1,13 +1,19 @@
 """The human-readable invoice / credit note PDF, drawn with ReportLab.
 
-Shows what EN 16931 and Art. 226 of Directive 2006/112/EC ask a reader to see: seller (BG-4, with
-a logo placeholder) and buyer (BG-7) with VAT ids, number and dates (BT-1, BT-2, BT-9), purchase
-order (BT-13), the corrected invoice of a credit note (BT-25), the lines (BG-25), the VAT
-breakdown (BG-23) with exemption reasons, totals (BG-22) and VAT in accounting currency (BT-111),
-payment details (IBAN BT-84, BIC BT-86, RF creditor reference BT-83) and the legal notes (BT-22).
+Shows what EN 16931 and Art. 226 of Directive 2006/112/EC ask a reader to see: seller (BG-4, under
+its logo, or its legal name where it has none, with its registration numbers) and buyer (BG-7) with
+VAT ids, number and dates (BT-1, BT-2, BT-9), purchase order (BT-13), the corrected invoice of a
+credit note (BT-25), the lines (BG-25) each with its discount (BG-27) under it, the sum of lines and
+the document's discounts (BT-106, BG-20), the VAT breakdown (BG-23) with exemption reasons, totals
+(BG-22) and VAT in accounting currency (BT-111), payment instructions from the seller's configured
+means (`invoicing.domain.payment`: IBAN or ACH account BT-84, BIC or routing number BT-86, reference
+BT-83, payment page), the legal notes (BT-22) and the seller's footer text on every page, in its
+brand colours. Texts are drawn as literal strings (the canvas interprets no markup), so an entity's
+or customer's text cannot restyle the page.
 
-Fonts are embedded (DejaVu Sans when installed) so the file can become PDF/A-3 for Factur-X;
-Helvetica is the fallback. `invariant=1` keeps output byte-stable for the same invoice.
+Fonts are embedded (DejaVu Sans, shipped in `pdfa/` with its licence) so the file can become
+PDF/A-3 for Factur-X; Helvetica is the fallback should the files be missing. `invariant=1` keeps
+output byte-stable for the same invoice.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+from reportlab.lib.colors import HexColor
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
@@ -27,13 +35,17 @@ from handoff.invoicing.documents.common import (
     NON_VAT_COUNTRIES,
     amount,
     decimal_text,
+    payment_instructions,
     payment_terms_text,
     shows_vat_ids,
     vat_id,
 )
+from handoff.invoicing.documents.letterhead import address_lines, colours, footer_lines, registrations
+from handoff.invoicing.domain.allowances import LineAllowance
 from handoff.invoicing.domain.invoices import DocumentStatus, Invoice, InvoiceKind
+from handoff.kernel.parties import LegalEntity
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+FONT_DIR = Path(__file__).parent / "pdfa"  # DejaVu Sans shipped with handoff, with its licence
 CATEGORY_NAMES = {
     "S": "Standard rate",
     "Z": "Zero rated",
@@ -45,6 +57,8 @@ CATEGORY_NAMES = {
 }
 WIDTH, HEIGHT = A4
 LEFT, RIGHT, BOTTOM = 20 * mm, WIDTH - 20 * mm, 25 * mm
+LOGO_WIDTH, LOGO_HEIGHT = 50 * mm, 18 * mm  # the box a logo is scaled into, keeping its proportions
+FOOTER_LINES = 5  # what fits between the page body and the page's lower edge
 
 
 @lru_cache(maxsize=1)
@@ -70,6 +84,8 @@ class _Page:
         self.regular, self.bold = fonts()
         self.y = HEIGHT - 20 * mm
         self.page = 1
+        self.footer_text: list[str] = []  # the seller's footer, wrapped, on every page
+        self.primary, self.accent = HexColor(0x1F2937), HexColor(0x6B7280)
 
     def need(self, height: float) -> None:
         if self.y - height < BOTTOM:
@@ -83,6 +99,18 @@ class _Page:
     def footer(self) -> None:
         self.pdf.setFont(self.regular, 7)
         self.pdf.drawRightString(RIGHT, 12 * mm, f"Page {self.page}")
+        if self.footer_text:
+            self.pdf.setStrokeColor(self.accent)
+            self.pdf.line(LEFT, BOTTOM - 3, RIGHT, BOTTOM - 3)
+            self.pdf.setStrokeGray(0)
+            self.pdf.setFillGray(0.3)
+            for i, line in enumerate(self.footer_text[:FOOTER_LINES]):
+                self.pdf.drawString(LEFT, BOTTOM - 11 - i * 8.5, line)
+            self.pdf.setFillGray(0)
+
+    def wrap_footer(self, entity: LegalEntity) -> None:
+        width = RIGHT - LEFT - 25 * mm  # clear of the page number
+        self.footer_text = [part for line in footer_lines(entity) for part in simpleSplit(line, self.regular, 7, width)]
 
     def text(
         self,
@@ -107,37 +135,63 @@ class _Page:
         return y
 
 
+def _logo(path: str) -> ImageReader | None:
+    """The entity's logo, or None when it has none or its file is gone or unreadable since the
+    configuration was checked (then its legal name stands in its place)."""
+    if not path:
+        return None
+    try:
+        image = ImageReader(path)
+        image.getSize()
+    except (OSError, ValueError):
+        return None
+    return image
+
+
+def _letterhead(page: _Page, seller: LegalEntity) -> None:
+    """The logo scaled into its box at the top left, or else the legal name set in text."""
+    image = _logo(seller.branding.logo)
+    if image is not None:
+        width, height = image.getSize()
+        scale = min(LOGO_WIDTH / width, LOGO_HEIGHT / height)
+        w, h = width * scale, height * scale
+        page.pdf.drawImage(image, LEFT, page.y + 3 * mm - h, w, h, mask="auto")
+        return
+    page.pdf.setFillColor(page.primary)
+    for i, line in enumerate(simpleSplit(seller.name, page.bold, 14, 90 * mm)[:2]):
+        page.text(LEFT, line, 14, bold=True, y=page.y - i * 17)
+    page.pdf.setFillGray(0)
+
+
+def _fitted(page: _Page, label: str, value: str, width: float = 70 * mm) -> list[str]:
+    """`label value` on one line of the seller block where it fits, else the label above the value
+    (wrapped), so a number is never broken across lines."""
+    line = f"{label} {value}".strip()
+    if pdfmetrics.stringWidth(line, page.regular, 8) <= width:
+        return [line]
+    wrapped: list[str] = simpleSplit(value, page.regular, 8, width)
+    return ([label] if label else []) + wrapped
+
+
 def _header(page: _Page, invoice: Invoice) -> None:
-    seller, buyer, pdf = invoice.seller, invoice.buyer, page.pdf
-    # Logo placeholder: a framed box where an entity's logo goes once logos are configured.
-    pdf.setStrokeGray(0.6)
-    pdf.setFillGray(0.92)
-    pdf.rect(LEFT, page.y - 18 * mm, 40 * mm, 18 * mm, stroke=1, fill=1)
-    pdf.setFillGray(0.45)
-    page.text(LEFT + 20 * mm - 8, "LOGO", 9, bold=True, y=page.y - 10 * mm)
-    pdf.setFillGray(0)
+    seller, buyer = invoice.seller, invoice.buyer
+    primary, accent = colours(seller)
+    page.primary, page.accent = HexColor(primary), HexColor(accent)
+    page.wrap_footer(seller)
+    _letterhead(page, seller)
     show_vat = shows_vat_ids(invoice)
-    seller_vat = f"VAT ID {vat_id(seller.country, seller.vat_id)}" if seller.vat_id and show_vat else ""
-    page.lines(
-        RIGHT - 70 * mm,
-        [
-            seller.name,
-            seller.address.street,
-            f"{seller.address.postal_code} {seller.address.city}".strip(),
-            seller.address.country or seller.country,
-            seller_vat,
-            f"Registration {seller.tax_id}" if seller.tax_id else "",
-            seller.email,
-            seller.phone,
-        ],
-        8,
-    )
-    page.y -= 36 * mm
+    block = [part for line in (seller.name, *address_lines(seller)) for part in _fitted(page, "", line)]
+    for label, number in registrations(seller, show_vat):
+        block += _fitted(page, label, number)
+    end_seller = page.lines(RIGHT - 70 * mm, [*block, seller.email, seller.phone], 8)
+    page.y = min(page.y - 36 * mm, end_seller - 6 * mm)
     credit = invoice.kind is InvoiceKind.CREDIT_NOTE
     title = "CREDIT NOTE" if credit else "INVOICE"
     if invoice.status is DocumentStatus.DRAFT:
         title = "DRAFT " + title
+    page.pdf.setFillColor(page.primary)
     page.text(LEFT, title, 18, bold=True)
+    page.pdf.setFillGray(0)
     page.y -= 10 * mm
     top = page.y
     page.text(LEFT, "Bill to", 8, bold=True)
@@ -150,7 +204,7 @@ def _header(page: _Page, invoice: Invoice) -> None:
             buyer.legal_name,
             buyer.billing_contact_name,
             buyer.address.street,
-            f"{buyer.address.postal_code} {buyer.address.city}".strip(),
+            _city_line(buyer.address.postal_code, buyer.address.city, buyer.address.region),
             buyer.address.country or buyer.country,
             buyer_vat,
         ],
@@ -191,7 +245,7 @@ def _items(page: _Page, invoice: Invoice) -> None:
             (COLUMNS[1], "Description", False),
             (COLUMNS[3], "Quantity", True),
             (COLUMNS[4], "Unit price", True),
-            (COLUMNS[4] + 6, "VAT", False),
+            (COLUMNS[4] + 6, "Tax" if sales_tax(invoice) else "VAT", False),
             (COLUMNS[5], "Net amount", True),
         ):
             page.text(x, label, 8, bold=True, right=right)
@@ -201,7 +255,8 @@ def _items(page: _Page, invoice: Invoice) -> None:
     page.need(40)
     head()
     for line in invoice.lines:
-        height = 24 if line.note else 13
+        discounts = [_discount_text(a, invoice.currency) for a in line.allowances]  # BG-27
+        height = (24 if line.note else 13) + 10 * len(discounts)
         if page.y - height < BOTTOM:
             page.need(height + 20)
             head()
@@ -214,27 +269,80 @@ def _items(page: _Page, invoice: Invoice) -> None:
         page.text(COLUMNS[5], money(line.net_amount, invoice.currency), 8, right=True)
         if line.note:
             page.text(COLUMNS[1], line.note, 7, y=page.y - 10)
+        for n, text in enumerate(discounts):  # already off the net amount shown
+            page.text(COLUMNS[1], text, 7, y=page.y - (21 if line.note else 10) - 10 * n)
         page.y -= height
     page.pdf.line(LEFT, page.y + 8, RIGHT, page.y + 8)
     page.y -= 6
 
 
+def _discount_label(reason: str, percentage: Decimal | None, base: Decimal | None, cur: str) -> str:
+    """`Discount 10 % of 12,000.00 EUR`, or the reason alone for an amount."""
+    if percentage is None or base is None:
+        return reason
+    return f"{reason} {decimal_text(percentage)} % of {money(base, cur)}"
+
+
+def _discount_text(a: LineAllowance, cur: str) -> str:
+    return f"{_discount_label(a.reason, a.percentage, a.base_amount, cur)}: {money(-a.amount, cur)}"
+
+
+def sales_tax(invoice: Invoice) -> bool:
+    """An invoice carrying US sales tax (its lines decided by `us_*` rules), said as such, not VAT."""
+    return any(ln.tax.rule.startswith("us_") for ln in invoice.lines)
+
+
+def jurisdiction_lines(invoice: Invoice) -> list[str]:
+    """Each distinct make-up of a sales tax rate: `8.25 % = Texas (state) 6.25 % + ...`."""
+    seen: dict[tuple[object, ...], str] = {}
+    for ln in invoice.lines:
+        parts = ln.tax.jurisdictions
+        if parts and (ln.tax.rate, parts) not in seen:
+            terms = " + ".join(f"{j.name} ({j.level}) {decimal_text(j.rate)} %" for j in parts)
+            seen[(ln.tax.rate, parts)] = f"{decimal_text(ln.tax.rate)} % = {terms}"
+    return list(seen.values())
+
+
+def _city_line(postal_code: str, city: str, region: str) -> str:
+    """`10115 Berlin`, or with a state, as US addresses are written: `Austin, TX 78701`."""
+    if region:
+        return f"{city}, {region} {postal_code}".strip(" ,")
+    return f"{postal_code} {city}".strip()
+
+
 def _summary(page: _Page, invoice: Invoice) -> None:
     cur, totals = invoice.currency, invoice.totals
-    page.need(14 * (len(invoice.breakdown) + 8))
-    page.text(LEFT, "VAT breakdown", 9, bold=True)
+    page.need(14 * (len(invoice.breakdown) + len(invoice.allowances) + len(jurisdiction_lines(invoice)) + 9))
+    word = "Sales tax" if sales_tax(invoice) else "VAT"
+    names = {**CATEGORY_NAMES, "S": "Sales tax"} if sales_tax(invoice) else CATEGORY_NAMES
+    page.text(LEFT, f"{word} breakdown", 9, bold=True)
     page.y -= 13
     for b in invoice.breakdown:
         rate = "" if b.category == "O" else f" {decimal_text(b.rate)} %"
-        page.text(LEFT, f"{CATEGORY_NAMES.get(b.category, b.category)} ({b.category}){rate}", 8)
+        page.text(LEFT, f"{names.get(b.category, b.category)} ({b.category}){rate}", 8)
         page.text(LEFT + 100 * mm, f"base {money(b.taxable_amount, cur)}", 8, right=True)
-        page.text(LEFT + 140 * mm, f"VAT {money(b.tax_amount, cur)}", 8, right=True)
+        page.text(LEFT + 140 * mm, f"{'VAT' if word == 'VAT' else 'Tax'} {money(b.tax_amount, cur)}", 8, right=True)
         page.y -= 12
+    for text in jurisdiction_lines(invoice):  # what each US sales tax rate is made of
+        page.text(LEFT, text, 7)
+        page.y -= 10
     page.y -= 6
+    if invoice.allowances:  # BT-106, then each BG-20 (a deal's discount per VAT category)
+        page.text(RIGHT - 60 * mm, "Sum of lines", 9)
+        page.text(RIGHT, money(totals.line_net, cur), 9, right=True)
+        page.y -= 14
+        for a in invoice.allowances:
+            rate = "" if a.category == "O" else f" {decimal_text(a.rate)} %"
+            label = f"{_discount_label(a.reason, a.percentage, a.base_amount, cur)} ({a.category}{rate})"
+            # in line with the labels below; a long one reaches further left, clear of the amount
+            width = pdfmetrics.stringWidth(label, page.regular, 8)
+            page.text(min(RIGHT - 60 * mm, RIGHT - 32 * mm - width), label, 8)
+            page.text(RIGHT, money(-a.amount, cur), 9, right=True)
+            page.y -= 14
     rows = [
-        ("Total without VAT", totals.tax_exclusive),
-        ("VAT", totals.tax),
-        ("Total with VAT", totals.tax_inclusive),
+        (f"Total without {word if word == 'VAT' else 'tax'}", totals.tax_exclusive),
+        (word, totals.tax),
+        (f"Total with {word if word == 'VAT' else 'tax'}", totals.tax_inclusive),
     ]
     if totals.prepaid:
         rows.append(("Paid in advance", totals.prepaid))
@@ -256,12 +364,8 @@ def _summary(page: _Page, invoice: Invoice) -> None:
 
 
 def _payment(page: _Page, invoice: Invoice) -> None:
-    seller = invoice.seller
-    details = [payment_terms_text(invoice)]
-    if seller.iban:
-        details.append(f"IBAN {seller.iban}" + (f"   BIC {seller.bic}" if seller.bic else ""))
-    if invoice.payment_reference:
-        details.append(f"Payment reference: {invoice.payment_reference}")
+    # the seller's configured means, as the e-invoice's BG-16 and the e-mail state them
+    details = [payment_terms_text(invoice), *payment_instructions(invoice).lines()]
     notes = [n for n in invoice.notes if n]
     page.need(14 * (len(details) + len(notes) + 3))
     page.y -= 6
@@ -277,7 +381,8 @@ def render(invoice: Invoice) -> bytes:
     buffer = io.BytesIO()
     kind = "Credit note" if invoice.kind is InvoiceKind.CREDIT_NOTE else "Invoice"
     title = f"{kind} {invoice.number or 'draft'}"
-    pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
+    # the initial font too is the embedded one: PDF/A allows no font that is not embedded
+    pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1, initialFontName=fonts()[0])
     pdf.setTitle(title)
     pdf.setAuthor(invoice.seller.name)
     pdf.setSubject(title)

@@ -1,35 +1,43 @@
-"""UBL 2.1 Invoice and CreditNote (ISO/IEC 19845) per EN 16931 and Peppol BIS Billing 3.0.
+"""UBL 2.1 Invoice and CreditNote (ISO/IEC 19845) per EN 16931, Peppol BIS Billing 3.0 (to a buyer
+with a Peppol ID) and XRechnung 3.0 (to a German public body): BT-24 says which (`common`).
 
 Element order follows the UBL 2.1 XSD sequences (`UBL-Invoice-2.1.xsd`, `UBL-CreditNote-2.1.xsd`,
 `UBL-CommonAggregateComponents-2.1.xsd`). Business terms written: BT-1..BT-3, BT-5, BT-6, BT-9,
 BT-10, BT-13, BT-22, BT-24, BT-23, BG-3 (BT-25/26) for credit notes, BG-4 seller, BG-7 buyer,
-BG-13 delivery (BT-72, BT-80), BG-16 payment instructions (BT-81, BT-83 the RF reference, BT-84 IBAN,
-BT-86 BIC), BT-20 terms, BG-23 VAT breakdown, BT-110/BT-111, BG-22 totals, BG-25 lines.
+BG-13 delivery (BT-72, BT-80), BG-20 document-level allowances (a deal's discount per VAT category)
+and BT-107, BG-16 payment instructions (BT-81, BT-83 the RF reference, BT-84 IBAN,
+BT-86 BIC), BT-20 terms, BG-23 VAT breakdown, BT-110/BT-111, BG-22 totals, BG-25 lines with their
+allowances (BG-27, a line's discount).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from lxml import etree
 
 from handoff.invoicing.documents.common import (
-    PEPPOL_CUSTOMIZATION_ID,
     PEPPOL_PROFILE_ID,
     TYPE_CODES,
     amount,
+    buyer_reference,
     buyer_vat_id,
+    customization_id,
     decimal_text,
     document_note,
     has_category,
-    payment_means_code,
+    payment_instructions,
     payment_terms_text,
     require_issued,
+    seller_contact,
     shows_exemption,
     shows_rate,
     shows_vat_ids,
     vat_id,
 )
-from handoff.invoicing.documents.peppol import endpoint
+from handoff.invoicing.documents.peppol import buyer_endpoint, seller_endpoint
 from handoff.invoicing.domain.invoices import Invoice, InvoiceKind
+from handoff.invoicing.domain.payment import means_text
 from handoff.kernel.parties import Address
 
 NS_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
@@ -67,13 +75,12 @@ def _party(
     name: str,
     country: str,
     address: Address,
-    raw_vat: str,
+    ep: tuple[str, str] | None,
     shown_vat: str,
     legal_id: str,
     contact: tuple[str, str, str],
 ) -> None:
     party = _cac(_cac(parent, tag), "Party")
-    ep = endpoint(country, raw_vat)
     if ep:
         _cbc(party, "EndpointID", ep[1], schemeID=ep[0])
     _cbc(_cac(party, "PartyName"), "Name", name)
@@ -112,6 +119,29 @@ def _tax_category(
     _cbc(_cac(el, "TaxScheme"), "ID", "VAT")
 
 
+def _allowance(
+    parent: etree._Element,
+    value: Decimal,
+    base: Decimal | None,
+    percentage: Decimal | None,
+    reason: str,
+    code: str,
+    cur: str,
+) -> etree._Element:
+    """An allowance (`ChargeIndicator` false): BT-92..BT-94, BT-97, BT-98 on the document,
+    BT-136..BT-140 on a line; the base and percentage only together (Peppol R041, R042)."""
+    el = _cac(parent, "AllowanceCharge")
+    _cbc(el, "ChargeIndicator", "false")
+    _cbc(el, "AllowanceChargeReasonCode", code)
+    _cbc(el, "AllowanceChargeReason", reason)
+    if percentage is not None and base is not None:
+        _cbc(el, "MultiplierFactorNumeric", decimal_text(percentage))
+    _cbc(el, "Amount", amount(value), currencyID=cur)
+    if percentage is not None and base is not None:
+        _cbc(el, "BaseAmount", amount(base), currencyID=cur)
+    return el
+
+
 def build(invoice: Invoice) -> etree._Element:
     """The UBL document tree of an issued invoice or credit note."""
     number, issued = require_issued(invoice)
@@ -124,7 +154,7 @@ def build(invoice: Invoice) -> etree._Element:
     cur = invoice.currency
     seller, buyer = invoice.seller, invoice.buyer
 
-    _cbc(root, "CustomizationID", PEPPOL_CUSTOMIZATION_ID)
+    _cbc(root, "CustomizationID", customization_id(invoice))
     _cbc(root, "ProfileID", PEPPOL_PROFILE_ID)
     _cbc(root, "ID", number)
     _cbc(root, "IssueDate", issued)
@@ -137,8 +167,8 @@ def build(invoice: Invoice) -> etree._Element:
     _cbc(root, "DocumentCurrencyCode", cur)
     if invoice.tax_currency:
         _cbc(root, "TaxCurrencyCode", invoice.tax_currency)
-    if invoice.buyer_reference:
-        _cbc(root, "BuyerReference", invoice.buyer_reference)
+    if buyer_reference(invoice):
+        _cbc(root, "BuyerReference", buyer_reference(invoice))
     if invoice.po_number:
         _cbc(_cac(root, "OrderReference"), "ID", invoice.po_number)
     if credit and invoice.corrects:
@@ -154,10 +184,10 @@ def build(invoice: Invoice) -> etree._Element:
         seller.name,
         seller.country,
         seller.address,
-        seller.vat_id,
+        seller_endpoint(invoice),
         vat_id(seller.country, seller.vat_id) if show_vat and seller.vat_id else "",
-        seller.tax_id,
-        (seller.name, seller.phone, seller.email),
+        seller.company_register or seller.tax_id,
+        seller_contact(invoice),
     )
     _party(
         root,
@@ -165,7 +195,7 @@ def build(invoice: Invoice) -> etree._Element:
         buyer.legal_name,
         buyer.country,
         buyer.address,
-        buyer.vat_id,
+        buyer_endpoint(invoice),
         buyer_vat_id(invoice),
         "",
         (buyer.billing_contact_name, "", buyer.billing_email),
@@ -179,17 +209,22 @@ def build(invoice: Invoice) -> etree._Element:
             _cbc(delivery, "ActualDeliveryDate", delivered.isoformat())
         _address(_cac(delivery, "DeliveryLocation"), "Address", buyer.address, buyer.country)
 
-    means = _cac(root, "PaymentMeans")
-    _cbc(means, "PaymentMeansCode", payment_means_code(invoice))
-    if invoice.payment_reference:
-        _cbc(means, "PaymentID", invoice.payment_reference)
-    if seller.iban:
-        account = _cac(means, "PayeeFinancialAccount")
-        _cbc(account, "ID", seller.iban.replace(" ", ""))
-        _cbc(account, "Name", seller.name)
-        if seller.bic:
-            _cbc(_cac(account, "FinancialInstitutionBranch"), "ID", seller.bic)
+    pay = payment_instructions(invoice)
+    if pay.code:  # BG-16 from the seller's configured means; none configured, none stated
+        means = _cac(root, "PaymentMeans")
+        _cbc(means, "PaymentMeansCode", pay.code).set("name", means_text(pay))  # BT-82 in its `name`
+        if pay.reference:
+            _cbc(means, "PaymentID", pay.reference)
+        if pay.account:
+            account = _cac(means, "PayeeFinancialAccount")
+            _cbc(account, "ID", pay.account)
+            _cbc(account, "Name", pay.account_name)
+            if pay.institution:
+                _cbc(_cac(account, "FinancialInstitutionBranch"), "ID", pay.institution)
     _cbc(_cac(root, "PaymentTerms"), "Note", payment_terms_text(invoice))
+    for a in invoice.allowances:  # BG-20, a deal's discount per VAT category
+        el = _allowance(root, a.amount, a.base_amount, a.percentage, a.reason, a.reason_code, cur)
+        _tax_category(el, "TaxCategory", a.category, decimal_text(a.rate))
 
     tax_total = _cac(root, "TaxTotal")
     _cbc(tax_total, "TaxAmount", amount(invoice.totals.tax), currencyID=cur)
@@ -211,6 +246,8 @@ def build(invoice: Invoice) -> etree._Element:
     _cbc(monetary, "LineExtensionAmount", amount(totals.line_net), currencyID=cur)
     _cbc(monetary, "TaxExclusiveAmount", amount(totals.tax_exclusive), currencyID=cur)
     _cbc(monetary, "TaxInclusiveAmount", amount(totals.tax_inclusive), currencyID=cur)
+    if invoice.allowances:
+        _cbc(monetary, "AllowanceTotalAmount", amount(totals.allowances), currencyID=cur)  # BT-107
     if totals.prepaid:
         _cbc(monetary, "PrepaidAmount", amount(totals.prepaid), currencyID=cur)
     _cbc(monetary, "PayableAmount", amount(totals.payable), currencyID=cur)
@@ -223,6 +260,8 @@ def build(invoice: Invoice) -> etree._Element:
             _cbc(el, "Note", line.note)
         _cbc(el, qty_tag, decimal_text(line.quantity), unitCode=line.unit_code)
         _cbc(el, "LineExtensionAmount", amount(line.net_amount), currencyID=cur)
+        for la in line.allowances:  # BG-27, the line's discount
+            _allowance(el, la.amount, la.base_amount, la.percentage, la.reason, la.reason_code, cur)
         item = _cac(el, "Item")
         _cbc(item, "Name", line.description)
         _tax_category(item, "ClassifiedTaxCategory", line.tax.category, decimal_text(line.tax.rate))

@@ -2,17 +2,20 @@
 issuing, payment state.
 
 Totals follow EN 16931 (BR-CO rules): each line net amount (BT-131) is quantity x price rounded to
-two decimals (BR-LIN-04 with no allowances or charges); the sum of line nets is BT-106 (BR-CO-10);
-VAT is computed per VAT category and rate (BG-23) on the sum of its line nets (BR-CO-18, BR-S-08)
-and rounded once per category (BR-CO-17); the document VAT total (BT-110) is the sum of those
-(BR-CO-14); total with VAT (BT-112) = BT-109 + BT-110 (BR-CO-15); amount due (BT-115) = BT-112 -
-paid (BT-113) (BR-CO-16). Rounding is half away from zero to two decimals.
+two decimals less the line's allowances (BR-LIN-04; a line discount, see `allowances`); the sum of
+line nets is BT-106 (BR-CO-10); the document-level allowances (BG-20, a deal's discount per VAT
+category) add up to BT-107 (BR-CO-11) and BT-109 = BT-106 - BT-107 (BR-CO-13); VAT is computed per
+VAT category and rate (BG-23) on the sum of its line nets less its document allowances (BR-CO-18,
+BR-S-08) and rounded once per category (BR-CO-17); the document VAT total (BT-110) is the sum of
+those (BR-CO-14); total with VAT (BT-112) = BT-109 + BT-110 (BR-CO-15); amount due (BT-115) =
+BT-112 - paid (BT-113) (BR-CO-16). Rounding is half away from zero to two decimals.
 
 Kinds of draft:
 - a whole order (`draft_invoice`), or the delivered part of it (`quantities=`: a partial invoice);
 - several orders of one customer, currency and selling entity in one invoice (`consolidate`);
 - a credit note correcting an issued invoice, in full or for some quantities (`credit_note`),
-  which references it (BT-25 / BT-26).
+  which references it (BT-25 / BT-26) and credits the discounted amounts: its lines' and the
+  document's allowances in the share credited (all of them for a full credit).
 
 When the invoice currency differs from the seller's accounting currency, the seller's currency
 is the VAT accounting currency (BT-6) and the VAT total is also given in it (BT-111, BR-53),
@@ -20,7 +23,9 @@ converted at an exchange rate that is an input (accounting currency per unit of 
 
 An issued invoice never changes: `amend` refuses it and `__post_init__` refuses totals that do not
 follow from the lines; corrections are credit notes. An invoice's document status (draft, issued,
-void) and its payment state (unpaid, partial, paid) are separate; `overdue` is derived.
+void) and its payment state (unpaid, partial, paid, credited) are separate; `overdue` is derived.
+What is open on an issued invoice is its gross less payments and less the credit applied to it
+(`open_amount`): see `invoicing.domain.credits`.
 """
 
 from __future__ import annotations
@@ -37,6 +42,16 @@ from stdnum import iso11649
 from stdnum.iso7064 import mod_97_10
 
 from handoff.deals.domain.orders import BillableOrder
+from handoff.invoicing.domain.allowances import (
+    DISCOUNT_REASON,
+    DocumentAllowance,
+    LineAllowance,
+    allowance_totals,
+    credited_allowances,
+    document_allowances,
+    line_allowance,
+)
+from handoff.invoicing.domain.payment import uses_creditor_reference
 from handoff.invoicing.domain.tax import TaxDecision, VatCategory, VatRates, determine
 from handoff.kernel.encoding import load_json
 from handoff.kernel.money import ZERO, round2
@@ -63,9 +78,16 @@ class DocumentStatus(str, enum.Enum):
 
 
 class PaymentState(str, enum.Enum):
+    """How far an issued invoice is settled. `paid` and `credited` leave nothing open: `credited`
+    when credit notes took part in settling it (its `credited_amount`), `paid` when payments alone did."""
+
     UNPAID = "unpaid"
     PARTIAL = "partial"
     PAID = "paid"
+    CREDITED = "credited"
+
+
+OPEN_STATES = frozenset({PaymentState.UNPAID, PaymentState.PARTIAL})  # something is still owed
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +102,18 @@ class InvoiceLine:
     order_line: int = 0  # 1-based position of the billed line in its order (0: unknown)
     note: str = ""  # BT-127
     unit_code: str = "C62"  # BT-130, UN/ECE Rec 20 "one"
+    allowances: tuple[LineAllowance, ...] = ()  # BG-27: the line's discount, already off net_amount
+    product: str = ""  # the seller's product code of what the line bills (BT-155), "" when the deal gave none
+    tax_category: str = ""  # the product tax category it was sold under (standard, reduced, ...; "" before kept)
+
+    @property
+    def allowance_total(self) -> Decimal:
+        return sum((a.amount for a in self.allowances), ZERO)
+
+    @property
+    def gross_amount(self) -> Decimal:
+        """Quantity x price rounded, before the line's allowances."""
+        return self.net_amount + self.allowance_total
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +136,7 @@ class Totals:
     tax_inclusive: Decimal  # BT-112
     prepaid: Decimal  # BT-113
     payable: Decimal  # BT-115
+    allowances: Decimal = ZERO  # BT-107, the sum of the document-level allowances
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +165,14 @@ class Invoice:
     tax_in_tax_currency: Decimal | None = None  # BT-111
     delivery_date: date | None = None  # BT-72
     buyer_reference: str = ""  # BT-10
+    allowances: tuple[DocumentAllowance, ...] = ()  # BG-20: the deals' discounts, per VAT category
 
     def __post_init__(self) -> None:
-        # The totals are a function of the lines: refusing anything else keeps an issued
-        # invoice's amounts from being altered through dataclasses.replace.
-        if self.breakdown != compute_breakdown(self.lines):
+        # The totals are a function of the lines and allowances: refusing anything else keeps an
+        # issued invoice's amounts from being altered through dataclasses.replace.
+        if self.breakdown != compute_breakdown(self.lines, self.allowances):
             raise InvoiceError("VAT breakdown does not follow from the lines (BR-CO-17)")
-        if self.totals != compute_totals(self.lines, self.breakdown, self.totals.prepaid):
+        if self.totals != compute_totals(self.lines, self.breakdown, self.totals.prepaid, self.allowances):
             raise InvoiceError("totals do not follow from the lines (BR-CO-10..16)")
         if self.status is DocumentStatus.ISSUED and (not self.number or self.issue_date is None):
             raise InvoiceError("an issued invoice needs a number and an issue date (BT-1, BT-2)")
@@ -148,13 +184,20 @@ class Invoice:
         return self.status is DocumentStatus.DRAFT
 
 
-def compute_breakdown(lines: Sequence[InvoiceLine]) -> tuple[VatBreakdown, ...]:
+def compute_breakdown(
+    lines: Sequence[InvoiceLine], allowances: Sequence[DocumentAllowance] = ()
+) -> tuple[VatBreakdown, ...]:
     groups: dict[tuple[VatCategory, Decimal], list[InvoiceLine]] = defaultdict(list)
     for line in lines:
         groups[(line.tax.category, line.tax.rate)].append(line)
+    off = allowance_totals(allowances)
+    stray = sorted(set(off) - set(groups))
+    if stray:
+        category, rate = stray[0]
+        raise InvoiceError(f"a document allowance in VAT category {category} at {rate} % has no line in it (BR-S-08)")
     result = []
     for (category, rate), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        taxable = sum((ln.net_amount for ln in members), ZERO)
+        taxable = sum((ln.net_amount for ln in members), ZERO) - off.get((category, rate), ZERO)
         result.append(
             VatBreakdown(
                 category,
@@ -168,11 +211,18 @@ def compute_breakdown(lines: Sequence[InvoiceLine]) -> tuple[VatBreakdown, ...]:
     return tuple(result)
 
 
-def compute_totals(lines: Sequence[InvoiceLine], breakdown: Sequence[VatBreakdown], prepaid: Decimal = ZERO) -> Totals:
+def compute_totals(
+    lines: Sequence[InvoiceLine],
+    breakdown: Sequence[VatBreakdown],
+    prepaid: Decimal = ZERO,
+    allowances: Sequence[DocumentAllowance] = (),
+) -> Totals:
     line_net = sum((ln.net_amount for ln in lines), ZERO)
+    allowance_total = sum((a.amount for a in allowances), ZERO)
+    exclusive = line_net - allowance_total
     tax = sum((b.tax_amount for b in breakdown), ZERO)
-    inclusive = line_net + tax
-    return Totals(line_net, line_net, tax, inclusive, prepaid, inclusive - prepaid)
+    inclusive = exclusive + tax
+    return Totals(line_net, exclusive, tax, inclusive, prepaid, inclusive - prepaid, allowance_total)
 
 
 def make_line(
@@ -184,10 +234,30 @@ def make_line(
     order_ref: str = "",
     order_line: int = 0,
     note: str = "",
+    allowances: Sequence[LineAllowance] = (),
+    *,
+    product: str = "",
+    tax_category: str = "",
 ) -> InvoiceLine:
-    """One invoice line with its net amount rounded per BR-LIN-04."""
+    """One invoice line with its net amount per BR-LIN-04: quantity x price rounded to cents, less
+    the line's allowances (which may not take it below zero)."""
+    gross = round2(quantity * unit_price)
+    off = sum((a.amount for a in allowances), ZERO)
+    if off and off > gross:
+        raise InvoiceError(f"line {line_no}: a discount of {off} is above the line's amount {gross}")
     return InvoiceLine(
-        line_no, description, quantity, unit_price, round2(quantity * unit_price), tax, order_ref, order_line, note
+        line_no,
+        description,
+        quantity,
+        unit_price,
+        gross - off,
+        tax,
+        order_ref,
+        order_line,
+        note,
+        allowances=tuple(allowances),
+        product=product,
+        tax_category=tax_category,
     )
 
 
@@ -208,12 +278,41 @@ def build_lines(
         if quantities is not None and quantity == 0:
             continue
         decision = determine(seller, order.customer, item.supply, item.tax_category, rates, over_distance_threshold)
+        allowance = line_allowance(round2(quantity * item.unit_price), item.discount, quantity, item.quantity)
         lines.append(
             make_line(
-                start + len(lines), item.description, quantity, item.unit_price, decision, order.deal_id, position, note
+                start + len(lines),
+                item.description,
+                quantity,
+                item.unit_price,
+                decision,
+                order.deal_id,
+                position,
+                note,
+                (allowance,) if allowance else (),
+                product=item.product,
+                tax_category=item.tax_category,
             )
         )
     return lines
+
+
+def order_allowances(
+    order: BillableOrder,
+    lines: Sequence[InvoiceLine],
+    whole_order: Sequence[InvoiceLine] | None = None,
+    reason: str = DISCOUNT_REASON,
+) -> tuple[DocumentAllowance, ...]:
+    """The order's discount (BG-20) over its invoice `lines`. A partial invoice (`whole_order`:
+    the lines of the whole order) bills the share of an amount discount that its lines' net is
+    of the order's, rounded to cents; a percentage applies to its lines as they are."""
+    discount = order.discount
+    total = None
+    if discount is not None and discount.amount is not None and whole_order is not None:
+        billed = sum((ln.net_amount for ln in lines), ZERO)
+        of = sum((ln.net_amount for ln in whole_order), ZERO)
+        total = discount.amount if billed == of or of <= 0 else round2(discount.amount * billed / of)
+    return document_allowances(lines, discount, order.deal_id, reason, total)
 
 
 def _check_quantities(
@@ -260,12 +359,13 @@ def _assemble(
     lines: Sequence[InvoiceLine],
     exchange_rate: Decimal | None,
     extra_notes: Sequence[str] = (),
+    allowances: Sequence[DocumentAllowance] = (),
     **more: Any,
 ) -> Invoice:
     if not lines:
         raise InvoiceError("an invoice needs at least one line (BG-25)")
-    breakdown = compute_breakdown(lines)
-    totals = compute_totals(lines, breakdown)
+    breakdown = compute_breakdown(lines, allowances)
+    totals = compute_totals(lines, breakdown, ZERO, allowances)
     tax_currency = seller.currency if seller.currency and seller.currency != currency else ""
     notes = tuple(sorted({b.note for b in breakdown if b.note})) + tuple(extra_notes)
     return Invoice(
@@ -281,6 +381,7 @@ def _assemble(
         breakdown=breakdown,
         totals=totals,
         notes=notes,
+        allowances=tuple(allowances),
         **_tax_currency_fields(tax_currency, exchange_rate, totals.tax),
         **more,
     )
@@ -312,6 +413,10 @@ def draft_invoice(
     if quantities is not None:
         _check_quantities(order, quantities, already_billed or {})
     lines = build_lines(order, seller, rates, quantities=quantities, over_distance_threshold=over_distance_threshold)
+    # a partial invoice bills its share of an amount discount: of the whole order's lines
+    whole = None
+    if quantities is not None:
+        whole = build_lines(order, seller, rates, over_distance_threshold=over_distance_threshold)
     return _assemble(
         InvoiceKind.INVOICE,
         seller,
@@ -323,6 +428,7 @@ def draft_invoice(
         (order.deal_id,),
         lines,
         exchange_rate,
+        allowances=order_allowances(order, lines, whole),
         delivery_date=delivery_date,
         buyer_reference=order.po_number or order.customer.customer_id,
     )
@@ -356,11 +462,14 @@ def consolidate(
     if len({o.deal_id for o in orders}) != len(orders):
         raise InvoiceError("an order appears twice in the consolidation")
     lines: list[InvoiceLine] = []
+    allowances: list[DocumentAllowance] = []
     for order in orders:
         note = f"Order {order.deal_id}" + (f", PO {order.po_number}" if order.po_number else "")
-        lines += build_lines(
+        own = build_lines(
             order, seller, rates, start=len(lines) + 1, over_distance_threshold=over_distance_threshold, note=note
         )
+        lines += own
+        allowances += order_allowances(order, own, reason=f"{DISCOUNT_REASON} (order {order.deal_id})")
     pos = {o.po_number for o in orders}
     po_number = first.po_number if len(pos) == 1 else ""
     return _assemble(
@@ -374,6 +483,7 @@ def consolidate(
         tuple(o.deal_id for o in orders),
         lines,
         exchange_rate,
+        allowances=allowances,
         delivery_date=delivery_date,
         buyer_reference=po_number or first.customer.customer_id,
     )
@@ -404,6 +514,9 @@ def credit_note(invoice: Invoice, reason: str, quantities: Mapping[int, Decimal]
                     src.order_ref,
                     src.order_line,
                     src.note,
+                    _credited_line_allowances(src, quantity),
+                    product=src.product,
+                    tax_category=src.tax_category,
                 )
             )
     if not lines:
@@ -421,11 +534,29 @@ def credit_note(invoice: Invoice, reason: str, quantities: Mapping[int, Decimal]
         lines,
         invoice.exchange_rate,
         (note,),
+        allowances=credited_allowances(invoice.allowances, invoice.lines, lines),
         corrects=invoice.number,
         corrects_issue_date=invoice.issue_date,
         delivery_date=invoice.delivery_date,
         buyer_reference=invoice.buyer_reference,
     )
+
+
+def _credited_line_allowances(src: InvoiceLine, quantity: Decimal) -> tuple[LineAllowance, ...]:
+    """A line's allowances for `quantity` of it: as they were for all of it; else a percentage
+    taken of the credited quantity x price, an amount in the share credited (rounded to cents)."""
+    if quantity == src.quantity:
+        return src.allowances
+    gross = round2(quantity * src.unit_price)
+    out = []
+    for a in src.allowances:
+        if a.percentage is not None:
+            amount, base = round2(gross * a.percentage / 100), gross
+        else:
+            amount, base = round2(a.amount * quantity / src.quantity), None
+        if amount:
+            out.append(LineAllowance(amount, base, a.percentage, a.reason, a.reason_code))
+    return tuple(out)
 
 
 def credit_quantities(
@@ -469,9 +600,10 @@ def amend(invoice: Invoice, **changes: Any) -> Invoice:
         if name in changes:
             raise InvoiceError(f"{name} is not amended directly")
     lines = tuple(changes.pop("lines", invoice.lines))
-    breakdown = compute_breakdown(lines)
-    totals = compute_totals(lines, breakdown, invoice.totals.prepaid)
-    draft = replace(invoice, lines=lines, breakdown=breakdown, totals=totals, **changes)
+    allowances = tuple(changes.pop("allowances", invoice.allowances))
+    breakdown = compute_breakdown(lines, allowances)
+    totals = compute_totals(lines, breakdown, invoice.totals.prepaid, allowances)
+    draft = replace(invoice, lines=lines, allowances=allowances, breakdown=breakdown, totals=totals, **changes)
     return replace(draft, **_tax_currency_fields(draft.tax_currency, draft.exchange_rate, draft.totals.tax))
 
 
@@ -509,27 +641,37 @@ def issue(invoice: Invoice, number: str, on: date, exchange_rate: Decimal | None
             f"invoice in {invoice.currency} from a {invoice.tax_currency} seller needs an "
             "exchange rate for the VAT in accounting currency (BT-111)"
         )
+    # an RF creditor reference where the seller's bank takes one (`payment`), else the number itself
+    rf = uses_creditor_reference(invoice.seller, invoice.currency)
     return replace(
         invoice,
         number=number,
         issue_date=on,
         due_date=on + timedelta(days=invoice.payment_terms_days),
-        payment_reference=creditor_reference(number),
+        payment_reference=creditor_reference(number) if rf else number,
         status=DocumentStatus.ISSUED,
         **_tax_currency_fields(invoice.tax_currency, rate, invoice.totals.tax),
     )
 
 
-def payment_state(amount_due: Decimal, paid: Decimal) -> PaymentState:
-    if paid <= 0:
+def open_amount(gross: Decimal, paid: Decimal, credited: Decimal = ZERO) -> Decimal:
+    """What the customer still owes on an invoice: gross - payments - credit applied to it (BT-115
+    with the credits counted); below zero when the customer paid more than was left."""
+    return gross - paid - credited
+
+
+def payment_state(amount_due: Decimal, paid: Decimal, credited: Decimal = ZERO) -> PaymentState:
+    """unpaid, partial (paid in part), or settled: `paid` by payments alone, `credited` when credit
+    applied to it (`credited`) took part. Credit alone leaves an invoice `unpaid` until nothing is open."""
+    if paid <= 0 and credited <= 0:
         return PaymentState.UNPAID
-    if paid < amount_due:
-        return PaymentState.PARTIAL
-    return PaymentState.PAID
+    if paid + credited < amount_due:
+        return PaymentState.PARTIAL if paid > 0 else PaymentState.UNPAID
+    return PaymentState.CREDITED if credited > 0 else PaymentState.PAID
 
 
 def is_overdue(status: DocumentStatus, state: PaymentState, due: date | None, today: date) -> bool:
-    return status is DocumentStatus.ISSUED and state is not PaymentState.PAID and due is not None and today > due
+    return status is DocumentStatus.ISSUED and state in OPEN_STATES and due is not None and today > due
 
 
 def invoice_from_json(doc: dict[str, Any]) -> Invoice:

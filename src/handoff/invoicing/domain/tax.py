@@ -57,6 +57,16 @@ class TaxError(ValueError):
     """No rate is known for a country / tax category: configuration must be fixed."""
 
 
+class TaxUndetermined(TaxError):
+    """The tax of an invoice cannot be determined, so it is not drafted (never charged at 0): the
+    deal waits in the exception queue with `reason` (a stable id) on `field` (what is missing).
+    `transient`: an outside tax engine that did not answer; retrying later may succeed."""
+
+    def __init__(self, reason: str, field: str, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.reason, self.field, self.message, self.transient = reason, field, message, transient
+
+
 # Supply kinds an order line may say (BillableLine.supply). `digital` is an electronically
 # supplied service (Annex II of the Directive), which follows the distance-sales rules.
 GOODS = "goods"
@@ -112,6 +122,15 @@ class VatRates:
 
 
 @dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    """One authority whose tax makes up a line's rate (US sales tax: state, county, city, district)."""
+
+    level: str  # state | county | city | district
+    name: str
+    rate: Decimal  # percent
+
+
+@dataclass(frozen=True, slots=True)
 class TaxDecision:
     category: VatCategory  # BT-151
     rate: Decimal  # percent, BT-152
@@ -120,6 +139,7 @@ class TaxDecision:
     exemption_code: str = ""  # VATEX code, BT-121
     evidence: Mapping[str, str] = field(default_factory=dict)
     place_of_supply: str = ""  # ISO country code where the supply is taxed, "" outside the EU
+    jurisdictions: tuple[Jurisdiction, ...] = ()  # what the rate is made of (US sales tax), in order
 
 
 NOTE_ZERO = "Zero-rated supply"
@@ -137,9 +157,11 @@ def determine(
     tax_category: str,
     rates: VatRates,
     over_distance_threshold: bool = False,
+    extra_evidence: Mapping[str, str] | None = None,
 ) -> TaxDecision:
     """The VAT decision for one line. `over_distance_threshold`: the seller's intra-EU B2C
-    distance sales and digital services exceeded EUR 10,000 this or last calendar year."""
+    distance sales and digital services exceeded EUR 10,000 this or last calendar year (or it chose
+    destination taxation; see `distance_sales`), which `extra_evidence` may explain."""
     if supply not in SUPPLY_KINDS:
         raise TaxError(f"unknown supply kind {supply!r}: expected one of {sorted(SUPPLY_KINDS)}")
     if tax_category not in PRODUCT_CATEGORIES:
@@ -153,6 +175,7 @@ def determine(
         "tax_category": tax_category,
         "over_distance_threshold": str(over_distance_threshold).lower(),
         "rates_source": f"{rates.source} ({rates.as_of.isoformat()})",
+        **(extra_evidence or {}),
     }
 
     def decide(

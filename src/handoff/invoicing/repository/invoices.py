@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, select, update
 from handoff.deals.domain.orders import OrderState
 from handoff.invoicing.domain.invoices import DocumentStatus, Invoice, InvoiceKind, PaymentState, invoice_from_json
 from handoff.kernel.encoding import to_jsonable
+from handoff.kernel.money import ZERO
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 from handoff.reporting.domain import cycle
@@ -44,20 +45,12 @@ class InvoiceSummary(NamedTuple):
     gross_amount: Decimal
     paid_amount: Decimal
     due_date: date | None
+    credited_amount: Decimal = ZERO  # credit notes' credit allocated to it
 
-
-class UnpaidInvoice(NamedTuple):
-    """An issued invoice (not a credit note) that is not fully paid."""
-
-    id: int
-    number: str
-    customer_id: str
-    customer_name: str
-    currency: str
-    gross_amount: Decimal
-    paid_amount: Decimal
-    payment_reference: str | None
-    due_date: date | None
+    @property
+    def open_amount(self) -> Decimal:
+        """gross - paid - credited: what the customer still owes (below zero: paid too much)."""
+        return self.gross_amount - self.paid_amount - self.credited_amount
 
 
 class InvoiceOrder(NamedTuple):
@@ -83,6 +76,7 @@ class InvoiceRow(NamedTuple):
     gross_amount: Decimal
     paid_amount: Decimal
     due_date: date | None
+    credited_amount: Decimal = ZERO
 
 
 _inv = schema.invoices
@@ -98,6 +92,7 @@ _SUMMARY: list[Any] = [
     _inv.c.gross_amount,
     _inv.c.paid_amount,
     _inv.c.due_date,
+    _inv.c.credited_amount,
 ]
 
 
@@ -162,8 +157,11 @@ class InvoiceRepository:
         self._conn.execute(update(s).where(*key).values(last_number=last + 1))
         return last + 1
 
-    def store_issued(self, invoice_id: int, issued: Invoice, now: datetime) -> None:
-        """The issued document replaces the draft, with its number, dates and payment reference."""
+    def store_issued(
+        self, invoice_id: int, issued: Invoice, now: datetime, validation: dict[str, Any] | None = None
+    ) -> None:
+        """The issued document replaces the draft, with its number, dates and payment reference, and
+        the validation report of its e-invoice (`validation`, None when it has no e-invoice)."""
         self._conn.execute(
             update(_inv)
             .where(_inv.c.id == invoice_id)
@@ -175,8 +173,18 @@ class InvoiceRepository:
                 payment_reference=issued.payment_reference,
                 document=to_jsonable(issued),
                 issued_at=now,
+                einvoice_validation=validation,
+                # issuing may decide the tax again (distance sales: invoicing.service.taxation)
+                net_amount=issued.totals.tax_exclusive,
+                tax_amount=issued.totals.tax,
+                gross_amount=issued.totals.tax_inclusive,
             )
         )
+
+    def validation_report(self, number: str) -> dict[str, Any] | None:
+        """The e-invoice validation report the invoice `number` was issued on (None: not checked)."""
+        row = self._conn.execute(select(_inv.c.einvoice_validation).where(_inv.c.number == number)).first()
+        return None if row is None else row.einvoice_validation
 
     def orders(self, invoice_id: int) -> list[InvoiceOrder]:
         """The orders the invoice bills, by deal id, with their deal's close date (read from the
@@ -223,8 +231,11 @@ class InvoiceRepository:
 
     # -- facts for other steps -------------------------------------------------------------------
 
-    def summary(self, invoice_id: int) -> InvoiceSummary | None:
-        row = self._conn.execute(select(*_SUMMARY).where(_inv.c.id == invoice_id)).one_or_none()
+    def summary(self, invoice_id: int, *, lock: bool = False) -> InvoiceSummary | None:
+        q = select(*_SUMMARY).where(_inv.c.id == invoice_id)
+        if lock and self._postgres:
+            q = q.with_for_update()
+        row = self._conn.execute(q).one_or_none()
         return None if row is None else _summary(row)
 
     def summaries_by_number(self, numbers: Iterable[str], *, lock: bool = False) -> dict[str, InvoiceSummary]:
@@ -243,30 +254,6 @@ class InvoiceRepository:
         doc = self._conn.execute(select(_inv.c.document).where(_inv.c.id == invoice_id)).scalar_one_or_none()
         return None if doc is None else invoice_from_json(doc)
 
-    def unpaid(self, due_before: date | None = None) -> list[UnpaidInvoice]:
-        q = (
-            select(
-                _inv.c.id,
-                _inv.c.number,
-                _inv.c.customer_id,
-                _inv.c.customer_name,
-                _inv.c.currency,
-                _inv.c.gross_amount,
-                _inv.c.paid_amount,
-                _inv.c.payment_reference,
-                _inv.c.due_date,
-            )
-            .where(
-                _inv.c.status == DocumentStatus.ISSUED.value,
-                _inv.c.kind == InvoiceKind.INVOICE.value,
-                _inv.c.payment_state != PaymentState.PAID.value,
-            )
-            .order_by(_inv.c.id)
-        )
-        if due_before is not None:
-            q = q.where(_inv.c.due_date < due_before)
-        return [UnpaidInvoice(*r) for r in self._conn.execute(q)]
-
     def customer_has_invoices(self, customer_id: str) -> bool:
         q = select(_inv.c.id).where(_inv.c.customer_id == customer_id).limit(1)
         return self._conn.execute(q).first() is not None
@@ -283,10 +270,11 @@ class InvoiceRepository:
             _inv.c.gross_amount,
             _inv.c.paid_amount,
             _inv.c.due_date,
+            _inv.c.credited_amount,
         ).order_by(_inv.c.id)
         if status:
             q = q.where(_inv.c.status == status)
-        return [InvoiceRow(*r) for r in self._conn.execute(q)]
+        return [InvoiceRow._make(r) for r in self._conn.execute(q)]
 
 
 def _summary(r: Any) -> InvoiceSummary:
@@ -301,4 +289,5 @@ def _summary(r: Any) -> InvoiceSummary:
         r.gross_amount,
         r.paid_amount,
         r.due_date,
+        r.credited_amount,
     )

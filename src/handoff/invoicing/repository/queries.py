@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from handoff.context import AppContext
-from handoff.invoicing.domain.invoices import Invoice, invoice_from_json
+from handoff.invoicing.domain.invoices import OPEN_STATES, Invoice, invoice_from_json
+from handoff.invoicing.repository.credits import CreditRepository
+from handoff.kernel.money import ZERO
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.paging import Page, fetch_page, like
 
@@ -68,18 +70,23 @@ def _invoice_columns() -> list[Any]:
         inv.c.tax_amount,
         inv.c.gross_amount,
         inv.c.paid_amount,
+        inv.c.credited_amount,
         inv.c.issue_date,
         inv.c.due_date,
         inv.c.payment_reference,
     ]
 
 
+_OPEN = [s.value for s in OPEN_STATES]
+
+
 def _with_overdue(ctx: AppContext, r: dict[str, Any]) -> dict[str, Any]:
+    """The row with its open amount (gross - paid - credited; none for a credit note or draft) and
+    whether it is overdue (issued, something open, past its due date)."""
+    is_invoice = r["status"] == "issued" and r["kind"] == "invoice"
+    r["open_amount"] = r["gross_amount"] - r["paid_amount"] - r["credited_amount"] if is_invoice else None
     r["overdue"] = bool(
-        r["status"] == "issued"
-        and r["payment_state"] != "paid"
-        and r["due_date"]
-        and r["due_date"] < ctx.clock().date()
+        is_invoice and r["payment_state"] in _OPEN and r["due_date"] and r["due_date"] < ctx.clock().date()
     )
     return r
 
@@ -103,7 +110,12 @@ def list_invoices(
     if customer:
         q = q.where(or_(inv.c.customer_id == customer, inv.c.customer_name.ilike(like(customer), escape="\\")))
     if overdue is not None:
-        late = (inv.c.status == "issued") & (inv.c.payment_state != "paid") & (inv.c.due_date < ctx.clock().date())
+        late = (
+            (inv.c.status == "issued")
+            & (inv.c.kind == "invoice")
+            & inv.c.payment_state.in_(_OPEN)
+            & (inv.c.due_date < ctx.clock().date())
+        )
         q = q.where(late if overdue else ~late)
     page = fetch_page(ctx.engine, q, limit, offset)
     return replace(page, items=[_with_overdue(ctx, r) for r in page.items])
@@ -131,12 +143,26 @@ def invoice_detail(ctx: AppContext, invoice_id: int) -> dict[str, Any] | None:
                 .order_by(p.c.id)
             )
         ]
+        ic = schema.invoice_contacts
+        changed = conn.execute(
+            select(ic.c.billing_email, ic.c.billing_contact_name, ic.c.reason, ic.c.changed_by, ic.c.changed_at).where(
+                ic.c.invoice_id == invoice_id
+            )
+        ).one_or_none()
     detail = dict(row._mapping)
     doc = invoice_from_json(detail.pop("document"))
     detail.update(
         deal_ids=deals,
         payments=payments,
-        buyer_email=doc.buyer.billing_email,
+        buyer_email=doc.buyer.billing_email,  # as issued (the document's buyer)
+        # whom its e-mails and reminders go to now: as finance changed it since issue, else as issued
+        billing_contact={
+            "email": changed.billing_email if changed else doc.buyer.billing_email,
+            "name": changed.billing_contact_name if changed else doc.buyer.billing_contact_name,
+            "changed_by": changed.changed_by if changed else None,
+            "changed_at": changed.changed_at if changed else None,
+            "reason": changed.reason if changed else None,
+        },
         lines=[
             {
                 "line_no": ln.line_no,
@@ -146,11 +172,36 @@ def invoice_detail(ctx: AppContext, invoice_id: int) -> dict[str, Any] | None:
                 "net_amount": ln.net_amount,
                 "vat_rate": ln.tax.rate,
                 "vat_category": ln.tax.category,
+                "discount_amount": ln.allowance_total,  # already off net_amount
             }
             for ln in doc.lines
         ],
+        line_total=doc.totals.line_net,
+        discounts=[
+            {"reason": a.reason, "vat_category": a.category, "vat_rate": a.rate, "amount": a.amount}
+            for a in doc.allowances
+        ],
     )
+    detail.update(_credit_facts(ctx, detail))
     return _with_overdue(ctx, detail)
+
+
+def _credit_facts(ctx: AppContext, detail: dict[str, Any]) -> dict[str, Any]:
+    """The credit allocated to an issued invoice (or, for a credit note, where its credit went),
+    and the customer's balance in the invoice's entity and currency that could still go to it."""
+    if detail["status"] != "issued":
+        return {"credits": [], "credit_available": None}
+    with ctx.engine.connect() as conn:
+        repo = CreditRepository(conn)
+        if detail["kind"] == "credit_note":
+            used = repo.allocations(credit_note_id=detail["id"])
+            left = detail["gross_amount"] - sum((a.amount for a in used), ZERO)
+            return {"credits": [a._asdict() for a in used], "credit_available": left}
+        sources = repo.credit_sources(detail["customer_id"], detail["legal_entity"], detail["currency"])
+        return {
+            "credits": [a._asdict() for a in repo.allocations(invoice_id=detail["id"])],
+            "credit_available": sum((c.remaining for c in sources), ZERO),
+        }
 
 
 def invoice_document(ctx: AppContext, invoice_id: int) -> Invoice | None:

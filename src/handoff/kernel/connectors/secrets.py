@@ -1,14 +1,17 @@
 """Secrets for outside systems: from `HANDOFF_*` environment variables or a secrets file.
 
 The file (`HANDOFF_SECRETS_FILE`) is YAML or `KEY=VALUE` lines, keyed by the same names as the
-environment variables; the environment wins. A secret is wrapped in `Secret`, whose `repr` and
+environment variables; the environment wins. A connector's secrets may be set per scope (a selling
+entity): `HANDOFF_XERO_ACME_DE_CLIENT_ID` is entity ACME-DE's own `HANDOFF_XERO_CLIENT_ID`, and a
+scope without its own value uses the shared one (`Secrets.scoped`). A secret is wrapped in `Secret`, whose `repr` and
 `str` are masked, so a secret never reaches a log line, an exception message or a traceback by
 accident; `reveal()` is the one explicit way to read it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -61,6 +64,12 @@ def _read_file(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+def scope_key(scope: str) -> str:
+    """A scope (a selling entity's code) as it is written in a variable's name: upper case, letters
+    and digits, anything else as `_` (`ACME-DE` -> `ACME_DE`)."""
+    return re.sub(r"[^A-Z0-9]+", "_", scope.upper()).strip("_")
+
+
 class Secrets:
     """Settings and secrets for connectors, by `HANDOFF_*` name. Plain settings (URLs, ids) come
     through `get`; anything secret through `secret`, which wraps it."""
@@ -85,6 +94,19 @@ class Secrets:
 
     def has(self, *names: str) -> bool:
         return all(self._values.get(n) for n in names)
+
+    def own_name(self, prefix: str, scope: str, name: str) -> str:
+        """The variable holding `scope`'s own `{prefix}_{name}`: `{prefix}_{SCOPE}_{name}`."""
+        return f"{prefix}_{scope_key(scope)}_{name}"
+
+    def scoped(self, prefix: str, scope: str, names: Sequence[str]) -> Secrets | None:
+        """These secrets as one scope (a selling entity) sees them: each of `names` under `prefix` is
+        the scope's own (`{prefix}_{SCOPE}_{name}`) where that is set, else the shared `{prefix}_{name}`.
+        None when the scope has none of its own: it shares the connector's."""
+        own = {
+            f"{prefix}_{n}": self._values[v] for n in names if self._values.get(v := self.own_name(prefix, scope, n))
+        }
+        return Secrets({**self._values, **own}) if own else None
 
     def __repr__(self) -> str:
         return f"Secrets({len(self._values)} names)"

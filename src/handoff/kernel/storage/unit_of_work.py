@@ -3,6 +3,9 @@
 Only a use case commits. Audit entries and outbox rows are buffered and written at commit, in the
 same transaction as the state change they describe: both happen or neither. The audit head row is
 locked only for that final moment, so concurrent transactions serialise briefly, not throughout.
+Entries are keyed (HMAC-SHA256, `kernel.audit`) with the unit's audit key; without one, a chain
+whose head is keyed is not written to at all (`AuditKeyMissing`): an unkeyed entry after keyed ones
+would read as a forgery.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, func, select, text, update
 
-from handoff.kernel.audit import AuditEntry, entry_hash
+from handoff.kernel.audit import AuditEntry, AuditKey, entry_hash
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many
 from handoff.kernel.storage.codec import to_json_fragment
@@ -46,6 +49,10 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
     start = max(start, pending.get(table.name, 0))
     pending[table.name] = start + count
     return list(range(start + count, start, -1))
+
+
+class AuditKeyMissing(RuntimeError):
+    """The audit chain is keyed and this process has no key: nothing is committed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +116,12 @@ class UnitOfWork:
     durable, as applying inbox events: after a power loss such a commit may be gone, its events are
     pending again and are applied again. Nothing outside the database acts on it first: SQLite
     appends every commit to one WAL, so the next durable commit (a webhook's, an outbox claim, an
-    invoice issue) makes all earlier ones durable with it. A process crash loses nothing."""
+    invoice issue) makes all earlier ones durable with it. A process crash loses nothing.
+    `audit_key`: the key audit entries are signed with (None: unkeyed, scheme 1)."""
 
-    def __init__(self, engine: Engine, durable: bool = True) -> None:
+    def __init__(self, engine: Engine, durable: bool = True, audit_key: AuditKey | None = None) -> None:
         self.engine = engine
+        self._audit_key = audit_key
         self._lock = _writer_lock(engine)
         self._relaxed = not durable and engine.dialect.name == "sqlite"
         self._audit: list[tuple[str, str, str, str, str, str, Any, Any]] = []
@@ -224,15 +233,23 @@ class UnitOfWork:
     def _flush_audit(self) -> None:
         if not self._audit:
             return
-        head_q = select(schema.audit_head.c.seq, schema.audit_head.c.hash).where(schema.audit_head.c.id == 1)
+        head = schema.audit_head
+        head_q = select(head.c.seq, head.c.hash, head.c.key_id).where(head.c.id == 1)
         if self.is_postgres:
             head_q = head_q.with_for_update()
-        seq, prev = self.conn.execute(head_q).one()
+        seq, prev, head_key = self.conn.execute(head_q).one()
+        key = self._audit_key
+        if key is None and head_key:
+            raise AuditKeyMissing(
+                f"the audit trail is keyed (key {head_key}) and this process has no audit key: set "
+                "HANDOFF_AUDIT_KEY or HANDOFF_AUDIT_KEY_FILE; nothing was written"
+            )
+        key_id = key.id if key is not None else ""
         rows = []
         for at, actor, action, etype, eid, reason, before, after in self._audit:
             seq += 1
-            entry = AuditEntry(seq, at, actor, action, etype, eid, reason, before, after, prev)
-            prev = entry_hash(entry)
+            entry = AuditEntry(seq, at, actor, action, etype, eid, reason, before, after, prev, "", key_id)
+            prev = entry_hash(entry, key)
             rows.append(
                 {
                     "seq": seq,
@@ -246,8 +263,9 @@ class UnitOfWork:
                     "after": after,
                     "prev_hash": entry.prev_hash,
                     "hash": prev,
+                    "key_id": key_id,
                 }
             )
         insert_many(self.conn, schema.audit_log, rows)
-        self.conn.execute(update(schema.audit_head).where(schema.audit_head.c.id == 1).values(seq=seq, hash=prev))
+        self.conn.execute(update(head).where(head.c.id == 1).values(seq=seq, hash=prev, key_id=key_id))
         self._audit.clear()

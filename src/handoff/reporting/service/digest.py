@@ -1,4 +1,5 @@
-"""The weekly exception digest: open exceptions by owner and age, orders by state, overdue invoices.
+"""The weekly exception digest: open exceptions by owner and age, orders by state, overdue invoices
+(what is still open on them: gross - paid - credited, from invoicing's ledger).
 
 Rendered as plain text (terminal, log) and as an HTML e-mail body from Jinja2 templates.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from handoff.context import AppContext
+from handoff.invoicing.service import ledger
 from handoff.kernel.money import ZERO
 from handoff.kernel.storage.unit_of_work import Notice
 from handoff.reporting.repository import ReportingRepository
@@ -64,8 +66,9 @@ def build(ctx: AppContext) -> Digest:
     states = repo.orders_by_state()
     overdue: list[dict[str, Any]] = []
     totals: defaultdict[str, Decimal] = defaultdict(lambda: ZERO)
-    for late in repo.overdue_invoices(now.date()):
-        open_amount = late.gross_amount - late.paid_amount
+    late_first = sorted(ledger.overdue_invoices(ctx, now.date()), key=lambda i: (i.due_date or now.date(), i.id))
+    for late in late_first:  # open = gross - paid - credited: a settled invoice is not among them
+        open_amount = late.open_amount
         totals[late.currency] += open_amount
         overdue.append(
             {
@@ -73,7 +76,7 @@ def build(ctx: AppContext) -> Digest:
                 "customer": late.customer_name,
                 "currency": late.currency,
                 "open": open_amount,
-                "days": (now.date() - late.due_date).days,
+                "days": (now.date() - late.due_date).days if late.due_date else 0,
             }
         )
     return Digest(

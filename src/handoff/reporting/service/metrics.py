@@ -1,7 +1,9 @@
 """Metrics for the dashboard and `GET /api/v1/metrics`: deals by state, exception rate and aging,
 sales-to-invoice cycle time (from the CRM's close date where the deal gives one, else from intake,
-to `orders.invoiced_at`: `reporting.domain.cycle`; `cycle_basis` counts which), overdue amounts by
-currency and the automation rate (invoiced deals that never needed a person's fix).
+to `orders.invoiced_at`: `reporting.domain.cycle`; `cycle_basis` counts which), open receivables
+(what is open on issued invoices, gross - paid - credited, from invoicing's ledger: in all, overdue,
+by days past due, and as days sales outstanding) and the automation rate (invoiced deals that never
+needed a person's fix).
 
 Aggregated in the database, so the dashboard stays fast with millions of orders. Counts by state
 come from `order_state_counts`, which triggers keep as orders change; the flow keeps on each
@@ -15,12 +17,15 @@ involved.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from handoff.context import AppContext
 from handoff.deals.domain.orders import OrderState
+from handoff.invoicing.service import ledger
+from handoff.kernel.money import ZERO
 from handoff.reporting.repository import DAY, ReportingRepository, StateCountsRepository
 from handoff.reporting.service.digest import AGE_BUCKETS
 
@@ -34,6 +39,13 @@ CYCLE_BUCKETS = (
     (30, 10**6, "over 30 days"),
 )
 WINDOW_DAYS = 90
+RECEIVABLE_BUCKETS = (
+    (0, 0, "not due"),
+    (1, 30, "1-30 days"),
+    (31, 60, "31-60 days"),
+    (61, 90, "61-90 days"),
+    (91, 10**6, "over 90 days"),
+)
 
 
 @dataclass
@@ -50,22 +62,35 @@ class Metrics:
     cycle_time_buckets: dict[str, int]
     # invoiced deals in the window by what their cycle runs from: {"close_date": n, "intake": m}
     cycle_basis: dict[str, int]
-    overdue_by_currency: dict[str, Decimal]
+    overdue_by_currency: dict[str, Decimal]  # open amount (gross - paid - credited) past due
     overdue_invoices: int
     automation_rate: float  # share of invoiced deals never touched by a person or an exception
     window_days: int = WINDOW_DAYS
+    # open receivables: issued invoices' open amounts by currency, and by days past due
+    open_receivables_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    receivables_aging: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    # days sales outstanding: open receivables / invoiced (net of credit notes) in the window x its days
+    dso_days: dict[str, float | None] = field(default_factory=dict)
 
 
 def compute(ctx: AppContext) -> Metrics:
     now = ctx.clock()
     window_start = now - timedelta(days=WINDOW_DAYS)
-    figures = ReportingRepository(ctx.engine).dashboard(now, window_start, AGE_BUCKETS, CYCLE_BUCKETS)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the money figures beside the deal figures
+        money = pool.submit(
+            lambda: (
+                ledger.receivables(ctx, now.date(), RECEIVABLE_BUCKETS),
+                ledger.invoiced_since(ctx, window_start.date()),
+            )
+        )
+        figures = ReportingRepository(ctx.engine).dashboard(now, window_start, AGE_BUCKETS, CYCLE_BUCKETS)
+        receivables, invoiced_money = money.result()
     states, flagged = figures.states
-    cycle, overdue = figures.cycle, figures.overdue
+    cycle = figures.cycle
     by_state = {s: states.get(s, 0) for s in STATE_ORDER} | {s: n for s, n in states.items() if s not in STATE_ORDER}
     won = sum(n for s, n in by_state.items() if s != OrderState.PIPELINE.value)
     with_exceptions = sum(n for s, n in flagged.items() if s != OrderState.PIPELINE.value)
-    invoiced = cycle.invoiced
+    invoiced, sold = cycle.invoiced, invoiced_money
     return Metrics(
         deals_by_state=by_state,
         won_deals=won,
@@ -78,10 +103,18 @@ def compute(ctx: AppContext) -> Metrics:
         cycle_time_days_p90=_days(cycle.p90_seconds),
         cycle_time_buckets=cycle.buckets,
         cycle_basis=cycle.basis,
-        overdue_by_currency=dict(sorted(overdue.by_currency.items())),
-        overdue_invoices=overdue.invoices,
+        overdue_by_currency={c: r.overdue_amount for c, r in sorted(receivables.items()) if r.overdue_invoices},
+        overdue_invoices=sum(r.overdue_invoices for r in receivables.values()),
         automation_rate=round(cycle.untouched / invoiced, 4) if invoiced else 0.0,
+        open_receivables_by_currency={c: r.open_amount for c, r in sorted(receivables.items())},
+        receivables_aging={c: r.aging for c, r in sorted(receivables.items())},
+        dso_days={c: _dso(r.open_amount, sold.get(c, ZERO)) for c, r in sorted(receivables.items())},
     )
+
+
+def _dso(open_amount: Decimal, sold: Decimal) -> float | None:
+    """Days sales outstanding over the window; None when nothing was invoiced in it."""
+    return round(float(open_amount / sold) * WINDOW_DAYS, 1) if sold > 0 else None
 
 
 def _days(seconds: float | None) -> float | None:

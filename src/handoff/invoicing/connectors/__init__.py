@@ -1,0 +1,1 @@
+"""Outside systems invoicing asks: tax engines (Stripe Tax)."""
