@@ -60,6 +60,9 @@ async def _exchange(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], req
     return int(head[9:12])
 
 
+TOKEN = "bench-webhook-token-0123456789abcdef"  # `handoff serve` refuses to start without one
+
+
 async def send_all(host: str, port: int, path: str, rate: float, seconds: float) -> tuple[list[float], int]:
     """Open loop: request i is due at start + i / rate, whether or not earlier ones were answered,
     and its latency counts from that moment. The client writes prepared HTTP/1.1 requests on
@@ -70,7 +73,7 @@ async def send_all(host: str, port: int, path: str, rate: float, seconds: float)
         body = json.dumps({"event_id": f"evt-{uuid.uuid4()}", "deal": d}).encode()
         requests.append(
             f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            f"X-Handoff-Token: {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
     latencies: list[float] = []
@@ -137,6 +140,8 @@ def main() -> None:
         "PYTHONPATH": str(SRC),
         "HANDOFF_PROCESS_INLINE": "0" if args.workers else "1",
         "HANDOFF_NOTICE_LOG": f"{tmp}/notices.log",
+        "HANDOFF_WEBHOOK_TOKEN": TOKEN,
+        "HANDOFF_AUDIT_KEY": os.environ.get("HANDOFF_AUDIT_KEY", "bench-audit-key-" + "0" * 32),
     }
     port = free_port()
     procs = [

@@ -45,6 +45,7 @@ from handoff.context import AppContext
 from handoff.deals.domain.orders import DealEvent, DealInput
 from handoff.deals.service.intake import receive
 from handoff.demo.generate import deals
+from handoff.kernel.audit import AuditKey, AuditKeys
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.db import make_engine, upgrade
 
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config["connectors"]["accounting"] = ["generic_rest"]
     config["outbox"] = {"max_attempts": 12, "base_delay_seconds": 0.2, "max_delay_seconds": 2, "lease_seconds": 5}
     (tmp / "handoff.yaml").write_text(yaml.safe_dump(config))
-    ctx = AppContext(engine, load_business_config(tmp / "handoff.yaml"))
+    audit_key = os.environ.get("HANDOFF_AUDIT_KEY", "fault-harness-audit-key-" + "0" * 32)  # workers and we sign alike
+    ctx = AppContext(engine, load_business_config(tmp / "handoff.yaml"), audit_keys=AuditKeys(AuditKey.of(audit_key)))
     ledger = Ledger(args.fail_rate, random.Random(args.seed + 1))
     stand_in = accounting_stand_in(ledger)
     smtp_port = free_port()
@@ -194,6 +196,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "HANDOFF_NOTICE_LOG": str(tmp / "log"),
         "HANDOFF_SMTP_PORT": str(smtp_port),
         "HANDOFF_ACCOUNTING_REST_URL": f"http://127.0.0.1:{stand_in.server_address[1]}",
+        "HANDOFF_AUDIT_KEY": audit_key,
     }
 
     logs = []

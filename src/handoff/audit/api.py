@@ -16,7 +16,7 @@ from handoff.web.schemas import LINE, Out, plain
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["audit"])
 READERS = (Role.FINANCE, Role.AUDITOR, Role.ADMIN)
-EntityType = Annotated[str, Path(pattern="^(order|user)$")]
+EntityType = Annotated[str, Path(pattern="^(order|user|invoice|customer)$")]
 EntityId = Annotated[str, Path(max_length=320, pattern=LINE)]
 
 
@@ -51,7 +51,7 @@ def verify_audit(ctx: Ctx, user: User = api_user(Role.AUDITOR, Role.ADMIN)) -> A
 
 @router.get("/audit/{entity_type}/{entity_id}", response_model=list[AuditEntry])
 def entity_audit(ctx: Ctx, entity_type: EntityType, entity_id: EntityId, user: User = api_user(*READERS)) -> Any:
-    """Any record's audit trail (`order` by deal id, `user` by e-mail), oldest first."""
+    """Any record's audit trail (`order` by deal id, `user` by e-mail, `invoice` by number), oldest first."""
     return plain(audit.history(ctx, entity_type, entity_id))
 
 

@@ -1,7 +1,8 @@
 """Audit storage: the only SQL that reads the audit log and its head (the unit of work appends to it).
 
-The chain is streamed in `seq` order on one connection, with the head read on the same one, so a
-log of any size is verified in constant memory.
+The chain is streamed in `seq` order on one connection, with the head read on the same one (one
+snapshot: on SQLite the read transaction, on PostgreSQL REPEATABLE READ), so a log of any size is
+verified in constant memory while others append.
 """
 
 from __future__ import annotations
@@ -45,17 +46,25 @@ class AuditRepository:
         self._engine = engine
 
     @contextmanager
-    def chain(self) -> Iterator[Chain]:
-        """The chain, streamed for as long as the block lasts."""
+    def chain(self, from_seq: int = 1) -> Iterator[Chain]:
+        """The chain from entry `from_seq` on, streamed for as long as the block lasts."""
         a, head = schema.audit_log, schema.audit_head
         with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # head and entries from one snapshot, whoever appends meanwhile
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             seq, head_hash = conn.execute(select(head.c.seq, head.c.hash)).one()
-            result = conn.execution_options(yield_per=STREAM_BATCH).execute(select(*ENTRY_COLUMNS).order_by(a.c.seq))
+            q = select(*ENTRY_COLUMNS).where(a.c.seq >= from_seq).order_by(a.c.seq)
+            result = conn.execution_options(yield_per=STREAM_BATCH).execute(q)
             try:
                 entries = (AuditEntry(*r) for r in result)
                 yield Chain(seq, head_hash, entries)
             finally:
                 result.close()
+
+    def head_key(self) -> str:
+        """The key id the head records (empty: no keyed entry yet)."""
+        with self._engine.connect() as conn:
+            return str(conn.execute(select(schema.audit_head.c.key_id)).scalar_one())
 
     def history(self, entity_type: str, entity_id: str) -> list[HistoryEntry]:
         """What was done to one entity, oldest first."""

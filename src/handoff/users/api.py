@@ -1,4 +1,4 @@
-"""API: the caller (`/me`, tokens), users (admin) and the business settings in force (admin)."""
+"""API: the caller (`/me`, tokens), users with their locks (admin) and the business settings in force (admin)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path
 from pydantic import Field, StringConstraints
 
 from handoff.users import service as users
-from handoff.users.service import Role, User, UserError
+from handoff.users.domain import MAX_PASSWORD, MIN_PASSWORD
+from handoff.users.service import Role, User, UserError, logins
 from handoff.web.auth import ALL, api_user
 from handoff.web.deps import Ctx
 from handoff.web.errors import ERROR_RESPONSES, ApiError
@@ -25,12 +26,23 @@ class UserOut(Out):
     role: Role
     active: bool
     created_at: datetime | None = None
+    failed_logins: int = Field(0, description="failed logins since the last success")
+    locked_until: datetime | None = Field(None, description="set while the account is locked")
 
 
 class UserIn(In):
     email: ShortText = Field(min_length=3)
     role: Role
-    password: str = Field(min_length=8, max_length=200)
+    password: str = Field(
+        min_length=MIN_PASSWORD,
+        max_length=MAX_PASSWORD,
+        description="no composition rules; common and breached passwords are refused; 15+ characters recommended",
+    )
+
+
+class UnlockOut(Out):
+    id: int
+    unlocked: bool = Field(description="false when the account had no failed logins to forget")
 
 
 class UserPatch(In):
@@ -91,6 +103,16 @@ def set_active(ctx: Ctx, user_id: UserId, body: UserPatch, user: User = api_user
     except UserError as exc:
         raise ApiError(404, "not_found", exc.message, "user_id") from exc
     return {"id": changed.id, "email": changed.email, "role": changed.role, "active": changed.active}
+
+
+@router.post("/users/{user_id}/unlock", response_model=UnlockOut, tags=["users"])
+def unlock(ctx: Ctx, user_id: UserId, user: User = api_user(Role.ADMIN)) -> Any:
+    """Lift a user's login lock and forget their failed logins (audited as `login.unlocked`)."""
+    try:
+        done = logins.unlock(ctx, user_id, user.actor)
+    except UserError as exc:
+        raise ApiError(404, "not_found", exc.message, "user_id") from exc
+    return {"id": user_id, "unlocked": done}
 
 
 @router.get("/settings", tags=["settings"])

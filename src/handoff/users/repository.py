@@ -1,7 +1,7 @@
-"""Users storage: the only SQL for users and their API tokens.
+"""Users storage: the only SQL for users, their API tokens, their sessions and the login throttles.
 
-Stores what the service has already hashed (password hashes, token digests); nothing here sees a
-secret in clear, and nothing here commits.
+Stores what the service has already hashed (password hashes, token and session digests); nothing
+here sees a secret in clear, and nothing here commits.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.repository import OnUnitOfWorkOrEngine
-from handoff.users.domain import Role, User
+from handoff.users.domain import Role, Scope, Throttle, User
 
 
 class Credentials(NamedTuple):
@@ -27,6 +28,15 @@ class UserListing(NamedTuple):
     role: str
     active: bool
     created_at: datetime
+    failed_logins: int  # counted since the last success (0 when there is no throttle)
+    locked_until: datetime | None
+
+
+class LiveSession(NamedTuple):
+    id: int
+    user: User
+    created_at: datetime
+    last_seen_at: datetime
 
 
 def _user(r: Any) -> User:
@@ -70,11 +80,15 @@ class UserRepository(OnUnitOfWorkOrEngine):
         return _user(row) if row is not None else None
 
     def listing(self) -> list[UserListing]:
-        """Every user, by e-mail."""
-        u = schema.users
+        """Every user, by e-mail, with the failed logins and the lock of their account."""
+        u, th = schema.users, schema.login_throttles
+        q = (
+            select(u.c.id, u.c.email, u.c.role, u.c.active, u.c.created_at, th.c.failures, th.c.locked_until)
+            .outerjoin(th, and_(th.c.scope == Scope.ACCOUNT.value, th.c.key == u.c.email))
+            .order_by(u.c.email)
+        )
         with self._connect() as conn:
-            rows = conn.execute(select(u.c.id, u.c.email, u.c.role, u.c.active, u.c.created_at).order_by(u.c.email))
-            return [UserListing(*r) for r in rows]
+            return [UserListing(*r[:5], r.failures or 0, r.locked_until) for r in conn.execute(q)]
 
     def email_taken(self, email: str) -> bool:
         u = schema.users
@@ -91,6 +105,10 @@ class UserRepository(OnUnitOfWorkOrEngine):
         )
         user_id: int = self._tx.execute(q).scalar_one()
         return user_id
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        u = schema.users
+        self._tx.execute(update(u).where(u.c.id == user_id).values(password_hash=password_hash))
 
     def set_active(self, user_id: int, active: bool) -> None:
         u = schema.users
@@ -111,3 +129,90 @@ class UserRepository(OnUnitOfWorkOrEngine):
         )
         token_id: int = self._tx.execute(q).scalar_one()
         return token_id
+
+    # -- sessions
+
+    def add_session(self, user_id: int, digest: str, at: datetime, address: str | None) -> None:
+        s = schema.user_sessions
+        self._tx.execute(
+            s.insert().values(user_id=user_id, token_hash=digest, created_at=at, last_seen_at=at, address=address)
+        )
+
+    def live_session(self, digest: str) -> LiveSession | None:
+        """The session with this digest if nobody ended it, with its (active or not) user."""
+        s, u = schema.user_sessions, schema.users
+        q = (
+            select(s.c.id.label("session_id"), s.c.created_at.label("session_created_at"), s.c.last_seen_at, u)
+            .join(u, u.c.id == s.c.user_id)
+            .where(s.c.token_hash == digest, s.c.ended_at.is_(None))
+        )
+        with self._connect() as conn:
+            row = conn.execute(q).one_or_none()
+        if row is None:
+            return None
+        return LiveSession(row.session_id, _user(row), row.session_created_at, row.last_seen_at)
+
+    def touch_session(self, session_id: int, at: datetime) -> None:
+        s = schema.user_sessions
+        self._tx.execute(update(s).where(s.c.id == session_id, s.c.last_seen_at < at).values(last_seen_at=at))
+
+    def end_session(self, digest: str, at: datetime, why: str) -> None:
+        s = schema.user_sessions
+        q = update(s).where(s.c.token_hash == digest, s.c.ended_at.is_(None)).values(ended_at=at, ended_why=why)
+        self._tx.execute(q)
+
+    def end_sessions(self, user_id: int, at: datetime, why: str) -> int:
+        """End every session of the user still going; how many there were."""
+        s = schema.user_sessions
+        q = update(s).where(s.c.user_id == user_id, s.c.ended_at.is_(None)).values(ended_at=at, ended_why=why)
+        return self._tx.execute(q).rowcount
+
+    # -- login throttles
+
+    def throttles_for_update(self, keys: list[tuple[Scope, str]], at: datetime) -> dict[tuple[Scope, str], Throttle]:
+        """The throttles of these (scope, key)s, created empty where missing and, on PostgreSQL,
+        locked until the transaction ends (SQLite's writers are serialised anyway)."""
+        th = schema.login_throttles
+        insert = (postgresql.insert if self._uow is not None and self._uow.is_postgres else sqlite.insert)(th)
+        rows = [{"scope": scope.value, "key": key, "failures": 0, "last_attempt_at": at} for scope, key in keys]
+        self._tx.execute(insert.on_conflict_do_nothing(index_elements=["scope", "key"]), rows)
+        found: dict[tuple[Scope, str], Throttle] = {}
+        for scope, key in keys:
+            q = select(th).where(th.c.scope == scope.value, th.c.key == key)
+            if self._uow is not None and self._uow.is_postgres:
+                q = q.with_for_update()
+            r = self._tx.execute(q).one()
+            found[scope, key] = Throttle(r.failures, r.last_attempt_at, r.next_attempt_at, r.locked_until)
+        return found
+
+    def save_throttle(self, scope: Scope, key: str, state: Throttle) -> None:
+        th = schema.login_throttles
+        self._tx.execute(
+            update(th)
+            .where(th.c.scope == scope.value, th.c.key == key)
+            .values(
+                failures=state.failures,
+                last_attempt_at=state.last_attempt_at,
+                next_attempt_at=state.next_attempt_at,
+                locked_until=state.locked_until,
+            )
+        )
+
+    def account_throttle(self, email: str) -> Throttle | None:
+        th = schema.login_throttles
+        with self._connect() as conn:
+            r = conn.execute(select(th).where(th.c.scope == Scope.ACCOUNT.value, th.c.key == email)).one_or_none()
+        return Throttle(r.failures, r.last_attempt_at, r.next_attempt_at, r.locked_until) if r is not None else None
+
+    def clear_throttle(self, scope: Scope, key: str) -> None:
+        th = schema.login_throttles
+        self._tx.execute(delete(th).where(th.c.scope == scope.value, th.c.key == key))
+
+    def forget_throttles(self, before: datetime) -> None:
+        """Drop throttles with no attempt since `before`, unless still locked."""
+        th = schema.login_throttles
+        self._tx.execute(
+            delete(th).where(
+                th.c.last_attempt_at < before, (th.c.locked_until.is_(None)) | (th.c.locked_until < before)
+            )
+        )

@@ -1,5 +1,6 @@
-"""The people pages: admins list users, add one and (de)activate them; everyone opens their
-account and creates API tokens, each shown once."""
+"""The people pages: admins list users with their failed logins and locks, add one, (de)activate
+and unlock them; everyone opens their account, changes their password and creates API tokens,
+each shown once."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from handoff.users import service as users
-from handoff.users.service import Role, User, UserError
-from handoff.web.auth import ALL, context, ui_user
+from handoff.users.domain import MAX_PASSWORD, MIN_PASSWORD, RECOMMENDED_PASSWORD
+from handoff.users.service import Role, User, UserError, logins
+from handoff.web.auth import ALL, client_address, context, ui_user
 from handoff.web.pages import flash_message, render, see_other
 
 router = APIRouter(include_in_schema=False)
@@ -16,7 +18,13 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/admin/users")
 def users_page(request: Request, user: User = ui_user(Role.ADMIN)) -> Response:
-    return render(request, "users.html", user, people=users.list_users(context(request)), roles=list(Role))
+    return render(
+        request, "users.html", user, people=users.list_users(context(request)), roles=list(Role), **_lengths()
+    )
+
+
+def _lengths() -> dict[str, int]:
+    return {"min_password": MIN_PASSWORD, "good_password": RECOMMENDED_PASSWORD, "max_password": MAX_PASSWORD}
 
 
 @router.post("/admin/users")
@@ -51,9 +59,41 @@ async def user_active_page(request: Request, user_id: int, user: User = ui_user(
     return see_other("/admin/users")
 
 
+@router.post("/admin/users/{user_id}/unlock")
+async def user_unlock_page(request: Request, user_id: int, user: User = ui_user(Role.ADMIN)) -> Response:
+    try:
+        done = logins.unlock(context(request), user_id, user.actor)
+        flash_message(request, "ok", "Unlocked: the failed logins are forgotten." if done else "Nothing to unlock.")
+    except UserError as exc:
+        flash_message(request, "error", exc.message)
+    return see_other("/admin/users")
+
+
 @router.get("/account")
 def account_page(request: Request, user: User = ui_user(*ALL)) -> Response:
-    return render(request, "account.html", user, token=None)
+    return render(request, "account.html", user, token=None, **_lengths())
+
+
+@router.post("/account/password")
+async def account_password(request: Request, user: User = ui_user(*ALL)) -> Response:
+    """Change one's own password: every session ends, this browser gets a new one."""
+    form = await request.form()
+    new, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+    if new != confirm:
+        flash_message(request, "error", "The new password and its confirmation differ.")
+        return see_other("/account")
+    try:
+        secret = logins.change_password(
+            context(request), user, str(form.get("current", "")), new, client_address(request)
+        )
+    except UserError as exc:
+        flash_message(request, "error", exc.message)
+        return see_other("/account")
+    csrf = request.session.get("csrf")
+    request.session.clear()
+    request.session.update({"sid": secret, "csrf": csrf})
+    flash_message(request, "ok", "Password changed; your other sessions have ended.")
+    return see_other("/account")
 
 
 @router.post("/account/tokens")
@@ -64,4 +104,4 @@ async def account_token(request: Request, user: User = ui_user(*ALL)) -> Respons
     except UserError as exc:
         flash_message(request, "error", exc.message)
         return see_other("/account")
-    return render(request, "account.html", user, token=secret)
+    return render(request, "account.html", user, token=secret, **_lengths())

@@ -1,10 +1,12 @@
 """Who is calling, and may they? Every route states the roles it allows; the server checks it.
 
 The API accepts a bearer token (`Authorization: Bearer hnd_...`) or the UI's session cookie; the UI
-uses the session only. The session is a signed cookie (HttpOnly, SameSite=Lax) holding the user id
-and a CSRF secret; every state-changing form carries that secret, and every state-changing API call
-made with the session cookie carries it in `X-CSRF-Token`. Users are re-read on each request, so a
-deactivated user or a changed role takes effect at once.
+uses the session only. The session cookie is signed (HttpOnly, SameSite=Lax) and holds a random
+session secret and a CSRF secret; the session itself is kept on the server (`users.service.logins`)
+and checked on every request, so logout, a password change or deactivation ends it at once, for
+every copy of the cookie. Every state-changing form carries the CSRF secret, and every
+state-changing API call made with the session cookie carries it in `X-CSRF-Token`. Users are
+re-read on each request, so a deactivated user or a changed role takes effect at once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fastapi import Depends, Request
 
 from handoff.context import AppContext
 from handoff.users import service as users
-from handoff.users.service import Role, User
+from handoff.users.service import Role, User, logins
 from handoff.web.errors import ApiError
 
 ALL = (Role.SALES, Role.FINANCE, Role.AUDITOR, Role.ADMIN)
@@ -29,11 +31,17 @@ def context(request: Request) -> AppContext:
     return ctx
 
 
-def _session_user(request: Request) -> User | None:
-    uid = request.session.get("uid") if "session" in request.scope else None
-    if not isinstance(uid, int):
+def session_user(request: Request) -> User | None:
+    """The user of the request's session, while that session lasts on the server."""
+    secret = request.session.get("sid") if "session" in request.scope else None
+    if not isinstance(secret, str):
         return None
-    return users.get_user(context(request), uid)
+    return logins.session_user(context(request), secret)
+
+
+def client_address(request: Request) -> str | None:
+    """The client's IP address (behind a proxy, uvicorn's --proxy-headers puts the real one here)."""
+    return request.client.host if request.client is not None else None
 
 
 def resolve_user(request: Request) -> tuple[User | None, str]:
@@ -44,7 +52,7 @@ def resolve_user(request: Request) -> tuple[User | None, str]:
         if scheme.lower() != "bearer" or not token:
             return None, "token"
         return users.user_for_token(context(request), token.strip()), "token"
-    user = _session_user(request)
+    user = session_user(request)
     return user, "session" if user else ""
 
 
@@ -103,7 +111,7 @@ def ui_user(*roles: Role) -> Any:
     allowed = frozenset(roles)
 
     async def dependency(request: Request) -> User:
-        user = _session_user(request)
+        user = session_user(request)
         if user is None:
             raise LoginRequired(here(request))
         if user.role not in allowed:

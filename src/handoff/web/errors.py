@@ -7,6 +7,8 @@ Codes: `unauthenticated` (401), `forbidden` and `csrf_failed` (403), `not_found`
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any
 
 from fastapi import Request
@@ -16,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -85,11 +88,32 @@ async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
     return error(exc.status, exc.code, exc.message, exc.field)
 
 
-def http_error(exc: StarletteHTTPException) -> JSONResponse:
+@lru_cache(maxsize=512)
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the API document lists for this path (RFC 9110 15.5.6). Starlette's own 405
+    names only the first route that matched the path, while GET and PATCH of one path are two."""
+    methods = {
+        method.upper()
+        for template, operations in request.app.openapi().get("paths", {}).items()
+        if _template(template).fullmatch(request.url.path)
+        for method in operations
+        if method in HTTP_METHODS
+    }
+    return ", ".join(sorted(methods))
+
+
+def http_error(exc: StarletteHTTPException, request: Request | None = None) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else jsonable_encoder(exc.detail)
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405 and request is not None:
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
     return error(
         exc.status_code,
         CODES.get(exc.status_code, f"http_{exc.status_code}"),
         str(detail),
-        headers=getattr(exc, "headers", None),
+        headers=headers or None,
     )

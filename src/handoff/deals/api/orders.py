@@ -71,8 +71,8 @@ def fix_order(ctx: Ctx, deal_id: DealId, fix: BillingFix, user: User = api_user(
         raise ApiError(422, "invalid_request", "send at least one field to change")
     try:
         update_fields(ctx, deal_id, changes, user.email)
-    except OrderError as exc:
-        raise ApiError(409, "conflict", str(exc)) from exc
+    except OrderError as exc:  # well-formed, but not possible now (a new owner who is no active user)
+        raise ApiError(409, "conflict", str(exc), exc.field) from exc
     return _detail(ctx, deal_id)
 
 

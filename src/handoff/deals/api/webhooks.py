@@ -4,7 +4,10 @@ The request is authenticated first (the vendor's signature and timestamp window,
 a failure answers 401 and is logged with the reason, never with a secret or the expected value.
 An authentic request becomes canonical deal events (fetching from the CRM what the webhook does
 not carry) that are stored in the inbox before the answer (`app.intake.receive`): a redelivered
-event id is a no-op. A CRM API that cannot be reached answers 503, so the CRM delivers again.
+event id is a no-op. An event the inbox cannot take (text or lengths the database refuses, a time
+too far ahead of the clock: `deals.service.admission.check`) refuses the request with 422 naming
+the event and field, before anything is stored. A CRM API that cannot be reached answers 503, so
+the CRM delivers again.
 
 Sources are built in the composition root and put on `app.state.crm_sources`; the public base URL
 that the CRM calls (needed for HubSpot's signature behind a proxy) on `app.state.public_url`.
@@ -21,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from handoff.context import AppContext
 from handoff.deals.connectors import FetchError, InboundRequest, PayloadError, SignatureError, WebhookSource
+from handoff.deals.service import admission
 from handoff.deals.service.intake import receive
 from handoff.web.errors import ERROR_RESPONSES, ErrorBody, error
 
@@ -76,6 +80,11 @@ def router(ctx: AppContext) -> APIRouter:
             return error(503, "crm_unavailable", "the CRM's API could not be reached; deliver again later")
         if not events:
             return JSONResponse({"status": "ignored", "events": 0}, status_code=200)
+        for event in events:
+            if (refused := admission.check(ctx, event)) is not None:
+                name = admission.printable(event.event_id)[:200]
+                logger.warning("webhook %s: event %s refused: %s", source, name, refused)
+                return error(422, "invalid_event", f"event {name}: {refused}", refused.field)
         report = await run_in_threadpool(receive, ctx, events)
         processor = getattr(request.app.state, "processor", None)
         if report.received and processor is not None:

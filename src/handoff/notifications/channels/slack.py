@@ -12,6 +12,11 @@ A decision made with a button is answered at the click's `response_url` (`SlackR
 outbox channel `slack_reply`): the request message is replaced by itself with the decision in
 place of its buttons, so nobody clicks them again; a refused click gets a reply only the clicker
 sees. Slack takes up to five posts to a response_url within 30 minutes, answering `ok`.
+
+Every text that Slack parses as mrkdwn (section and context texts, a message's top-level `text`)
+goes through `mrkdwn`, since deal names, addresses and reasons come from a CRM or a user: `&`,
+`<` and `>` escaped as Slack documents, so such text cannot mention `@channel` or show a link.
+Headers and button labels are `plain_text`, which Slack does not parse.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
 from handoff.kernel.delivery import DeliveryError
+from handoff.kernel.escaping import slack_mrkdwn
 
 TRANSIENT = frozenset(
     {
@@ -63,8 +69,17 @@ def make_client(token: str, base_url: str | None = None, timeout: int = 15) -> W
     )
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+def mrkdwn(text: object, limit: int = TEXT_LIMIT) -> str:
+    """Outside text as a mrkdwn field shows it literally, clipped to `limit` characters
+    without cutting an entity (`&amp;` at most five) in two."""
+    escaped = slack_mrkdwn(str(text))
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    amp = cut.rfind("&", len(cut) - 5)
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
 
 
 def blocks(topic: str, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -74,10 +89,10 @@ def blocks(topic: str, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         {"type": "header", "text": {"type": "plain_text", "text": f"{subject}"[:150], "emoji": True}},
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": f"{ICONS.get(topic, '')} {_clip(str(payload.get('text', '')))}".strip()},
+            "text": {"type": "mrkdwn", "text": f"{ICONS.get(topic, '')} {mrkdwn(payload.get('text', ''))}".strip()},
         },
     ]
-    recipients = ", ".join(payload.get("to") or [])
+    recipients = mrkdwn(", ".join(payload.get("to") or []))
     if recipients:
         label = {"exception": "Owner", "task": "Finance", "digest": "Sent to"}.get(topic, "For")
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{label}: {recipients}"}]})
@@ -187,7 +202,7 @@ class SlackChannel:
         try:
             self.client.chat_postMessage(
                 channel=str(payload.get("slack_channel") or self.channel),
-                text=str(payload.get("subject", "")),
+                text=mrkdwn(payload.get("subject", "")),
                 blocks=blocks(topic, payload),
                 unfurl_links=False,
             )
@@ -205,7 +220,7 @@ class SlackChannel:
 def decided(message_blocks: Sequence[Mapping[str, Any]], approval_id: int, outcome: str) -> list[dict[str, Any]]:
     """The request message as it was, with the decision in place of its Approve / Reject buttons."""
     kept = [dict(b) for b in message_blocks if b.get("block_id") != f"approval:{approval_id}"]
-    return [*kept, {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(outcome)}]}]
+    return [*kept, {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn(outcome)}]}]
 
 
 class SlackReplyChannel:
@@ -233,10 +248,10 @@ class SlackReplyChannel:
         )
         try:
             if payload.get("ephemeral"):
-                answer = client.send(text=text, response_type="ephemeral", replace_original=False)
+                answer = client.send(text=mrkdwn(text), response_type="ephemeral", replace_original=False)
             else:
                 answer = client.send(
-                    text=text,
+                    text=mrkdwn(text),
                     replace_original=True,
                     blocks=decided(payload.get("message_blocks") or (), int(payload.get("approval_id", 0)), text),
                 )

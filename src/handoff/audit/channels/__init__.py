@@ -1,0 +1,1 @@
+"""Where the audit chain's signed checkpoints are published, outside the database."""
