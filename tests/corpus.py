@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from handoff.deals.domain.orders import BillableLine, BillableOrder
+from handoff.invoicing.documents.peppol import endpoint
 from handoff.invoicing.domain.invoices import Invoice, consolidate, credit_note, draft_invoice, issue
 from handoff.invoicing.domain.tax import VatRates
 from handoff.kernel.parties import Address, Customer, LegalEntity
@@ -76,6 +77,8 @@ def customer(
     city: str = "City",
     postal: str = "12345",
 ) -> Customer:
+    """A buyer; a business with a VAT id is on Peppol, at the address its VAT id makes (its master data)."""
+    ep = endpoint(country, vat_id) if business else None
     return Customer(
         cid,
         name,
@@ -85,6 +88,7 @@ def customer(
         f"ap@{cid.lower()}.example",
         "Accounts Payable",
         Address(street, city, postal, country),
+        peppol_id=f"{ep[0]}:{ep[1]}" if ep else "",
     )
 
 

@@ -1,4 +1,8 @@
-"""Electronic addresses (BT-34 seller, BT-49 buyer) of UBL and CII invoices, built from VAT ids.
+"""Electronic addresses (BT-34 seller, BT-49 buyer) of UBL and CII invoices.
+
+The seller's is built from its own VAT id (`endpoint`). The buyer's comes from the customer
+master only (`buyer_endpoint`): its Peppol ID, or a German public body's Leitweg-ID (EAS 0204);
+a buyer without one has none, and its UBL is not sent through Peppol.
 
 The schemes follow the Electronic Address Scheme (EAS) code list of EN 16931 as published with
 Peppol BIS Billing 3.0 (docs.peppol.eu/poacc/billing/3.0/codelist/eas/): ISO 6523 ICD codes and the
@@ -9,6 +13,10 @@ is never invented.
 from __future__ import annotations
 
 from handoff.invoicing.documents.common import NON_VAT_COUNTRIES, vat_id
+from handoff.invoicing.domain.einvoice import is_public_de
+from handoff.invoicing.domain.invoices import Invoice
+
+LEITWEG_SCHEME = "0204"  # EAS code of the German Leitweg-ID
 
 # The EAS scheme of an identifier built from a VAT (or tax) number, by country.
 VAT_EAS = {
@@ -57,3 +65,18 @@ def endpoint(country: str, raw_vat_id: str) -> tuple[str, str] | None:
     if country == "SE" and len(digits) == 12:
         return scheme, digits[:10]  # the organisation number inside SE + org nr + 01
     return scheme, vat_id(country, raw_vat_id)
+
+
+def seller_endpoint(invoice: Invoice) -> tuple[str, str] | None:
+    return endpoint(invoice.seller.country, invoice.seller.vat_id)
+
+
+def buyer_endpoint(invoice: Invoice) -> tuple[str, str] | None:
+    """BT-49 from the customer master: its Peppol ID, else a German public body's Leitweg-ID."""
+    buyer = invoice.buyer
+    if buyer.peppol_id:
+        scheme, _, ident = buyer.peppol_id.partition(":")
+        return scheme, ident
+    if is_public_de(invoice) and buyer.leitweg_id:
+        return LEITWEG_SCHEME, buyer.leitweg_id
+    return None

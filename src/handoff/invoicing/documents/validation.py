@@ -1,39 +1,27 @@
-"""Validation of e-invoices against the official artefacts: the UBL 2.1 and CII D16B XML schemas,
-the CEN/TC 434 EN 16931 schematron (compiled to XSLT, release 1.3.x) and, for UBL, the Peppol BIS
-Billing 3.0 rules.
+"""Validation of e-invoices against the official artefacts shipped with handoff
+(`handoff/invoicing/rules/`, see `rulesets`): the UBL 2.1 and CII D16B XML schemas, the CEN/TC 434
+EN 16931 schematron, the Peppol BIS Billing 3.0 rules (UBL) and the XRechnung rules (UBL, CII),
+all compiled to XSLT and run with Saxon.
 
-The artefacts are third-party files that the project does not ship: their root directory is a
-parameter, by default the `HANDOFF_ORACLES` environment variable or `../shared/oracles` relative to
-the working directory. Each stylesheet and schema is compiled once per process and cached (the
-EN 16931 XSLT takes about a second to compile, then milliseconds per document).
-
-A finding is a failed assert (or schema error) as data: rule id, flag and text.
+Each stylesheet and schema is compiled once per process and cached (an EN 16931 stylesheet takes
+about a second to compile, then milliseconds per document); `warm` compiles them all ahead, which
+the worker and the API do in the background at start. A finding is a failed assert (or schema
+error) as data: rule id, flag and text; a `Report` adds the rule set releases it was judged by.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-SVRL = "{http://purl.oclc.org/dsdl/svrl}"
+from handoff.invoicing.documents import rulesets
 
-UBL_EN16931_XSLT = "en16931/ubl/xslt/EN16931-UBL-validation.xslt"
-CII_EN16931_XSLT = "en16931/cii/xslt/EN16931-CII-validation.xslt"
-PEPPOL_UBL_XSLT = (
-    "peppol/phive-rules-peppol-legacy/src/main/resources/external/schematron/openpeppol/"
-    "2025.5/xslt/PEPPOL-EN16931-UBL.xslt"
-)
-UBL_INVOICE_XSD = "ubl-2.1-xsd/xsd/maindoc/UBL-Invoice-2.1.xsd"
-UBL_CREDIT_NOTE_XSD = "ubl-2.1-xsd/xsd/maindoc/UBL-CreditNote-2.1.xsd"
-CII_XSD = (
-    "en16931/cii/schema/D16B SCRDM (Subset)/uncoupled clm/CII/uncefact/data/standard/CrossIndustryInvoice_100pD16B.xsd"
-)
+SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
 UBL_CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
@@ -56,16 +44,33 @@ class Finding:
     def __str__(self) -> str:
         return f"[{self.rule}] {self.text}" + (f" at {self.location}" if self.location else "")
 
+    def as_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "flag": self.flag, "text": self.text, "location": self.location}
 
-def default_oracle_root() -> Path:
-    return Path(os.environ.get("HANDOFF_ORACLES", "../shared/oracles")).resolve()
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One document judged: its syntax, the rule sets applied with their releases, every finding."""
 
-def _root(oracles: Path | str | None) -> Path:
-    root = Path(oracles).resolve() if oracles is not None else default_oracle_root()
-    if not root.is_dir():
-        raise ValidationSetupError(f"validation artefacts not found at {root} (set HANDOFF_ORACLES)")
-    return root
+    syntax: str  # ubl | cii
+    rule_sets: dict[str, str]  # name -> release, including the schema (xsd-ubl / xsd-cii)
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def fatal(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.flag == "fatal")
+
+    @property
+    def passed(self) -> bool:
+        return not self.fatal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "syntax": self.syntax,
+            "rule_sets": dict(self.rule_sets),
+            "passed": self.passed,
+            "findings": [f.as_dict() for f in self.findings],
+        }
 
 
 # saxonche processors are not safe to share between threads while compiling; one lock per process.
@@ -82,13 +87,21 @@ def _processor() -> Any:
     return _PROCESSOR
 
 
-@cache
-def _stylesheet(path: str) -> Any:
-    if not Path(path).is_file():
+def compile_stylesheet(path: Path) -> Any:
+    """Compile one XSLT with Saxon; raises on any error (used to check a rule set before install)."""
+    if not path.is_file():
         raise ValidationSetupError(f"stylesheet not found: {path}")
     with _LOCK:
         compiler = _processor().new_xslt30_processor()
-        return compiler.compile_stylesheet(stylesheet_text=Path(path).read_text(encoding="utf-8"))
+        executable = compiler.compile_stylesheet(stylesheet_text=path.read_text(encoding="utf-8"))
+    if executable is None:
+        raise ValidationSetupError(f"stylesheet does not compile: {path}")
+    return executable
+
+
+@cache
+def _stylesheet(path: str, mtime_ns: int) -> Any:
+    return compile_stylesheet(Path(path))  # keyed by mtime too: a rule set installed anew recompiles
 
 
 @cache
@@ -98,13 +111,30 @@ def _schema(path: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(path, etree.XMLParser(resolve_entities=False, no_network=True)))
 
 
+def _compiled(stylesheet: Path) -> Any:
+    try:
+        mtime = stylesheet.stat().st_mtime_ns
+    except OSError as exc:
+        raise ValidationSetupError(f"stylesheet not found: {stylesheet}") from exc
+    return _stylesheet(str(stylesheet), mtime)
+
+
 def run_schematron(xml: bytes, stylesheet: Path) -> list[Finding]:
     """All failed asserts (any flag) of one compiled schematron stylesheet over a document."""
-    executable = _stylesheet(str(stylesheet))
+    return _run_all(xml, [stylesheet])[0]
+
+
+def _run_all(xml: bytes, stylesheets: list[Path]) -> list[list[Finding]]:
+    """The failed asserts of each stylesheet, the document parsed into Saxon once for them all."""
+    executables = [_compiled(s) for s in stylesheets]
     with _LOCK:
         # parse_xml(xml_text=) rather than source_file=, which fails on paths with spaces.
         node = _processor().parse_xml(xml_text=xml.decode("utf-8"))
-        report = executable.transform_to_string(xdm_node=node)
+        reports = [e.transform_to_string(xdm_node=node) for e in executables]
+    return [_failed_asserts(r) for r in reports]
+
+
+def _failed_asserts(report: str) -> list[Finding]:
     svrl = etree.fromstring(report.encode("utf-8"), SAFE_PARSER)
     return [
         Finding(
@@ -126,29 +156,61 @@ def run_xsd(xml: bytes, schema: Path) -> list[Finding]:
     return [Finding("XSD", "fatal", err.message, f"line {err.line}") for err in xsd.error_log]
 
 
-def _is_cii(xml: bytes) -> bool:
-    return bool(etree.QName(etree.fromstring(xml, SAFE_PARSER)).namespace == CII_NS)
+def syntax_of(xml: bytes) -> str:
+    """`cii` or `ubl` (Invoice or CreditNote), from the root element's namespace."""
+    return "cii" if etree.QName(etree.fromstring(xml, SAFE_PARSER)).namespace == CII_NS else "ubl"
 
 
-def validate(
-    xml: bytes, oracles: Path | str | None = None, peppol: bool = True, fatal_only: bool = True
-) -> list[Finding]:
+def check(xml: bytes, *, peppol: bool = False, xrechnung: bool = False) -> Report:
+    """The XSD and EN 16931 findings of a UBL or CII document, plus the Peppol BIS 3 ones (UBL,
+    `peppol`) and the XRechnung ones (`xrechnung`), with the releases of the rule sets applied."""
+    root_ns = etree.QName(etree.fromstring(xml, SAFE_PARSER)).namespace
+    syntax = "cii" if root_ns == CII_NS else "ubl"
+    kind = "cii" if syntax == "cii" else "ubl-credit-note" if root_ns == UBL_CREDIT_NOTE_NS else "ubl-invoice"
+    names = ["en16931"] + (["peppol"] if peppol and syntax == "ubl" else []) + (["xrechnung"] if xrechnung else [])
+    findings = run_xsd(xml, rulesets.schema(kind))
+    applied = {f"xsd-{syntax}": rulesets.SCHEMA_VERSIONS[syntax]}
+    stylesheets = []
+    for name in names:
+        rule_set = rulesets.rule_set(name)
+        stylesheet = rule_set.stylesheet(syntax)
+        if stylesheet is not None:
+            stylesheets.append(stylesheet)
+            applied[name] = rule_set.version
+    for found in _run_all(xml, stylesheets):
+        findings += found
+    return Report(syntax, applied, tuple(findings))
+
+
+def validate(xml: bytes, *, peppol: bool = True, xrechnung: bool = False, fatal_only: bool = True) -> list[Finding]:
     """XSD, EN 16931 and (UBL, `peppol=True`) Peppol BIS 3 findings for a UBL or CII document."""
-    root = _root(oracles)
-    if _is_cii(xml):
-        findings = run_xsd(xml, root / CII_XSD) + run_schematron(xml, root / CII_EN16931_XSLT)
-    else:
-        ns = etree.QName(etree.fromstring(xml, SAFE_PARSER)).namespace
-        xsd = UBL_CREDIT_NOTE_XSD if ns == UBL_CREDIT_NOTE_NS else UBL_INVOICE_XSD
-        findings = run_xsd(xml, root / xsd) + run_schematron(xml, root / UBL_EN16931_XSLT)
-        if peppol:
-            findings += run_schematron(xml, root / PEPPOL_UBL_XSLT)
-    return [f for f in findings if f.flag == "fatal"] if fatal_only else findings
+    report = check(xml, peppol=peppol, xrechnung=xrechnung)
+    return list(report.fatal if fatal_only else report.findings)
 
 
-def validate_ubl(xml: bytes, oracles: Path | str | None = None, peppol: bool = True) -> list[Finding]:
-    return validate(xml, oracles, peppol)
+def warm() -> None:
+    """Compile every stylesheet and schema in force now, so that the first issue does not wait."""
+    for name, files in rulesets.SETS.items():
+        rule_set = rulesets.rule_set(name)
+        for syntax in files:
+            stylesheet = rule_set.stylesheet(syntax)
+            if stylesheet is not None:
+                _compiled(stylesheet)
+    for kind in rulesets.SCHEMAS:
+        _schema(str(rulesets.schema(kind)))
 
 
-def validate_cii(xml: bytes, oracles: Path | str | None = None) -> list[Finding]:
-    return validate(xml, oracles, peppol=False)
+def warm_in_background() -> threading.Thread:
+    """`warm` on a daemon thread: start-up goes on; a missing artefact shows at the first issue."""
+
+    def run() -> None:
+        try:
+            warm()
+        except Exception:  # reported again, with its cause, when a document is validated
+            import logging
+
+            logging.getLogger(__name__).exception("e-invoice rule sets could not be compiled")
+
+    thread = threading.Thread(target=run, name="einvoice-rules-warm", daemon=True)
+    thread.start()
+    return thread

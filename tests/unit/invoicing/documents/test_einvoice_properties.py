@@ -46,5 +46,5 @@ def issued_invoices(draw: st.DrawFn) -> Invoice:
 @given(issued_invoices())
 def test_random_invoices_pass_en16931_and_peppol(inv: Invoice) -> None:
     for fmt in ("ubl", "cii"):
-        findings = validate(render(inv, fmt))  # artefacts: HANDOFF_ORACLES or ../shared/oracles
+        findings = validate(render(inv, fmt))
         assert findings == [], (fmt, [str(f) for f in findings])
