@@ -19,6 +19,23 @@ if TYPE_CHECKING:
     from handoff.context import AppContext
 
 
+ActorOption = Annotated[
+    Optional[str], typer.Option(help="Your e-mail (audited): an active finance or admin user.", metavar="EMAIL")
+]
+
+
+def _actor(ctx: AppContext, given: str | None, default: str) -> str:
+    """The stored address of the active finance or admin user `--actor` names, else refused; `default` without one."""
+    from handoff.users.service import Role, UserError, acting_user
+
+    if given is None:
+        return default
+    try:
+        return acting_user(ctx, given, (Role.FINANCE, Role.ADMIN)).email
+    except UserError as exc:
+        fail(exc.message)
+
+
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
     review = typer.Typer(help="Cash-application matches waiting for a person.", no_args_is_help=True)
     app.add_typer(review, name="review")
@@ -48,9 +65,15 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         file: Path,
         db: DbOption = None,
         mapping: Annotated[Optional[Path], typer.Option(help="Column mapping (YAML) for a CSV.")] = None,
-        actor: str = "finance@cli",
+        actor: ActorOption = None,
+        as_json: Annotated[bool, typer.Option("--json", help="The import report as JSON.")] = False,
     ) -> None:
-        """Store a bank statement (camt.053/052/054, MT940, OFX, CSV): all or nothing; again is a no-op."""
+        """Store a bank statement (camt.053/052/054, MT940, CODA, OFX, CSV): all or nothing; again is a no-op.
+
+        Prints per file its format, statements, bookings, each statement's balance check, and the
+        warnings and repairs made reading it."""
+        import json
+
         import yaml
 
         from handoff.cash.service.cash_application import StatementError
@@ -62,27 +85,30 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         except (OSError, yaml.YAMLError) as exc:
             fail(f"cannot read: {exc}")
         ctx = context(db)
+        actor = _actor(ctx, actor, "finance@cli")
         try:
             report = store(ctx, data, file.name, actor, csv_mapping)
         except StatementError as exc:
             fail(f"refused, nothing stored: {exc}")
-        out.print(
-            f"{file.name}: {report.statements} statement(s), {report.lines} lines, {report.new_lines} new "
-            f"({report.credits} incoming payments to match), {report.lines - report.new_lines} already imported"
-        )
+        if as_json:
+            typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+            return
+        for line in report.summary():
+            out.print(line, markup=False, highlight=False)
 
     @app.command("match")
     def match_payments(
         db: DbOption = None,
         threshold: Annotated[Optional[float], typer.Option(help="Auto-apply confidence (0-1].")] = None,
-        actor: str = "automation:cash",
+        actor: ActorOption = None,
     ) -> None:
         """Cash application: match new bank lines to open invoices; apply the confident ones."""
         from handoff.cash.service.cash_application import apply_cash
 
         if threshold is not None and not 0 < threshold <= 1:
             fail("--threshold must be in (0, 1]")
-        report = apply_cash(context(db), actor, threshold)
+        ctx = context(db)
+        report = apply_cash(ctx, _actor(ctx, actor, "automation:cash"), threshold)
         out.print(
             f"{report.lines} bank lines: {report.applied} applied, {report.review} to review, "
             f"{report.unmatched} unmatched"
@@ -119,34 +145,37 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         out.print(f"{len(rows)} {status.replace('_', ' ')}")
 
     @review.command("confirm")
-    def review_confirm(match_id: int, db: DbOption = None, actor: str = "finance@cli") -> None:
+    def review_confirm(match_id: int, db: DbOption = None, actor: ActorOption = None) -> None:
         """Apply a proposed match."""
         from handoff.cash.service.cash_application import CashError, confirm_match
 
         try:
-            states = confirm_match(context(db), match_id, actor)
+            ctx = context(db)
+            states = confirm_match(ctx, match_id, _actor(ctx, actor, "finance@cli"))
         except CashError as exc:
             fail(str(exc))
         out.print(f"match {match_id} applied: " + ", ".join(f"{n} {s}" for n, s in sorted(states.items())))
 
     @review.command("reject")
-    def review_reject(match_id: int, db: DbOption = None, actor: str = "finance@cli", reason: str = "") -> None:
+    def review_reject(match_id: int, db: DbOption = None, actor: ActorOption = None, reason: str = "") -> None:
         """Reject a proposed match; the line goes to the finance owner to allocate."""
         from handoff.cash.service.cash_application import CashError, reject_match
 
         try:
-            reject_match(context(db), match_id, actor, reason)
+            ctx = context(db)
+            reject_match(ctx, match_id, _actor(ctx, actor, "finance@cli"), reason)
         except CashError as exc:
             fail(str(exc))
         out.print(f"match {match_id} rejected")
 
     @review.command("undo")
-    def review_undo(match_id: int, db: DbOption = None, actor: str = "finance@cli", reason: str = "") -> None:
+    def review_undo(match_id: int, db: DbOption = None, actor: ActorOption = None, reason: str = "") -> None:
         """Undo an applied match: its payments are reversed and the invoices open again."""
         from handoff.cash.service.cash_application import CashError, undo_match
 
         try:
-            states = undo_match(context(db), match_id, actor, reason)
+            ctx = context(db)
+            states = undo_match(ctx, match_id, _actor(ctx, actor, "finance@cli"), reason)
         except CashError as exc:
             fail(str(exc))
         out.print(f"match {match_id} undone: " + ", ".join(f"{n} {s}" for n, s in sorted(states.items())))

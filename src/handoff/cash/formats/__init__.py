@@ -12,13 +12,14 @@ from types import ModuleType
 from typing import Any
 
 from handoff.cash.domain.bank import Statement
-from handoff.cash.formats import camt, mt940, ofx
+from handoff.cash.formats import camt, coda, mt940, ofx
 from handoff.cash.formats import csv as csv_format
 from handoff.cash.formats.errors import StatementError
 
 # order matters: formats that declare themselves first, CSV (a guess) last
 FORMATS: tuple[tuple[str, ModuleType], ...] = (
     ("camt", camt),
+    ("coda", coda),
     ("ofx", ofx),
     ("mt940", mt940),
     ("csv", csv_format),
@@ -36,6 +37,8 @@ _EXTENSIONS = {
     ".mt940": "mt940",
     ".swi": "mt940",
     ".csv": "csv",
+    ".cod": "coda",
+    ".coda": "coda",
 }
 
 
@@ -50,7 +53,7 @@ def detect(data: bytes, name: str = "") -> ModuleType:
     for ext, key in _EXTENSIONS.items():
         if lowered.endswith(ext):
             return dict(FORMATS)[key]
-    raise StatementError(name, "not a bank statement format this importer reads (camt.05x, MT940, OFX, CSV)")
+    raise StatementError(name, "not a bank statement format this importer reads (camt.05x, MT940, CODA, OFX, CSV)")
 
 
 def read_statements(data: bytes, name: str = "", csv_mapping: Mapping[str, Any] | None = None) -> list[Statement]:

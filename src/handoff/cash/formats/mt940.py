@@ -14,6 +14,17 @@ Variants the library does not read as they are:
 - a `:61:` without its transaction type code gets the neutral `NMSC`.
 - a `:28C:` with an empty statement number (`:28C: /1`) is dropped; the statement keeps its `:20:`.
 Files that are only tag fragments (no `:20:` and `:25:`) are refused.
+
+A statement that runs over several pages (each page a message: `:62M:` intermediate closing, then
+`:60M:` intermediate opening on the next, same account and statement number in `:28C:`, the `:20:`
+the same or not) is read as one statement with its pages: each page's balance is checked on its
+own, and its lines are numbered through the statement, so a page that repeats the first page's
+`:28C:` never collides with it. A statement whose last page in the file closes with `:62M:` is
+kept with a warning: its next page is not in this file.
+
+Optional tags that cannot be read (`:64:` / `:65:` available balances with "Dnullnull" as some
+exports write them, `:13D:`, `:21:`, `:34F:`, `:90D:`/`:90C:`) are left out with a warning; an
+unreadable mandatory tag (`:20:`, `:25:`, `:28C:`, balances, `:61:`) still refuses the file.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from typing import Any
 
 import mt940 as mt940lib
 
-from handoff.cash.domain.bank import Balance, BankLine, Statement, make_statement
+from handoff.cash.domain.bank import Balance, BankLine, Page, Statement, make_statement
 from handoff.cash.formats.errors import StatementError
 
 _TAG_RE = re.compile(rb"(?m)^\s*:(20|25|28C?|60[FM]|61|62[FM]):")
@@ -46,6 +57,17 @@ _KEYWORDS = (
 )
 _FIELD_RE = re.compile(rf"/({_KEYWORDS})/(.*?)(?=/(?:{_KEYWORDS})/|$)")
 _RF_RE = re.compile(r"\bRF\d{2}[A-Z0-9]{1,21}\b")
+# tags whose content no booking or balance depends on: unreadable, they are left out with a warning
+_OPTIONAL = {
+    "13": "date/time indication",
+    "13D": "date/time indication",
+    "21": "related reference",
+    "34F": "floor limit indicator",
+    "64": "closing available balance",
+    "65": "forward available balance",
+    "90C": "number and sum of credits",
+    "90D": "number and sum of debits",
+}
 
 # the library logs each tag it cannot match at ERROR level; the refusal reason says it already
 logging.getLogger("mt940").setLevel(logging.CRITICAL)
@@ -169,45 +191,128 @@ def _blocks(text: str) -> list[str]:
     return blocks
 
 
+def _without_tag(block: str, tag: str, value: str) -> str:
+    """The block without the first `:tag:` whose content starts like `value` (and its continuation lines)."""
+    first = (value or "").split("\n", 1)[0].strip()
+    lines = block.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(f":{tag}:") and line[len(tag) + 2 :].strip().startswith(first):
+            end = i + 1
+            while end < len(lines) and lines[end] and not lines[end].startswith((":", "-")):
+                end += 1
+            return "\n".join(lines[:i] + lines[end:])
+    return block
+
+
+def _parse_block(name: str, number: int, block: str, warnings: list[str]) -> Any:
+    """The library's reading of one message; optional tags it cannot read are left out, with a warning."""
+    for _ in range(len(_OPTIONAL) * 4):
+        try:
+            return mt940lib.parse(block, options=mt940lib.Options.all())
+        except Exception as exc:  # the library raises bare RuntimeError/ValueError on malformed tags
+            args = exc.args
+            tag = str(getattr(args[1], "id", "")) if len(args) >= 3 else ""
+            if tag in _OPTIONAL:
+                value = str(args[2])
+                shorter = _without_tag(block, tag, value)
+                if shorter != block:
+                    warnings.append(
+                        f"statement {number}: :{tag}: {_OPTIONAL[tag]} {value.strip()[:40]!r} is unreadable; left out"
+                    )
+                    block = shorter
+                    continue
+            reason = str(args[0] if args else exc).split("\n")[0][:200]
+            raise StatementError(name, f"statement {number}: unreadable MT940 tag: {reason}") from exc
+    raise StatementError(name, f"statement {number}: too many unreadable optional tags")
+
+
+class _Message:
+    """One MT940 message (one page) as read: its ids, balances and kind of each, and its lines."""
+
+    def __init__(self, name: str, number: int, block: str, warnings: list[str]) -> None:
+        accounts = {a.strip() for a in re.findall(r"(?m)^:25:(.*)$", block)}
+        if not accounts:
+            raise StatementError(name, f"statement {number} has no :25: account identification")
+        if len(accounts) > 1:
+            raise StatementError(name, f"statement {number} has {len(accounts)} different :25: accounts")
+        own: list[str] = []
+        parsed = _parse_block(name, number, block, own)
+        warnings.extend(own)
+        data_ = parsed.data
+        self.account, account_ccy = _split_account(accounts.pop())
+        final_open = data_.get("final_opening_balance") or data_.get("opening_balance")
+        final_close = data_.get("final_closing_balance") or data_.get("closing_balance")
+        self.continues = final_open is None and data_.get("intermediate_opening_balance") is not None
+        self.continued = final_close is None and data_.get("intermediate_closing_balance") is not None
+        opening = final_open or data_.get("intermediate_opening_balance")
+        closing = final_close or data_.get("intermediate_closing_balance")
+        for tag, balance in (("60", opening), ("62", closing)):
+            code = balance.amount.currency if balance is not None else "XXX"
+            if not re.fullmatch(r"[A-Z]{3}", code or ""):
+                raise StatementError(
+                    name, f"statement {number}: :{tag}: balance names no valid currency ({code!r}; written without it?)"
+                )
+        currency = next((b.amount.currency for b in (opening, closing) if b is not None), None)
+        currency = currency or account_ccy or (parsed[0].data.get("currency") if len(parsed) else "") or ""
+        if not re.fullmatch(r"[A-Z]{3}", currency or ""):
+            raise StatementError(name, f"statement {number}: no valid currency (found {currency!r})")
+        self.currency = currency
+        self.opening, self.closing = _balance(opening), _balance(closing)
+        self.lines = [_line(tx, currency) for tx in parsed]
+        self.reference = data_.get("transaction_reference") or ""
+        self.number = data_.get("statement_number") or ""
+        seq = data_.get("sequence_number") or ""
+        self.statement_id = "/".join(p for p in (self.reference, self.number, seq) if p)
+
+    def next_page(self, other: _Message) -> bool:
+        """Is `other` the page that follows this one: same account, same statement, `:62M:` then `:60M:`?"""
+        if not (self.continued and other.continues and self.account == other.account):
+            return False
+        if self.number and other.number:
+            return self.number == other.number
+        return self.reference == other.reference
+
+
 def parse(data: bytes, name: str) -> list[Statement]:
     text = _prepare(_decode(data))
     blocks = _blocks(text)
     if not blocks:
         raise StatementError(name, "no MT940 statement: no :20: transaction reference tag (a tag fragment?)")
+    warnings: list[str] = []
+    messages = [_Message(name, i + 1, block, warnings) for i, block in enumerate(blocks)]
+    groups: list[list[_Message]] = []
+    for message in messages:
+        if groups and groups[-1][-1].next_page(message):
+            groups[-1].append(message)
+        else:
+            groups.append([message])
     statements = []
-    for i, block in enumerate(blocks):
-        accounts = {a.strip() for a in re.findall(r"(?m)^:25:(.*)$", block)}
-        if not accounts:
-            raise StatementError(name, f"statement {i + 1} has no :25: account identification")
-        if len(accounts) > 1:
-            raise StatementError(name, f"statement {i + 1} has {len(accounts)} different :25: accounts")
-        try:
-            parsed = mt940lib.parse(block, options=mt940lib.Options.all())
-        except Exception as exc:  # the library raises bare RuntimeError/ValueError on malformed tags
-            reason = str(exc.args[0] if exc.args else exc).split("\n")[0][:200]
-            raise StatementError(name, f"statement {i + 1}: unreadable MT940 tag: {reason}") from exc
-        data_ = parsed.data
-        account, account_ccy = _split_account(accounts.pop())
-        opening = data_.get("final_opening_balance") or data_.get("opening_balance")
-        closing = data_.get("final_closing_balance") or data_.get("closing_balance")
-        currency = next((b.amount.currency for b in (opening, closing) if b is not None), None)
-        currency = currency or account_ccy or (parsed[0].data.get("currency") if len(parsed) else "") or ""
-        if not re.fullmatch(r"[A-Z]{3}", currency or ""):
-            raise StatementError(name, f"statement {i + 1}: no valid currency (found {currency!r})")
-        lines = [_line(tx, currency) for tx in parsed]
-        number = data_.get("statement_number") or ""
-        seq = data_.get("sequence_number") or ""
-        statement_id = "/".join(p for p in (data_.get("transaction_reference") or "", number, seq) if p)
+    for group in groups:
+        first, last = group[0], group[-1]
+        own = [w for w in warnings if any(w.startswith(f"statement {messages.index(m) + 1}:") for m in group)]
+        if last.continued:
+            own.append(
+                f"statement {first.statement_id}: ends with an intermediate closing balance (:62M:); "
+                "its next page is not in this file"
+            )
+        if first.continues:
+            own.append(
+                f"statement {first.statement_id}: opens with an intermediate balance (:60M:); "
+                "its previous page is not in this file"
+            )
+        pages = [Page(m.statement_id, m.opening, m.closing, len(m.lines)) for m in group]
         statements.append(
             make_statement(
                 format="mt940",
-                statement_id=statement_id,
-                account=account,
-                currency=currency,
-                lines=lines,
-                opening=_balance(opening),
-                closing=_balance(closing),
+                statement_id=first.statement_id,
+                account=first.account,
+                currency=first.currency,
+                lines=[line for m in group for line in m.lines],
+                opening=first.opening,
+                closing=last.closing,
                 source=name,
+                pages=pages,
+                warnings=own,
             )
         )
     return statements

@@ -129,6 +129,27 @@ class BankRepository:
         st_id: int = self._conn.execute(select(st_t.c.id).where(st_t.c.statement_key == key)).scalar_one()
         return st_id
 
+    def statement_line_ids(self, key: str) -> set[str] | None:
+        """The line ids stored for the statement with this key; None when it was never stored."""
+        st_t, ln = schema.bank_statements, schema.bank_lines
+        found = self._conn.execute(select(st_t.c.id).where(st_t.c.statement_key == key)).scalar_one_or_none()
+        if found is None:
+            return None
+        return set(self._conn.execute(select(ln.c.line_id).where(ln.c.statement_id == found)).scalars())
+
+    def refresh_statement(self, statement_pk: int, st: Statement, balance: BalanceStatus) -> None:
+        """A stored statement that grew (more of its lines came): its balances as the file now states them."""
+        st_t = schema.bank_statements
+        self._conn.execute(
+            update(st_t)
+            .where(st_t.c.id == statement_pk)
+            .values(
+                opening=st.opening.amount if st.opening else None,
+                closing=st.closing.amount if st.closing else None,
+                balance_status=balance.value,
+            )
+        )
+
     def known_lines(self, line_ids: Sequence[str]) -> set[str]:
         """Those of `line_ids` already stored."""
         ln = schema.bank_lines

@@ -13,6 +13,7 @@ import pytest
 
 from handoff.cash.domain.bank import BalanceStatus, Statement, check_balance
 from handoff.cash.formats import StatementError, detect, read_statements
+from tests.bank_files import bookings
 from tests.unit.cash.formats.expectations import EXPECTED_REFUSALS, KNOWN_MISMATCHES
 from tests.unit.cash.formats.oracle_files import ORACLES, rel, sample_files
 
@@ -131,3 +132,25 @@ def test_camt_entries_match_the_genkgo_expected_parse(js: Path) -> None:
         booked = (entry.get("getBookingDate") or {}).get("0", "")[:10]
         assert (line.booking_date.isoformat() if line.booking_date else "") == booked
         assert statement.account == entry["getRecord"]["getAccount"]["getIdentification"]
+
+
+# --- every booking the file lists, no more, no less ----------------------------------------------
+
+_OWN = sorted(p for p in (Path(__file__).parent / "files").iterdir() if p.is_file())
+
+
+@pytest.mark.parametrize("path", SAMPLES + _OWN, ids=lambda p: p.name if p in _OWN else rel(p))
+def test_every_file_read_holds_exactly_the_bookings_it_lists(path: Path) -> None:
+    """Counted from the file's text without the readers: `:61:` (MT940), `<STMTTRN>` (OFX) exactly;
+    camt entries and CODA totals at least (they may be split into their transactions or details),
+    and the same signed total in every format."""
+    result = _parse(path)
+    if isinstance(result, StatementError):
+        return
+    listed = bookings(path.read_bytes())
+    lines = [line for s in result for line in s.lines]
+    if listed.exact_count:
+        assert len(lines) == listed.count
+    else:
+        assert len(lines) >= listed.count
+    assert sum((line.amount for line in lines), Decimal(0)) == listed.total
