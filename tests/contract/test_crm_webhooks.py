@@ -6,6 +6,7 @@ generic webhook's YAML mapping validated at load; Salesforce polled with a curso
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import socket
@@ -240,6 +241,10 @@ def test_bad_hubspot_signatures_are_rejected_and_logged(
     assert len(logged) == 1 and SECRET not in logged[0] and "pat-1" not in logged[0]
 
 
+PD_KEYS = {
+    name: hashlib.sha1(name.encode()).hexdigest()
+    for name in ("PO number", "Payment terms", "Legal entity", "VAT ID", "Requires PO")
+}
 PIPEDRIVE: dict[str, Any] = {
     "/api/v2/deals/1": {
         "success": True,
@@ -256,7 +261,12 @@ PIPEDRIVE: dict[str, Any] = {
             "add_time": "2024-09-27T14:25:27Z",
             "update_time": "2024-09-27T14:25:28Z",
             "won_time": "2024-09-27T14:25:28Z",
-            "custom_fields": {"po_number": "PO-7", "payment_terms": "net30", "legal_entity": "ACME-DE"},
+            # custom fields are keyed by their 40-character keys; names come from dealFields
+            "custom_fields": {
+                PD_KEYS["PO number"]: "PO-7",
+                PD_KEYS["Payment terms"]: "net30",
+                PD_KEYS["Legal entity"]: "ACME-DE",
+            },
         },
     },
     "/api/v2/organizations/2": {
@@ -272,7 +282,7 @@ PIPEDRIVE: dict[str, Any] = {
                 "postal_code": "10115",
                 "country": "Germany",
             },
-            "custom_fields": {"vat_id": "DE136695976", "requires_po": "true"},
+            "custom_fields": {PD_KEYS["VAT ID"]: "DE136695976", PD_KEYS["Requires PO"]: "true"},
         },
     },
     "/api/v2/persons/3": {
@@ -287,6 +297,19 @@ PIPEDRIVE: dict[str, Any] = {
         },
     },
     "/api/v1/users/18487521": {"success": True, "data": {"id": 18487521, "email": "anna@acme.example"}},
+    "/api/v1/deals/1/products": {"success": True, "data": None, "additional_data": {"pagination": {"start": 0}}},
+    **{
+        f"/api/v1/{endpoint}": {
+            "success": True,
+            "data": [{"key": PD_KEYS[name], "name": name, "field_type": "varchar"} for name in names],
+            "additional_data": {"pagination": {"start": 0, "limit": 500, "more_items_in_collection": False}},
+        }
+        for endpoint, names in (
+            ("dealFields", ("PO number", "Payment terms", "Legal entity")),
+            ("organizationFields", ("VAT ID", "Requires PO")),
+            ("personFields", ()),
+        )
+    },
 }
 
 
@@ -329,6 +352,11 @@ def test_pipedrive_webhook_with_basic_auth(ctx: AppContext, web: tuple[str, Any]
         row.payload["country"],
         row.payload["stage"],
     ) == (body["meta"]["id"], "ap@kestrel.de", "Hauptstraße 1", "DE", "won")
+    assert (row.payload["vat_id"], row.payload["legal_entity"], row.payload["payment_terms"]) == (
+        "DE136695976",
+        "ACME-DE",
+        "net30",
+    )
     assert all(s.headers.get("x-api-token") == "pd-token" for s in crm_api.seen)
 
 

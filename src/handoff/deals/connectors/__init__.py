@@ -63,19 +63,28 @@ class PollingSource(Protocol):
 def json_body(request: InboundRequest) -> Any:
     try:
         return json.loads(request.body, parse_float=str)
+    except RecursionError:
+        raise PayloadError("body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
 
 
 def parse_instant(value: Any) -> datetime | None:
-    """ISO 8601 text or epoch seconds / milliseconds, as an aware UTC datetime."""
-    if value is None or value == "":
+    """ISO 8601 text or epoch seconds / milliseconds, as an aware UTC datetime; None for anything
+    else, a number beyond the calendar included."""
+    if value is None or value == "" or isinstance(value, bool):
         return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        number = float(value)
-        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
     try:
+        if isinstance(value, int | float) or (isinstance(value, str) and value.isascii() and value.isdigit()):
+            number = float(value)
+            return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def newer(stamp: Any, as_of: str) -> bool:
+    """Whether the status the CRM shows (`stamp`) is newer than the one to write (`as_of`)."""
+    shown, this = parse_instant(stamp), parse_instant(as_of)
+    return shown is not None and this is not None and shown > this

@@ -1,9 +1,9 @@
 """Generic JSON webhook: any CRM or tool that can POST JSON, mapped by a YAML file the business edits.
 
 The mapping file (default `defaults/crm_mapping.yaml`, else `HANDOFF_CRM_MAPPING`) says where the
-event id, the time and the deal(s) are in the body and where each canonical field is in a deal
-(syntax in `mapping.py`). It is validated when loaded; a bad file is refused naming the file and
-the entry.
+event id, the time and the deal(s) are in the body, where each canonical field is in a deal and,
+optionally (`lines`), where its lines are (syntax in `mapping.py`, file in `mapping_file.py`). It is
+validated when loaded; a bad file is refused naming the file and the entry.
 
 Authentication: `X-Handoff-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`
 with `X-Handoff-Timestamp` (Unix seconds) within 5 minutes, the scheme Stripe and Slack use.
@@ -15,25 +15,29 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import field_validator
 
 from handoff.deals.connectors import InboundRequest, PayloadError, SignatureError, json_body, parse_instant
-from handoff.deals.connectors.mapping import FieldMap, MappingError, Rule, lookup
+from handoff.deals.connectors.mapping import FieldMap, LineMap, Rule, lookup
+from handoff.deals.connectors.mapping_file import (
+    BaseMappingModel,
+    MappingFileError,
+    StrictModel,
+    parse_maps,
+    read_model,
+)
 from handoff.deals.domain.orders import DealEvent, DealInput
 from handoff.kernel.connectors.secrets import Secret
+
+__all__ = ["DEFAULT_MAPPING", "GenericSource", "MappingFileError", "MappingModel", "load_mapping", "sign"]
 
 DEFAULT_MAPPING = Path(__file__).resolve().parents[2] / "defaults" / "crm_mapping.yaml"
 WINDOW = timedelta(minutes=5)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EventModel(_Strict):
+class EventModel(StrictModel):
     id: str | None = None  # path to the event id; absent: a hash of the body
     occurred_at: str | None = None  # path to the event time; absent: arrival time
     deals: str = "deal"  # path to one deal object or a list of them ("." = the body itself)
@@ -46,36 +50,14 @@ class EventModel(_Strict):
         return value
 
 
-class MappingModel(_Strict):
-    version: Literal[1]
-    source: str = "generic"
+class MappingModel(BaseMappingModel):
     event: EventModel = EventModel()
-    fields: dict[str, str]
-    custom: dict[str, str] = {}
-
-
-class MappingFileError(Exception):
-    """The mapping file cannot be read or does not validate."""
 
 
 def load_mapping(path: Path | None = None) -> tuple[MappingModel, FieldMap]:
     path = path or DEFAULT_MAPPING
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MappingFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise MappingFileError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        model = MappingModel.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise MappingFileError(f"{path}: {where}: {first['msg']}") from None
-    try:
-        return model, FieldMap.parse(model.fields, model.custom)
-    except MappingError as exc:
-        raise MappingFileError(f"{path}: {exc}") from None
+    model = read_model(path, MappingModel)
+    return model, parse_maps(path, model)[0]
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -83,8 +65,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class GenericSource:
-    def __init__(self, secret: Secret, model: MappingModel, mapping: FieldMap) -> None:
+    def __init__(self, secret: Secret, model: MappingModel, mapping: FieldMap, lines: LineMap | None = None) -> None:
         self._secret, self.model, self.mapping = secret, model, mapping
+        self.lines = lines if lines is not None else parse_maps(Path("crm mapping"), model)[1]
         self.name = model.source
 
     def __repr__(self) -> str:
@@ -94,7 +77,7 @@ class GenericSource:
         given, stamp = request.header("x-handoff-signature"), request.header("x-handoff-timestamp")
         if not given or not stamp:
             raise SignatureError("missing X-Handoff-Signature or X-Handoff-Timestamp")
-        at = parse_instant(stamp) if stamp.isdigit() else None
+        at = parse_instant(stamp) if stamp.isascii() and stamp.isdigit() else None
         if at is None:
             raise SignatureError("X-Handoff-Timestamp is not Unix seconds")
         if abs(now - at) > WINDOW:
@@ -121,7 +104,7 @@ class GenericSource:
             base_id = hashlib.sha256(request.body).hexdigest()
         out = []
         for n, raw in enumerate(deals):
-            deal = DealInput.from_mapping(self.mapping.apply(raw))
+            deal = DealInput.from_mapping(self.mapping.apply(raw), self.lines.apply(raw) if self.lines else ())
             if not deal.deal_id:
                 raise PayloadError(f"deal {n + 1} has no deal id (mapping fields.deal_id)")
             out.append(DealEvent(self.name, base_id if len(deals) == 1 else f"{base_id}:{deal.deal_id}", at, deal))

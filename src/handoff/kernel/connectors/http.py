@@ -11,17 +11,23 @@
 
 Retrying a create is only safe because every create carries an idempotency key or is preceded by
 a lookup (see the accounting connectors).
+
+JSON in and out keeps numbers exact: `decode_json` reads every JSON number with a fraction or an
+exponent as a `Decimal` (never a float: a CRM's `15600.0` must not become binary 15600.0 on its way
+to an amount), and `json_bytes` writes Decimals as JSON numbers digit for digit.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -62,6 +68,32 @@ def excerpt(response: httpx.Response, limit: int = 300) -> str:
     except (UnicodeDecodeError, httpx.ResponseNotRead):
         return ""
     return " ".join(text.split())[:limit]
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """The answer's JSON with every non-integer number as a Decimal (integers stay int); ValueError
+    when it is not JSON."""
+    return json.loads(response.content, parse_float=Decimal)
+
+
+def json_bytes(value: Any) -> bytes:
+    """`value` as compact JSON (UTF-8), Decimals written as numbers exactly as they are (`1200.00`),
+    never through float; send with `content=` and a JSON content type."""
+    return _encode(value).encode()
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{_encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    if isinstance(value, float):
+        raise TypeError("floats are not sent: pass a Decimal")
+    return json.dumps(value, ensure_ascii=False)
 
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -127,12 +159,13 @@ class HttpSender:
         raise AssertionError("unreachable")
 
     def json(self, method: str, url: str, *, ok: tuple[int, ...] = (200, 201), **kwargs: Any) -> Any:
-        """Send and decode a JSON answer; any other status is a permanent DeliveryError."""
+        """Send and decode a JSON answer (numbers with a fraction as Decimal); any other status is a
+        permanent DeliveryError."""
         response = self.request(method, url, **kwargs)
         if response.status_code not in ok:
             raise failure(self.name, method, url, response)
         try:
-            return response.json()
+            return decode_json(response)
         except ValueError:
             raise DeliveryError(f"{self.name} {method} {httpx.URL(url).path}: answer is not JSON") from None
 
