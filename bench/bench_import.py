@@ -24,6 +24,7 @@ from handoff.deals.formats import read_deal_file
 from handoff.deals.formats.files import deal_input, read_deal_rows
 from handoff.deals.service.intake import ingest
 from handoff.demo.generate import deals, to_csv
+from handoff.kernel.audit import AuditKeys
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.db import make_engine, upgrade
 
@@ -49,7 +50,7 @@ def main() -> None:
         url = args.db or f"sqlite:///{tmp}/bench.db"
         engine = make_engine(url)
         upgrade(engine)
-        ctx = AppContext(engine, config)
+        ctx = AppContext(engine, config, audit_keys=AuditKeys.generate())  # keyed, as in production
         t = time.perf_counter()
         events = read_deal_file(path, source="bench")
         _, processed = ingest(ctx, events, render_ahead=True)  # as `handoff import` does

@@ -19,7 +19,8 @@ MARK = "[[tool.importlinter.contracts]]"
 ADAPTERS = ("api", "ui", "cli")
 LOWER = ("repository", "connectors", "formats", "documents", "channels", "charts")
 SHELLS = ("handoff.web", "handoff.worker", "handoff.cli", "handoff.runtime", "handoff.demo", "handoff.bootstrap")
-KERNEL_PURE = ("handoff.kernel.money", "handoff.kernel.parties", "handoff.kernel.audit", "handoff.kernel.encoding")
+KERNEL_PURE = ("handoff.kernel.money", "handoff.kernel.parties", "handoff.kernel.audit", "handoff.kernel.encoding",
+               "handoff.kernel.escaping")
 
 
 def capabilities() -> list[str]:

@@ -38,6 +38,12 @@ GOOD: dict[str, str] = {
 }
 
 
+# US billing addresses (US sales tax follows the customer's state, ZIP code and city): Austin, TX
+# (6.25 % state + 2 % local in the bundled rate table), and Oregon, which has no sales tax.
+AUSTIN: dict[str, str] = {"billing_state": "TX", "billing_city": "Austin", "billing_postal_code": "78701"}
+OREGON: dict[str, str] = {"billing_state": "OR", "billing_city": "Portland", "billing_postal_code": "97201"}
+
+
 def deal(**changes: Any) -> DealInput:
     return DealInput.from_mapping({**GOOD, **changes})
 
@@ -74,3 +80,10 @@ def issued_invoices(
 def by_deal(invoices: Sequence[Invoice]) -> dict[str, Invoice]:
     """Issued invoices by the deal each bills (one deal per invoice)."""
     return {inv.order_refs[0]: inv for inv in invoices}
+
+
+def owner_user(ctx: AppContext, email: str = "anna@acme.example") -> None:
+    """A deal owner as an active sales user: a deal's exceptions go to its owner only then (else to finance)."""
+    from handoff.users.service import Role, add_user
+
+    add_user(ctx, email, Role.SALES, "plover quartz ember 1987", actor="test")

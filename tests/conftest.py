@@ -22,11 +22,16 @@ from sqlalchemy import Engine, create_engine, text
 
 from handoff.config import load_business_config
 from handoff.context import AppContext
+from handoff.kernel.audit import AuditKey, AuditKeys
 from handoff.kernel.storage.db import make_engine, upgrade
 from handoff.kernel.storage.schema import metadata
 
 PG_ADMIN_URL = os.environ.get("HANDOFF_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# The audit chain's key in tests: `ctx` signs with it, and commands run in this process or as
+# subprocesses find it in the environment, as an operator's would.
+os.environ.setdefault("HANDOFF_AUDIT_KEY", "test-audit-key-" + "k" * 32)
+AUDIT_KEYS = AuditKeys(AuditKey.of(os.environ["HANDOFF_AUDIT_KEY"]))
 
 
 @dataclass
@@ -86,7 +91,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         tables = ", ".join(t.name for t in metadata.sorted_tables if t.name != "audit_head")
         with eng.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+            conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h, key_id = ''"), {"h": "0" * 64})
     yield eng
     eng.dispose()
 
@@ -108,7 +113,7 @@ def business_config():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def ctx(engine: Engine, clock: Clock, business_config) -> AppContext:  # type: ignore[no-untyped-def]
-    return AppContext(engine, business_config, clock)
+    return AppContext(engine, business_config, clock, audit_keys=AUDIT_KEYS)
 
 
 # The third-party validation artefacts and sample files, found this one way by every test.

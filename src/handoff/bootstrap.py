@@ -2,12 +2,15 @@
 Nothing connects at import time; tests build their own context with the same functions.
 
 Connectors are configured by `HANDOFF_*` variables (or `HANDOFF_SECRETS_FILE`); a connector whose
-credentials are absent is simply not built. Which accounting systems get invoices is business
-configuration (`connectors.accounting` in handoff.yaml).
+credentials are absent is simply not built. Xero and QuickBooks credentials may also be set per
+selling entity (`HANDOFF_XERO_ACME_DE_CLIENT_ID` ...), each falling back to the shared one. Which
+accounting systems get invoices is business configuration (`connectors.accounting` in handoff.yaml).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -20,11 +23,16 @@ from handoff.context import AppContext
 from handoff.deals.connectors import PollingSource, WebhookSource
 from handoff.deals.connectors.generic import GenericSource, load_mapping
 from handoff.deals.connectors.hubspot import HubSpotSource, HubSpotWriteback
-from handoff.deals.connectors.pipedrive import PipedriveSource
-from handoff.deals.connectors.salesforce import SalesforceSource
+from handoff.deals.connectors.mapping_file import SourceMapping, default_mapping, load_source_mapping
+from handoff.deals.connectors.pipedrive import PipedriveSource, PipedriveWriteback
+from handoff.deals.connectors.salesforce import SalesforceSource, SalesforceWriteback
+from handoff.invoicing.connectors import stripe_tax
+from handoff.invoicing.domain.sales_tax import STRIPE_TAX, SalesTaxEngine
+from handoff.invoicing.service.mailing import email_documents
+from handoff.kernel.audit_keys import load_audit_keys
 from handoff.kernel.connectors.http import HttpSender, make_client
 from handoff.kernel.connectors.oauth import OAuth2, StaticToken, TokenSource, TokenState
-from handoff.kernel.connectors.secrets import Secret, Secrets
+from handoff.kernel.connectors.secrets import Secret, Secrets, SecretsError, scope_key
 from handoff.kernel.storage.connector_state import DbConnectorState
 from handoff.kernel.storage.db import make_engine, upgrade
 from handoff.notifications.channels.email import SmtpChannel
@@ -35,12 +43,32 @@ from handoff.worker.outbox import Channel
 
 
 def build_context(settings: Settings, *, engine: Engine | None = None, migrate: bool = True) -> AppContext:
+    # the audit chain's keys (HANDOFF_AUDIT_KEY ...), first: SecretsError naming a setting that is wrong
+    keys = load_audit_keys(settings.env, settings.database_url)
     engine = engine or make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
-    return AppContext(
-        engine, load_business_config(settings.config_file, settings.rules_file, dunning_file=settings.dunning_file)
+    config = load_business_config(
+        settings.config_file,
+        settings.rules_file,
+        dunning_file=settings.dunning_file,
+        sales_tax_file=settings.sales_tax_file,
     )
+    return AppContext(engine, config, tax_engines=build_tax_engines(settings), audit_keys=keys)
+
+
+def build_tax_engines(settings: Settings, transport: httpx.BaseTransport | None = None) -> dict[str, SalesTaxEngine]:
+    """The outside US sales tax engines, by name: Stripe Tax (`HANDOFF_STRIPE_API_KEY`, optionally
+    `HANDOFF_STRIPE_API_URL` and `HANDOFF_STRIPE_API_VERSION`). Without a key it is built all the
+    same, refusing every calculation with that reason, so an entity configured for it waits in the
+    exception queue rather than charging nothing."""
+    s = Secrets.load(settings.env)
+    sender = HttpSender(
+        make_client(s.get("HANDOFF_STRIPE_API_URL", stripe_tax.API_URL), transport, timeout=stripe_tax.TIMEOUT),
+        "stripe tax",
+    )
+    engine = stripe_tax.StripeTax(sender, s.secret("HANDOFF_STRIPE_API_KEY"), s.get("HANDOFF_STRIPE_API_VERSION"))
+    return {STRIPE_TAX: engine}
 
 
 def _sender(name: str, url: str, transport: httpx.BaseTransport | None) -> HttpSender:
@@ -62,11 +90,48 @@ def _oauth(
     )
 
 
+OAUTH_NAMES = ("CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN")
+
+
+def _entity_tokens(
+    name: str,
+    s: Secrets,
+    prefix: str,
+    token_url: str,
+    state: TokenState,
+    transport: httpx.BaseTransport | None,
+    entities: Iterable[str],
+) -> dict[str, TokenSource]:
+    """The selling entities with OAuth credentials of their own (`{prefix}_{ENTITY}_CLIENT_ID`,
+    `_CLIENT_SECRET`, `_REFRESH_TOKEN`; ENTITY: the code in capitals, `-` as `_`), each with its own
+    token set (saved as `{name}:{code}`); each credential it does not set is the shared one. An
+    entity's own client id needs its own secret. Entities without any share the connector's token."""
+    tokens: dict[str, TokenSource] = {}
+    seen: dict[str, str] = {}
+    for code in entities:
+        own = s.scoped(prefix, code, OAUTH_NAMES)
+        if own is None:
+            continue
+        client_id, client_secret = (s.own_name(prefix, code, n) for n in ("CLIENT_ID", "CLIENT_SECRET"))
+        if s.has(client_id) and not s.has(client_secret):
+            raise SecretsError(
+                f"{client_id} is set but {client_secret} is not: entity {code}'s own client needs its secret"
+            )
+        key = scope_key(code)
+        if key in seen:
+            raise SecretsError(f"entities {seen[key]} and {code} would both read {prefix}_{key}_*: rename one")
+        seen[key] = code
+        tokens[code] = _oauth(f"{name}:{code}", own, prefix, token_url, state, transport)
+    return tokens
+
+
 def build_channels(
     settings: Settings, ctx: AppContext | None = None, transport: httpx.BaseTransport | None = None
 ) -> dict[str, Channel]:
+    # invoice e-mails carry their documents, rendered at delivery from the stored invoice
+    documents = partial(email_documents, ctx) if ctx is not None else None
     channels: dict[str, Channel] = {
-        "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.mail_from),
+        "email": SmtpChannel(settings.smtp_host, settings.smtp_port, settings.mail_from, documents=documents),
         "log": LogChannel(settings.log_channel_file),
     }
     s = Secrets.load(settings.env)
@@ -82,19 +147,24 @@ def build_channels(
         return channels
     state = DbConnectorState(ctx)
     options = ctx.config.model.connectors
-    if s.has("HANDOFF_XERO_TENANT_ID", "HANDOFF_XERO_CLIENT_ID"):
+    entities = list(ctx.config.model.legal_entities)
+    xero_tokens = _entity_tokens("xero", s, "HANDOFF_XERO", xero.TOKEN_URL, state, transport, entities)
+    if s.has("HANDOFF_XERO_TENANT_ID", "HANDOFF_XERO_CLIENT_ID") or xero_tokens:
         channels["xero"] = xero.XeroChannel(
             _sender("xero", s.get("HANDOFF_XERO_API_URL", xero.API_URL), transport),
             _oauth("xero", s, "HANDOFF_XERO", xero.TOKEN_URL, state, transport),
             s.get("HANDOFF_XERO_TENANT_ID"),
             options.xero,
+            tokens=xero_tokens,
         )
-    if s.has("HANDOFF_QBO_REALM_ID", "HANDOFF_QBO_CLIENT_ID"):
+    qbo_tokens = _entity_tokens("quickbooks", s, "HANDOFF_QBO", quickbooks.TOKEN_URL, state, transport, entities)
+    if s.has("HANDOFF_QBO_REALM_ID", "HANDOFF_QBO_CLIENT_ID") or qbo_tokens:
         channels["quickbooks"] = quickbooks.QuickBooksChannel(
             _sender("quickbooks", s.get("HANDOFF_QBO_API_URL", quickbooks.API_URL), transport),
             _oauth("quickbooks", s, "HANDOFF_QBO", quickbooks.TOKEN_URL, state, transport),
             s.get("HANDOFF_QBO_REALM_ID"),
             options.quickbooks,
+            tokens=qbo_tokens,
         )
     if s.has("HANDOFF_ACCOUNTING_REST_URL"):
         channels["generic_rest"] = GenericRestChannel(
@@ -106,8 +176,50 @@ def build_channels(
         channels["hubspot"] = HubSpotWriteback(
             _sender("hubspot", s.get("HANDOFF_HUBSPOT_API_URL", "https://api.hubapi.com"), transport),
             StaticToken(hubspot_token),
+            crm_mapping(settings, "hubspot"),
+        )
+    pd_token = s.secret("HANDOFF_PIPEDRIVE_API_TOKEN")
+    if pd_token and s.get("HANDOFF_PIPEDRIVE_API_URL"):
+        channels["pipedrive"] = PipedriveWriteback(
+            _sender("pipedrive", s.get("HANDOFF_PIPEDRIVE_API_URL"), transport),
+            pd_token,
+            crm_mapping(settings, "pipedrive"),
+            state,
+        )
+    if s.get("HANDOFF_SALESFORCE_INSTANCE_URL"):
+        channels["salesforce"] = SalesforceWriteback(
+            _sender("salesforce", s.get("HANDOFF_SALESFORCE_INSTANCE_URL"), transport),
+            _salesforce_token(s, state, transport),
+            crm_mapping(settings, "salesforce"),
         )
     return channels
+
+
+def crm_mapping(settings: Settings, source: str) -> SourceMapping:
+    """CRM source `source`'s mapping: the file `HANDOFF_<SOURCE>_MAPPING` names, else the built-in
+    one (`defaults/crm/<source>.yaml`); a bad file raises MappingFileError naming it and the entry."""
+    path = Secrets.load(settings.env).get(f"HANDOFF_{source.upper()}_MAPPING")
+    return load_source_mapping(Path(path), source) if path else default_mapping(source)
+
+
+MIN_WEBHOOK_TOKEN = 24  # characters: a shorter shared token can be guessed
+
+
+def build_webhook_tokens(settings: Settings) -> tuple[str, ...]:
+    """The deal webhook's tokens: HANDOFF_WEBHOOK_TOKEN, and HANDOFF_WEBHOOK_TOKEN_PREVIOUS while
+    senders move to a new one (rotation); none: the webhook is closed. ValueError for a token too
+    short to be a secret."""
+    s = Secrets.load(settings.env)
+    tokens = []
+    for name in ("HANDOFF_WEBHOOK_TOKEN", "HANDOFF_WEBHOOK_TOKEN_PREVIOUS"):
+        secret = s.secret(name)
+        if secret and len(secret.reveal()) < MIN_WEBHOOK_TOKEN:
+            raise ValueError(f"{name} must have at least {MIN_WEBHOOK_TOKEN} characters (a random one is best)")
+        if secret:
+            tokens.append(secret.reveal())
+    if not s.secret("HANDOFF_WEBHOOK_TOKEN") and tokens:
+        raise ValueError("HANDOFF_WEBHOOK_TOKEN_PREVIOUS is set without HANDOFF_WEBHOOK_TOKEN")
+    return tuple(tokens)
 
 
 def build_slack_signing_secret(settings: Settings) -> str:
@@ -116,8 +228,11 @@ def build_slack_signing_secret(settings: Settings) -> str:
     return secret.reveal() if secret else ""
 
 
-def build_crm_sources(settings: Settings, transport: httpx.BaseTransport | None = None) -> dict[str, WebhookSource]:
-    """The webhook sources whose credentials are configured, by URL name."""
+def build_crm_sources(
+    settings: Settings, transport: httpx.BaseTransport | None = None, ctx: AppContext | None = None
+) -> dict[str, WebhookSource]:
+    """The webhook sources whose credentials are configured, by URL name; with `ctx`, what they
+    keep (Pipedrive's field lists) is kept in the database, shared by every process."""
     s = Secrets.load(settings.env)
     sources: dict[str, WebhookSource] = {}
     hubspot_token, hubspot_secret = s.secret("HANDOFF_HUBSPOT_ACCESS_TOKEN"), s.secret("HANDOFF_HUBSPOT_CLIENT_SECRET")
@@ -126,6 +241,7 @@ def build_crm_sources(settings: Settings, transport: httpx.BaseTransport | None 
             _sender("hubspot", s.get("HANDOFF_HUBSPOT_API_URL", "https://api.hubapi.com"), transport),
             StaticToken(hubspot_token),
             hubspot_secret,
+            crm_mapping(settings, "hubspot"),
         )
     pd_token, pd_password = s.secret("HANDOFF_PIPEDRIVE_API_TOKEN"), s.secret("HANDOFF_PIPEDRIVE_WEBHOOK_PASSWORD")
     if pd_token and pd_password and s.get("HANDOFF_PIPEDRIVE_API_URL"):
@@ -134,6 +250,8 @@ def build_crm_sources(settings: Settings, transport: httpx.BaseTransport | None 
             pd_token,
             s.get("HANDOFF_PIPEDRIVE_WEBHOOK_USER"),
             pd_password,
+            crm_mapping(settings, "pipedrive"),
+            DbConnectorState(ctx) if ctx is not None else None,
         )
     generic_secret = s.secret("HANDOFF_GENERIC_WEBHOOK_SECRET")
     if generic_secret:
@@ -149,17 +267,18 @@ def build_salesforce(
     s = Secrets.load(settings.env)
     if not s.get("HANDOFF_SALESFORCE_INSTANCE_URL"):
         return None
-    static = s.secret("HANDOFF_SALESFORCE_ACCESS_TOKEN")
-    token: TokenSource = (
-        StaticToken(static)
-        if static
-        else _oauth(
-            "salesforce",
-            s,
-            "HANDOFF_SALESFORCE",
-            s.get("HANDOFF_SALESFORCE_INSTANCE_URL") + "/services/oauth2/token",
-            DbConnectorState(ctx),
-            transport,
-        )
+    token = _salesforce_token(s, DbConnectorState(ctx), transport)
+    return SalesforceSource(
+        _sender("salesforce", s.get("HANDOFF_SALESFORCE_INSTANCE_URL"), transport),
+        token,
+        crm_mapping(settings, "salesforce"),
     )
-    return SalesforceSource(_sender("salesforce", s.get("HANDOFF_SALESFORCE_INSTANCE_URL"), transport), token)
+
+
+def _salesforce_token(s: Secrets, state: TokenState, transport: httpx.BaseTransport | None) -> TokenSource:
+    """HANDOFF_SALESFORCE_ACCESS_TOKEN, else OAuth2 (prefix HANDOFF_SALESFORCE) at the instance."""
+    static = s.secret("HANDOFF_SALESFORCE_ACCESS_TOKEN")
+    if static:
+        return StaticToken(static)
+    token_url = s.get("HANDOFF_SALESFORCE_INSTANCE_URL") + "/services/oauth2/token"
+    return _oauth("salesforce", s, "HANDOFF_SALESFORCE", token_url, state, transport)

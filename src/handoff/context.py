@@ -7,7 +7,7 @@ Use cases see the speed-ups only through the small `Runtime` interface below; ho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +20,8 @@ from handoff.cash.domain.matching import MatchPolicy, OpenInvoice, Reading
 from handoff.config import BusinessConfig
 from handoff.deals.domain.drafting import RenderedDraft
 from handoff.deals.domain.orders import DealEvent
+from handoff.invoicing.domain.sales_tax import SalesTaxEngine
+from handoff.kernel.audit import NO_KEYS, AuditKeys
 from handoff.kernel.storage.db import checkpoint, defer_checkpoints
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 
@@ -69,9 +71,13 @@ class AppContext:
     config: BusinessConfig
     clock: Callable[[], datetime] = utc_now
     runtime: Runtime = field(default_factory=default_runtime)
+    # outside US sales tax engines by name (`stripe_tax`), built by the composition root
+    tax_engines: Mapping[str, SalesTaxEngine] = field(default_factory=dict)
+    # the audit chain's keys, kept outside the database (`kernel.audit`); none: entries unkeyed
+    audit_keys: AuditKeys = NO_KEYS
 
     def unit_of_work(self, durable: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.engine, durable)
+        return UnitOfWork(self.engine, durable, self.audit_keys.current)
 
     def defer_checkpoints(self) -> None:
         """See `kernel.storage.db.defer_checkpoints`: for a process that checkpoints from its own thread."""

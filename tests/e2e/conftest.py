@@ -57,6 +57,8 @@ class Site:
 
 
 def seed(ctx: AppContext) -> Site:
+    # users first: a deal's exceptions go to its owner only when the owner is a user (else to finance)
+    added = {role: users.add_user(ctx, email, role, PASSWORDS[role], actor="test") for role, email in EMAILS.items()}
     ingest(
         ctx,
         [
@@ -76,8 +78,7 @@ def seed(ctx: AppContext) -> Site:
         )
     issued = issue_draft(ctx, drafts["D-4"], "finance@acme.example")
     site = Site("", FastAPI(), ctx, draft_id=drafts["D-1"], issued_number=issued.number or "")
-    for role, email in EMAILS.items():
-        user = users.add_user(ctx, email, role, PASSWORDS[role], actor="test")
+    for role, user in added.items():
         site.tokens[role], _ = users.create_token(ctx, user, "test", actor="test")
         site.user_ids[role] = user.id
     return site

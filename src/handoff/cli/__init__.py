@@ -16,6 +16,8 @@ from handoff.cli import common, operations
 from handoff.collections import cli as collections
 from handoff.deals import cli as deals
 from handoff.invoicing import cli as invoicing
+from handoff.kernel.cli_support import fail
+from handoff.kernel.storage.unit_of_work import AuditKeyMissing
 from handoff.reporting import cli as reporting
 from handoff.users import cli as users
 
@@ -40,6 +42,7 @@ HELP_ORDER = (
     "dunning",
     "users",
     "credit-note",
+    "credit",
     "approvals",
 )
 
@@ -50,6 +53,12 @@ class _InHelpOrder(TyperGroup):
     def list_commands(self, ctx: Any) -> list[str]:
         rank = {name: i for i, name in enumerate(HELP_ORDER)}
         return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AuditKeyMissing as exc:  # any command that writes: an error to act on, not a traceback
+            fail(str(exc))
 
 
 app = typer.Typer(

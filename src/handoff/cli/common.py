@@ -27,10 +27,11 @@ def settings(db: str | None = None) -> Settings:
 
 def context(db: str | None = None) -> AppContext:
     from handoff.bootstrap import build_context
+    from handoff.kernel.connectors.secrets import SecretsError
 
     try:
         ctx = build_context(settings(db))
-    except ConfigError as exc:
+    except (ConfigError, SecretsError) as exc:
         fail(str(exc))
     _engines.append(ctx.engine)
     return ctx

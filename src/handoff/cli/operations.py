@@ -7,13 +7,45 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from handoff.cli.common import closed_with_command, context, settings
-from handoff.kernel.cli_support import DbOption, fail, out
+from handoff.kernel.cli_support import DbOption, err, fail, out
+
+if TYPE_CHECKING:
+    from handoff.context import AppContext
+
+UnkeyedAuditOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-unkeyed-audit",
+        help="Run without an audit key (local use only: whoever can write the database can rewrite the audit trail).",
+    ),
+]
+
+
+def _audit_key_or_refuse(ctx: AppContext, unkeyed: bool, command: str) -> None:
+    """`handoff serve` and `worker` write the audit trail: refused without its key unless told
+    (`--insecure-unkeyed-audit`), and refused in any case on a chain already keyed."""
+    import logging
+
+    from handoff.audit.service import head_key
+
+    if ctx.audit_keys.current is not None:
+        return
+    keyed = head_key(ctx)
+    if keyed or not unkeyed:
+        reason = f"the audit trail is keyed (key {keyed})" if keyed else "the audit trail would not be keyed"
+        fail(
+            f"{reason} and no audit key is set: set HANDOFF_AUDIT_KEY or HANDOFF_AUDIT_KEY_FILE (in the environment "
+            f"or HANDOFF_SECRETS_FILE)" + ("" if keyed else ", or pass --insecure-unkeyed-audit for local use")
+        )
+    warning = "the audit trail is NOT keyed: whoever can write the database can rewrite it (local use only)"
+    err.print(f"[bold red]warning:[/] {warning}", highlight=False)
+    logging.getLogger(f"handoff.{command}").warning(warning)
 
 
 def register(app: typer.Typer) -> None:
@@ -34,46 +66,111 @@ def worker(
     once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
     interval: float = 2.0,
     worker_id: Annotated[Optional[str], typer.Option("--id")] = None,
+    insecure_unkeyed_audit: UnkeyedAuditOption = False,
 ) -> None:
-    """Apply pending events, issue drafts (when automated), deliver notices, run scheduled jobs."""
+    """Apply pending events, issue drafts (when automated), deliver notices, run scheduled jobs
+    (with HANDOFF_AUDIT_CHECKPOINTS: sign the audit chain's head there every
+    HANDOFF_AUDIT_CHECKPOINT_MINUTES, default 15). Refuses to start without an audit key
+    (HANDOFF_AUDIT_KEY) unless --insecure-unkeyed-audit."""
     import logging
     import signal
     import threading
 
     from handoff.bootstrap import build_channels, build_salesforce
+    from handoff.deals.connectors.mapping_file import MappingFileError
     from handoff.worker import loop
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     ctx = context(db)
     current = settings(db)
-    channels = build_channels(current, ctx)
+    _audit_key_or_refuse(ctx, insecure_unkeyed_audit, "worker")
+    try:
+        channels = build_channels(current, ctx)
+    except MappingFileError as exc:  # a CRM's mapping file (HANDOFF_<CRM>_MAPPING) that does not validate
+        fail(str(exc))
     jobs = list(loop.DEFAULT_JOBS)
-    salesforce = build_salesforce(current, ctx)
+    checkpoints = current.env.get("HANDOFF_AUDIT_CHECKPOINTS", "")
+    if checkpoints and ctx.audit_keys.current is None:
+        fail("HANDOFF_AUDIT_CHECKPOINTS is set but there is no audit key to sign checkpoints with (HANDOFF_AUDIT_KEY)")
+    if checkpoints:
+        minutes = int(current.env.get("HANDOFF_AUDIT_CHECKPOINT_MINUTES", "15"))
+        jobs.append(loop.checkpoint_job(Path(checkpoints), minutes))
+    elif ctx.audit_keys.current is not None:
+        logging.getLogger("handoff.worker").warning(
+            "audit checkpoints are off (HANDOFF_AUDIT_CHECKPOINTS): a cut tail of the audit trail would not show"
+        )
+    try:
+        salesforce = build_salesforce(current, ctx)
+    except MappingFileError as exc:
+        fail(str(exc))
     if salesforce is not None:  # configured by HANDOFF_SALESFORCE_INSTANCE_URL
         jobs.append(loop.polling_job(salesforce, int(current.env.get("HANDOFF_SALESFORCE_POLL_MINUTES", "5"))))
     name = worker_id or f"worker-{os.getpid()}"
     if once:
         out.print(f"{name}: {loop.one_pass(ctx, channels, name, jobs)}")
         return
+    from handoff.invoicing.service import einvoicing
+
+    einvoicing.warm_in_background()  # the e-invoice rule sets compile while the first passes run
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     loop.run(ctx, channels, name, interval, stop, jobs)
 
 
-def serve(db: DbOption = None, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the web app: the UI, the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and webhook intake."""
+def serve(
+    db: DbOption = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    insecure_open_intake: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-open-intake",
+            help="Take deal webhooks without a token (local use only: anyone who reaches the server can post deals).",
+        ),
+    ] = False,
+    insecure_unkeyed_audit: UnkeyedAuditOption = False,
+) -> None:
+    """Run the web app: the UI, the JSON API (/api/v1, OpenAPI at /api/v1/openapi.json) and webhook intake.
+    Refuses to start without a webhook token (HANDOFF_WEBHOOK_TOKEN) unless --insecure-open-intake, and
+    without an audit key (HANDOFF_AUDIT_KEY) unless --insecure-unkeyed-audit."""
+    import logging
     from functools import partial
 
     import uvicorn
 
-    from handoff.bootstrap import build_context, build_crm_sources, build_slack_signing_secret
+    from handoff.bootstrap import build_context, build_crm_sources, build_slack_signing_secret, build_webhook_tokens
+    from handoff.deals.connectors.mapping_file import MappingFileError
+    from handoff.kernel.connectors.secrets import SecretsError
     from handoff.web.app import create_app
 
     current = settings(db)
+    try:
+        tokens = build_webhook_tokens(current)
+    except (ValueError, SecretsError) as exc:
+        fail(str(exc))
+    if not tokens and not insecure_open_intake:
+        fail(
+            "the deal webhook has no token, so anyone could post deals: set HANDOFF_WEBHOOK_TOKEN (in the "
+            "environment or HANDOFF_SECRETS_FILE), or pass --insecure-open-intake for local use"
+        )
+    if insecure_open_intake and not tokens:
+        warning = "webhook intake is OPEN: anyone who can reach this server can post deals (local use only)"
+        err.print(f"[bold red]warning:[/] {warning}", highlight=False)
+        logging.getLogger("handoff.serve").warning(warning)
+    ctx = context(db)
+    _audit_key_or_refuse(ctx, insecure_unkeyed_audit, "serve")
     # the applier process (SQLite) builds its own context: from the same settings, already migrated
-    api = create_app(context(db), make_context=partial(build_context, current, migrate=False))
-    api.state.crm_sources = build_crm_sources(current)
+    api = create_app(
+        ctx,
+        tokens,
+        insecure_open_intake=insecure_open_intake,
+        make_context=partial(build_context, current, migrate=False),
+    )
+    try:
+        api.state.crm_sources = build_crm_sources(current, ctx=ctx)
+    except MappingFileError as exc:  # a CRM's mapping file that does not validate
+        fail(str(exc))
     api.state.public_url = current.env.get("HANDOFF_PUBLIC_URL", "")
     api.state.slack_signing_secret = build_slack_signing_secret(current)
     # What exists now (modules, the app, the schema) lives as long as the process: kept out of the
@@ -109,10 +206,24 @@ def outbox_dead(db: DbOption = None) -> None:
     out.print(table)
 
 
-def outbox_replay(outbox_id: int, db: DbOption = None, actor: str = "operator@cli") -> None:
+def outbox_replay(
+    outbox_id: int,
+    db: DbOption = None,
+    actor: Annotated[
+        Optional[str], typer.Option(help="Who replays (audited); an active admin user.", metavar="EMAIL")
+    ] = None,
+) -> None:
     """Send a dead letter again."""
+    from handoff.users.service import Role, UserError, acting_user
     from handoff.worker.outbox import replay
 
-    if not replay(context(db), outbox_id, actor):
+    ctx = context(db)
+    who = "operator@cli"
+    if actor is not None:
+        try:
+            who = acting_user(ctx, actor, (Role.ADMIN,)).email
+        except UserError as exc:
+            fail(exc.message)
+    if not replay(ctx, outbox_id, who):
         fail(f"outbox row {outbox_id} is not a dead letter")
     out.print(f"outbox row {outbox_id} queued again")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -33,12 +33,14 @@ from handoff.deals import api as deals_api
 from handoff.deals import ui as deals_ui
 from handoff.invoicing import api as invoicing_api
 from handoff.invoicing import ui as invoicing_ui
+from handoff.invoicing.service import einvoicing
 from handoff.reporting import api as reporting_api
 from handoff.reporting import ui as reporting_ui
 from handoff.users import api as users_api
 from handoff.users import ui as users_ui
 from handoff.web import pages
 from handoff.web.errors import ApiError, error, http_error, on_api_error, on_validation_error
+from handoff.web.security import SecurityHeaders
 from handoff.worker.applier import ApplierProcess, InlineProcessor
 from handoff.worker.group_commit import GroupCommitter
 
@@ -107,8 +109,9 @@ def _mount(api: FastAPI, *routers: APIRouter) -> None:
 
 def create_app(
     ctx: AppContext,
-    webhook_token: str | None = None,
+    webhook_token: str | Sequence[str] | None = None,
     *,
+    insecure_open_intake: bool = False,
     secret_key: str | None = None,
     https_only: bool | None = None,
     process_inline: bool | None = None,
@@ -118,7 +121,10 @@ def create_app(
     random key: sessions then end when the process does). `process_inline` applies received events
     without workers (default; HANDOFF_PROCESS_INLINE=0 when `handoff worker` processes do it): on a
     thread of this process or, on a SQLite file and given `make_context` (a picklable callable that
-    builds the same context again), in a child process."""
+    builds the same context again), in a child process. `webhook_token`: what the deal webhook's
+    `X-Handoff-Token` must be (default HANDOFF_WEBHOOK_TOKEN; several while senders move to a new
+    one); without one the webhook is closed, unless `insecure_open_intake` opens it for local use
+    (every page then says so)."""
     api = FastAPI(
         title="handoff",
         version="0.1.0",
@@ -131,8 +137,10 @@ def create_app(
         "(create one in the UI or with `handoff users token`).",
     )
     api.state.ctx = ctx
-    env_token = os.environ.get("HANDOFF_WEBHOOK_TOKEN", "")
-    api.state.webhook_token = webhook_token if webhook_token is not None else env_token
+    given = os.environ.get("HANDOFF_WEBHOOK_TOKEN", "") if webhook_token is None else webhook_token
+    api.state.webhook_tokens = tokens = tuple(t for t in ((given,) if isinstance(given, str) else given) if t)
+    api.state.webhook_token = tokens[0] if tokens else ""
+    api.state.insecure_open_intake = insecure_open_intake and not tokens
     if process_inline is None:
         process_inline = os.environ.get("HANDOFF_PROCESS_INLINE", "1") != "0"
     api.state.committer = committer = GroupCommitter(ctx)
@@ -143,6 +151,8 @@ def create_app(
         processor = InlineProcessor(ctx, busy=lambda: committer.waiting > 0)
     api.state.processor = processor
     api.router.add_event_handler("shutdown", api.state.committer.close)
+    # the e-invoice rule sets compile on a background thread: start-up does not wait for them
+    api.router.add_event_handler("startup", einvoicing.warm_in_background)
     if api.state.processor is not None:
         api.router.add_event_handler("startup", api.state.processor.start)
         api.router.add_event_handler("shutdown", api.state.processor.stop)
@@ -157,6 +167,7 @@ def create_app(
         https_only=secure,
     )
     api.add_middleware(BodyLimit, limit=MAX_BODY)
+    api.add_middleware(SecurityHeaders, docs_paths=("/api/v1/docs", "/api/v1/docs/oauth2-redirect"))
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/api/"):
@@ -169,7 +180,7 @@ def create_app(
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if request.url.path.startswith("/api/"):
-            return http_error(exc)
+            return http_error(exc, request)
         return pages.error_page(request, exc.status_code, str(exc.detail))
 
     api.add_exception_handler(StarletteHTTPException, on_http_error)

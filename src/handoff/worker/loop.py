@@ -9,11 +9,13 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
+from handoff.audit import service as audit
 from handoff.collections import service as dunning
 from handoff.context import AppContext
 from handoff.deals.connectors import PollingSource
-from handoff.deals.service import crm_sync
+from handoff.deals.service import crm_sync, tax_holds
 from handoff.deals.service.intake import process_pending
 from handoff.invoicing.service.issuing import issue_all_drafts
 from handoff.reporting.service import digest, metrics
@@ -31,10 +33,16 @@ def _run_dunning(ctx: AppContext) -> None:
     dunning.run_dunning(ctx)
 
 
+def _retry_tax_engines(ctx: AppContext) -> None:
+    """Deals held because a tax engine did not answer go through again (see `tax_holds`)."""
+    tax_holds.retry(ctx, "automation:tax_retry", engine_only=True)
+
+
 DEFAULT_JOBS = [
     Job("weekly_digest", weekly, _send_digest),
     Job("daily_dunning", daily, _run_dunning),
     Job("compact_state_counts", hourly, metrics.compact_state_counts),
+    Job("tax_retry", every(15), _retry_tax_engines, lease=timedelta(minutes=15)),
 ]
 
 
@@ -44,6 +52,20 @@ def polling_job(source: PollingSource, minutes: int = 5) -> Job:
     return Job(
         f"{source.name}_poll", every(minutes), lambda ctx: crm_sync.poll(ctx, source), lease=timedelta(minutes=minutes)
     )
+
+
+def checkpoint_job(directory: Path, minutes: int = 15) -> Job:
+    """Sign the audit chain's head into `directory` once per `minutes` across all workers (when
+    anything was appended). A chain that no longer verifies is not signed: logged as an error in
+    every period until it is looked into, without stopping the worker's other work."""
+
+    def run(ctx: AppContext) -> None:
+        try:
+            audit.checkpoint(ctx, directory)
+        except audit.AuditError as exc:
+            log.error("audit checkpoint not written: %s", exc)
+
+    return Job("audit_checkpoint", every(minutes), run, lease=timedelta(minutes=minutes))
 
 
 @dataclass

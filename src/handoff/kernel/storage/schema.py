@@ -40,7 +40,7 @@ inbox = Table(
     "inbox",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("source", String(40), nullable=False),
+    Column("source", String(330), nullable=False),  # a CRM or file, or `user:ADDRESS` for a person's fix
     Column("event_id", String(200), nullable=False),
     Column("deal_id", String(200), nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
@@ -168,7 +168,7 @@ invoices = Table(
     Column("number", String(60), unique=True),  # assigned on issue
     Column("kind", String(16), nullable=False),
     Column("status", String(16), nullable=False),  # draft | issued | void
-    Column("payment_state", String(16), nullable=False),  # unpaid | partial | paid
+    Column("payment_state", String(16), nullable=False),  # unpaid | partial | paid | credited
     Column("legal_entity", String(40), nullable=False),
     Column("customer_id", String(200), nullable=False),
     Column("customer_name", String(300), nullable=False),
@@ -177,21 +177,32 @@ invoices = Table(
     Column("tax_amount", Amount, nullable=False),
     Column("gross_amount", Amount, nullable=False),
     Column("paid_amount", Amount, nullable=False),
+    # credit notes' credit allocated to this invoice (see credit_allocations); open = gross - paid - credited
+    Column("credited_amount", Amount, nullable=False, server_default="0"),
     Column("issue_date", Date),
     Column("due_date", Date),
     Column("payment_reference", String(40)),
     Column("document", Json, nullable=False),  # the full invoice, with its tax evidence
     Column("created_at", UTCDateTime, nullable=False),
     Column("issued_at", UTCDateTime),
+    # the e-invoice validation report it was issued on: rule set releases and findings (NULL before 0018)
+    Column("einvoice_validation", Json),
     Index("ix_invoices_status", "status", "payment_state"),
     # open issued invoices by due date: what overdue amounts and dunning read
     Index(
         "ix_invoices_open_due",
         "currency",
         "due_date",
-        postgresql_include=["gross_amount", "paid_amount"],
-        postgresql_where=text("status = 'issued' AND payment_state <> 'paid'"),
-        sqlite_where=text("status = 'issued' AND payment_state <> 'paid'"),
+        postgresql_include=["gross_amount", "paid_amount", "credited_amount"],
+        postgresql_where=text("status = 'issued' AND payment_state IN ('unpaid', 'partial')"),
+        sqlite_where=text("status = 'issued' AND payment_state IN ('unpaid', 'partial')"),
+    ),
+    # issued credit notes by customer: where a customer's credit balance comes from
+    Index(
+        "ix_invoices_credit_notes",
+        "customer_id",
+        postgresql_where=text("kind = 'credit_note' AND status = 'issued'"),
+        sqlite_where=text("kind = 'credit_note' AND status = 'issued'"),
     ),
 )
 
@@ -201,6 +212,20 @@ invoice_orders = Table(
     Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
     Column("order_id", Integer, ForeignKey("orders.id"), primary_key=True),
     Index("ix_invoice_orders_order", "order_id"),
+)
+
+# An issued invoice's billing contact as finance changed it after issue (at most one row per
+# invoice: the current one; each change is in the audit trail with before and after). Its e-mails
+# and reminders go here; the issued document keeps the contact it was issued to. No row: as issued.
+invoice_contacts = Table(
+    "invoice_contacts",
+    metadata,
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), primary_key=True),
+    Column("billing_email", String(320), nullable=False),
+    Column("billing_contact_name", String(300), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("changed_by", String(320), nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
 )
 
 # Sensitive steps wait here for a second person (four-eyes): the requester never decides.
@@ -223,6 +248,52 @@ approvals = Table(
     Index("ix_approvals_subject", "kind", "subject"),
 )
 
+# Where issued credit notes' credit went: to the invoice a credit note corrects (`corrected`, on
+# issue), from the customer's balance to another open invoice (`applied`), or back to the customer
+# (`refund`, no invoice). A credit note's remaining credit is its gross less its allocations; the
+# sum over a customer's credit notes of one entity and currency is the customer's credit balance.
+credit_allocations = Table(
+    "credit_allocations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("allocation_key", String(120), nullable=False, unique=True),  # once only; the accounting push's key
+    Column("credit_note_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("invoice_id", Integer, ForeignKey("invoices.id")),  # the invoice it settles (none for a refund)
+    Column("kind", String(16), nullable=False),  # corrected | applied | refund
+    Column("amount", Amount, nullable=False),
+    Column("allocated_on", Date, nullable=False),
+    Column("reference", String(200), nullable=False, server_default=""),  # a refund's bank reference
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_by", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_credit_allocations_credit_note", "credit_note_id"),
+    Index("ix_credit_allocations_invoice", "invoice_id"),
+)
+
+# How finance resolved the review of a deal amended after invoicing (a `review_amendment` task):
+# billed the difference (its invoice draft), credited it (its credit-note requests) or dismissed it,
+# by whom, when, why, against which deal version, with the difference as it stood (and the price
+# adjustment lines of a difference invoice). A mixed change is resolved in two steps, and a later
+# amendment reopens the task: each step is one row.
+amendment_resolutions = Table(
+    "amendment_resolutions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("task_id", Integer, ForeignKey("tasks.id"), nullable=False),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("deal_id", String(200), nullable=False),
+    Column("version_event", String(200), nullable=False),  # the deal version it was taken against
+    Column("action", String(16), nullable=False),  # bill | credit | dismiss
+    Column("reason", Text, nullable=False),
+    Column("resolved_by", String(320), nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=False),
+    Column("invoice_id", Integer, ForeignKey("invoices.id")),  # bill: the invoice draft for the difference
+    Column("approval_ids", Json, nullable=False),  # credit: its credit-note requests
+    Column("difference", Json, nullable=False),
+    Index("ix_amendment_resolutions_task", "task_id", "id"),
+    Index("ix_amendment_resolutions_order", "order_id"),
+)
+
 # Gapless numbering: one counter row per entity, series and year, updated under a row lock.
 invoice_sequences = Table(
     "invoice_sequences",
@@ -231,6 +302,19 @@ invoice_sequences = Table(
     Column("series", String(8), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("last_number", Integer, nullable=False),
+)
+
+# EU distance sales (goods and digital services to consumers in other member states, Art. 59c
+# Directive 2006/112/EC) per selling entity and calendar year, net in EUR: the running total the
+# EUR 10,000 threshold is judged by. Changed only in the issuing transaction, under a row lock
+# (credit notes subtract), so invoices issued at the same time see each other's sales.
+distance_sales_totals = Table(
+    "distance_sales_totals",
+    metadata,
+    Column("legal_entity", String(40), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("total_eur", Amount, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 payments = Table(
@@ -267,6 +351,7 @@ outbox = Table(
 )
 
 # Hash-chained audit trail; `audit_head` records the last entry so a deleted tail is detected.
+# `key_id`: the key of an entry's HMAC (kernel.audit scheme 2); empty for entries hashed before keying.
 audit_log = Table(
     "audit_log",
     metadata,
@@ -281,6 +366,7 @@ audit_log = Table(
     Column("after", Json),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("key_id", String(16), nullable=False, server_default=""),
     Index("ix_audit_entity", "entity_type", "entity_id"),
 )
 
@@ -290,6 +376,7 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("key_id", String(16), nullable=False, server_default=""),
 )
 
 # Per-connector state that must survive restarts and be shared by workers: OAuth token sets
@@ -300,6 +387,21 @@ connector_state = Table(
     Column("name", String(80), primary_key=True),
     Column("value", Json, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The last invoice and payment status queued for each CRM deal handoff writes back to
+# (`connectors.crm_writeback`): a change is queued only when its facts differ from these, so the same
+# state twice is sent once; `version` numbers the notices (in their outbox key).
+crm_status = Table(
+    "crm_status",
+    metadata,
+    Column("target", String(40), primary_key=True),  # hubspot | pipedrive | salesforce
+    Column("crm_deal_id", String(200), primary_key=True),  # the deal's id in that CRM
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # SHA-256 of the facts that make the state
+    Column("invoice_number", String(60), nullable=False),
+    Column("facts", Json, nullable=False),  # as queued
+    Column("queued_at", UTCDateTime, nullable=False),
 )
 
 # Scheduled jobs run once per period however many workers run: the first to insert wins.
@@ -452,4 +554,36 @@ api_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
     Index("ix_api_tokens_user", "user_id"),
+)
+
+# Browser sessions: the cookie carries a random secret, stored here only as its SHA-256 digest.
+# Checked on every request; logout, a password change and deactivation end them (`ended_at`).
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("ended_why", String(16)),  # logout | password | deactivated
+    Column("address", String(64)),  # the client's address at login
+    Index("ix_user_sessions_user", "user_id"),
+)
+
+# Failed logins per account (normalised e-mail, known or not) and per client address: growing
+# delays and the account lock, shared by every process of the app.
+login_throttles = Table(
+    "login_throttles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(8), nullable=False),  # account | address
+    Column("key", String(320), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_attempt_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("locked_until", UTCDateTime),
+    UniqueConstraint("scope", "key", name="uq_login_throttles_scope_key"),
+    Index("ix_login_throttles_last_attempt", "last_attempt_at"),
 )
