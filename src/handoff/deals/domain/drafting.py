@@ -6,14 +6,13 @@ helper (`handoff.runtime.drafts_ahead`), so it takes only what it needs of the c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
-from handoff.deals.domain.orders import DealInput, to_billable
+from handoff.deals.domain.orders import DealInput, tax_buyer, tax_inputs, to_billable
 from handoff.invoicing.domain.determination import TaxInputs, TaxPolicy, complete
-from handoff.invoicing.domain.invoices import build_lines, draft_invoice
-from handoff.invoicing.domain.tax import TaxError, VatRates
+from handoff.invoicing.domain.invoices import draft_invoice
+from handoff.invoicing.domain.tax import TaxError, VatRates, determine
 from handoff.kernel.encoding import to_json_bytes
 from handoff.kernel.parties import LegalEntity
 
@@ -83,25 +82,23 @@ def untaxable_lines(deal: DealInput, seller: LegalEntity, rates: VatRates) -> li
     """The lines (0-based; a deal without lines is billed as one standard-rated line, 0) whose VAT
     `render_draft` could not determine, with why: an unknown tax category or supply, or no rate
     configured where the line is taxed. Readiness asks this before a deal goes on, so such a deal
-    waits in the exception queue instead of failing in drafting; it builds each line with the same
-    tax inputs `render_draft` gives `draft_invoice` (keep the two alike)."""
+    waits in the exception queue instead of failing in drafting. It asks `determine` with the same
+    tax inputs `build_lines` gives it (seller, buyer, supply, category), once per distinct supply
+    and category of the deal: the tax decision depends on nothing else of a line (keep the two alike)."""
     # Anything else drafting would refuse (a value that is not a number, a discount above its line,
-    # an absurd magnitude: ValueError and ArithmeticError) is no tax matter: its own rule reports it.
-    try:
-        order = to_billable(deal)
-    except (ValueError, ArithmeticError):
-        return []
-    try:
-        build_lines(order, seller, rates)
-        return []  # the common case: every line taxable, no line looked at twice
-    except (ValueError, ArithmeticError):  # TaxError among them: found line by line below
-        pass
+    # an absurd magnitude) is no tax matter: its own rule reports it.
+    buyer = tax_buyer(deal)
+    verdicts: dict[tuple[str, str], str | None] = {}
     found: list[tuple[int, str]] = []
-    for index, item in enumerate(order.lines):
-        try:
-            build_lines(replace(order, lines=(item,)), seller, rates)
-        except TaxError as exc:
-            found.append((index, str(exc)))
-        except (ValueError, ArithmeticError):
-            continue
+    for index, key in enumerate(tax_inputs(deal)):
+        if key not in verdicts:
+            try:
+                determine(seller, buyer, *key, rates)
+                verdicts[key] = None
+            except TaxError as exc:
+                verdicts[key] = str(exc)
+            except (ValueError, ArithmeticError):
+                verdicts[key] = None
+        if (why := verdicts[key]) is not None:
+            found.append((index, why))
     return found

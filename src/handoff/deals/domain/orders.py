@@ -230,14 +230,23 @@ class BillableOrder:
     discount: Discount | None = None  # the deal's: document-level allowances (BG-20)
 
 
-def to_billable(deal: DealInput) -> BillableOrder:
-    """Typed view of a deal; call only after readiness found no problems (it parses, so a deal
-    that was never checked may raise MoneyError or DiscountError). The country is resolved to its
-    ISO code. Without lines, the deal's amount is its one line, the deal's discount taken off it."""
-    country = country_code(deal.get("country")) or deal.get("country").upper()
+def _buyer_country(deal: DealInput) -> str:
+    return country_code(deal.get("country")) or deal.get("country").upper()
+
+
+def tax_buyer(deal: DealInput) -> Customer:
+    """The buyer as far as VAT decides (country, business or consumer, VAT id), as `to_billable`
+    gives them, without the rest of the billing details: what readiness asks drafting's tax about."""
+    vat_id = deal.get("vat_id").replace(" ", "").upper()
+    return Customer(deal.get("customer_id"), "", _buyer_country(deal), deal.is_business, vat_id)
+
+
+def billing_customer(deal: DealInput) -> Customer:
+    """The deal's buyer in typed values, its country resolved to the ISO code (as `to_billable`)."""
+    country = _buyer_country(deal)
     state = deal.get("billing_state")
     region = (subdivision_code(country, state) or state.upper()) if state else ""
-    customer = Customer(
+    return Customer(
         customer_id=deal.get("customer_id") or deal.deal_id,
         legal_name=deal.get("customer_legal_name"),
         country=country,
@@ -253,14 +262,39 @@ def to_billable(deal: DealInput) -> BillableOrder:
         public_sector=deal.get("public_sector").strip().lower() in TRUE_WORDS,
         leitweg_id=deal.get("leitweg_id").strip().upper(),
     )
+
+
+def line_supply(line: LineInput) -> str:
+    """What a line supplies (goods, services, ...), as billed: services when not given."""
+    return line.supply.strip().lower() or "services"
+
+
+def line_tax_category(line: LineInput) -> str:
+    """A line's product tax category, as billed: standard when not given."""
+    return line.tax_category.strip().lower() or "standard"
+
+
+def tax_inputs(deal: DealInput) -> list[tuple[str, str]]:
+    """(supply, tax category) of each line as `to_billable` bills it; a deal without lines is one
+    standard-rated line of services. Cheap: nothing is parsed."""
+    if not deal.lines:
+        return [("services", "standard")]
+    return [(line_supply(ln), line_tax_category(ln)) for ln in deal.lines]
+
+
+def to_billable(deal: DealInput) -> BillableOrder:
+    """Typed view of a deal; call only after readiness found no problems (it parses, so a deal
+    that was never checked may raise MoneyError or DiscountError). The country is resolved to its
+    ISO code. Without lines, the deal's amount is its one line, the deal's discount taken off it."""
+    customer = billing_customer(deal)
     if deal.lines:
         lines = tuple(
             BillableLine(
                 ln.description or deal.get("deal_name"),
                 D(ln.quantity.strip() or "1"),
                 D(ln.unit_price),
-                ln.tax_category.strip().lower() or "standard",
-                ln.supply.strip().lower() or "services",
+                line_tax_category(ln),
+                line_supply(ln),
                 parse_discount(ln.discount),
                 ln.product.strip(),
             )
