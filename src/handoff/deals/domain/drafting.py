@@ -78,22 +78,31 @@ def render_draft(deal: DealInput, config: DraftingConfig, inputs: TaxInputs | No
     )
 
 
-def untaxable_lines(deal: DealInput, seller: LegalEntity, rates: VatRates) -> list[tuple[int, str]]:
+def untaxable_lines(
+    deal: DealInput,
+    seller: LegalEntity,
+    rates: VatRates,
+    memo: dict[tuple[object, ...], str | None] | None = None,
+) -> list[tuple[int, str]]:
     """The lines (0-based; a deal without lines is billed as one standard-rated line, 0) whose VAT
     `render_draft` could not determine, with why: an unknown tax category or supply, or no rate
     configured where the line is taxed. Readiness asks this before a deal goes on, so such a deal
     waits in the exception queue instead of failing in drafting. It asks `determine` with the same
     tax inputs `build_lines` gives it (seller, buyer, supply, category), once per distinct supply
-    and category of the deal: the tax decision depends on nothing else of a line (keep the two alike)."""
+    and category of the deal: the tax decision depends on nothing else of a line (keep the two alike).
+    `memo`: verdicts kept across deals for one seller configuration and these rates, keyed by what
+    `determine` decides on (seller, buyer country, business or not, VAT id given or not, supply,
+    category)."""
     # Anything else drafting would refuse (a value that is not a number, a discount above its line,
     # an absurd magnitude) is no tax matter: its own rule reports it.
     buyer = tax_buyer(deal)
-    verdicts: dict[tuple[str, str], str | None] = {}
+    verdicts = {} if memo is None else memo
     found: list[tuple[int, str]] = []
-    for index, key in enumerate(tax_inputs(deal)):
+    for index, (supply, category) in enumerate(tax_inputs(deal)):
+        key = (seller.code, buyer.country, buyer.is_business, bool(buyer.vat_id), supply, category)
         if key not in verdicts:
             try:
-                determine(seller, buyer, *key, rates)
+                determine(seller, buyer, supply, category, rates)
                 verdicts[key] = None
             except TaxError as exc:
                 verdicts[key] = str(exc)

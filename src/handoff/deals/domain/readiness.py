@@ -98,6 +98,8 @@ class ReadinessContext:
     amount_tolerance: Decimal = CENT
     entities: Mapping[str, LegalEntity] = field(default_factory=dict)
     vat_rates: VatRates | None = None
+    # which (seller, buyer's tax facts, supply, category) drafting can tax: asked once per context
+    tax_verdicts: dict[tuple[object, ...], str | None] = field(default_factory=dict, compare=False, repr=False)
 
 
 # What every line of a deal must pass unless a rules file says otherwise (`lines:`): what drafting
@@ -417,7 +419,7 @@ def _tax_problems(deal: DealInput, ctx: ReadinessContext, found: list[Problem]) 
         return []
     judged = {p.field for p in found}
     problems: list[Problem] = []
-    for index, why in untaxable_lines(deal, seller, ctx.vat_rates):
+    for index, why in untaxable_lines(deal, seller, ctx.vat_rates, ctx.tax_verdicts):
         if not deal.lines:
             problems.append(Problem(INVALID, "legal_entity", f"the deal is billed as one standard-rated line: {why}"))
             continue
