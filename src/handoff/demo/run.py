@@ -57,11 +57,16 @@ def run_demo(db: Path, out: Console) -> None:
     settings = replace(Settings.from_env(), database_url=f"sqlite:///{db}")
     key_file = _audit_key_file(settings)
     ctx = build_context(settings)
-    # users first: a deal's exceptions go to its owner when the owner is a user, else to finance
+    # users first: a deal's exceptions go to its owner when the owner is a user, else to finance.
+    # The rest of the sales team that owns the bundled deals are sales users too, without a login
+    # anyone knows (a random password): their exceptions are theirs, as in a real installation.
     for email, role, password in DEMO_USERS:
         add_user(ctx, email, role, password, actor="demo")
-    out.rule("1. Intake")
     events = demo_events()
+    logins = {email for email, _, _ in DEMO_USERS}
+    for owner in sorted({e.deal.get("owner_email").lower() for e in events} - logins - {""}):
+        add_user(ctx, owner, "sales", secrets.token_urlsafe(24), actor="demo")
+    out.rule("1. Intake")
     received, processed = ingest(ctx, events)
     out.print(
         f"{len(events)} closed-won deals read from {DEALS.name} and {PUBLIC_DEALS.name}: "
