@@ -14,19 +14,10 @@ import typer
 from rich.table import Table
 
 from handoff.kernel.cli_support import DbOption, fail, out
+from handoff.users.service import actor_email
 
 if TYPE_CHECKING:
     from handoff.context import AppContext
-
-
-def _actor(ctx: AppContext, given: str) -> str:
-    """The stored address of the finance or admin user `--actor` names; refused otherwise."""
-    from handoff.users.service import Role, UserError, acting_user
-
-    try:
-        return acting_user(ctx, given, (Role.FINANCE, Role.ADMIN)).email
-    except UserError as exc:
-        fail(exc.message)
 
 
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
@@ -51,7 +42,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
         try:
             ctx = context(db)
-            asked = request_credit_note(ctx, number, reason, _actor(ctx, actor), _parse_quantities(line or []))
+            asked = request_credit_note(ctx, number, reason, actor_email(ctx, actor, ""), _parse_quantities(line or []))
         except ApprovalError as exc:
             fail(str(exc))
         out.print(
@@ -71,7 +62,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
         try:
             ctx = context(db)
-            approval = void_credit_note(ctx, invoice_id, _actor(ctx, actor), reason)
+            approval = void_credit_note(ctx, invoice_id, actor_email(ctx, actor, ""), reason)
         except ApprovalError as exc:
             fail(str(exc))
         out.print(f"credit-note draft {invoice_id} voided (approval {approval['id']} on {approval['subject']})")
@@ -114,7 +105,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
         try:
             ctx = context(db)
-            done = approve(ctx, approval_id, _actor(ctx, actor), note)
+            done = approve(ctx, approval_id, actor_email(ctx, actor, ""), note)
         except ApprovalError as exc:
             fail(str(exc))
         out.print(
@@ -134,7 +125,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
         try:
             ctx = context(db)
-            reject(ctx, approval_id, _actor(ctx, actor), note)
+            reject(ctx, approval_id, actor_email(ctx, actor, ""), note)
         except ApprovalError as exc:
             fail(str(exc))
         out.print(f"approval {approval_id} rejected")

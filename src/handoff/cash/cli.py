@@ -13,27 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
-from handoff.kernel.cli_support import DbOption, fail, out
+from handoff.kernel.cli_support import ActorOption, DbOption, fail, out
+from handoff.users.service import actor_email
 
 if TYPE_CHECKING:
     from handoff.context import AppContext
-
-
-ActorOption = Annotated[
-    Optional[str], typer.Option(help="Your e-mail (audited): an active finance or admin user.", metavar="EMAIL")
-]
-
-
-def _actor(ctx: AppContext, given: str | None, default: str) -> str:
-    """The stored address of the active finance or admin user `--actor` names, else refused; `default` without one."""
-    from handoff.users.service import Role, UserError, acting_user
-
-    if given is None:
-        return default
-    try:
-        return acting_user(ctx, given, (Role.FINANCE, Role.ADMIN)).email
-    except UserError as exc:
-        fail(exc.message)
 
 
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
@@ -85,7 +69,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         except (OSError, yaml.YAMLError) as exc:
             fail(f"cannot read: {exc}")
         ctx = context(db)
-        actor = _actor(ctx, actor, "finance@cli")
+        actor = actor_email(ctx, actor, "finance@cli")
         try:
             report = store(ctx, data, file.name, actor, csv_mapping)
         except StatementError as exc:
@@ -108,7 +92,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         if threshold is not None and not 0 < threshold <= 1:
             fail("--threshold must be in (0, 1]")
         ctx = context(db)
-        report = apply_cash(ctx, _actor(ctx, actor, "automation:cash"), threshold)
+        report = apply_cash(ctx, actor_email(ctx, actor, "automation:cash"), threshold)
         out.print(
             f"{report.lines} bank lines: {report.applied} applied, {report.review} to review, "
             f"{report.unmatched} unmatched"
@@ -151,7 +135,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
         try:
             ctx = context(db)
-            states = confirm_match(ctx, match_id, _actor(ctx, actor, "finance@cli"))
+            states = confirm_match(ctx, match_id, actor_email(ctx, actor, "finance@cli"))
         except CashError as exc:
             fail(str(exc))
         out.print(f"match {match_id} applied: " + ", ".join(f"{n} {s}" for n, s in sorted(states.items())))
@@ -163,7 +147,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
         try:
             ctx = context(db)
-            reject_match(ctx, match_id, _actor(ctx, actor, "finance@cli"), reason)
+            reject_match(ctx, match_id, actor_email(ctx, actor, "finance@cli"), reason)
         except CashError as exc:
             fail(str(exc))
         out.print(f"match {match_id} rejected")
@@ -175,7 +159,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
         try:
             ctx = context(db)
-            states = undo_match(ctx, match_id, _actor(ctx, actor, "finance@cli"), reason)
+            states = undo_match(ctx, match_id, actor_email(ctx, actor, "finance@cli"), reason)
         except CashError as exc:
             fail(str(exc))
         out.print(f"match {match_id} undone: " + ", ".join(f"{n} {s}" for n, s in sorted(states.items())))

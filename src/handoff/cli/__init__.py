@@ -59,6 +59,15 @@ class _InHelpOrder(TyperGroup):
             return super().invoke(ctx)
         except AuditKeyMissing as exc:  # any command that writes: an error to act on, not a traceback
             fail(str(exc))
+        except Exception as exc:
+            # a refused --actor (or any other user refusal a command lets through): exit 2 with its reason
+            from rich.markup import escape
+
+            from handoff.users.service import UserError
+
+            if isinstance(exc, UserError):
+                fail(escape(exc.message))
+            raise
 
 
 app = typer.Typer(

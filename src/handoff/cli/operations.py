@@ -214,16 +214,11 @@ def outbox_replay(
     ] = None,
 ) -> None:
     """Send a dead letter again."""
-    from handoff.users.service import Role, UserError, acting_user
+    from handoff.users.service import Role, actor_email
     from handoff.worker.outbox import replay
 
     ctx = context(db)
-    who = "operator@cli"
-    if actor is not None:
-        try:
-            who = acting_user(ctx, actor, (Role.ADMIN,)).email
-        except UserError as exc:
-            fail(exc.message)
+    who = actor_email(ctx, actor, "operator@cli", (Role.ADMIN,))
     if not replay(ctx, outbox_id, who):
         fail(f"outbox row {outbox_id} is not a dead letter")
     out.print(f"outbox row {outbox_id} queued again")

@@ -11,27 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
-from handoff.kernel.cli_support import DbOption, err, fail, out
+from handoff.kernel.cli_support import ActorOption, DbOption, err, fail, out
+from handoff.users.service import actor_email
 
 if TYPE_CHECKING:
     from handoff.context import AppContext
-
-
-ActorOption = Annotated[
-    Optional[str], typer.Option(help="Your e-mail (audited): an active finance or admin user.", metavar="EMAIL")
-]
-
-
-def _actor(ctx: AppContext, given: str | None, default: str) -> str:
-    """The stored address of the active finance or admin user `--actor` names, else refused; `default` without one."""
-    from handoff.users.service import Role, UserError, acting_user
-
-    if given is None:
-        return default
-    try:
-        return acting_user(ctx, given, (Role.FINANCE, Role.ADMIN)).email
-    except UserError as exc:
-        fail(exc.message)
 
 
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
@@ -75,7 +59,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
 
         try:
             ctx = context(db)
-            changed = set_dispute(ctx, invoice, _actor(ctx, actor, "finance@cli"), reason, clear)
+            changed = set_dispute(ctx, invoice, actor_email(ctx, actor, "finance@cli"), reason, clear)
         except DunningError as exc:
             fail(str(exc))
         state = "no longer disputed" if clear else "disputed"
@@ -102,7 +86,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
             fail(f"--until {until!r} is not a date (YYYY-MM-DD)")
         try:
             ctx = context(db)
-            pause(ctx, customer, _actor(ctx, actor, "finance@cli"), last, reason, lift=clear)
+            pause(ctx, customer, actor_email(ctx, actor, "finance@cli"), last, reason, lift=clear)
         except DunningError as exc:
             fail(str(exc))
         out.print(f"{customer}: reminders " + ("resumed" if clear else f"paused until {last or 'lifted'}"))

@@ -23,21 +23,10 @@ from handoff.deals.domain.readiness import check as check_deal
 from handoff.deals.formats import IntakeError, read_deal_file, read_deal_rows
 from handoff.deals.formats.files import deal_input
 from handoff.kernel.cli_support import DbOption, fail, out
+from handoff.users.service import Role, actor_email
 
 if TYPE_CHECKING:
     from handoff.context import AppContext
-
-
-def _actor(ctx: AppContext, given: str | None, default: str) -> str:
-    """The stored address of the active admin user `--actor` names, else refused; `default` without one."""
-    from handoff.users.service import Role, UserError, acting_user
-
-    if given is None:
-        return default
-    try:
-        return acting_user(ctx, given, (Role.ADMIN,)).email
-    except UserError as exc:
-        fail(exc.message)
 
 
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
@@ -161,7 +150,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         if (inbox_id is None) == (not retry_all):
             fail("give the id of a failed inbox event, or --all")
         ctx = context(db)
-        actor = _actor(ctx, actor, "operator@cli")
+        actor = actor_email(ctx, actor, "operator@cli", (Role.ADMIN,))
         try:
             report = (
                 events.retry_all(ctx, actor, reason)
@@ -200,7 +189,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         from handoff.deals.service import inbox as events
 
         ctx = context(db)
-        actor = _actor(ctx, actor, "operator@cli")
+        actor = actor_email(ctx, actor, "operator@cli", (Role.ADMIN,))
         try:
             report = events.repair_future(ctx, deal_id, actor, reason)
         except events.RepairRefused as exc:
@@ -245,15 +234,9 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
     ) -> None:
         """Send held deals through again: drafted once their tax can be determined, else held again."""
         from handoff.deals.service import tax_holds
-        from handoff.users.service import Role, UserError, acting_user
 
         ctx = context(db)
-        who = "operator@cli"
-        if actor is not None:
-            try:
-                who = acting_user(ctx, actor, (Role.FINANCE, Role.ADMIN)).email
-            except UserError as exc:
-                fail(exc.message)
+        who = actor_email(ctx, actor, "operator@cli")
         tried = set(tax_holds.held(ctx, engine_only=engine_only))
         if deal_ids:
             tried &= set(deal_ids)

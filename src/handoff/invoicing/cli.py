@@ -14,27 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.table import Table
 
-from handoff.kernel.cli_support import DbOption, fail, out
+from handoff.kernel.cli_support import ActorOption, DbOption, fail, out
+from handoff.users.service import actor_email
 
 if TYPE_CHECKING:
     from handoff.context import AppContext
-
-
-ActorOption = Annotated[
-    Optional[str], typer.Option(help="Your e-mail (audited): an active finance or admin user.", metavar="EMAIL")
-]
-
-
-def _actor(ctx: AppContext, given: str | None, default: str) -> str:
-    """The stored address of the active finance or admin user `--actor` names, else refused; `default` without one."""
-    from handoff.users.service import Role, UserError, acting_user
-
-    if given is None:
-        return default
-    try:
-        return acting_user(ctx, given, (Role.FINANCE, Role.ADMIN)).email
-    except UserError as exc:
-        fail(exc.message)
 
 
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
@@ -73,7 +57,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         from handoff.invoicing.service.issuing import InvoicingError, issue_all_drafts, issue_draft
 
         ctx = context(db)
-        actor = _actor(ctx, actor, "finance@cli")
+        actor = actor_email(ctx, actor, "finance@cli")
         try:
             if all_drafts:
                 issued = issue_all_drafts(ctx, actor)
@@ -108,7 +92,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         try:
             ctx = context(db)
             done = change_billing_contact(
-                ctx, number, email=email, name=name, reason=reason, actor=_actor(ctx, actor, ""), resend=resend
+                ctx, number, email=email, name=name, reason=reason, actor=actor_email(ctx, actor, ""), resend=resend
             )
         except ContactError as exc:
             option = {"billing_email": "--email", "billing_contact_name": "--name", "reason": "--reason"}
@@ -161,14 +145,6 @@ def _register_tasks(app: typer.Typer, context: Callable[[str | None], AppContext
 
     tasks = typer.Typer(help="Finance tasks; resolving amendment reviews.", no_args_is_help=True)
     app.add_typer(tasks, name="tasks")
-
-    def finance(ctx: AppContext, given: str) -> str:
-        from handoff.users.service import Role, UserError, acting_user
-
-        try:
-            return acting_user(ctx, given, (Role.FINANCE, Role.ADMIN)).email
-        except UserError as exc:
-            fail(escape(str(exc)))
 
     @tasks.command("list")
     def tasks_list(
@@ -239,7 +215,7 @@ def _register_tasks(app: typer.Typer, context: Callable[[str | None], AppContext
 
         ctx = context(db)
         try:
-            done = bill_difference(ctx, task_id, finance(ctx, actor), note, version)
+            done = bill_difference(ctx, task_id, actor_email(ctx, actor, ""), note, version)
         except AmendmentError as exc:
             fail(escape(str(exc)))
         out.print(
@@ -262,7 +238,7 @@ def _register_tasks(app: typer.Typer, context: Callable[[str | None], AppContext
 
         ctx = context(db)
         try:
-            done = credit_difference(ctx, task_id, finance(ctx, actor), reason, version)
+            done = credit_difference(ctx, task_id, actor_email(ctx, actor, ""), reason, version)
         except AmendmentError as exc:
             fail(escape(str(exc)))
         asked = ", ".join(str(a) for a in done.approval_ids)
@@ -283,7 +259,7 @@ def _register_tasks(app: typer.Typer, context: Callable[[str | None], AppContext
 
         ctx = context(db)
         try:
-            dismiss(ctx, task_id, finance(ctx, actor), reason, version)
+            dismiss(ctx, task_id, actor_email(ctx, actor, ""), reason, version)
         except AmendmentError as exc:
             fail(escape(str(exc)))
         out.print(f"task {task_id}: dismissed, nothing billed or credited")
@@ -394,7 +370,7 @@ def _register_credit(app: typer.Typer, context: Callable[[str | None], AppContex
 
         ctx = context(db)
         try:
-            done = apply_credit(ctx, invoice, _actor(ctx, actor, "finance@cli"), _amount(amount), note)
+            done = apply_credit(ctx, invoice, actor_email(ctx, actor, "finance@cli"), _amount(amount), note)
         except CreditError as exc:
             fail(escape(str(exc)) + (" (--amount)" if exc.field == "amount" else ""))
         used = ", ".join(f"{n} {a:,.2f}" for n, a in done.allocations)
@@ -440,7 +416,7 @@ def _register_credit(app: typer.Typer, context: Callable[[str | None], AppContex
                 entity,
                 currency.upper(),
                 given,
-                _actor(ctx, actor, "finance@cli"),
+                actor_email(ctx, actor, "finance@cli"),
                 reference=reference,
                 on=day,
                 note=note,

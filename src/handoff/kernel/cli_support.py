@@ -15,6 +15,9 @@ out = Console()
 err = Console(stderr=True)
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: HANDOFF_DATABASE_URL).")]
+ActorOption = Annotated[
+    Optional[str], typer.Option(help="Your e-mail (audited): an active finance or admin user.", metavar="EMAIL")
+]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

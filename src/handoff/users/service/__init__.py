@@ -167,6 +167,15 @@ def acting_user(
     return user
 
 
+FINANCE_ROLES = (Role.FINANCE, Role.ADMIN)  # who may act on money from the command line
+
+
+def actor_email(ctx: AppContext, given: str | None, default: str, roles: Iterable[Role] = FINANCE_ROLES) -> str:
+    """The stored address of the user a command acts as (`--actor`, checked by `acting_user`;
+    refused with UserError), or `default` when the command was given none."""
+    return default if given is None else acting_user(ctx, given, roles).email
+
+
 def list_users(ctx: AppContext) -> list[dict[str, Any]]:
     """Every user with their role, status, failed logins and, while it lasts, their account's lock."""
     now = ctx.clock()
