@@ -270,6 +270,17 @@ class OrderBook:
         values = {"problems": problems, "reasons": reasons, "owner": owner, "updated_at": now}
         self._update(schema.exceptions, self._open_exceptions[order.id], values)
 
+    def put_exception(
+        self, order: OrderRecord, owner: str, problems: list[dict[str, str]], reasons: str, now: datetime
+    ) -> bool:
+        """The order's open exception now says this: updated when there is one, else opened
+        (True: it was opened)."""
+        if self.has_open_exception(order):
+            self.update_exception(order, owner, problems, reasons, now)
+            return False
+        self.open_exception(order, owner, problems, reasons, now)
+        return True
+
     def resolve_exception(self, order: OrderRecord, now: datetime) -> None:
         exception_id = self._open_exceptions.pop(order.id)
         self._update(schema.exceptions, exception_id, {"status": "resolved", "resolved_at": now, "updated_at": now})

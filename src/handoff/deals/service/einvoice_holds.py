@@ -54,10 +54,7 @@ def hold(
         order = book.order(deal_id)
         if order is None:
             continue
-        if book.has_open_exception(order):
-            book.update_exception(order, owner, as_dicts, reasons, now)
-        else:
-            book.open_exception(order, owner, as_dicts, reasons, now)
+        book.put_exception(order, owner, as_dicts, reasons, now)
         uow.audit(
             at=now,
             actor=actor,

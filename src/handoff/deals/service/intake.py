@@ -275,13 +275,10 @@ def _apply_exception(b: _Batch, order: OrderRecord, decision: Decision, deal: De
         found = (*decision.problems, not_owner) if not_owner is not None else tuple(decision.problems)
         problems = [p.as_dict() for p in found]
         reasons = problem_reasons(found)
-        if not is_open:
-            book.open_exception(order, owner, problems, reasons, now)
+        action = "exception.updated"
+        if book.put_exception(order, owner, problems, reasons, now):
             order.had_exception = True
             action = "exception.opened"
-        else:
-            book.update_exception(order, owner, problems, reasons, now)
-            action = "exception.updated"
         uow.audit(
             at=now,
             actor=actor,

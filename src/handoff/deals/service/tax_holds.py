@@ -52,10 +52,7 @@ def hold(
         owner, not_owner = owners.exception_owner(ctx, uow, deal.get("owner_email"), known)
         problems = [*found, not_owner] if not_owner is not None else found
         reasons = problem_reasons(problems)
-        if book.has_open_exception(order):
-            book.update_exception(order, owner, [p.as_dict() for p in problems], reasons, now)
-        else:
-            book.open_exception(order, owner, [p.as_dict() for p in problems], reasons, now)
+        if book.put_exception(order, owner, [p.as_dict() for p in problems], reasons, now):
             order.had_exception = True
         if book.has_open_invoice_task(order):
             book.cancel_invoice_task(order, now)
