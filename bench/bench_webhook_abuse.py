@@ -17,11 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -29,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_webhook_load import PG_ADMIN, SRC, TOKEN, _exchange, free_port, pct
-from sqlalchemy import create_engine, select, text
+from bench_webhook_load import TOKEN, paced, pct, post, site
+from sqlalchemy import select
 
 from handoff.demo.generate import deals
 from handoff.kernel.storage import schema
-from handoff.kernel.storage.db import make_engine, upgrade
 
 PATH = "/api/v1/webhooks/deals/crm"
 SEEDS = 10
@@ -61,51 +56,6 @@ BAD: dict[str, tuple[int, Callable[[str, dict[str, Any]], bytes]]] = {
 }
 
 
-def request(body: bytes, token: bool = True) -> bytes:
-    auth = f"X-Handoff-Token: {TOKEN}\r\n" if token else ""
-    head = f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}"
-    return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
-
-
-async def send(port: int, requests: list[bytes], rate: float) -> tuple[list[int], list[float]]:
-    """Open loop, as `bench_webhook_load.send_all`: request i is due at start + i / rate, on
-    kept-alive connections (a new one whenever all are busy). Status 0: no answer."""
-    statuses = [0] * len(requests)
-    latencies: list[float] = []
-    idle: list[tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter], float]] = []
-
-    async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        while idle:
-            conn, last_used = idle.pop()
-            if time.perf_counter() - last_used < 4:
-                return conn
-            conn[1].close()
-        return await asyncio.open_connection("127.0.0.1", port)
-
-    async def one(n: int, due: float) -> None:
-        conn = await connection()
-        try:
-            statuses[n] = await asyncio.wait_for(_exchange(conn, requests[n]), timeout=10)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError):
-            conn[1].close()
-            return
-        latencies.append((time.perf_counter() - due) * 1000)
-        idle.append((conn, time.perf_counter()))
-
-    start = time.perf_counter()
-    tasks = []
-    for n in range(len(requests)):
-        due = start + n / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(n, due)))
-    await asyncio.gather(*tasks)
-    for (_, writer), _ in idle:
-        writer.close()
-    return statuses, latencies
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=200)
@@ -114,56 +64,9 @@ def main() -> None:
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument("--workers", type=int, default=0, help="separate worker processes (0: API applies events)")
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp()
-    pg_name = None
-    if args.pg:
-        pg_name = f"handoff_abuse_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
-        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_name}"
-    else:
-        url = f"sqlite:///{tmp}/abuse.db"
-    engine = make_engine(url)
-    upgrade(engine)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(SRC),
-        "HANDOFF_PROCESS_INLINE": "0" if args.workers else "1",
-        "HANDOFF_NOTICE_LOG": f"{tmp}/notices.log",
-        "HANDOFF_WEBHOOK_TOKEN": TOKEN,
-        "HANDOFF_AUDIT_KEY": os.environ.get("HANDOFF_AUDIT_KEY", "bench-audit-key-" + "0" * 32),
-    }
-    port = free_port()
-    server_log = Path(tmp) / "serve.log"
-    with server_log.open("w") as log:
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "handoff", "serve", "--db", url, "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        ]
-    procs += [
-        subprocess.Popen(
-            [sys.executable, "-m", "handoff", "worker", "--db", url, "--interval", "0.05", "--id", f"w{i}"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(args.workers)
-    ]
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if procs[0].poll() is not None:
-                    raise SystemExit(f"handoff serve ended:\n{server_log.read_text(errors='replace')}") from None
-                time.sleep(0.1)
+    server_log = Path(tempfile.mkdtemp()) / "serve.log"
+    with site(args.pg, args.workers, "abuse", server_log, start_tries=600) as running:
+        engine, base, port = running.engine, running.base, running.port
         total = int(args.rate * args.seconds)
         pool = list(deals(total + SEEDS, seed=13))
         seeds = [(f"seed-{n}", pool[n]) for n in range(SEEDS)]
@@ -186,20 +89,14 @@ def main() -> None:
                 else:
                     body = build(event_id, deal)
                 plan.append((kind, event_id, expected))
-                requests.append(request(body, token=kind != "no token"))
+                requests.append(post(PATH, body, token=kind != "no token"))
             else:
                 plan.append(("valid", event_id, 202))
-                requests.append(request(_body(event_id, deal)))
-        statuses, latencies = asyncio.run(send(port, requests, args.rate))
+                requests.append(post(PATH, _body(event_id, deal)))
+        statuses, latencies = asyncio.run(paced(port, requests, args.rate))
 
-        deadline = time.monotonic() + 180
+        running.wait_decided(180)
         inbox = schema.inbox
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                pending = conn.execute(select(inbox.c.id).where(inbox.c.status == "pending").limit(1)).first()
-            if pending is None:
-                break
-            time.sleep(0.2)
         with engine.connect() as conn:
             rows = conn.execute(select(inbox.c.event_id, inbox.c.status, inbox.c.payload)).all()
         stored = {r.event_id: r for r in rows}
@@ -242,15 +139,6 @@ def main() -> None:
         assert not lost and not leaked and len(rows) == len(valid) + SEEDS
         assert all(amount == original["amount"] for amount, (_, original) in zip(reused, seeds, strict=True))
         assert undecided == 0
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
-        engine.dispose()
-        if pg_name:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

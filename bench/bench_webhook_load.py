@@ -23,10 +23,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text
 
 from handoff.demo.generate import deals
 from handoff.kernel.storage import schema
@@ -63,21 +66,23 @@ async def _exchange(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], req
 TOKEN = "bench-webhook-token-0123456789abcdef"  # `handoff serve` refuses to start without one
 
 
-async def send_all(host: str, port: int, path: str, rate: float, seconds: float) -> tuple[list[float], int]:
+def post(path: str, body: bytes, token: bool = True, host: str = "127.0.0.1") -> bytes:
+    """A prepared HTTP/1.1 POST of a JSON body, with the webhook token unless `token` is False."""
+    auth = f"X-Handoff-Token: {TOKEN}\r\n" if token else ""
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{auth}"
+    return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+async def paced(
+    port: int, requests: list[bytes], rate: float, host: str = "127.0.0.1"
+) -> tuple[list[int], list[float]]:
     """Open loop: request i is due at start + i / rate, whether or not earlier ones were answered,
     and its latency counts from that moment. The client writes prepared HTTP/1.1 requests on
     kept-alive connections (a new one whenever all are busy): a general-purpose HTTP client costs
-    more CPU per request than the server's acknowledgement and would measure itself."""
-    requests = []
-    for d in deals(int(rate * seconds), seed=11):
-        body = json.dumps({"event_id": f"evt-{uuid.uuid4()}", "deal": d}).encode()
-        requests.append(
-            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"X-Handoff-Token: {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+    more CPU per request than the server's acknowledgement and would measure itself. Returns each
+    request's status (0: no answer) and the latencies (ms) of those answered."""
+    statuses = [0] * len(requests)
     latencies: list[float] = []
-    errors = 0
     idle: list[tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter], float]] = []
 
     async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -88,32 +93,121 @@ async def send_all(host: str, port: int, path: str, rate: float, seconds: float)
             conn[1].close()
         return await asyncio.open_connection(host, port)
 
-    async def one(request: bytes, due: float) -> None:
-        nonlocal errors
+    async def one(n: int, due: float) -> None:
         conn = await connection()
         try:
-            status = await asyncio.wait_for(_exchange(conn, request), timeout=10)
+            statuses[n] = await asyncio.wait_for(_exchange(conn, requests[n]), timeout=10)
         except (TimeoutError, OSError, asyncio.IncompleteReadError):
-            errors += 1
             conn[1].close()
             return
         latencies.append((time.perf_counter() - due) * 1000)
-        if status != 202:
-            errors += 1
         idle.append((conn, time.perf_counter()))
 
     start = time.perf_counter()
     tasks = []
-    for i, request in enumerate(requests):
-        due = start + i / rate
+    for n in range(len(requests)):
+        due = start + n / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(request, due)))
+        tasks.append(asyncio.create_task(one(n, due)))
     await asyncio.gather(*tasks)
     for (_, writer), _ in idle:
         writer.close()
-    return latencies, errors
+    return statuses, latencies
+
+
+@dataclass
+class Site:
+    """A running `handoff serve` (and its workers) on a fresh database, for the webhook benchmarks."""
+
+    url: str
+    engine: Engine
+    port: int
+    procs: list[subprocess.Popen[bytes]]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_decided(self, seconds: float) -> None:
+        """Until no inbox event is pending, or `seconds` have passed."""
+        deadline = time.monotonic() + seconds
+        inbox = schema.inbox
+        while time.monotonic() < deadline:
+            with self.engine.connect() as conn:
+                pending = conn.execute(select(inbox.c.id).where(inbox.c.status == "pending").limit(1)).first()
+            if pending is None:
+                return
+            time.sleep(0.2)
+
+
+@contextmanager
+def site(pg: bool, workers: int, name: str, server_log: Path | None = None, start_tries: int = 200) -> Iterator[Site]:
+    """A fresh database (SQLite in a temporary folder, or a new PostgreSQL database dropped at the
+    end), `handoff serve` on a free port with the webhook token (its output to `server_log`, else
+    discarded) and `workers` worker processes, answering its health check before this yields."""
+    tmp = tempfile.mkdtemp()
+    pg_name = None
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    if pg:
+        pg_name = f"handoff_{name}_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
+        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_name}"
+    else:
+        url = f"sqlite:///{tmp}/{name}.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "HANDOFF_PROCESS_INLINE": "0" if workers else "1",
+        "HANDOFF_NOTICE_LOG": f"{tmp}/notices.log",
+        "HANDOFF_WEBHOOK_TOKEN": TOKEN,
+        "HANDOFF_AUDIT_KEY": os.environ.get("HANDOFF_AUDIT_KEY", "bench-audit-key-" + "0" * 32),
+    }
+    port = free_port()
+    with server_log.open("w") if server_log else open(os.devnull, "w") as log:
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "handoff", "serve", "--db", url, "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        ]
+    procs += [
+        subprocess.Popen(
+            [sys.executable, "-m", "handoff", "worker", "--db", url, "--interval", "0.05", "--id", f"w{i}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(workers)
+    ]
+    running = Site(url, engine, port, procs)
+    try:
+        for _ in range(start_tries):
+            try:
+                if httpx.get(f"{running.base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if procs[0].poll() is not None:
+                    said = server_log.read_text(errors="replace") if server_log else ""
+                    raise SystemExit(f"handoff serve ended:\n{said}") from None
+                time.sleep(0.1)
+        yield running
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+        engine.dispose()
+        if pg_name:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def main() -> None:
@@ -123,64 +217,17 @@ def main() -> None:
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument("--workers", type=int, default=0, help="separate worker processes (0: API applies events)")
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp()
-    pg_name = None
-    if args.pg:
-        pg_name = f"handoff_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
-        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_name}"
-    else:
-        url = f"sqlite:///{tmp}/load.db"
-    engine = make_engine(url)
-    upgrade(engine)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(SRC),
-        "HANDOFF_PROCESS_INLINE": "0" if args.workers else "1",
-        "HANDOFF_NOTICE_LOG": f"{tmp}/notices.log",
-        "HANDOFF_WEBHOOK_TOKEN": TOKEN,
-        "HANDOFF_AUDIT_KEY": os.environ.get("HANDOFF_AUDIT_KEY", "bench-audit-key-" + "0" * 32),
-    }
-    port = free_port()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "handoff", "serve", "--db", url, "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    path = "/api/v1/webhooks/deals/crm"
+    requests = [
+        post(path, json.dumps({"event_id": f"evt-{uuid.uuid4()}", "deal": d}).encode())
+        for d in deals(int(args.rate * args.seconds), seed=11)
     ]
-    procs += [
-        subprocess.Popen(
-            [sys.executable, "-m", "handoff", "worker", "--db", url, "--interval", "0.05", "--id", f"w{i}"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(args.workers)
-    ]
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        latencies, errors = asyncio.run(
-            send_all("127.0.0.1", port, "/api/v1/webhooks/deals/crm", args.rate, args.seconds)
-        )
-        deadline = time.monotonic() + 120
+    with site(args.pg, args.workers, "load") as running:
+        statuses, latencies = asyncio.run(paced(running.port, requests, args.rate))
+        errors = sum(1 for status in statuses if status != 202)
+        running.wait_decided(120)
         inbox = schema.inbox
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                pending = conn.execute(select(inbox.c.id).where(inbox.c.status == "pending").limit(1)).first()
-            if pending is None:
-                break
-            time.sleep(0.2)
-        with engine.connect() as conn:
+        with running.engine.connect() as conn:
             rows = conn.execute(
                 select(inbox.c.received_at, inbox.c.processed_at).where(inbox.c.processed_at.is_not(None))
             ).all()
@@ -195,15 +242,6 @@ def main() -> None:
             f"event->decision ms:  p50 {pct(decision, 50):6.1f}  p99 {pct(decision, 99):6.1f}  "
             f"max {max(decision):6.1f}  ({len(decision)} decided)"
         )
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
-        engine.dispose()
-        if pg_name:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":
