@@ -15,7 +15,6 @@ from handoff.invoicing.repository.credits import CreditRepository
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.db import alembic_config, upgrade
 from handoff.kernel.storage.types import Amount, Json, UTCDateTime
-from tests.integration.kernel.test_migrations import empty_engine  # noqa: F401  (the fixture)
 
 AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 invoices = sa.table(
@@ -62,7 +61,7 @@ def _invoice(
     )
 
 
-def test_0010_settles_invoices_credited_before_it(empty_engine: Engine) -> None:  # noqa: F811
+def test_0010_settles_invoices_credited_before_it(empty_engine: Engine) -> None:
     upgrade(empty_engine, "0009")
     o = schema.orders
     with empty_engine.begin() as conn:

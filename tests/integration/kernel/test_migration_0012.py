@@ -4,20 +4,16 @@ the invoice they correct), and goes away on downgrade."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Engine, inspect
 
-from handoff.kernel.storage.db import alembic_config, make_engine, upgrade
+from handoff.kernel.storage.db import alembic_config, upgrade
 from handoff.kernel.storage.types import Amount, Json, UTCDateTime
-from tests.conftest import scratch_pg_database
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 # the invoices table as migration 0011 leaves it (the columns written here)
@@ -40,19 +36,6 @@ INVOICES = sa.table(
     sa.column("document", Json),
     sa.column("created_at", UTCDateTime),
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield engine
-        engine.dispose()
-        return
-    with scratch_pg_database("handoff_migrate") as url:
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def line(net: str, rule: str, supply: str, **evidence: str) -> dict[str, Any]:

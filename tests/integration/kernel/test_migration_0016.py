@@ -4,9 +4,7 @@ ids of keyed entries is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,9 +13,8 @@ from sqlalchemy import Engine
 
 from handoff.audit.repository import AuditRepository
 from handoff.kernel.audit import GENESIS, AuditEntry, AuditKeys, check_chain, entry_hash
-from handoff.kernel.storage.db import alembic_config, make_engine, upgrade
+from handoff.kernel.storage.db import alembic_config, upgrade
 from handoff.kernel.storage.unit_of_work import UnitOfWork
-from tests.conftest import scratch_pg_database
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 LOG = sa.table(
@@ -28,19 +25,6 @@ LOG = sa.table(
     sa.column("prev_hash"),
     sa.column("hash"),
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield engine
-        engine.dispose()
-        return
-    with scratch_pg_database("handoff_migrate") as url:
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def test_entries_hashed_before_keying_verify_after_the_upgrade(empty_engine: Engine) -> None:

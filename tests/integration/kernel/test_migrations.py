@@ -4,12 +4,10 @@ nothing and up again, and 0006 and 0009 fill their new columns from the data alr
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -17,23 +15,8 @@ from sqlalchemy import Engine, inspect, select, text
 
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.db import alembic_config, make_engine, upgrade
-from tests.conftest import scratch_pg_database
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database with no tables at all."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield engine
-        engine.dispose()
-        return
-    with scratch_pg_database("handoff_migrate") as url:
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
 
 
 def schema_drift(engine: Engine) -> list[object]:
