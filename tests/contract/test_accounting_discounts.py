@@ -7,13 +7,9 @@ checked against Xero's published OpenAPI description."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from handoff.accounting.connectors.quickbooks import QuickBooksChannel
 from handoff.accounting.connectors.xero import XeroChannel
@@ -23,7 +19,6 @@ from handoff.kernel.connectors.http import HttpSender, make_client
 from handoff.kernel.connectors.oauth import StaticToken
 from handoff.kernel.connectors.secrets import Secret
 from handoff.kernel.money import round2
-from tests.contract.specs import check_xero
 from tests.contract.standin import StandIn
 from tests.contract.test_slack_quickbooks_rest import QuickBooks
 from tests.contract.xero_standin import XeroBooks
@@ -69,21 +64,6 @@ def test_the_payload_states_each_lines_discounts_and_its_amount_after_them() -> 
     assert doc["totals"]["allowances"] == "333.33"
     shares = [(ln["vat_rate"], ln["document_discount"]) for ln in doc["lines"]]
     assert shares == [("19", "301.85"), ("19", "27.95"), ("7", "3.53")]  # 329.80 at 19 %, 3.53 at 7 %
-
-
-@pytest.fixture
-def xero_books() -> XeroBooks:
-    books = XeroBooks()
-    books.access_token = "t"
-    return books
-
-
-@pytest.fixture
-def xero(xero_books: XeroBooks, oracles: Path) -> Iterator[StandIn]:
-    server = StandIn(xero_books, check=lambda seen: check_xero(oracles, seen)).start()
-    yield server
-    server.stop()
-    assert not server.violations, server.violations
 
 
 def test_xero_gets_discount_amounts_on_invoices_and_net_lines_on_credit_notes(

@@ -6,13 +6,10 @@ realm; Xero requests are checked against Xero's published OpenAPI description.""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from handoff.accounting.connectors.quickbooks import QuickBooksChannel
 from handoff.accounting.connectors.xero import XeroChannel
@@ -27,7 +24,6 @@ from handoff.kernel.connectors.secrets import Secret
 from handoff.notifications.channels.log import LogChannel
 from tests.builders import event, issued_invoices
 from tests.conftest import Clock
-from tests.contract.specs import check_xero
 from tests.contract.standin import StandIn
 from tests.contract.test_slack_quickbooks_rest import QuickBooks
 from tests.contract.test_xero import T0, channel, drain, issue, with_targets
@@ -68,21 +64,6 @@ def mixed_document(ctx: AppContext) -> dict[str, Any]:
     reverse |= {"description": "Consulting", "vat_category": "AE", "vat_rate": "0.00"}
     doc["lines"] = [reduced, reverse]
     return doc
-
-
-@pytest.fixture
-def xero_books() -> XeroBooks:
-    books = XeroBooks()
-    books.access_token = "t"  # the static token the channels below present
-    return books
-
-
-@pytest.fixture
-def xero(xero_books: XeroBooks, oracles: Path) -> Iterator[StandIn]:
-    server = StandIn(xero_books, check=lambda seen: check_xero(oracles, seen)).start()
-    yield server
-    server.stop()
-    assert not server.violations, server.violations
 
 
 def test_xero_posts_the_mapped_accounts_and_tax_types_to_the_entitys_tenant(

@@ -5,7 +5,6 @@ Xero's published OpenAPI description) and QuickBooks. Mappings are validated at 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from handoff.kernel.connectors.http import HttpSender, make_client
 from handoff.kernel.connectors.oauth import StaticToken
 from handoff.kernel.connectors.secrets import Secret
 from tests.builders import deal_with_lines, issued_invoices, line
-from tests.contract.specs import check_xero
 from tests.contract.standin import StandIn
 from tests.contract.test_accounting_mappings import _quickbooks
 from tests.contract.xero_standin import XeroBooks
@@ -84,21 +82,6 @@ def test_a_product_mapping_wins_over_the_category_mapping() -> None:
     assert category_code(mappings, "S", "7.00") == "r"  # a document pushed before lines carried products
     # an entity's own mappings come first, whatever they are keyed by
     assert category_code(({"S": "own"}, {"product:HB-1": "shared"}), "S", "7", product="HB-1") == "own"
-
-
-@pytest.fixture
-def xero_books() -> XeroBooks:
-    books = XeroBooks()
-    books.access_token = "t"
-    return books
-
-
-@pytest.fixture
-def xero(xero_books: XeroBooks, oracles: Path) -> Iterator[StandIn]:
-    server = StandIn(xero_books, check=lambda seen: check_xero(oracles, seen)).start()
-    yield server
-    server.stop()
-    assert not server.violations, server.violations
 
 
 def test_xero_books_each_product_to_its_account_and_tax_type(
