@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
-from handoff.deals.domain.orders import DealInput, tax_buyer, tax_inputs, to_billable
+from handoff.deals.domain.orders import DealInput, buyer_country, tax_buyer, tax_inputs, to_billable
 from handoff.invoicing.domain.determination import TaxInputs, TaxPolicy, complete
 from handoff.invoicing.domain.invoices import draft_invoice
 from handoff.invoicing.domain.tax import TaxError, VatRates, determine
-from handoff.kernel.encoding import to_json_bytes
+from handoff.kernel.encoding import to_json_bytes_sharing
 from handoff.kernel.parties import LegalEntity
 
 
@@ -74,7 +74,7 @@ def render_draft(deal: DealInput, config: DraftingConfig, inputs: TaxInputs | No
         invoice.totals.tax,
         invoice.totals.tax_inclusive,
         tuple(sorted({ln.tax.rule for ln in invoice.lines})),
-        to_json_bytes(invoice),
+        to_json_bytes_sharing(invoice, ("seller",)),  # the same bytes as to_json_bytes(invoice)
     )
 
 
@@ -95,12 +95,15 @@ def untaxable_lines(
     category)."""
     # Anything else drafting would refuse (a value that is not a number, a discount above its line,
     # an absurd magnitude) is no tax matter: its own rule reports it.
-    buyer = tax_buyer(deal)
+    buyer = None  # built only when a verdict is not known yet
+    facts = (seller.code, buyer_country(deal), deal.is_business, bool(deal.get("vat_id").replace(" ", "")))
     verdicts = {} if memo is None else memo
     found: list[tuple[int, str]] = []
-    for index, (supply, category) in enumerate(tax_inputs(deal)):
-        key = (seller.code, buyer.country, buyer.is_business, bool(buyer.vat_id), supply, category)
+    for index, inputs in enumerate(tax_inputs(deal)):
+        key = facts + inputs
+        supply, category = inputs
         if key not in verdicts:
+            buyer = buyer or tax_buyer(deal)
             try:
                 determine(seller, buyer, supply, category, rates)
                 verdicts[key] = None

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from handoff.context import AppContext
+from handoff.deals.domain.orders import DEAL_FIELDS
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.paging import Page, fetch_page, like
 
@@ -112,7 +113,10 @@ def order_detail(ctx: AppContext, deal_id: str) -> dict[str, Any] | None:
                 .order_by(inv.c.id)
             )
         ]
-    fields = {k: str(v) for k, v in (order["data"] or {}).items() if not isinstance(v, list | dict)}
+    # every generic field, given or not (an order stores only the values given), then the custom ones
+    fields = dict.fromkeys(DEAL_FIELDS, "") | {
+        k: str(v) for k, v in (order["data"] or {}).items() if not isinstance(v, list | dict)
+    }
     order = _order_row(order)
     order.update(
         fields=fields,
