@@ -19,6 +19,7 @@ from handoff.users.service import actor_email
 
 if TYPE_CHECKING:
     from handoff.context import AppContext
+    from handoff.invoicing.service.exchange_rates import ImportResult
 
 
 def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
@@ -26,6 +27,7 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
     app.add_typer(invoice, name="invoice")
     _register_credit(app, context)
     _register_rules(app, context)
+    _register_fx(app, context)
 
     @invoice.command("list")
     def invoice_list(db: DbOption = None, status: Optional[str] = None) -> None:
@@ -425,6 +427,100 @@ def _register_credit(app: typer.Typer, context: Callable[[str | None], AppContex
             fail(escape(str(exc)) + (f" (--{exc.field})" if exc.field in ("amount", "reference") else ""))
         said = f"{customer}: refund of {done.amount:,.2f} {done.currency} recorded; {done.balance:,.2f} of credit left"
         out.print(escape(said), highlight=False)
+
+
+def _register_fx(app: typer.Typer, context: Callable[[str | None], AppContext]) -> None:
+    """`handoff fx ...`: the ECB's euro reference rates that invoices in a foreign currency use."""
+    fx = typer.Typer(help="Exchange rates: the ECB's euro reference rates, by day.", no_args_is_help=True)
+    app.add_typer(fx, name="fx")
+
+    @fx.command("import")
+    def fx_import(
+        file: Annotated[Path, typer.Argument(help="eurofxref-daily.xml, eurofxref-hist-90d.xml or eurofxref-hist.xml")],
+        replace: Annotated[
+            bool, typer.Option("--replace", help="Overwrite stored rates the file gives differently.")
+        ] = False,
+        db: DbOption = None,
+        actor: ActorOption = None,
+    ) -> None:
+        """Store the ECB reference rates of FILE (all or nothing; the same file again changes nothing)."""
+        from rich.markup import escape
+
+        from handoff.invoicing.service.exchange_rates import ExchangeRateError, import_rates
+
+        ctx = context(db)
+        try:
+            done = import_rates(ctx, file, actor_email(ctx, actor, "finance@cli"), replace=replace)
+        except ExchangeRateError as exc:
+            fail(escape(exc.message))
+        _imported(done)
+
+    @fx.command("fetch")
+    def fx_fetch(
+        url: Annotated[
+            Optional[str], typer.Option(help="The file's URL (default: the ECB's eurofxref-daily.xml).")
+        ] = None,
+        replace: Annotated[
+            bool, typer.Option("--replace", help="Overwrite stored rates the file gives differently.")
+        ] = False,
+        db: DbOption = None,
+        actor: ActorOption = None,
+    ) -> None:
+        """Fetch the ECB reference rates over HTTP and store them (as fx import does)."""
+        from rich.markup import escape
+
+        from handoff.invoicing.service.exchange_rates import ExchangeRateError, fetch_rates
+        from handoff.kernel.delivery import DeliveryError
+
+        ctx = context(db)
+        try:
+            done = fetch_rates(ctx, actor_email(ctx, actor, "finance@cli"), url, replace=replace)
+        except ExchangeRateError as exc:
+            fail(escape(exc.message))
+        except DeliveryError as exc:
+            fail(escape(str(exc)), 1)
+        _imported(done)
+
+    @fx.command("rates")
+    def fx_rates(
+        on: Annotated[Optional[str], typer.Option("--date", help="The day (YYYY-MM-DD; default: today, UTC).")] = None,
+        db: DbOption = None,
+    ) -> None:
+        """The ECB rates in force on a day: those of the latest ECB day on or before it (1 EUR = rate)."""
+        from datetime import date
+
+        from rich.markup import escape
+
+        from handoff.invoicing.service.exchange_rates import LOOKBACK_DAYS, rates_in_force
+
+        ctx = context(db)
+        try:
+            day = date.fromisoformat(on) if on else ctx.clock().date()
+        except ValueError:
+            fail(f"--date {escape(on or '')!r} is not a date (YYYY-MM-DD)")
+        found = rates_in_force(ctx, day)
+        if found is None:
+            fail(f"no ECB rates stored on or before {day}: import them with handoff fx import FILE", 1)
+        if not found.in_force:
+            fail(
+                f"no ECB rates stored for {day} or the {LOOKBACK_DAYS} days before (the latest are of {found.day}): "
+                "import them with handoff fx import FILE",
+                1,
+            )
+        table = Table("currency", "per 1 EUR", title=f"ECB reference rates of {found.day} (in force on {day})")
+        for r in found.rates:
+            table.add_row(r.currency, str(r.rate))
+        out.print(table)
+
+
+def _imported(done: ImportResult) -> None:
+    from rich.markup import escape
+
+    said = (
+        f"{done.source}: {done.days} day(s) {done.first_day}..{done.last_day}: {done.added} rate(s) added, "
+        f"{done.replaced} replaced, {done.unchanged} unchanged"
+    )
+    out.print(escape(said), highlight=False)
 
 
 def _amount(text: str | None) -> Decimal | None:
