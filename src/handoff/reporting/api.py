@@ -1,6 +1,6 @@
 """API: the metrics finance and management watch (deals by state, exceptions, cycle time,
-overdue amounts, open receivables with their aging and DSO, automation rate), computed fresh on
-each call."""
+overdue amounts, open receivables with their aging and DSO, in all and per selling entity,
+automation rate), computed fresh on each call."""
 
 from __future__ import annotations
 
@@ -18,6 +18,23 @@ from handoff.web.errors import ERROR_RESPONSES
 from handoff.web.schemas import Out, plain
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["metrics"])
+
+
+class EntityMetrics(Out):
+    entity: str = Field(description="the selling entity's code (`legal_entities`)")
+    name: str
+    functional_currency: str | None = Field(
+        description="the entity's own currency (configured `currency`); null for an entity no longer configured"
+    )
+    open_receivables_by_currency: dict[str, str] = Field(
+        description="what is open on its issued invoices (gross - paid - credited), by invoice currency"
+    )
+    open_invoices: int
+    overdue_by_currency: dict[str, str]
+    overdue_invoices: int
+    dso_days: dict[str, float | None] = Field(
+        description="its days sales outstanding by invoice currency over the window; null when it invoiced nothing"
+    )
 
 
 class Metrics(Out):
@@ -48,6 +65,9 @@ class Metrics(Out):
     dso_days: dict[str, float | None] = Field(
         description="days sales outstanding by currency: open receivables / invoiced (net of credit notes) in "
         "the window x its days; null when nothing was invoiced in it"
+    )
+    by_entity: list[EntityMetrics] = Field(
+        description="the receivables per selling entity: every configured one, then any other that has invoices"
     )
 
 

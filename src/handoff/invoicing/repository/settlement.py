@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select, update
 
 from handoff.deals.domain.orders import OrderState
 from handoff.invoicing.domain.invoices import OPEN_STATES, DocumentStatus, InvoiceKind, PaymentState
@@ -25,6 +25,13 @@ from handoff.kernel.storage.unit_of_work import UnitOfWork
 
 _inv, _alloc = schema.invoices, schema.credit_allocations
 _OPEN = [s.value for s in OPEN_STATES]
+_OPEN_AMOUNT = _inv.c.gross_amount - _inv.c.paid_amount - _inv.c.credited_amount
+# an issued invoice (not a credit note) with something open: its payment state says so
+_IS_OPEN = and_(
+    _inv.c.status == DocumentStatus.ISSUED.value,
+    _inv.c.kind == InvoiceKind.INVOICE.value,
+    _inv.c.payment_state.in_(_OPEN),
+)
 
 
 class UnpaidInvoice(NamedTuple):
@@ -46,6 +53,19 @@ class UnpaidInvoice(NamedTuple):
     @property
     def open_amount(self) -> Decimal:
         return self.gross_amount - self.paid_amount - self.credited_amount
+
+
+class EntityReceivables(NamedTuple):
+    """One selling entity's issued invoices in one currency: what is open and overdue on them (gross
+    - paid - credited, with their counts), and what it invoiced since a day, net of its credit notes."""
+
+    legal_entity: str
+    currency: str
+    open_amount: Decimal
+    open_invoices: int
+    overdue_amount: Decimal
+    overdue_invoices: int
+    invoiced: Decimal
 
 
 class Settled(NamedTuple):
@@ -254,6 +274,77 @@ class SettlementRepository:
             if label is not None:
                 acc[4][label] += amount
         return {c: Receivables(*acc) for c, acc in sums.items()}
+
+    def customer_open(self, customer_id: str) -> dict[str, Decimal]:
+        """What is open on the customer's issued invoices (gross - paid - credited), by currency, in
+        one query: summed in PostgreSQL, in Python on SQLite (which keeps amounts as text)."""
+        where = (_inv.c.customer_id == customer_id, _IS_OPEN)
+        if self._postgres:
+            rows = self._conn.execute(
+                select(_inv.c.currency, func.sum(_OPEN_AMOUNT)).where(*where).group_by(_inv.c.currency)
+            )
+            return {c: round2(Decimal(total)) for c, total in sorted(rows)}
+        totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        q = select(_inv.c.currency, _inv.c.gross_amount, _inv.c.paid_amount, _inv.c.credited_amount).where(*where)
+        for currency, gross, paid, credited in self._conn.execute(q):
+            totals[currency] += gross - paid - credited
+        return {c: round2(total) for c, total in sorted(totals.items())}
+
+    def receivables_by_entity(self, today: date, since: date) -> list[EntityReceivables]:
+        """Open and overdue receivables and what was invoiced from `since` on (net of credit notes),
+        by selling entity and currency, in one grouped query over the issued invoices that are open
+        or were issued since then; by entity, then currency. Summed in PostgreSQL; in Python on SQLite."""
+        recent = _inv.c.issue_date >= since
+        where = (_inv.c.status == DocumentStatus.ISSUED.value, or_(_IS_OPEN, recent))
+        if self._postgres:
+            late = and_(_IS_OPEN, _inv.c.due_date < today)
+            signed = case(
+                (_inv.c.kind == InvoiceKind.CREDIT_NOTE.value, -_inv.c.gross_amount), else_=_inv.c.gross_amount
+            )
+            q = (
+                select(
+                    _inv.c.legal_entity,
+                    _inv.c.currency,
+                    func.coalesce(func.sum(_OPEN_AMOUNT).filter(_IS_OPEN), 0),
+                    func.count().filter(_IS_OPEN),
+                    func.coalesce(func.sum(_OPEN_AMOUNT).filter(late), 0),
+                    func.count().filter(late),
+                    func.coalesce(func.sum(signed).filter(recent), 0),
+                )
+                .where(*where)
+                .group_by(_inv.c.legal_entity, _inv.c.currency)
+                .order_by(_inv.c.legal_entity, _inv.c.currency)
+            )
+            return [
+                EntityReceivables(e, c, round2(Decimal(o)), n, round2(Decimal(d)), n_late, round2(Decimal(i)))
+                for e, c, o, n, d, n_late, i in self._conn.execute(q)
+            ]
+        sums: dict[tuple[str, str], list[Any]] = {}
+        q = select(
+            _inv.c.legal_entity,
+            _inv.c.currency,
+            _inv.c.kind,
+            _inv.c.payment_state,
+            _inv.c.gross_amount,
+            _inv.c.paid_amount,
+            _inv.c.credited_amount,
+            _inv.c.due_date,
+            _inv.c.issue_date,
+        ).where(*where)
+        for entity, currency, kind, state, gross, paid, credited, due, issued in self._conn.execute(q):
+            acc = sums.setdefault((entity, currency), [ZERO, 0, ZERO, 0, ZERO])
+            if kind == InvoiceKind.INVOICE.value and state in _OPEN:
+                acc[0] += gross - paid - credited
+                acc[1] += 1
+                if due is not None and due < today:
+                    acc[2] += gross - paid - credited
+                    acc[3] += 1
+            if issued is not None and issued >= since:
+                acc[4] += -gross if kind == InvoiceKind.CREDIT_NOTE.value else gross
+        return [
+            EntityReceivables(e, c, round2(o), n, round2(d), n_late, round2(i))
+            for (e, c), (o, n, d, n_late, i) in sorted(sums.items())
+        ]
 
     def invoiced_since(self, since: date) -> dict[str, Decimal]:
         """Gross invoiced from `since` on, net of credit notes issued in that time, by currency."""

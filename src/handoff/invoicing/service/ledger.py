@@ -21,7 +21,12 @@ from handoff.invoicing.repository.invoices import (
     InvoiceSummary,
     StoredInvoice,
 )
-from handoff.invoicing.repository.settlement import Receivables, SettlementRepository, UnpaidInvoice
+from handoff.invoicing.repository.settlement import (
+    EntityReceivables,
+    Receivables,
+    SettlementRepository,
+    UnpaidInvoice,
+)
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 
 
@@ -79,6 +84,20 @@ def receivables(ctx: AppContext, today: date, buckets: Sequence[tuple[int, int, 
         return SettlementRepository(conn).receivables(today, buckets)
 
 
+def receivables_by_entity(ctx: AppContext, today: date, since: date) -> list[EntityReceivables]:
+    """Open and overdue receivables and what was invoiced from `since` on (net of credit notes), by
+    selling entity and currency (only those with either), by entity then currency. Read outside any transaction."""
+    with ctx.engine.connect() as conn:
+        return SettlementRepository(conn).receivables_by_entity(today, since)
+
+
+def customer_open_balances(ctx: AppContext, customer_id: str) -> dict[str, Decimal]:
+    """What the customer owes: the open amount (gross - paid - credited) of its issued invoices, by
+    currency (none: nothing open). Read outside any transaction."""
+    with ctx.engine.connect() as conn:
+        return SettlementRepository(conn).customer_open(customer_id)
+
+
 def invoiced_since(ctx: AppContext, since: date) -> dict[str, Decimal]:
     """Gross invoiced from `since` on, net of the credit notes issued meanwhile, by currency."""
     with ctx.engine.connect() as conn:
@@ -90,12 +109,14 @@ def customer_has_invoices(uow: UnitOfWork, customer_id: str) -> bool:
 
 
 __all__ = [
+    "EntityReceivables",
     "InvoiceOrder",
     "InvoiceSummary",
     "Receivables",
     "StoredInvoice",
     "UnpaidInvoice",
     "customer_has_invoices",
+    "customer_open_balances",
     "invoice_by_number",
     "invoice_document",
     "invoice_id_by_number",
@@ -106,5 +127,6 @@ __all__ = [
     "open_invoices",
     "overdue_invoices",
     "receivables",
+    "receivables_by_entity",
     "unpaid_invoices",
 ]

@@ -2,8 +2,8 @@
 sales-to-invoice cycle time (from the CRM's close date where the deal gives one, else from intake,
 to `orders.invoiced_at`: `reporting.domain.cycle`; `cycle_basis` counts which), open receivables
 (what is open on issued invoices, gross - paid - credited, from invoicing's ledger: in all, overdue,
-by days past due, and as days sales outstanding) and the automation rate (invoiced deals that never
-needed a person's fix).
+by days past due, and as days sales outstanding; and the same per selling entity, beside its functional
+currency from the configuration) and the automation rate (invoiced deals that never needed a person's fix).
 
 Aggregated in the database, so the dashboard stays fast with millions of orders. Counts by state
 come from `order_state_counts`, which triggers keep as orders change; the flow keeps on each
@@ -17,6 +17,7 @@ involved.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,6 +27,7 @@ from handoff.context import AppContext
 from handoff.deals.domain.orders import OrderState
 from handoff.invoicing.service import ledger
 from handoff.kernel.money import ZERO
+from handoff.kernel.parties import LegalEntity
 from handoff.reporting.repository import DAY, ReportingRepository, StateCountsRepository
 from handoff.reporting.service.digest import AGE_BUCKETS
 
@@ -46,6 +48,22 @@ RECEIVABLE_BUCKETS = (
     (61, 90, "61-90 days"),
     (91, 10**6, "over 90 days"),
 )
+
+
+@dataclass
+class EntityFigures:
+    """One selling entity's receivables: its functional currency (its configured `currency`; None for
+    an entity no longer configured) and, by invoice currency, what is open and overdue (gross - paid -
+    credited) and its days sales outstanding over the window."""
+
+    entity: str
+    name: str
+    functional_currency: str | None
+    open_receivables_by_currency: dict[str, Decimal]
+    open_invoices: int
+    overdue_by_currency: dict[str, Decimal]
+    overdue_invoices: int
+    dso_days: dict[str, float | None]
 
 
 @dataclass
@@ -71,6 +89,8 @@ class Metrics:
     receivables_aging: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     # days sales outstanding: open receivables / invoiced (net of credit notes) in the window x its days
     dso_days: dict[str, float | None] = field(default_factory=dict)
+    # the receivables per selling entity: every configured one (in configuration order), then any other invoiced
+    by_entity: list[EntityFigures] = field(default_factory=list)
 
 
 def compute(ctx: AppContext) -> Metrics:
@@ -81,10 +101,11 @@ def compute(ctx: AppContext) -> Metrics:
             lambda: (
                 ledger.receivables(ctx, now.date(), RECEIVABLE_BUCKETS),
                 ledger.invoiced_since(ctx, window_start.date()),
+                ledger.receivables_by_entity(ctx, now.date(), window_start.date()),
             )
         )
         figures = ReportingRepository(ctx.engine).dashboard(now, window_start, AGE_BUCKETS, CYCLE_BUCKETS)
-        receivables, invoiced_money = money.result()
+        receivables, invoiced_money, per_entity = money.result()
     states, flagged = figures.states
     cycle = figures.cycle
     by_state = {s: states.get(s, 0) for s in STATE_ORDER} | {s: n for s, n in states.items() if s not in STATE_ORDER}
@@ -109,7 +130,34 @@ def compute(ctx: AppContext) -> Metrics:
         open_receivables_by_currency={c: r.open_amount for c, r in sorted(receivables.items())},
         receivables_aging={c: r.aging for c, r in sorted(receivables.items())},
         dso_days={c: _dso(r.open_amount, sold.get(c, ZERO)) for c, r in sorted(receivables.items())},
+        by_entity=by_entity(ctx.config.entities, per_entity),
     )
+
+
+def by_entity(entities: Mapping[str, LegalEntity], rows: list[ledger.EntityReceivables]) -> list[EntityFigures]:
+    """The ledger's receivables by (entity, currency) as one figure per selling entity: each configured
+    entity (nothing open: empty), then any other entity with invoices, by code. A currency in which the
+    entity has nothing open but invoiced in the window shows with 0 open and a DSO of 0."""
+    grouped: dict[str, list[ledger.EntityReceivables]] = {code: [] for code in entities}
+    for row in rows:
+        grouped.setdefault(row.legal_entity, []).append(row)
+    out = []
+    for code in [*entities, *sorted(set(grouped) - set(entities))]:
+        mine = sorted(grouped[code], key=lambda r: r.currency)
+        entity = entities.get(code)
+        out.append(
+            EntityFigures(
+                entity=code,
+                name=entity.name if entity else code,
+                functional_currency=entity.currency if entity else None,
+                open_receivables_by_currency={r.currency: r.open_amount for r in mine},
+                open_invoices=sum(r.open_invoices for r in mine),
+                overdue_by_currency={r.currency: r.overdue_amount for r in mine if r.overdue_invoices},
+                overdue_invoices=sum(r.overdue_invoices for r in mine),
+                dso_days={r.currency: _dso(r.open_amount, r.invoiced) for r in mine},
+            )
+        )
+    return out
 
 
 def _dso(open_amount: Decimal, sold: Decimal) -> float | None:
