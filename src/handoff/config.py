@@ -33,6 +33,8 @@ from pydantic import (
 )
 
 from handoff.collections.domain import DunningPolicy, PolicyError, policy_from_dict
+from handoff.contracts.domain.review import PolicyError as TermsPolicyError
+from handoff.contracts.domain.review import TermsPolicy, policy_from_mapping
 from handoff.deals.domain.orders import LINE_FIELDS
 from handoff.deals.domain.readiness import (
     CHECKS,
@@ -444,11 +446,26 @@ class TaxModel(_Strict):
         return None
 
 
+class ExchangeRatesFeedModel(_Strict):
+    """Where the worker's daily `fx_rates` job fetches the ECB euro reference rates (an eurofxref XML
+    file: the daily one, or the 90-day one, which also fills a day a failed run missed)."""
+
+    url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+
+
+class ContractsModel(_Strict):
+    # The deal desk's review policy (contracts.domain.review.policy_from_mapping): terms beyond it
+    # wait for a finance approval before the contract is billed. Empty: nothing is reviewed.
+    terms_review: dict[str, Any] = {}
+
+
 class BusinessModel(_Strict):
     legal_entities: dict[str, EntityModel]
     payment_terms: dict[str, int]
     # {accounting currency: {invoice currency: units of accounting currency per unit}}
     exchange_rates: dict[str, dict[str, Decimal]] = {}
+    # the ECB rates fetched daily by the workers (`fx_rates` job); unset: never fetched (offline installs)
+    exchange_rates_feed: ExchangeRatesFeedModel | None = None
     intake: IntakeModel = IntakeModel()
     automation: AutomationModel = AutomationModel()
     notifications: NotificationsModel = NotificationsModel()
@@ -456,6 +473,16 @@ class BusinessModel(_Strict):
     connectors: ConnectorsModel = ConnectorsModel()
     cash: CashModel = CashModel()
     tax: TaxModel = TaxModel()
+    contracts: ContractsModel = ContractsModel()
+
+    @field_validator("contracts")
+    @classmethod
+    def _terms_review(cls, value: ContractsModel, info: ValidationInfo) -> ContractsModel:
+        try:
+            policy_from_mapping(value.terms_review, info.data.get("payment_terms") or {})
+        except TermsPolicyError as exc:
+            raise ValueError(f"contracts.terms_review: {exc}") from exc
+        return value
 
     @field_validator("tax")
     @classmethod
@@ -636,6 +663,11 @@ class BusinessConfig:
     @property
     def finance_lead(self) -> str:
         return self.model.cash.finance_lead or self.model.notifications.finance_email
+
+    @cached_property
+    def terms_policy(self) -> TermsPolicy:
+        """The deal desk's review policy (`contracts.terms_review`), with the payment terms' days."""
+        return policy_from_mapping(self.model.contracts.terms_review, self.model.payment_terms)
 
     @cached_property
     def entities(self) -> dict[str, LegalEntity]:

@@ -105,6 +105,12 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert "handoff approvals approve 1 --actor admin@acme.example" in flat
     assert "audit chain of" in out and "intact" in out
     assert "demo users" in out and "finance@acme.example / demo-finance" in out.replace("\n", " ")
+    # a 3-year ramp contract billed by the billing run: fee, milestone once accepted, a mid-term upsell
+    assert "contract CTR-1219-2027 locked for Kestrel Partners AG" in flat
+    assert "billing run of 2027-01-01: 1 draft with 2 items" in flat
+    assert "change order CO-1 effective 2027-07-01" in flat and "line L1 period 2027-01-01 +1,008.22" in flat
+    assert "billing run of 2028-01-01: 1 draft with 1 item" in flat and "the same run again: 0 drafts" in flat
+    assert "waits for acceptance" in out and "net 14,400.00 + VAT 2,736.00 = 17,136.00 EUR" in flat
 
 
 def test_semicolon_export_with_human_headers_is_read(tmp_path: Path) -> None:

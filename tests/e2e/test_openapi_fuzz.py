@@ -41,6 +41,17 @@ RELAXED = {
     ("POST", "/api/v1/users"): "password strength",
     # a version dated ahead of the server's clock is refused (deals.domain.admission)
     ("POST", "/api/v1/webhooks/deals/{source}"): "occurred_at relative to the clock",
+    # VAT id checksums per country, Peppol id check digits, ISO 639-1 codes (customers.domain)
+    ("PUT", "/api/v1/customers/{customer_id}"): "tax ids, Peppol ids and languages checked against their standards",
+    # the catalog: UN/ECE Rec 20 unit codes (2,162 of them), a new product needs a name, a change
+    # from a past day is refused (history is never rewritten), a price needs its product
+    ("PUT", "/api/v1/catalog/products/{sku}"): "unit codes, the stored product and the clock",
+    ("PUT", "/api/v1/catalog/products/{sku}/prices/{currency}"): "the stored product, currency codes and the clock",
+    # a billing run more than a year after the server's clock is refused (a mistyped year would
+    # draft years of invoices at once: contracts.api_contracts.MAX_RUN_AHEAD_DAYS)
+    ("POST", "/api/v1/billing/runs"): "date relative to the clock",
+    # a change order applies to the stored contract: its lines, start, current version and used keys
+    ("POST", "/api/v1/contracts/{contract_id}/change-orders"): "the stored contract, its lines, dates and keys",
 }
 
 

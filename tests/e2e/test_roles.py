@@ -58,6 +58,10 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/approvals"): READ,
     ("POST", "/api/v1/approvals/{approval_id}/approve"): WRITE,
     ("POST", "/api/v1/approvals/{approval_id}/reject"): WRITE,
+    ("GET", "/api/v1/catalog/products"): ALL,
+    ("GET", "/api/v1/catalog/products/{sku}"): ALL,
+    ("PUT", "/api/v1/catalog/products/{sku}"): WRITE,
+    ("PUT", "/api/v1/catalog/products/{sku}/prices/{currency}"): WRITE,
     ("GET", "/api/v1/me"): ALL,
     ("POST", "/api/v1/me/tokens"): ALL,
     ("GET", "/api/v1/users"): ADMIN,
@@ -68,6 +72,14 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/audit/verify"): frozenset({A, D}),
     ("GET", "/api/v1/audit/{entity_type}/{entity_id}"): READ,
     ("GET", "/api/v1/settings"): ADMIN,
+    ("GET", "/api/v1/customers"): READ,
+    ("GET", "/api/v1/customers/{customer_id}"): READ,
+    ("PUT", "/api/v1/customers/{customer_id}"): WRITE,
+    ("GET", "/api/v1/contracts"): ALL,  # sales: the contracts of the deals they own
+    ("GET", "/api/v1/contracts/{contract_id}"): ALL,
+    ("POST", "/api/v1/contracts/{contract_id}/milestones/{key}/accept"): WRITE,
+    ("POST", "/api/v1/contracts/{contract_id}/change-orders"): WRITE,
+    ("POST", "/api/v1/billing/runs"): WRITE,
     # the browser UI
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
@@ -108,6 +120,14 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/account"): ALL,
     ("POST", "/account/tokens"): ALL,
     ("POST", "/account/password"): ALL,
+    ("GET", "/customers"): READ,
+    ("GET", "/customers/{customer_id}"): READ,
+    ("GET", "/contracts"): ALL,
+    ("GET", "/contracts/{contract_id}"): ALL,
+    ("POST", "/contracts/{contract_id}/milestones/{key}/accept"): WRITE,
+    ("GET", "/catalog"): ALL,
+    ("GET", "/catalog/{sku}"): ALL,
+    ("POST", "/catalog/{sku}/prices"): WRITE,
 }
 
 
@@ -149,6 +169,11 @@ def _url(site: Site, path: str) -> str:
         approval_id=1,
         task_id=1,
         inbox_id=1,
+        customer_id="C-1",
+        sku="SUP-STD",
+        currency="EUR",
+        contract_id="D-1",
+        key="M1",
     )
 
 
@@ -157,6 +182,16 @@ def _json_body(site: Site, method: str, path: str, who: str) -> dict[str, object
         ("PATCH", "/api/v1/orders/{deal_id}"): {"billing_city": "Berlin"},
         ("POST", "/api/v1/payments"): {"invoice_number": site.issued_number, "amount": "1.00", "paid_on": "2026-11-01"},
         ("POST", "/api/v1/me/tokens"): {"name": "matrix"},
+        ("PUT", "/api/v1/catalog/products/{sku}"): {"name": "Standard support", "unit_code": "MON"},
+        ("PUT", "/api/v1/catalog/products/{sku}/prices/{currency}"): {"unit_price": "100.00"},
+        ("POST", "/api/v1/contracts/{contract_id}/milestones/{key}/accept"): {"date": "2026-11-01", "reason": "m"},
+        ("POST", "/api/v1/contracts/{contract_id}/change-orders"): {
+            "key": f"CO-{who}",
+            "effective": "2026-11-01",
+            "reason": "matrix",
+            "changes": [{"type": "terminate", "on": "2026-12-01"}],
+        },
+        ("POST", "/api/v1/billing/runs"): {"date": "2026-11-01"},
         ("POST", "/api/v1/invoices/{number}/credit-notes"): {"reason": "matrix"},
         ("POST", "/api/v1/approvals/{approval_id}/reject"): {"note": "matrix"},
         ("POST", "/api/v1/credit-notes/{invoice_id}/void"): {"reason": "matrix"},
@@ -181,6 +216,8 @@ def _form(site: Site, path: str, who: str) -> dict[str, str]:
         "/invoices/{invoice_id}/void": {"reason": "matrix"},
         "/tasks/{task_id}/dismiss": {"reason": "matrix"},
         "/invoices/{invoice_id}/billing-contact": {"billing_email": "ap@x.example", "reason": "matrix"},
+        "/contracts/{contract_id}/milestones/{key}/accept": {"accepted_on": "2026-11-01", "reason": "matrix"},
+        "/catalog/{sku}/prices": {"currency": "EUR", "unit_price": "100.00"},
         "/login": {"email": EMAILS[F], "password": PASSWORDS[F]},
     }
     return forms.get(path, {})

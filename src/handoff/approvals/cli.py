@@ -100,7 +100,8 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         note: str = "",
         db: DbOption = None,
     ) -> None:
-        """Approve a pending request: the credit-note draft is made, ready to be issued."""
+        """Approve a pending request: the credit-note draft is made, ready to be issued (a contract's
+        terms: the contract is billed from the next run)."""
         from handoff.approvals.service import ApprovalError, approve
 
         try:
@@ -108,6 +109,9 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
             done = approve(ctx, approval_id, actor_email(ctx, actor, ""), note)
         except ApprovalError as exc:
             fail(str(exc))
+        if done["kind"] == "contract_terms":
+            out.print(f"approval {approval_id} approved: contract {done['subject']} is billed from the next run")
+            return
         out.print(
             f"approval {approval_id} approved: credit-note draft {done['result_invoice_id']} "
             f"(handoff invoice issue --id {done['result_invoice_id']})"

@@ -1,7 +1,9 @@
 """Approvals: what a four-eyes request is, what it may become, and who stands behind an actor.
 
-An approval is of one kind (a credit note today) about one subject (the invoice number), asks for
-what its payload says, and leaves `pending` once, to `approved` or `rejected`. Pure: no I/O.
+An approval is of one kind about one subject: a credit note about the invoice number, or a
+contract's non-standard terms (`contract_terms`, the deal desk) about the contract id, whose
+payload carries the review's findings. It asks for what its payload says, and leaves `pending`
+once, to `approved` or `rejected`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from handoff.users.domain import normal_email
 
 class ApprovalKind(enum.StrEnum):
     CREDIT_NOTE = "credit_note"
+    CONTRACT_TERMS = "contract_terms"  # a contract's terms beyond the review policy (contracts.domain.review)
 
 
 class ApprovalStatus(enum.StrEnum):
@@ -31,7 +34,7 @@ class ApprovalStatus(enum.StrEnum):
 class Approval:
     id: int
     kind: ApprovalKind
-    subject: str  # the invoice number
+    subject: str  # the invoice number (credit_note), the contract id (contract_terms)
     payload: Mapping[str, Any]  # what was asked: reason, quantities, gross, currency
     status: ApprovalStatus
     requested_by: str

@@ -124,6 +124,13 @@ class ApprovalRepository:
         a = schema.approvals
         self._conn.execute(update(a).where(a.c.id == approval_id).values(result_invoice_id=invoice_id))
 
+    def set_contract_review(self, contract_id: str, state: str, at: datetime) -> None:
+        """A contract's terms review decided: `contracts.review_state` (the billing run bills only
+        `approved` contracts). Contracts owns the table; the decision is made here, as credit notes'
+        drafts are."""
+        c = schema.contracts
+        self._conn.execute(update(c).where(c.c.contract_id == contract_id).values(review_state=state, updated_at=at))
+
     # -- the invoices credited --------------------------------------------------------------------
 
     def invoice_to_credit(self, number: str) -> InvoiceToCredit | None:

@@ -10,6 +10,13 @@ issued (`void_credit_note`): its quantities are free to be credited again. A cre
 the review of a deal amended after invoicing (`invoicing.service.amendments`) that is rejected or
 voided reopens that review, since the difference is back.
 
+The second kind is a contract's terms (`contract_terms`): a contract locked with terms beyond the
+deal desk's policy (a discount, payment terms, a late billing start, a price off the price list, a
+manual tax treatment: `contracts.domain.review`) is asked for here (`ask_for_terms_review`, in the
+lock's transaction) with the findings in its payload, and is not billed until someone approves it
+who is neither the requester nor the contract's deal owner (`terms.owner_email`). Approving or
+rejecting sets `contracts.review_state`.
+
 An approval leaves `pending` once, through `UPDATE ... WHERE status = 'pending'`: of two people
 deciding at the same moment, one updates the row and the other finds nothing to update.
 """
@@ -17,7 +24,7 @@ deciding at the same moment, one updates the row and the other finds nothing to 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -149,6 +156,13 @@ def _decide(
             "same_person",
             f"approval {approval_id} was requested by {person(approval.requested_by)}; someone else must approve it",
         )
+    owner = str(approval.payload.get("owner") or "") if approval.kind is ApprovalKind.CONTRACT_TERMS else ""
+    if status is ApprovalStatus.APPROVED and owner and person(actor) == person(owner):
+        raise ApprovalError(
+            "same_person",
+            f"approval {approval_id}: {person(owner)} is the deal owner of contract {approval.subject} and cannot "
+            "approve its own terms; another finance user must approve them",
+        )
     if not repo.decide(approval_id, status, actor, note, now):
         raise ApprovalError("not_pending", f"approval {approval_id} was decided by someone else just now")
     return approval
@@ -163,6 +177,10 @@ def approve(
     with ctx.unit_of_work() as uow:
         repo = uow.repository(ApprovalRepository)
         approval = _decide(repo, approval_id, ApprovalStatus.APPROVED, actor, note, now)
+        if approval.kind is ApprovalKind.CONTRACT_TERMS:
+            _terms_decided(uow, ctx, repo, now, approval, ApprovalStatus.APPROVED, actor, note, reply)
+            uow.commit()
+            return get_approval(ctx, approval_id)
         invoice_id, invoice = _issued_invoice(repo, approval.subject)
         try:
             draft = credit_note(invoice, str(approval.payload["reason"]), quantities_in(approval.payload))
@@ -219,7 +237,12 @@ def reject(
         raise ApprovalError("invalid", "a rejection needs a note saying why")
     now = ctx.clock()
     with ctx.unit_of_work() as uow:
-        approval = _decide(uow.repository(ApprovalRepository), approval_id, ApprovalStatus.REJECTED, actor, note, now)
+        repo = uow.repository(ApprovalRepository)
+        approval = _decide(repo, approval_id, ApprovalStatus.REJECTED, actor, note, now)
+        if approval.kind is ApprovalKind.CONTRACT_TERMS:
+            _terms_decided(uow, ctx, repo, now, approval, ApprovalStatus.REJECTED, actor, note, reply)
+            uow.commit()
+            return get_approval(ctx, approval_id)
         uow.audit(
             at=now,
             actor=actor,
@@ -346,13 +369,136 @@ def _tell_requester(
         key=f"approval:{approval.id}:{status}",
         topic="approval",
         to=[person(approval.requested_by)],
-        subject=f"[handoff] Credit note for {approval.subject} {status}",
-        text=(
-            f"{person(actor)} {status} your credit-note request {approval.id} on {approval.subject}{why}. {outcome}\n"
-        ),
+        subject=f"[handoff] {_what(approval)} {status}",
+        text=(f"{person(actor)} {status} your {_request(approval)} {approval.id}{why}. {outcome}\n"),
         channels=list(ctx.config.model.notifications.approval_channels),
         extra={"approval_id": approval.id},
     )
+
+
+def _what(approval: Approval) -> str:
+    if approval.kind is ApprovalKind.CONTRACT_TERMS:
+        return f"Terms of contract {approval.subject}"
+    return f"Credit note for {approval.subject}"
+
+
+def _request(approval: Approval) -> str:
+    if approval.kind is ApprovalKind.CONTRACT_TERMS:
+        return f"terms review of contract {approval.subject}"
+    return f"credit-note request on {approval.subject}"
+
+
+# -- contract terms (the deal desk) ---------------------------------------------------------------
+
+
+def ask_for_terms_review(
+    uow: UnitOfWork,
+    ctx: AppContext,
+    now: datetime,
+    contract_id: str,
+    findings: Sequence[Mapping[str, str]],
+    *,
+    actor: str,
+    owner: str,
+    version: int,
+    value: Decimal,
+    currency: str,
+) -> int:
+    """In the caller's transaction (a contract's lock): a pending `contract_terms` approval of
+    contract `contract_id` whose terms gave `findings` (each: code, field, message); finance is told,
+    with the findings. Someone other than the requester and the deal owner `owner` approves it. Its id."""
+    if not findings:
+        raise ApprovalError("invalid", f"contract {contract_id}: a terms review needs findings")
+    listed = [dict(f) for f in findings]
+    reason = f"contract {contract_id} v{version}: " + "; ".join(f["message"] for f in listed)
+    payload = {
+        "reason": reason,
+        "quantities": {},
+        "gross": str(value),
+        "currency": currency,
+        "findings": listed,
+        "owner": owner,
+        "version": version,
+    }
+    repo = uow.repository(ApprovalRepository)
+    approval_id = repo.add(ApprovalKind.CONTRACT_TERMS, contract_id, payload, actor, now)
+    uow.audit(
+        at=now,
+        actor=actor,
+        action="contract_terms.requested",
+        entity_type="contract",
+        entity_id=contract_id,
+        reason=reason,
+        after={"approval": approval_id, **payload},
+    )
+    lines = "\n".join(f"- {f['field']}: {f['message']}" for f in listed)
+    finance = ctx.config.model.notifications.finance_email
+    notices.send(
+        uow,
+        ctx,
+        now,
+        key=f"approval:{approval_id}:requested",
+        topic="approval",
+        to=[finance],
+        subject=f"[handoff] Terms of contract {contract_id} await approval",
+        text=(
+            f"Contract {contract_id} (version {version}, {value} {currency}, deal owner {owner or 'unknown'}) "
+            f"is not billed until its terms are approved:\n{lines}\nApproval {approval_id}: "
+            f"handoff approvals approve {approval_id} (someone other than {person(actor)} and the deal owner).\n"
+        ),
+        channels=list(ctx.config.model.notifications.approval_channels),
+        extra={"approval_id": approval_id, "actions": True},
+    )
+    return approval_id
+
+
+def _terms_decided(
+    uow: UnitOfWork,
+    ctx: AppContext,
+    repo: ApprovalRepository,
+    now: datetime,
+    approval: Approval,
+    status: ApprovalStatus,
+    actor: str,
+    note: str,
+    reply: notices.Reply | None,
+) -> None:
+    """A contract's terms approved (it is billed from the next run on) or rejected (never billed
+    until a change makes new terms and they are approved)."""
+    state = status.value
+    repo.set_contract_review(approval.subject, state, now)
+    uow.audit(
+        at=now,
+        actor=actor,
+        action=f"contract_terms.{state}",
+        entity_type="contract",
+        entity_id=approval.subject,
+        reason=note or state,
+        before={"approval": approval.id, "status": "pending", "review_state": "pending"},
+        after={
+            "approval": approval.id,
+            "status": state,
+            "review_state": state,
+            "requested_by": approval.requested_by,
+            "findings": [f.get("code") for f in approval.payload.get("findings") or []],
+        },
+    )
+    outcome = (
+        "The contract is billed from the next billing run."
+        if status is ApprovalStatus.APPROVED
+        else "The contract is not billed."
+    )
+    _tell_requester(uow, ctx, now, approval, state, actor, note, outcome)
+    if reply is not None:
+        mark = ":white_check_mark: Approved" if status is ApprovalStatus.APPROVED else ":x: Rejected"
+        notices.answer(
+            uow,
+            now,
+            reply,
+            f"approval:{approval.id}:{state}",
+            f"{mark} by {person(actor)}: terms of contract {approval.subject}" + (f" ({note})" if note else ""),
+            extra={"approval_id": approval.id},
+        )
 
 
 def get_approval(ctx: AppContext, approval_id: int) -> dict[str, Any]:

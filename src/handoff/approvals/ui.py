@@ -54,6 +54,9 @@ async def approve_page(request: Request, approval_id: int, user: User = ui_user(
     except ApprovalError as exc:
         flash_message(request, "error", str(exc))
         return see_other("/approvals")
+    if done["kind"] == "contract_terms":
+        flash_message(request, "ok", f"Terms of contract {done['subject']} approved; it is billed from the next run.")
+        return see_other("/approvals")
     flash_message(request, "ok", f"Credit note for {done['subject']} approved; its draft is below, to issue.")
     return see_other(f"/invoices/{done['result_invoice_id']}")
 
@@ -65,7 +68,9 @@ async def reject_page(request: Request, approval_id: int, user: User = ui_user(*
     try:
         done = approvals.reject(context(request), approval_id, user.actor, await _text(request, "note"))
         requester = approvals.person(done["requested_by"])
-        flash_message(request, "ok", f"Credit note for {done['subject']} rejected; {requester} is told why.")
+        terms = done["kind"] == "contract_terms"
+        what = f"Terms of contract {done['subject']}" if terms else f"Credit note for {done['subject']}"
+        flash_message(request, "ok", f"{what} rejected; {requester} is told why.")
     except ApprovalError as exc:
         flash_message(request, "error", str(exc))
     return see_other("/approvals")

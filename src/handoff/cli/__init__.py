@@ -14,6 +14,9 @@ from handoff.audit import cli as audit
 from handoff.cash import cli as cash
 from handoff.cli import common, operations
 from handoff.collections import cli as collections
+from handoff.contracts import cli as contracts
+from handoff.contracts import cli_amend, cli_catalog_sync, cli_contracts
+from handoff.customers import cli as customers
 from handoff.deals import cli as deals
 from handoff.invoicing import cli as invoicing
 from handoff.kernel.cli_support import fail
@@ -82,10 +85,15 @@ deals.register(app, common.context)
 invoicing.register(app, common.context)
 cash.register(app, common.context)
 collections.register(app, common.context)
+contracts.register(app, common.context)
+cli_contracts.register(app, common.context)
+cli_amend.register(app, common.context)  # after cli_contracts: adds `contracts amend`
+cli_catalog_sync.register(app, common.context)  # after contracts: adds `catalog sync`
 approvals.register(app, common.context)
 users.register(app, common.context)
 audit.register(app, common.context)
 reporting.register(app, common.context)
+customers.register(app, common.context)
 operations.register(app)
 
 

@@ -16,7 +16,10 @@ from handoff.cli.common import closed_with_command, context, settings
 from handoff.kernel.cli_support import DbOption, err, fail, out
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from handoff.context import AppContext
+    from handoff.worker.scheduler import Job
 
 UnkeyedAuditOption = Annotated[
     bool,
@@ -69,7 +72,8 @@ def worker(
     insecure_unkeyed_audit: UnkeyedAuditOption = False,
 ) -> None:
     """Apply pending events, issue drafts (when automated), deliver notices, run scheduled jobs
-    (with HANDOFF_AUDIT_CHECKPOINTS: sign the audit chain's head there every
+    (with `exchange_rates_feed` in the business configuration: import the ECB rates daily; with
+    HANDOFF_AUDIT_CHECKPOINTS: sign the audit chain's head there every
     HANDOFF_AUDIT_CHECKPOINT_MINUTES, default 15). Refuses to start without an audit key
     (HANDOFF_AUDIT_KEY) unless --insecure-unkeyed-audit."""
     import logging
@@ -88,7 +92,7 @@ def worker(
         channels = build_channels(current, ctx)
     except MappingFileError as exc:  # a CRM's mapping file (HANDOFF_<CRM>_MAPPING) that does not validate
         fail(str(exc))
-    jobs = list(loop.DEFAULT_JOBS)
+    jobs = [*loop.DEFAULT_JOBS, *loop.configured_jobs(ctx)]
     checkpoints = current.env.get("HANDOFF_AUDIT_CHECKPOINTS", "")
     if checkpoints and ctx.audit_keys.current is None:
         fail("HANDOFF_AUDIT_CHECKPOINTS is set but there is no audit key to sign checkpoints with (HANDOFF_AUDIT_KEY)")
@@ -105,6 +109,7 @@ def worker(
         fail(str(exc))
     if salesforce is not None:  # configured by HANDOFF_SALESFORCE_INSTANCE_URL
         jobs.append(loop.polling_job(salesforce, int(current.env.get("HANDOFF_SALESFORCE_POLL_MINUTES", "5"))))
+    jobs += _catalog_sync_jobs(current.env)
     name = worker_id or f"worker-{os.getpid()}"
     if once:
         out.print(f"{name}: {loop.one_pass(ctx, channels, name, jobs)}")
@@ -116,6 +121,32 @@ def worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     loop.run(ctx, channels, name, interval, stop, jobs)
+
+
+def _catalog_sync_jobs(env: Mapping[str, str]) -> list[Job]:
+    """`catalog_sync`: hourly, once per hour across workers, pull the product catalog from each CRM
+    the settings configure (none: no job). A CRM that fails is logged and tried again next hour;
+    the others and the worker's other work go on."""
+    import logging
+
+    from handoff.contracts.service.catalog_sync import CatalogSyncError, configured_sources, sync_catalog
+    from handoff.worker.scheduler import Job, hourly
+
+    sources = configured_sources(env)
+    if not sources:
+        return []
+
+    def run(ctx: AppContext) -> None:
+        for source in sources:
+            try:
+                done = sync_catalog(ctx, source, env=env)
+            except CatalogSyncError as exc:
+                logging.getLogger("handoff.worker").error("catalog not synced (next run in an hour): %s", exc)
+                continue
+            counts = len(done.added), len(done.changed), done.prices_set
+            logging.getLogger("handoff.worker").info("%s catalog: %d added, %d changed, %d prices set", source, *counts)
+
+    return [Job("catalog_sync", hourly, run)]
 
 
 def serve(

@@ -26,6 +26,7 @@ from handoff.deals.domain.orders import DealEvent
 from handoff.deals.formats import read_deal_file
 from handoff.deals.service.intake import ingest
 from handoff.deals.service.orders import exception_queue, update_fields
+from handoff.demo.contracts import run_contract_demo
 from handoff.invoicing.domain.invoices import Invoice
 from handoff.invoicing.service.issuing import issue_all_drafts
 from handoff.kernel.audit_keys import load_audit_keys, sidecar
@@ -165,6 +166,9 @@ def run_demo(db: Path, out: Console) -> None:
         f"database: {db}  (try: handoff serve --db sqlite:///{db} --insecure-open-intake, "
         "then open http://127.0.0.1:8000)"
     )
+
+    out.rule("10. Contracts: schedule and billing run")
+    run_contract_demo(ctx, out)
 
 
 def demo_events() -> list[DealEvent]:

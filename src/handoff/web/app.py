@@ -29,6 +29,12 @@ from handoff.audit import api as audit_api
 from handoff.cash import api as cash_api
 from handoff.cash import ui as cash_ui
 from handoff.context import AppContext
+from handoff.contracts import api as contracts_api
+from handoff.contracts import api_change_orders as contracts_api_change_orders
+from handoff.contracts import api_contracts as contracts_api_contracts
+from handoff.contracts import ui as contracts_ui
+from handoff.customers import api as customers_api
+from handoff.customers import ui as customers_ui
 from handoff.deals import api as deals_api
 from handoff.deals import ui as deals_ui
 from handoff.invoicing import api as invoicing_api
@@ -189,9 +195,12 @@ def create_app(
     _mount(api, deals_api.router(ctx), deals_ui.router)
     _mount(api, invoicing_api.router, invoicing_ui.router)
     _mount(api, cash_api.router, cash_ui.router)
+    _mount(api, contracts_api.router, contracts_api_contracts.router, contracts_ui.router)
+    _mount(api, contracts_api_change_orders.router)
     _mount(api, approvals_api.router, approvals_ui.router)
     _mount(api, users_api.router, users_ui.router)
     _mount(api, reporting_api.router, reporting_ui.router)
     _mount(api, audit_api.router)
+    _mount(api, customers_api.router, customers_ui.router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
     return api

@@ -14,10 +14,13 @@ from pathlib import Path
 from handoff.audit import service as audit
 from handoff.collections import service as dunning
 from handoff.context import AppContext
+from handoff.contracts.service import billing_run
 from handoff.deals.connectors import PollingSource
 from handoff.deals.service import crm_sync, tax_holds
 from handoff.deals.service.intake import process_pending
+from handoff.invoicing.service import exchange_rates
 from handoff.invoicing.service.issuing import issue_all_drafts
+from handoff.kernel.delivery import DeliveryError
 from handoff.reporting.service import digest, metrics
 from handoff.worker.outbox import Channel, deliver_due
 from handoff.worker.scheduler import Job, daily, every, hourly, run_due, weekly
@@ -43,6 +46,7 @@ DEFAULT_JOBS = [
     Job("daily_dunning", daily, _run_dunning),
     Job("compact_state_counts", hourly, metrics.compact_state_counts),
     Job("tax_retry", every(15), _retry_tax_engines, lease=timedelta(minutes=15)),
+    Job("billing_run", daily, lambda ctx: billing_run.run_billing(ctx, ctx.clock().date(), "worker")),
 ]
 
 
@@ -66,6 +70,31 @@ def checkpoint_job(directory: Path, minutes: int = 15) -> Job:
             log.error("audit checkpoint not written: %s", exc)
 
     return Job("audit_checkpoint", every(minutes), run, lease=timedelta(minutes=minutes))
+
+
+def fx_rates_job(url: str) -> Job:
+    """Fetch the ECB reference rates at `url` and import them (`exchange_rates.fetch_rates`) once a
+    day across all workers. A file that cannot be fetched (after the HTTP helper's own retries) or
+    read, or a rate that differs from the one stored, is logged and nothing is stored; the next
+    day's run tries again, and the worker's other work goes on."""
+
+    def run(ctx: AppContext) -> None:
+        try:
+            done = exchange_rates.fetch_rates(ctx, "automation:fx_rates", url)
+        except (DeliveryError, exchange_rates.ExchangeRateError) as exc:
+            log.error("ECB rates not imported from %s (next run tomorrow): %s", url, exc)
+            return
+        counts = done.added, done.unchanged
+        log.info("ECB rates of %s..%s imported: %d added, %d unchanged", done.first_day, done.last_day, *counts)
+
+    return Job("fx_rates", daily, run)
+
+
+def configured_jobs(ctx: AppContext) -> list[Job]:
+    """The jobs the business configuration turns on, beyond `DEFAULT_JOBS`: `fx_rates` when it names
+    an `exchange_rates_feed` (off by default, so tests and offline installs never reach out)."""
+    feed = ctx.config.model.exchange_rates_feed
+    return [] if feed is None else [fx_rates_job(feed.url)]
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""API models of approvals: the credit-note request (reason, quantities per invoice line), the
-decisions on it, and an approval as it stands (who asked, who decided, the credit note made)."""
+"""API models of approvals: the credit-note request (reason, quantities per invoice line), a
+contract's terms review (its findings), the decisions on them, and an approval as it stands (who
+asked, who decided, the credit note made)."""
 
 from __future__ import annotations
 
@@ -50,18 +51,26 @@ class AmendmentOrigin(Out):
     deal_id: str
 
 
+class TermsFinding(Out):
+    code: str = Field(description="stable finding code, e.g. discount_above_limit, payment_terms_beyond_limit")
+    field: str = Field(description="the contract field it concerns, e.g. lines[L1].discount")
+    message: str
+
+
 class ApprovalPayload(Out):
     reason: str
     quantities: dict[str, str]
-    gross: str
+    gross: str = Field(description="credit_note: the credit's gross; contract_terms: the contract's planned value")
     currency: str
     amendment: AmendmentOrigin | None = Field(None, description="set when an amendment's review asked for it")
+    findings: list[TermsFinding] | None = Field(None, description="contract_terms: what goes beyond the policy")
+    owner: str | None = Field(None, description="contract_terms: the deal owner, who may not approve")
 
 
 class Approval(Out):
     id: int
-    kind: Literal["credit_note"]
-    subject: str = Field(description="the invoice number")
+    kind: Literal["credit_note", "contract_terms"]
+    subject: str = Field(description="the invoice number (credit_note) or the contract id (contract_terms)")
     invoice_id: int | None = Field(description="the id of the invoice credited")
     payload: ApprovalPayload
     status: Literal["pending", "approved", "rejected"]

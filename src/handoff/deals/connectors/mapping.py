@@ -10,7 +10,8 @@ of the generic webhook:
 - `{contact.firstname} {contact.lastname}`: a template of paths;
 - `=EUR`: a constant;
 - `path | date`: a transform after the value (`date`, `lower`, `upper`, `country`, `text`,
-  and for numbers `amount`, `number`, `percent`, `discount`, `rate`); `country` resolves by the
+  and for numbers `amount`, `number`, `percent`, `discount`, `rate`; for a line's billing terms
+  `frequency`, `recurring`, `renewing`, `fixed_term`, `days_after`, `months_after`); `country` resolves by the
   same rule as readiness (`deals.domain.countries`). Each alternative may take its own transform
   (`a | percent || b | discount`); one without takes the last alternative's, so `a || b | date`
   dates either. An alternative whose transform gives nothing (a zero `percent`) yields to the next.
@@ -20,6 +21,16 @@ as Decimal): `amount` writes at least two decimals (`15600.0` -> `15600.00`, `0.
 `number` the shortest exact form (`12.0` -> `12`), `percent` a discount percentage (`10` ->
 `10%`), `discount` a discount amount, `rate` a tax rate; the last three give nothing for zero
 (no discount, no rate stated). Text that is not a number is kept as written, for readiness to judge.
+
+A line's billing terms (`deals.domain.billing_terms`) come from what the CRMs state of a recurring
+line: its billing frequency (HubSpot's `recurringbillingfrequency`: `monthly`, `quarterly`,
+`annually`, `per_six_months`, ...; Pipedrive's `billing_frequency`: `one-time`, `monthly`,
+`quarterly`, `semi-annually`, `annually`, ...) gives `frequency` (monthly, quarterly, annual; a
+frequency handoff does not bill is kept as written, for readiness to name) and, through
+`recurring`, the line's `billing` (empty for one-time); a fixed term (`fixed_term`: any value
+means no auto-renewal) or none (`renewing`: a recurring frequency alone renews until cancelled);
+a start delay in days or months (`days_after`, `months_after`: `30` -> `P30D`, after the
+contract's billing start; zero: none).
 
 `LineMap` maps a vendor's line objects (HubSpot line items, Salesforce opportunity line items,
 Pipedrive deal products) to deal lines in the same syntax, each rule read from one line object;
@@ -108,6 +119,46 @@ def _nonzero(convert: Callable[[str], str], suffix: str = "") -> Callable[[str],
     return transform
 
 
+# What the CRMs call their billing frequencies, as handoff bills them (others are kept as written).
+_FREQUENCY_WORDS = {
+    "month": "monthly",
+    "monthly": "monthly",
+    "quarter": "quarterly",
+    "quarterly": "quarterly",
+    "year": "annual",
+    "yearly": "annual",
+    "annual": "annual",
+    "annually": "annual",
+}
+_ONE_TIME = frozenset({"one_time", "one-time", "onetime", "once", "none"})
+
+
+def _frequency(value: str) -> str:
+    word = value.strip().lower()
+    return "" if word in _ONE_TIME else _FREQUENCY_WORDS.get(word, value)
+
+
+def _recurring(value: str) -> str:
+    """A billing frequency names a recurring line (one-time: nothing, so the line bills once)."""
+    return "" if value.strip().lower() in _ONE_TIME else "recurring"
+
+
+def _renewing(value: str) -> str:
+    return "" if value.strip().lower() in _ONE_TIME else "true"
+
+
+def _after(unit: str) -> Callable[[str], str]:
+    def transform(value: str) -> str:
+        number = _decimal(value)
+        if number is None:
+            return value
+        if not number:
+            return ""
+        return f"P{format(number.normalize(), 'f')}{unit}" if number == number.to_integral_value() else value
+
+    return transform
+
+
 TRANSFORMS: dict[str, Callable[[str], str]] = {
     "text": lambda v: v,
     "lower": str.lower,
@@ -119,6 +170,12 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
     "percent": _nonzero(_number, "%"),  # a discount percentage: `10` -> `10%`; zero: none
     "discount": _nonzero(_amount),  # a discount amount; zero: none
     "rate": _nonzero(_number),  # a tax rate as stated; zero: none stated
+    "frequency": _frequency,  # a CRM's billing frequency: monthly, quarterly, annual; one-time: none
+    "recurring": _recurring,  # a CRM's billing frequency: `recurring`, or nothing for one-time
+    "renewing": _renewing,  # a billing frequency without a fixed term: renews until cancelled
+    "fixed_term": lambda v: "false",  # a fixed term is given: no auto-renewal
+    "days_after": _after("D"),  # a start delay in days: `30` -> `P30D`; zero: none
+    "months_after": _after("M"),  # a start delay in months: `3` -> `P3M`; zero: none
 }
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from types import MappingProxyType
 
 from handoff.deals.domain.countries import country_code, subdivision_code
@@ -59,9 +60,15 @@ DEAL_FIELDS: tuple[str, ...] = (
     "public_sector",  # yes for a public body (German ones are invoiced per XRechnung)
     "leitweg_id",  # a German public buyer's Leitweg-ID (BT-10)
     "discount",  # the deal's discount: "10%" or an amount ("500.00") off the lines' total
+    # a contract deal (lines billed other than once, `contracts.domain.quote`): its first billing day
+    # (empty: the close date), and the signed order form it was won with (a URL and its SHA-256)
+    "billing_start",
+    "signed_document_url",
+    "signed_document_sha256",
 )
 
 _DEAL_FIELD_SET = frozenset(DEAL_FIELDS)
+_VALUE = itemgetter(1)  # a (name, value) pair's value: an empty one is falsy
 
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "x"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0", ""})
@@ -89,10 +96,29 @@ class LineInput:
     currency: str = ""  # when given, must be the deal's: one invoice has one currency
     discount: str = ""  # "10%" or an amount ("500.00") off quantity x unit price
     product: str = ""  # the seller's product code (SKU): accounting may book a product to its own account
+    # How the line is billed (`deals.domain.billing_terms` reads these; empty: billed once, with the
+    # deal): one_time | recurring | milestone | time_and_materials | usage
+    billing: str = ""
+    frequency: str = ""  # recurring: monthly | quarterly | annual
+    timing: str = ""  # recurring: in_advance (default) | in_arrears
+    start: str = ""  # recurring: first day billed, ISO date or a duration after billing start ("P30D")
+    end: str = ""  # recurring: first day no longer billed (ISO date, exclusive)
+    term: str = ""  # recurring, instead of `end`: its length, ISO 8601 ("P12M", "P2Y") or months ("12")
+    periods: str = ""  # recurring, instead of `end`: how many periods of `frequency` are billed
+    ramp: str = ""  # recurring: "2028-01-01=12000; 2029-01-01=15000", the unit price per period from a day
+    milestones: str = ""  # milestone: "design=30%; go-live=70%" or amounts ("design=3000")
+    auto_renew: str = ""  # recurring: yes to renew at the end of each term
+    notice_days: str = ""  # recurring, auto-renewing: days of notice not to renew before a term ends
+    unit_code: str = ""  # UN/ECE Rec 20 unit (C62 when not given)
 
     def get(self, name: str) -> str:
         value: str = getattr(self, name)
         return value
+
+    @property
+    def is_one_time(self) -> bool:
+        """Billed once, with the deal (no billing kind given, or `one_time`)."""
+        return not self.billing or self.billing.strip().lower() in ONE_TIME_WORDS
 
     def as_dict(self) -> dict[str, str]:
         out = {
@@ -108,7 +134,41 @@ class LineInput:
             out["discount"] = self.discount
         if self.product:  # likewise
             out["product"] = self.product
+        if (  # likewise: only a contract deal's lines have them (one look each, no loop, for the others)
+            self.billing
+            or self.frequency
+            or self.timing
+            or self.start
+            or self.end
+            or self.term
+            or self.periods
+            or self.ramp
+            or self.milestones
+            or self.auto_renew
+            or self.notice_days
+            or self.unit_code
+        ):
+            out.update((name, value) for name in BILLING_LINE_FIELDS if (value := getattr(self, name)))
         return out
+
+
+# A line's billing terms (`LineInput`), given only by deals billed other than once; "" or one of
+# ONE_TIME_WORDS in `billing` means billed once.
+BILLING_LINE_FIELDS: tuple[str, ...] = (
+    "billing",
+    "frequency",
+    "timing",
+    "start",
+    "end",
+    "term",
+    "periods",
+    "ramp",
+    "milestones",
+    "auto_renew",
+    "notice_days",
+    "unit_code",
+)
+ONE_TIME_WORDS = frozenset({"", "one_time", "one-time", "onetime", "once"})
 
 
 # The fields of a line a readiness rule may name (`lines.<field>`).
@@ -121,6 +181,7 @@ LINE_FIELDS: tuple[str, ...] = (
     "currency",
     "discount",
     "product",
+    *BILLING_LINE_FIELDS,
 )
 
 
@@ -168,7 +229,11 @@ class DealInput:
         return DealInput(self.deal_id, MappingProxyType(fields), MappingProxyType(custom), self.lines)
 
     def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {**self.fields, **self.custom}
+        """The values given (an empty one is no value: `from_mapping` reads it back as ""), as
+        stored in the inbox and on the order, and compared to tell versions apart."""
+        out: dict[str, object] = dict(filter(_VALUE, self.fields.items()))  # filter and itemgetter run in C
+        if self.custom:
+            out.update(filter(_VALUE, self.custom.items()))
         if self.lines:
             out["lines"] = [ln.as_dict() for ln in self.lines]
         return out
@@ -230,7 +295,8 @@ class BillableOrder:
     discount: Discount | None = None  # the deal's: document-level allowances (BG-20)
 
 
-def _buyer_country(deal: DealInput) -> str:
+def buyer_country(deal: DealInput) -> str:
+    """The buyer's ISO country code, or the deal's value upper-cased when it names no country."""
     return country_code(deal.get("country")) or deal.get("country").upper()
 
 
@@ -238,12 +304,12 @@ def tax_buyer(deal: DealInput) -> Customer:
     """The buyer as far as VAT decides (country, business or consumer, VAT id), as `to_billable`
     gives them, without the rest of the billing details: what readiness asks drafting's tax about."""
     vat_id = deal.get("vat_id").replace(" ", "").upper()
-    return Customer(deal.get("customer_id"), "", _buyer_country(deal), deal.is_business, vat_id)
+    return Customer(deal.get("customer_id"), "", buyer_country(deal), deal.is_business, vat_id)
 
 
 def billing_customer(deal: DealInput) -> Customer:
     """The deal's buyer in typed values, its country resolved to the ISO code (as `to_billable`)."""
-    country = _buyer_country(deal)
+    country = buyer_country(deal)
     state = deal.get("billing_state")
     region = (subdivision_code(country, state) or state.upper()) if state else ""
     return Customer(

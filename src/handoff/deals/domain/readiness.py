@@ -16,6 +16,11 @@ drafting parses (`orders.to_billable`) is judged here first, so a bad value bloc
 of failing its event; and so is what drafting's VAT determination needs of a line (a known tax
 category with a rate configured where the line is taxed), on `lines[2].tax_category`, whatever the
 rules file says; and the customer's e-invoice preference (`invoice_format`), for the same reason.
+So are a line's billing terms (`billing`, `frequency`, `start`, `ramp`, `milestones`, ...: what
+the quote lock reads, `billing_terms`) and the deal's `billing_start` and signed document, when
+given: a deal without any pays one look at a few empty strings. A deal with a line billed per
+period, per hour or per use is not compared with its amount (a CRM states a yearly, a total or a
+first-period value there).
 
 The rule set is business configuration (YAML, see `handoff.config`); this module only knows the
 vocabulary of checks and conditions a rules file may use.
@@ -29,11 +34,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 from stdnum.eu import vat as eu_vat
 
+from handoff.deals.domain.billing_terms import TermsError, billed_over_time, day, term_problems
 from handoff.deals.domain.countries import country_code, country_error, subdivision_code
 from handoff.deals.domain.drafting import untaxable_lines
 from handoff.deals.domain.orders import FALSE_WORDS, TRUE_WORDS, DealInput, LineInput
@@ -119,6 +126,13 @@ class RuleSet:
     context: ReadinessContext
     _compiled: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
     line_rules: tuple[Rule, ...] = DEFAULT_LINE_RULES  # judge each line; `field` names a line field
+    # the rules resolved once to their check functions and conditions (`_plan`): `check` runs per deal
+    plan: tuple[PlannedRule, ...] = field(init=False, repr=False, compare=False)
+    line_plan: tuple[PlannedRule, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plan", _plan(self.rules))
+        object.__setattr__(self, "line_plan", _plan(self.line_rules))
 
 
 # A check returns None when the value is fine, else the message of an `invalid` problem.
@@ -152,10 +166,15 @@ def _deal_country(deal: DealInput) -> str:
     return country_code(value) or value.upper()
 
 
-def _currency(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
+@lru_cache(maxsize=1024)
+def _currency_error(value: str) -> str | None:
     if len(value) == 3 and value.isalpha() and pycountry.currencies.get(alpha_3=value.upper()):
         return None
     return f"currency {value!r} is not an ISO 4217 code"
+
+
+def _currency(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
+    return _currency_error(value)
 
 
 def _number_error(value: str, positive: bool) -> str | None:
@@ -240,7 +259,7 @@ def _pattern(value: str, _d: DealInput, rule: Rule, _c: ReadinessContext) -> str
 
 
 def _boolean(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
-    return None if value.lower() in TRUE_WORDS | FALSE_WORDS else f"{value!r} is not a yes/no value"
+    return None if value.lower() in BOOLEAN_WORDS else f"{value!r} is not a yes/no value"
 
 
 def _invoice_format(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str | None:
@@ -279,6 +298,7 @@ CHECKS: dict[str, Check] = {
 
 # `optional_*` checks judge a value only when one is given (no `missing` problem).
 OPTIONAL_PREFIX = "optional_"
+BOOLEAN_WORDS = TRUE_WORDS | FALSE_WORDS
 
 
 def _business_in_eu(deal: DealInput) -> bool:
@@ -294,23 +314,48 @@ CONDITIONS: dict[str, Callable[[DealInput], bool]] = {
 }
 
 
-def _judge(value: str, name: str, deal: DealInput, rule: Rule, ctx: ReadinessContext, prefix: str) -> Problem | None:
+class PlannedRule(NamedTuple):
+    """A rule resolved to what judging it calls: its check, whether a missing value is fine, and
+    its condition (None: always)."""
+
+    rule: Rule
+    judge: Check
+    optional: bool
+    when: Callable[[DealInput], bool] | None
+
+
+def _plan(rules: tuple[Rule, ...]) -> tuple[PlannedRule, ...]:
+    """The rules resolved once per rule set, so judging a deal looks nothing up by name (the rules
+    loader has checked every check and condition name)."""
+    return tuple(
+        PlannedRule(
+            r,
+            CHECKS[r.check.removeprefix(OPTIONAL_PREFIX)],
+            r.check.startswith(OPTIONAL_PREFIX),
+            None if r.when is None else CONDITIONS[r.when],
+        )
+        for r in rules
+    )
+
+
+def _judge(
+    value: str, name: str, deal: DealInput, planned: PlannedRule, ctx: ReadinessContext, prefix: str
+) -> Problem | None:
     """One rule on one value (`name`: the field a problem names; `prefix`: said before its message)."""
     value = value.strip()
     if not value:
-        optional = rule.check.startswith(OPTIONAL_PREFIX)
-        return None if optional else Problem(MISSING, name, f"{name} is missing")
-    message = CHECKS[rule.check.removeprefix(OPTIONAL_PREFIX)](value, deal, rule, ctx)
-    return None if message is None else Problem(INVALID, name, prefix + (rule.message or message))
+        return None if planned.optional else Problem(MISSING, name, f"{name} is missing")
+    message = planned.judge(value, deal, planned.rule, ctx)
+    return None if message is None else Problem(INVALID, name, prefix + (planned.rule.message or message))
 
 
 def _line_problems(deal: DealInput, ruleset: RuleSet) -> list[Problem]:
     problems: list[Problem] = []
-    rules = [r for r in ruleset.line_rules if r.when is None or CONDITIONS[r.when](deal)]
+    plan = [p for p in ruleset.line_plan if p.when is None or p.when(deal)]
     for index, ln in enumerate(deal.lines):
-        for rule in rules:
-            name = f"lines[{index}].{rule.field}"
-            problem = _judge(ln.get(rule.field), name, deal, rule, ruleset.context, f"line {index + 1}: ")
+        for planned in plan:
+            name = f"lines[{index}].{planned.rule.field}"
+            problem = _judge(ln.get(planned.rule.field), name, deal, planned, ruleset.context, f"line {index + 1}: ")
             if problem is not None:
                 problems.append(problem)
     return problems
@@ -372,6 +417,8 @@ def _discount_problems(deal: DealInput) -> list[Problem]:
     price; for the deal, its lines' total after their discounts, or its amount without lines),
     which must be positive for a discount to come off it. A line whose price or quantity is not a
     number is compared with nothing (its own problem says so), nor is the deal then."""
+    if not deal.get("discount") and not any(ln.discount for ln in deal.lines):
+        return []  # the common case: nothing to judge
     problems: list[Problem] = []
     for index, ln in enumerate(deal.lines):
         problem = _discount_problem(
@@ -417,9 +464,12 @@ def _tax_problems(deal: DealInput, ctx: ReadinessContext, found: list[Problem]) 
     seller = ctx.entities.get(deal.get("legal_entity"))
     if seller is None or ctx.vat_rates is None or country_code(deal.get("country")) is None:
         return []
+    untaxable = untaxable_lines(deal, seller, ctx.vat_rates, ctx.tax_verdicts)
+    if not untaxable:
+        return []
     judged = {p.field for p in found}
     problems: list[Problem] = []
-    for index, why in untaxable_lines(deal, seller, ctx.vat_rates, ctx.tax_verdicts):
+    for index, why in untaxable:
         if not deal.lines:
             problems.append(Problem(INVALID, "legal_entity", f"the deal is billed as one standard-rated line: {why}"))
             continue
@@ -431,7 +481,7 @@ def _tax_problems(deal: DealInput, ctx: ReadinessContext, found: list[Problem]) 
     return problems
 
 
-INVOICE_FORMAT_RULE = Rule("invoice_format", "optional_invoice_format")  # judged for every deal
+INVOICE_FORMAT_RULE = _plan((Rule("invoice_format", "optional_invoice_format"),))[0]  # judged for every deal
 
 
 def check(deal: DealInput, ruleset: RuleSet) -> list[Problem]:
@@ -440,18 +490,29 @@ def check(deal: DealInput, ruleset: RuleSet) -> list[Problem]:
     be taxed."""
     problems: list[Problem] = []
     ctx = ruleset.context
-    for rule in ruleset.rules:
-        if rule.when is not None and not CONDITIONS[rule.when](deal):
+    for planned in ruleset.plan:
+        if planned.when is not None and not planned.when(deal):
             continue
-        problem = _judge(deal.get(rule.field), rule.field, deal, rule, ctx, "")
+        name = planned.rule.field
+        problem = _judge(deal.get(name), name, deal, planned, ctx, "")
         if problem is not None:
             problems.append(problem)
     line_problems = _line_problems(deal, ruleset) if deal.lines else []
     problems += line_problems
     discount_problems = _discount_problems(deal)
     problems += discount_problems
-    # compared once the values compared are good (a line's bad quantity is its own problem)
-    if deal.lines and not line_problems and not discount_problems and not any(p.field == "amount" for p in problems):
+    terms_given, billed_over_time = _terms_given(deal)
+    if terms_given:
+        problems += _billing_term_problems(deal)
+    # compared once the values compared are good (a line's bad quantity is its own problem); not
+    # for a line billed per period, per use or per hour: the deal's amount is no sum of its prices
+    if (
+        deal.lines
+        and not billed_over_time
+        and not line_problems
+        and not discount_problems
+        and not any(p.field == "amount" for p in problems)
+    ):
         mismatch = _amount_problem(deal, ctx)
         if mismatch is not None:
             problems.append(mismatch)
@@ -464,16 +525,63 @@ def check(deal: DealInput, ruleset: RuleSet) -> list[Problem]:
     return problems
 
 
+def _terms_given(deal: DealInput) -> tuple[bool, bool]:
+    """(whether the deal gives billing terms, whether a line of it is billed over time). Cheap for
+    the common deal, which gives none: a few empty strings looked at. A line's terms are judged
+    when one of its lines says how it bills (`billing`, `frequency`, `milestones`, `ramp`: what
+    changes what it bills); the others only apply to a line that says so."""
+    get = deal.fields.get
+    given = bool(get("billing_start") or get("signed_document_url") or get("signed_document_sha256"))
+    over_time = False
+    for ln in deal.lines:
+        if ln.billing or ln.frequency or ln.milestones or ln.ramp:
+            given = True
+            over_time = over_time or billed_over_time(ln)
+    return given, over_time
+
+
+def _billing_term_problems(deal: DealInput) -> list[Problem]:
+    """Each line's billing terms (`billing_terms.term_problems`) and the deal's contract fields,
+    judged whatever the rules file says, as the quote lock reads them: a bad value is `invalid` on
+    `lines[N].<field>` (or the deal field), a recurring line without its frequency or an end
+    `missing`."""
+    problems: list[Problem] = []
+    for index, ln in enumerate(deal.lines):
+        for found in term_problems(ln):
+            code = MISSING if found.missing else INVALID
+            problems.append(Problem(code, f"lines[{index}].{found.field}", f"line {index + 1}: {found.message}"))
+    if deal.get("discount") and any(not ln.is_one_time for ln in deal.lines):
+        why = "a deal-level discount is not carried to a contract: give each line its own discount"
+        problems.append(Problem(INVALID, "discount", why))
+    if text := deal.get("billing_start"):
+        try:
+            day(text, "billing_start")
+        except TermsError as exc:
+            problems.append(Problem(INVALID, "billing_start", str(exc)))
+    url, digest = deal.get("signed_document_url"), deal.get("signed_document_sha256")
+    if digest and not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+        problems.append(Problem(INVALID, "signed_document_sha256", f"{digest!r} is not a SHA-256 hex digest"))
+    if digest and not url:
+        why = "signed_document_url is missing: the signed document's SHA-256 is given, not where it is"
+        problems.append(Problem(MISSING, "signed_document_url", why))
+    if url and not digest:
+        why = "signed_document_sha256 is missing: the signed document is kept with its SHA-256"
+        problems.append(Problem(MISSING, "signed_document_sha256", why))
+    return problems
+
+
 def _einvoice_address_problems(deal: DealInput, found: list[Problem]) -> list[Problem]:
     """The e-invoice addressing drafting reads whatever the rules file says: a Peppol ID (BT-49)
     and a Leitweg-ID (BT-10) must be valid when given; a German public buyer needs its Leitweg-ID."""
-    judged = {p.field for p in found}
-    problems: list[Problem] = []
     peppol_id, leitweg_id = deal.get("peppol_id").strip(), deal.get("leitweg_id").strip()
     public = deal.get("public_sector").strip().lower()
+    if not (peppol_id or leitweg_id or public):
+        return []  # the common case: no e-invoice addressing given, none needed
+    judged = {p.field for p in found}
+    problems: list[Problem] = []
     if "peppol_id" not in judged and peppol_id and (why := peppol_id_error(peppol_id)):
         problems.append(Problem(INVALID, "peppol_id", why))
-    if "public_sector" not in judged and public not in TRUE_WORDS | FALSE_WORDS:
+    if "public_sector" not in judged and public not in BOOLEAN_WORDS:
         problems.append(Problem(INVALID, "public_sector", f"{public!r} is not a yes/no value"))
     if "leitweg_id" in judged:
         return problems

@@ -15,7 +15,10 @@ content, so importing the same file twice changes nothing.
 JSON: a list of deals, `{"deals": [...]}`, or one object per line (JSON Lines); each deal is either
 a flat object with the CSV's fields (plus optional `lines`: objects with `description`, `quantity`,
 `unit_price`, `tax_category`, `supply`, `currency`, `discount` and `product` (a product code),
-whose values readiness judges like the deal's) or an event envelope
+and for a line billed other than once its billing terms (`billing`, `frequency`, `timing`,
+`start`, `end`, `term`, `periods`, `ramp`, `milestones`, `auto_renew`, `notice_days`,
+`unit_code`: `orders.BILLING_LINE_FIELDS`), whose values readiness judges like the deal's) or an
+event envelope
 `{"event_id", "occurred_at", "deal": {...}}`. Numbers are kept as written (never via float).
 """
 
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from handoff.deals.domain.admission import LIMITS, ahead_of_clock, printable, refusal
-from handoff.deals.domain.orders import DealEvent, DealInput, LineInput
+from handoff.deals.domain.orders import BILLING_LINE_FIELDS, DealEvent, DealInput, LineInput
 
 MAX_NESTING = 100  # a deal file is a few levels deep; a JSON text nested deeper is refused
 
@@ -203,12 +206,14 @@ _LINE_DEFAULTS = {
     "discount": "",
     "product": "",
 }
+_BILLING_KEYS = frozenset(BILLING_LINE_FIELDS)  # read only when given: most lines have none
 
 
 def _line_input(name: str, line: int, index: int, raw: dict[str, Any]) -> LineInput:
     """A line's values as text, as written: readiness judges them (`lines[i].unit_price` ...)."""
     values = {}
-    for key, default in _LINE_DEFAULTS.items():
+    given = _BILLING_KEYS.intersection(raw)
+    for key, default in (*_LINE_DEFAULTS.items(), *((k, "") for k in given)):
         value = raw.get(key, default)
         if isinstance(value, dict | list):
             raise IntakeError(name, line, f"lines[{index}].{key} must be a plain value, not {type(value).__name__}")

@@ -5,6 +5,15 @@ applies stored events in id order, in batches, each batch one transaction; `inge
 A batch loads its orders, exceptions, tasks and drafts in a few queries and writes in bulk (the
 `OrderBook`), which is what keeps bulk imports fast; each event still runs in its own savepoint, so
 one event that fails is marked `failed` with its error while the rest of the batch goes on.
+
+Quote lock: a ready deal billed as a contract (`contracts.domain.quote.is_contract_deal`: a line
+billed other than once, or a billing start after its close date) gets no one-shot draft: its quote
+is locked as contract version 1 in the batch's transaction (`contracts.service.quote_lock`) and the
+order stays `ready`, the billing run invoicing it as its schedule comes due; a quote that cannot be
+a contract blocks the deal on the field named. A later version of a locked deal is an amendment:
+the contract stands, and finance reviews the change (the `review_amendment` task, as for an
+invoiced deal). A plain deal pays one look at its lines for this; which orders are locked is asked
+once per batch, and only of orders in state `ready`.
 """
 
 from __future__ import annotations
@@ -12,12 +21,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from handoff.context import AppContext, DraftsAhead
+from handoff.contracts.domain.model import ContractError
+from handoff.contracts.domain.quote import contract_from_deal, is_contract_deal
+from handoff.contracts.service import quote_lock
 from handoff.deals.domain.drafting import RenderedDraft, render_draft
 from handoff.deals.domain.flow import Decision, OrderSnapshot, decide
-from handoff.deals.domain.orders import DealEvent, DealInput, OrderState
+from handoff.deals.domain.orders import DealEvent, DealInput, OrderState, billing_customer
 from handoff.deals.domain.readiness import Problem, ProblemCode
 from handoff.deals.repository import DATABASE_ERRORS, inbox
 from handoff.deals.repository.inbox import Inbox
@@ -165,6 +177,10 @@ class _Batch:
     # tax engines that did not answer in this batch: its other deals wait without asking again
     unreachable: dict[str, TaxUndetermined] = field(default_factory=dict)
     owners: dict[str, str | Problem] = field(default_factory=dict)  # owner addresses looked up (owners.py)
+    # deal ids whose quote is locked as a contract: the batch's `ready` orders', read on first need
+    # (`locks_read`), and those locked in this batch
+    locked: set[str] = field(default_factory=set)
+    locks_read: list[bool] = field(default_factory=list)
 
 
 def _run_batch(
@@ -196,6 +212,7 @@ def _run_batch(
                 except Exception as exc:  # kept with its error for an operator; the others go on
                     savepoint.rollback()
                     uow.rollback_to(mark)
+                    b.locked.discard(event.deal.deal_id)  # a lock it made is undone (asked again if need be)
                     book.mark_event(inbox_id, "failed", b.now, f"{type(exc).__name__}: {exc}")
                     outcome.failed += 1
                     continue
@@ -231,6 +248,16 @@ def _apply(b: _Batch, event: DealEvent) -> str:
     )
     if decision.stale:
         return "stale"
+    locking = False
+    if current is not None and _is_locked(b, current):
+        decision = _amended_after_lock(current, deal, decision)
+    elif (
+        decision.passed_readiness
+        and decision.state in (OrderState.READY, OrderState.DRAFTED)
+        and is_contract_deal(deal, _closed_on(deal, event))
+    ):
+        decision = _lock_quote(b, deal, event, decision)
+        locking = decision.state is OrderState.READY
     draft = None
     if decision.make_draft:  # before anything is written: a tax that cannot be determined blocks the deal
         draft, decision = _draft_or_hold(b, deal, event, decision)
@@ -240,7 +267,15 @@ def _apply(b: _Batch, event: DealEvent) -> str:
     data = deal.as_dict()
     if current is None:
         current = book.new_order(event, decision.state, now)
-    changed = {k: (before_data.get(k), v) for k, v in data.items() if before_data.get(k) != v}
+    # what changed: a value given, changed or cleared (null where there was or is none)
+    before: dict[str, object] = {"state": before_state}
+    after: dict[str, object] = {"state": decision.state.value}
+    for k, v in data.items():
+        old = before_data.get(k)
+        if old != v:
+            before[k], after[k] = old, v
+    for k in before_data.keys() - data.keys():
+        before[k], after[k] = before_data[k], None
     uow.audit(
         at=now,
         actor=actor,
@@ -248,13 +283,23 @@ def _apply(b: _Batch, event: DealEvent) -> str:
         entity_type="order",
         entity_id=deal.deal_id,
         reason=decision.reason,
-        before={"state": before_state, **{k: old for k, (old, _) in changed.items()}},
-        after={"state": decision.state.value, **{k: new for k, (_, new) in changed.items()}},
+        before=before,
+        after=after,
     )
     if deal.get("customer_id") and decision.passed_readiness:  # unchecked data never reaches the customer
         book.save_customer(deal, now)
     _apply_exception(b, current, decision, deal, actor)
     _apply_task_and_draft(b, current, decision, deal, event, actor, draft)
+    if locking and book.has_open_invoice_task(current):  # a ready plain deal's task: the billing run invoices it now
+        book.cancel_invoice_task(current, now)
+        uow.audit(
+            at=now,
+            actor=actor,
+            action="task.cancelled",
+            entity_type="order",
+            entity_id=deal.deal_id,
+            reason=decision.reason,
+        )
     if decision.amended_after_invoice:
         _open_task(b, current, REVIEW_TASK, actor, decision.reason)
     if decision.state in (OrderState.READY, OrderState.DRAFTED) and current.ready_at is None:
@@ -264,6 +309,96 @@ def _apply(b: _Batch, event: DealEvent) -> str:
         current.touched_by_person = True
     book.save_order(current, data, now)
     return "applied"
+
+
+def _closed_on(deal: DealInput, event: DealEvent) -> date:
+    """The day the deal closed: its close date, else the day of this version."""
+    try:
+        return date.fromisoformat(deal.get("close_date")[:10])
+    except ValueError:
+        return event.occurred_at.date()
+
+
+def _is_locked(b: _Batch, order: OrderRecord) -> bool:
+    """Whether the order's quote is locked as a contract (only a `ready` order's can be): one query
+    for all the batch's ready orders, the first time one is asked about."""
+    if order.snapshot.state is not OrderState.READY:
+        return False
+    if not b.locks_read:
+        ready = [o.snapshot.deal_id for o in b.book.orders if o.snapshot.state is OrderState.READY]
+        b.locked.update(quote_lock.locked_among(b.uow, ready))
+        b.locks_read.append(True)
+    return order.snapshot.deal_id in b.locked
+
+
+def _amended_after_lock(order: OrderRecord, deal: DealInput, decision: Decision) -> Decision:
+    """A newer version of a deal whose quote is locked: the contract stands (a change order changes
+    it); a version that differs is reviewed by finance, as an amendment after invoicing is."""
+    changed = order.snapshot.deal.as_dict() != deal.as_dict()
+    return Decision(
+        OrderState.READY,
+        amended_after_invoice=changed,
+        passed_readiness=changed and decision.passed_readiness,
+        reason="amended after the quote was locked as a contract: the contract stands; change it by a change order"
+        if changed
+        else "no change",
+    )
+
+
+def _lock_quote(b: _Batch, deal: DealInput, event: DealEvent, decision: Decision) -> Decision:
+    """Lock the ready deal's quote as its contract (no one-shot draft); a quote that cannot be a
+    contract blocks the deal on the field named; a contract that exists already makes the version
+    an amendment."""
+    try:
+        closed_on = _closed_on(deal, event)
+        version = contract_from_deal(deal, closed_on)
+        locked = quote_lock.lock_in(
+            b.uow,
+            b.ctx,
+            version,
+            billing_customer(deal),
+            actor=event.source,
+            reason=f"quote of deal {deal.deal_id} locked on closing",
+            now=b.now,
+            close_date=closed_on,
+        )
+    except ContractError as exc:
+        problem = contract_problem(exc)
+        return replace(
+            decision,
+            state=OrderState.BLOCKED,
+            problems=(problem,),
+            open_task=False,
+            make_draft=False,
+            passed_readiness=False,
+            reason=f"not ready: {problem.field}",
+        )
+    if locked is None:
+        return replace(
+            decision,
+            state=OrderState.READY,
+            open_task=False,
+            make_draft=False,
+            amended_after_invoice=True,
+            reason="the deal has a contract already: the contract stands; change it by a change order",
+        )
+    b.locked.add(deal.deal_id)
+    return replace(
+        decision,
+        state=OrderState.READY,
+        open_task=False,
+        make_draft=False,
+        reason=f"quote locked as contract {locked.contract_id} version 1: the billing run invoices it",
+    )
+
+
+def contract_problem(exc: ContractError) -> Problem:
+    """A quote that cannot be a contract, as the exception-queue problem on the deal's field
+    (`lines[N].<field>` for line `L<N+1>`)."""
+    name = exc.field or "lines"
+    if exc.line_key.startswith("L") and exc.line_key[1:].isdigit():
+        name = f"lines[{int(exc.line_key[1:]) - 1}].{name}"
+    return Problem(ProblemCode.INVALID, name, str(exc))
 
 
 def _apply_exception(b: _Batch, order: OrderRecord, decision: Decision, deal: DealInput, actor: str) -> None:

@@ -156,6 +156,10 @@ def build(invoice: Invoice) -> etree._Element:
         _el(tax, "CategoryCode", line.tax.category)
         if shows_rate(line.tax.category):
             _el(tax, "RateApplicablePercent", decimal_text(line.tax.rate))
+        if line.period_start is not None and line.period_end is not None:  # BG-26: the period a line bills
+            period = _el(settlement, "BillingSpecifiedPeriod")
+            _date(period, "StartDateTime", line.period_start)  # BT-134
+            _date(period, "EndDateTime", line.period_end)  # BT-135
         for la in line.allowances:  # BG-27, the line's discount
             _allowance(settlement, la.amount, la.base_amount, la.percentage, la.reason, la.reason_code)
         _el(

@@ -260,6 +260,10 @@ def build(invoice: Invoice) -> etree._Element:
             _cbc(el, "Note", line.note)
         _cbc(el, qty_tag, decimal_text(line.quantity), unitCode=line.unit_code)
         _cbc(el, "LineExtensionAmount", amount(line.net_amount), currencyID=cur)
+        if line.period_start is not None and line.period_end is not None:  # BG-26: the period a line bills
+            period = _cac(el, "InvoicePeriod")
+            _cbc(period, "StartDate", line.period_start.isoformat())  # BT-134
+            _cbc(period, "EndDate", line.period_end.isoformat())  # BT-135
         for la in line.allowances:  # BG-27, the line's discount
             _allowance(el, la.amount, la.base_amount, la.percentage, la.reason, la.reason_code, cur)
         item = _cac(el, "Item")

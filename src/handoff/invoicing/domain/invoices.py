@@ -105,6 +105,10 @@ class InvoiceLine:
     allowances: tuple[LineAllowance, ...] = ()  # BG-27: the line's discount, already off net_amount
     product: str = ""  # the seller's product code of what the line bills (BT-155), "" when the deal gave none
     tax_category: str = ""  # the product tax category it was sold under (standard, reduced, ...; "" before kept)
+    contract_line: str = ""  # the contract line it bills (its key; the contract is `order_ref`), "" if none
+    period_start: date | None = None  # BG-26 invoice line period: first day (BT-134) ...
+    period_end: date | None = None  # ... and last day billed (BT-135, inclusive)
+    trigger: str = ""  # what made it due (contracts: date, milestone, time, usage, change_order)
 
     @property
     def allowance_total(self) -> Decimal:
@@ -184,9 +188,27 @@ class Invoice:
         return self.status is DocumentStatus.DRAFT
 
 
+# The last breakdown and totals computed, by the identity of the (immutable) tuples they were
+# computed from: building an invoice computes them, and its constructor checks them against its
+# lines again, as does every `replace` that keeps the lines; recomputing was a third of a draft's cost.
+_last_breakdown: tuple[object, object, tuple[VatBreakdown, ...]] | None = None
+_last_totals: tuple[object, object, object, Decimal, Totals] | None = None
+
+
 def compute_breakdown(
     lines: Sequence[InvoiceLine], allowances: Sequence[DocumentAllowance] = ()
 ) -> tuple[VatBreakdown, ...]:
+    global _last_breakdown
+    last = _last_breakdown
+    if last is not None and last[0] is lines and last[1] is allowances:
+        return last[2]
+    result = _breakdown(lines, allowances)
+    if type(lines) is tuple and type(allowances) is tuple:  # immutable: safe to know by identity
+        _last_breakdown = (lines, allowances, result)
+    return result
+
+
+def _breakdown(lines: Sequence[InvoiceLine], allowances: Sequence[DocumentAllowance]) -> tuple[VatBreakdown, ...]:
     groups: dict[tuple[VatCategory, Decimal], list[InvoiceLine]] = defaultdict(list)
     for line in lines:
         groups[(line.tax.category, line.tax.rate)].append(line)
@@ -216,6 +238,22 @@ def compute_totals(
     breakdown: Sequence[VatBreakdown],
     prepaid: Decimal = ZERO,
     allowances: Sequence[DocumentAllowance] = (),
+) -> Totals:
+    global _last_totals
+    last = _last_totals
+    if last is not None and last[0] is lines and last[1] is breakdown and last[2] is allowances and last[3] == prepaid:
+        return last[4]
+    result = _totals(lines, breakdown, prepaid, allowances)
+    if type(lines) is tuple and type(breakdown) is tuple and type(allowances) is tuple:
+        _last_totals = (lines, breakdown, allowances, prepaid, result)
+    return result
+
+
+def _totals(
+    lines: Sequence[InvoiceLine],
+    breakdown: Sequence[VatBreakdown],
+    prepaid: Decimal,
+    allowances: Sequence[DocumentAllowance],
 ) -> Totals:
     line_net = sum((ln.net_amount for ln in lines), ZERO)
     allowance_total = sum((a.amount for a in allowances), ZERO)
@@ -364,6 +402,7 @@ def _assemble(
 ) -> Invoice:
     if not lines:
         raise InvoiceError("an invoice needs at least one line (BG-25)")
+    lines, allowances = tuple(lines), tuple(allowances)  # the tuples the invoice keeps (and checks)
     breakdown = compute_breakdown(lines, allowances)
     totals = compute_totals(lines, breakdown, ZERO, allowances)
     tax_currency = seller.currency if seller.currency and seller.currency != currency else ""
@@ -377,11 +416,11 @@ def _assemble(
         payment_terms_days=terms_days,
         po_number=po_number,
         order_refs=order_refs,
-        lines=tuple(lines),
+        lines=lines,
         breakdown=breakdown,
         totals=totals,
         notes=notes,
-        allowances=tuple(allowances),
+        allowances=allowances,
         **_tax_currency_fields(tax_currency, exchange_rate, totals.tax),
         **more,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from handoff.accounting import service as accounting
@@ -16,10 +17,11 @@ from handoff.context import AppContext
 from handoff.deals.domain.orders import OrderState
 from handoff.deals.service import einvoice_holds, tax_holds
 from handoff.invoicing.domain.contacts import BillingContact
+from handoff.invoicing.domain.exchange_rates import LOOKBACK_DAYS
 from handoff.invoicing.domain.invoices import DocumentStatus, Invoice, InvoiceKind, invoice_number, issue
 from handoff.invoicing.domain.tax import TaxUndetermined
 from handoff.invoicing.repository.invoices import InvoiceRepository
-from handoff.invoicing.service import credits, einvoicing, mailing, taxation
+from handoff.invoicing.service import credits, einvoicing, exchange_rates, mailing, taxation
 from handoff.kernel.storage.unit_of_work import UnitOfWork
 
 
@@ -131,10 +133,12 @@ def _issue(
         if draft.kind is InvoiceKind.CREDIT_NOTE:
             raise InvoicingError(f"credit note {invoice_id}: {exc.message}") from exc
         raise TaxNotDetermined(invoice_id, draft.order_refs, exc) from exc
-    rate = ctx.config.exchange_rate(draft.tax_currency, draft.currency) if draft.tax_currency else None
+    rate = _exchange_rate(uow, ctx, draft, on) if draft.tax_currency else None
     if draft.tax_currency and rate is None:
         raise InvoicingError(
-            f"invoice {invoice_id} is in {draft.currency} from a {draft.tax_currency} seller: "
+            f"invoice {invoice_id} is in {draft.currency} from a {draft.tax_currency} seller: no ECB rate "
+            f"{draft.currency}->{draft.tax_currency} on or up to {LOOKBACK_DAYS} days before {on}; import the "
+            f"ECB reference rates (handoff fx import eurofxref-daily.xml) or "
             f"configure exchange_rates.{draft.tax_currency}.{draft.currency}"
         )
     issued = issue(draft, number, on, rate)
@@ -155,12 +159,15 @@ def _issue(
     invoiced = {o.deal_id: o.state.value for o in orders if o.state in (OrderState.SENT, OrderState.PAID)}
     repo.mark_orders_sent([o for o in orders if o.deal_id not in invoiced], now)
     repo.close_issue_tasks(order_ids, now, actor)
+    linked = {o.deal_id for o in orders}
     for deal_id in issued.order_refs:
+        # a contract's draft (billing run) may bill contracts that came from no deal: no order, no task
+        billed_contract = deal_id not in linked and any(ln.contract_line for ln in issued.lines)
         uow.audit(
             at=now,
             actor=actor,
             action="invoice.issued",
-            entity_type="order",
+            entity_type="contract" if billed_contract else "order",
             entity_id=deal_id,
             reason="finance reviewed and sent the invoice",
             before={"state": invoiced.get(deal_id, "drafted"), "invoice": None},
@@ -169,6 +176,13 @@ def _issue(
     mailing.queue(uow, issued, now)  # to the billing contact, with its documents attached at delivery
     accounting.issued(uow, ctx, issued, order_ids, now)  # one push per configured accounting system
     return issued
+
+
+def _exchange_rate(uow: UnitOfWork, ctx: AppContext, draft: Invoice, on: date) -> Decimal | None:
+    """Units of the seller's currency per unit of the invoice's for its VAT in accounting currency
+    (BT-111): the stored ECB rate in force on the issue date, else the configured `exchange_rates`."""
+    ecb = exchange_rates.rate_in(uow, draft.currency, draft.tax_currency, on)
+    return ecb.rate if ecb is not None else ctx.config.exchange_rate(draft.tax_currency, draft.currency)
 
 
 def _credit_note_issued(uow: UnitOfWork, issued: Invoice, now: datetime, actor: str) -> None:

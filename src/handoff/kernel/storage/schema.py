@@ -197,6 +197,14 @@ invoices = Table(
         postgresql_where=text("status = 'issued' AND payment_state IN ('unpaid', 'partial')"),
         sqlite_where=text("status = 'issued' AND payment_state IN ('unpaid', 'partial')"),
     ),
+    # a customer's open invoices: the customer master's open balance (migration 0024)
+    Index(
+        "ix_invoices_open_customer",
+        "customer_id",
+        "currency",
+        postgresql_where=text("status = 'issued' AND kind = 'invoice' AND payment_state IN ('unpaid', 'partial')"),
+        sqlite_where=text("status = 'issued' AND kind = 'invoice' AND payment_state IN ('unpaid', 'partial')"),
+    ),
     # issued credit notes by customer: where a customer's credit balance comes from
     Index(
         "ix_invoices_credit_notes",
@@ -235,7 +243,7 @@ approvals = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(32), nullable=False),  # credit_note
-    Column("subject", String(60), nullable=False),  # what it is about: the invoice number
+    Column("subject", String(200), nullable=False),  # the invoice number; a contract id (migration 0023)
     Column("payload", Json, nullable=False),  # what was asked: reason, quantities
     Column("status", String(16), nullable=False),  # pending | approved | rejected
     Column("requested_by", String(320), nullable=False),
@@ -586,4 +594,250 @@ login_throttles = Table(
     Column("locked_until", UTCDateTime),
     UniqueConstraint("scope", "key", name="uq_login_throttles_scope_key"),
     Index("ix_login_throttles_last_attempt", "last_attempt_at"),
+)
+
+# ---- exchange rates (migration 0019) ----
+
+# The ECB's euro reference rates by day (`invoicing.domain.exchange_rates`): 1 `base` = `rate`
+# `currency` on `rate_date`. One rate per currency and day; a different one only replaces it on request.
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("base", String(3), nullable=False),  # EUR
+    Column("currency", String(3), nullable=False),
+    Column("rate", Amount, nullable=False),
+    Column("rate_date", Date, nullable=False),
+    Column("source", String(64), nullable=False),  # ecb:<file name>
+    Column("imported_at", UTCDateTime, nullable=False),
+    UniqueConstraint("base", "currency", "rate_date", name="uq_exchange_rates_base_currency_date"),
+    Index("ix_exchange_rates_rate_date", "rate_date"),
+)
+
+# ---- catalog (migration 0020) ----
+
+# The product catalog (`contracts.domain.catalog`): `products` holds each SKU's current version,
+# `product_versions` every version ever in force (never rewritten), price lists and rate cards
+# one row per (key, currency, first day valid).
+products = Table(
+    "products",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sku", String(100), nullable=False, unique=True),
+    Column("name", String(300), nullable=False),
+    Column("unit_code", String(3), nullable=False),  # UN/ECE Rec 20 (BT-130)
+    Column("tax_category", String(40), nullable=False),
+    Column("gl_account", String(40), nullable=False),
+    Column("revenue_rule", String(16), nullable=False),  # point_in_time | ratable | milestone | usage
+    Column("active", Boolean, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("current_version", Integer, nullable=False),
+    Column("valid_from", Date, nullable=False),  # of the current version
+    Column("source", String(40), nullable=False),  # manual | import | hubspot | salesforce | pipedrive
+    Column("external_id", String(200), nullable=False),  # the CRM's id of the product ("" if none)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+product_versions = Table(
+    "product_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sku", String(100), ForeignKey("products.sku"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("content", Json, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(330), nullable=False),
+    Column("reason", Text, nullable=False),
+    UniqueConstraint("sku", "version", name="uq_product_versions_sku_version"),
+)
+
+price_list_entries = Table(
+    "price_list_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sku", String(100), ForeignKey("products.sku"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("unit_price", Amount, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(330), nullable=False),
+    UniqueConstraint("sku", "currency", "valid_from", name="uq_price_list_entries_sku_currency_from"),
+)
+
+rate_cards = Table(
+    "rate_cards",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("role", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("hourly_rate", Amount, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(330), nullable=False),
+    UniqueConstraint("role", "currency", "valid_from", name="uq_rate_cards_role_currency_from"),
+)
+
+# ---- customer master (migration 0021) ----
+
+# The customer master (customers.domain): each change to a customer's record adds a version, never
+# rewrites one; `valid_from` is the day it takes effect, `recorded_at` when it was written.
+# `customers` above stays the current record's flat form that intake writes and outside checks read.
+customer_versions = Table(
+    "customer_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("content", Json, nullable=False),  # customers.domain.to_content
+    Column("changed_by", String(330), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("customer_id", "version", name="uq_customer_versions_customer_version"),
+)
+
+# A customer's id in each source system (a CRM's company or account id): one per source and
+# customer, and an id of a source names one customer only.
+customer_external_ids = Table(
+    "customer_external_ids",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(40), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "external_id", name="uq_customer_external_ids_source_external"),
+    UniqueConstraint("customer_id", "source", name="uq_customer_external_ids_customer_source"),
+)
+
+# ---- contracts (migration 0022) ----
+
+# Contracts (`contracts.domain.model`): `contracts` holds each contract's header and current
+# version, `contract_versions` every version ever locked (never rewritten, with its content hash),
+# `schedule_items` what each line bills per period (planned | billed | superseded | intake: an order
+# migrated before contracts whose deal intake still drafts), `billed_items` the exactly-once key of
+# the billing run (a second row for one contract line and period cannot be written), and
+# `milestone_acceptances` when a milestone was accepted (once per contract and milestone).
+# No foreign key to `invoices`: intake deletes a discarded draft, which a billed item may name.
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", String(200), nullable=False, unique=True),  # the deal id for one from a deal
+    Column("customer_id", String(200), nullable=False),
+    Column("legal_entity", String(40), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("payment_terms", String(40), nullable=False),
+    Column("po_number", String(200), nullable=False),
+    Column("consolidate", Boolean, nullable=False),  # one invoice per customer, entity and currency per run
+    Column("status", String(16), nullable=False),  # active | ended | terminated
+    Column("origin", String(16), nullable=False),  # locked | order (an order migrated by 0022)
+    Column("current_version", Integer, nullable=False),
+    # auto-renewing lines are planned up to this day (exclusive); the billing run plans further ahead
+    Column("planned_through", Date),
+    # (migration 0023) pending | approved | rejected: terms awaiting the deal desk are not billed
+    Column("review_state", String(16), nullable=False, server_default="approved"),
+    Column("buyer", Json, nullable=False),  # the kernel.parties.Customer its invoices go to (to_jsonable)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_contracts_customer", "customer_id"),
+)
+
+contract_versions = Table(
+    "contract_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("effective", Date, nullable=False),
+    Column("change_order", String(200), nullable=False),
+    Column("content", Json, nullable=False),  # ContractVersion.to_json()
+    Column("content_hash", String(64), nullable=False),  # sha256 of its canonical JSON
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(330), nullable=False),
+    UniqueConstraint("contract_id", "version", name="uq_contract_versions_contract_version"),
+)
+
+schedule_items = Table(
+    "schedule_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("line_key", String(100), nullable=False),
+    Column("period_key", String(200), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("bill_date", Date),  # a milestone's: its acceptance day (NULL until accepted)
+    Column("amount", Amount, nullable=False),  # net (BT-131)
+    Column("gross", Amount, nullable=False),
+    Column("discount", Amount, nullable=False),  # the line allowance (BT-136)
+    Column("quantity", Amount, nullable=False),
+    Column("unit_price", Amount, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("product", String(100), nullable=False),
+    Column("unit_code", String(3), nullable=False),
+    Column("tax_category", String(40), nullable=False),
+    Column("supply", String(40), nullable=False),
+    Column("trigger", String(16), nullable=False),  # date | milestone | time | usage | change_order
+    Column("status", String(16), nullable=False),  # planned | billed | superseded | intake
+    Column("version", Integer, nullable=False),
+    Column("invoice_id", Integer),
+    UniqueConstraint("contract_id", "line_key", "period_key", name="uq_schedule_items_contract_line_period"),
+    # the billing run walks the planned items contract by contract
+    Index(
+        "ix_schedule_items_planned",
+        "contract_id",
+        "bill_date",
+        postgresql_where=text("status = 'planned'"),
+        sqlite_where=text("status = 'planned'"),
+    ),
+)
+
+billed_items = Table(
+    "billed_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("line_key", String(100), nullable=False),
+    Column("period_key", String(200), nullable=False),
+    Column("invoice_id", Integer, nullable=False),
+    Column("billed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("contract_id", "line_key", "period_key", name="uq_billed_items_contract_line_period"),
+    Index("ix_billed_items_invoice", "invoice_id"),
+)
+
+milestone_acceptances = Table(
+    "milestone_acceptances",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("milestone_key", String(100), nullable=False),
+    Column("accepted_on", Date, nullable=False),
+    Column("accepted_by", String(330), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("contract_id", "milestone_key", name="uq_milestone_acceptances_contract_milestone"),
+)
+
+# ---- change orders and terms review (migration 0023) ----
+
+# Each change order applied to a contract (`contracts.domain.change_orders.ChangeOrder.to_json`),
+# once per contract and key; `version` is the contract version it made. The review of a contract's
+# terms is `contracts.review_state` plus an `approvals` row of kind `contract_terms`.
+change_orders = Table(
+    "change_orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("effective", Date, nullable=False),
+    Column("content", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # applied
+    Column("version", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(330), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("contract_id", "key", name="uq_change_orders_contract_key"),
 )
