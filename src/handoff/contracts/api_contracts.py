@@ -104,6 +104,16 @@ class RuleOut(Out):
     milestones: list[MilestoneTermOut]
 
 
+class LineTaxOut(Out):
+    category: str = Field(description="VAT category, UNCL 5305 (EN 16931 BT-151)")
+    rate: str = Field(description="percent (BT-152)")
+    rule: str = Field(description="the rule applied (reverse_charge, domestic, ...)")
+    note: str = Field(description="exemption reason (BT-120)")
+    exemption_code: str = Field(description="VATEX code (BT-121)")
+    place_of_supply: str
+    evidence: dict[str, str] = Field(description="what the treatment was decided on")
+
+
 class LineOut(Out):
     key: str
     product: str
@@ -115,6 +125,9 @@ class LineOut(Out):
     unit_code: str = Field(description="UN/ECE Rec 20 (EN 16931 BT-130)")
     tax_category: str
     supply: str
+    tax: LineTaxOut | None = Field(
+        None, description="the VAT treatment agreed at the quote lock; null: decided by the billing run"
+    )
 
 
 class DocumentOut(Out):

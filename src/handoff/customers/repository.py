@@ -9,6 +9,7 @@ so that of two transactions linking the same id at once one wins and the other s
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select
@@ -17,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from handoff.customers.domain import CustomerRecord, CustomerVersion, from_content, from_intake, to_content
 from handoff.kernel.storage import schema
-from handoff.kernel.storage.bulk import upsert_many
+from handoff.kernel.storage.bulk import insert_many, upsert_many
 from handoff.kernel.storage.paging import Page, fetch_page, like
 from handoff.kernel.storage.repository import OnUnitOfWorkOrEngine
 
@@ -60,6 +61,33 @@ class CustomerRepository(OnUnitOfWorkOrEngine):
                 )
                 for r in conn.execute(q)
             ]
+
+    def latest_versions(self, customer_ids: Iterable[str]) -> dict[str, CustomerVersion]:
+        """The latest version of each of these customers that has one (one query; a customer
+        without versions is simply absent). Records carry no external ids: what a version stores."""
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return {}
+        last = (
+            select(_v.c.customer_id, func.max(_v.c.version).label("version"))
+            .where(_v.c.customer_id.in_(ids))
+            .group_by(_v.c.customer_id)
+            .subquery()
+        )
+        q = select(_v).join(last, and_(_v.c.customer_id == last.c.customer_id, _v.c.version == last.c.version))
+        with self._connect() as conn:
+            return {
+                r.customer_id: CustomerVersion(
+                    r.customer_id,
+                    r.version,
+                    r.valid_from,
+                    from_content(r.customer_id, r.content),
+                    r.changed_by,
+                    r.reason,
+                    r.recorded_at,
+                )
+                for r in conn.execute(q)
+            }
 
     def intake_record(self, customer_id: str) -> CustomerRecord | None:
         """The record the `customers` row stands for (a customer intake stored that the master has
@@ -122,6 +150,26 @@ class CustomerRepository(OnUnitOfWorkOrEngine):
             .returning(_v.c.id)
         )
         return done.first() is not None
+
+    def add_versions(self, versions: Sequence[CustomerVersion]) -> None:
+        """Insert the versions in bulk. A number written meanwhile by another transaction fails
+        the insert (an integrity error): the caller's transaction is rolled back and redone."""
+        insert_many(
+            self._tx,
+            _v,
+            [
+                {
+                    "customer_id": v.customer_id,
+                    "version": v.version,
+                    "valid_from": v.valid_from,
+                    "content": to_content(v.record),
+                    "changed_by": v.changed_by,
+                    "reason": v.reason,
+                    "recorded_at": v.recorded_at,
+                }
+                for v in versions
+            ],
+        )
 
     def link(self, customer_id: str, source: str, external_id: str, at: Any) -> str | None:
         """Link `external_id` of `source` to the customer, in place of the customer's earlier id of

@@ -11,7 +11,7 @@ version 1, so its history starts where the master's knowledge does. Every write 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -199,7 +199,7 @@ def sync_from_deal(uow: UnitOfWork, deal: DealInput, source: str, at: datetime) 
     transaction: a new version when it changes the record (valid from the day of `at`), and the
     customer's id linked for `source` when that is a CRM (its mapping takes the customer id from
     the CRM's company or account). The new version, or None when nothing changed. Not called by
-    bulk intake (yet): one customer, a few queries."""
+    bulk intake (see `sync_intake`): one customer, a few queries."""
     customer_id = deal.get("customer_id") or deal.deal_id
     repo = uow.repository(CustomerRepository)
     versions = repo.versions(customer_id, lock=uow.is_postgres)
@@ -217,6 +217,52 @@ def sync_from_deal(uow: UnitOfWork, deal: DealInput, source: str, at: datetime) 
         before = repo.external_ids(customer_id)
         if before.get(source) != customer_id:
             _link(uow, repo, customer_id, source, customer_id, at, actor, before)
+    return new
+
+
+def sync_intake(uow: UnitOfWork, deals: Iterable[DealInput], at: datetime) -> list[CustomerVersion]:
+    """Bulk intake's side of the master, in the batch's transaction: of the ready deals the batch
+    stored customers from (the last deal per customer), those whose customer has versions already
+    and whose data changes its latest record get a new version (valid from the day of `at`, or the
+    latest's day if dated ahead), written in bulk with a `customer.synced` audit entry each (actor
+    `deal:<id>`). A customer without versions keeps its `customers` row as its record (see
+    `intake_record`): nothing is written for it. One query for the whole batch, none without deals.
+    A deal whose data the master would refuse (`domain.check`) adds no version: intake has stored
+    it already, and one bad customer must not fail the batch; the customer's next change shows it."""
+    by_customer = {deal.get("customer_id") or deal.deal_id: deal for deal in deals}
+    if not by_customer:
+        return []
+    repo = uow.repository(CustomerRepository)
+    current = repo.latest_versions(by_customer)
+    new: list[CustomerVersion] = []
+    for customer_id, last in sorted(current.items()):
+        deal = by_customer[customer_id]
+        actor = f"deal:{deal.deal_id}"[:330]
+        day = max(at.date(), last.valid_from)
+        try:
+            version = next_version(
+                [last],
+                from_deal(deal, last.record),
+                valid_from=day,
+                changed_by=actor,
+                reason=f"deal {deal.deal_id}",
+                at=at,
+            )
+        except CustomerError:
+            continue
+        if version is not None:
+            new.append(version)
+            uow.audit(
+                at=at,
+                actor=actor,
+                action="customer.synced",
+                entity_type="customer",
+                entity_id=customer_id,
+                reason=version.reason,
+                before={"version": last.version, **to_content(last.record)},
+                after={"version": version.version, "valid_from": day.isoformat(), **to_content(version.record)},
+            )
+    repo.add_versions(new)
     return new
 
 
@@ -239,5 +285,6 @@ __all__ = [
     "open_balance",
     "sync_deal",
     "sync_from_deal",
+    "sync_intake",
     "update_customer",
 ]

@@ -8,6 +8,12 @@ Versions never change: a change order makes the next one. `to_json` / `from_json
 version exactly (Decimals as strings, dates ISO 8601) and `content_hash` is the SHA-256 of that
 JSON in canonical form (sorted keys, no whitespace), so a stored version can be proven unchanged.
 
+A line's `tax` is the VAT treatment decided when the quote was locked (`invoicing.domain.tax.
+TaxDecision`: EN 16931 category BT-151, rate BT-152, exemption reason BT-120/BT-121, with the rule
+applied and its evidence): the agreed one. It is None on versions locked before it was kept and on
+lines whose tax needs outside inputs (see `quote.lock_tax`); it is left out of the JSON when None, so
+the content hash of such a version is what it always was.
+
 `validate` refuses what cannot be billed, raising `ContractError` whose message names the contract,
 the line and the field ("contract C-1 line L2: unit_price is missing"). Money is Decimal; currency
 is an ISO 4217 code; units are UN/ECE Recommendation 20 codes (C62 "one"); discounts are read as
@@ -30,7 +36,7 @@ from typing import Any, TypeVar
 import pycountry
 
 from handoff.invoicing.domain.allowances import DiscountError, parse_discount
-from handoff.invoicing.domain.tax import PRODUCT_CATEGORIES, SUPPLY_KINDS
+from handoff.invoicing.domain.tax import PRODUCT_CATEGORIES, SUPPLY_KINDS, Jurisdiction, TaxDecision, VatCategory
 from handoff.kernel.money import ZERO
 
 HUNDRED = Decimal("100")
@@ -141,6 +147,7 @@ class ContractLine:
     unit_code: str = "C62"  # UN/ECE Rec 20
     tax_category: str = "standard"
     supply: str = "services"
+    tax: TaxDecision | None = None  # the VAT treatment decided at the quote lock, with its evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +260,21 @@ def _rule_json(rule: BillingRule) -> dict[str, Any]:
     }
 
 
-def _line_json(line: ContractLine) -> dict[str, Any]:
+def _tax_json(tax: TaxDecision) -> dict[str, Any]:
     return {
+        "category": tax.category.value,
+        "rate": str(tax.rate),
+        "rule": tax.rule,
+        "note": tax.note,
+        "exemption_code": tax.exemption_code,
+        "evidence": dict(tax.evidence),
+        "place_of_supply": tax.place_of_supply,
+        "jurisdictions": [{"level": j.level, "name": j.name, "rate": str(j.rate)} for j in tax.jurisdictions],
+    }
+
+
+def _line_json(line: ContractLine) -> dict[str, Any]:
+    doc = {
         "key": line.key,
         "product": line.product,
         "description": line.description,
@@ -266,6 +286,9 @@ def _line_json(line: ContractLine) -> dict[str, Any]:
         "tax_category": line.tax_category,
         "supply": line.supply,
     }
+    if line.tax is not None:  # absent, not null: versions without it keep their content hash
+        doc["tax"] = _tax_json(line.tax)
+    return doc
 
 
 # ---- JSON reading ----
@@ -397,6 +420,7 @@ class _Reader:
         self.line_key = ""
         doc = self.obj(raw, "lines")
         self.line_key = self.text(doc, "key")
+        tax = doc.get("tax")
         return ContractLine(
             key=self.line_key,
             product=self.text(doc, "product", ""),
@@ -408,6 +432,31 @@ class _Reader:
             unit_code=self.text(doc, "unit_code", "C62"),
             tax_category=self.text(doc, "tax_category", "standard"),
             supply=self.text(doc, "supply", "services"),
+            tax=None if tax is None else self.tax(self.obj(tax, "tax")),
+        )
+
+    def tax(self, doc: Mapping[str, Any]) -> TaxDecision:
+        evidence = self.obj(doc.get("evidence") or {}, "tax.evidence")
+        for name, value in evidence.items():
+            if not isinstance(value, str):
+                raise self.fail(f"tax.evidence.{name}", f"is not text: {value!r}")
+        jurisdictions = tuple(
+            Jurisdiction(
+                self.text(j, "level", name="tax.jurisdictions.level"),
+                self.text(j, "name", name="tax.jurisdictions.name"),
+                self.decimal(j, "rate", name="tax.jurisdictions.rate"),
+            )
+            for j in (self.obj(item, "tax.jurisdictions") for item in self.items(doc, "jurisdictions"))
+        )
+        return TaxDecision(
+            category=self.enum(VatCategory, self.get(doc, "category", name="tax.category"), "tax.category"),
+            rate=self.decimal(doc, "rate", name="tax.rate"),
+            rule=self.text(doc, "rule", name="tax.rule"),
+            note=self.text(doc, "note", "", name="tax.note"),
+            exemption_code=self.text(doc, "exemption_code", "", name="tax.exemption_code"),
+            evidence={str(k): v for k, v in evidence.items()},
+            place_of_supply=self.text(doc, "place_of_supply", "", name="tax.place_of_supply"),
+            jurisdictions=jurisdictions,
         )
 
     def rule(self, doc: Mapping[str, Any]) -> BillingRule:

@@ -10,6 +10,11 @@ billing start is the deal's `billing_start`, else the day it closed; the signed 
 is validated (`model.validate`), so a contract that could not be billed raises `ContractError`
 naming the deal and field instead of being stored.
 
+Given the selling entity and the VAT rates, each line also gets the VAT treatment agreed at the
+lock (`lock_tax`): decided as drafting decides it (`invoicing.domain.tax.determine` with the
+buyer of `deals.domain.orders.tax_buyer`), kept on the line with its evidence. The billing run
+still determines VAT on each invoice at its tax point; the locked treatment is the agreed one.
+
 `is_contract_deal` says which deals are locked as contracts instead of invoiced once on closing:
 a line billed other than once, or a billing start after the close date.
 """
@@ -33,15 +38,29 @@ from handoff.contracts.domain.model import (
     validate,
 )
 from handoff.deals.domain.billing_terms import LineTerms, TermsError, is_contract_deal, line_terms
-from handoff.deals.domain.orders import DealInput, LineInput, line_supply, line_tax_category
+from handoff.deals.domain.orders import DealInput, LineInput, line_supply, line_tax_category, tax_buyer
+from handoff.invoicing.domain.determination import is_distance_line
+from handoff.invoicing.domain.tax import RATED_CATEGORIES, TaxDecision, TaxError, VatRates, determine
 from handoff.kernel.money import D, MoneyError
+from handoff.kernel.parties import Customer, LegalEntity
 
-__all__ = ["contract_from_deal", "is_contract_deal"]
+__all__ = ["contract_from_deal", "is_contract_deal", "lock_tax"]
+
+US = "US"
 
 
-def contract_from_deal(deal: DealInput, closed_on: date, *, default_payment_terms: str = "") -> ContractVersion:
+def contract_from_deal(
+    deal: DealInput,
+    closed_on: date,
+    *,
+    default_payment_terms: str = "",
+    seller: LegalEntity | None = None,
+    rates: VatRates | None = None,
+) -> ContractVersion:
     """Version 1 of the contract the deal's won quote makes (see the module docstring); raises
-    ContractError naming the deal (the contract id), the line and the field of what cannot be read."""
+    ContractError naming the deal (the contract id), the line and the field of what cannot be read.
+    With `seller` (the deal's selling entity) and `rates`, each line carries its locked VAT
+    treatment (`lock_tax`); without them, none."""
     cid = deal.deal_id
     billing_start = _billing_start(deal, closed_on)
     terms = ContractTerms(
@@ -73,6 +92,8 @@ def contract_from_deal(deal: DealInput, closed_on: date, *, default_payment_term
         )
     url, digest = deal.get("signed_document_url"), deal.get("signed_document_sha256")
     documents = (SignedDocument(url, digest.lower()),) if url or digest else ()
+    if seller is not None and rates is not None:
+        lines = lock_tax(lines, seller, tax_buyer(deal), rates)
     version = ContractVersion(
         contract_id=cid,
         version=1,
@@ -83,6 +104,39 @@ def contract_from_deal(deal: DealInput, closed_on: date, *, default_payment_term
     )
     validate(version)
     return version
+
+
+def lock_tax(
+    lines: tuple[ContractLine, ...], seller: LegalEntity, buyer: Customer, rates: VatRates
+) -> tuple[ContractLine, ...]:
+    """The lines with the VAT treatment agreed at the lock (`ContractLine.tax`), decided by
+    `tax.determine` from the seller, the buyer and the line's supply and tax category, as drafting
+    decides it line by line. Left None where the line's tax is not the line's alone: a distance
+    sale (goods or digital services to an EU consumer abroad, taxed at origin or destination by the
+    seller's running total: `determination.settle_distance_sales`), a US seller's taxable sale to a
+    US customer (sales tax from an engine: `determination.apply_sales_tax`), or a line
+    `determine` cannot decide (readiness holds such a deal back; the billing run would refuse it).
+    The billing run decides those at billing, as it decides every line's tax in force then."""
+    memo: dict[tuple[str, str], TaxDecision | None] = {}
+    out: list[ContractLine] = []
+    for line in lines:
+        key = (line.supply, line.tax_category)
+        if key not in memo:
+            memo[key] = _agreed_tax(seller, buyer, line.supply, line.tax_category, rates)
+        out.append(replace(line, tax=memo[key]))
+    return tuple(out)
+
+
+def _agreed_tax(
+    seller: LegalEntity, buyer: Customer, supply: str, category: str, rates: VatRates
+) -> TaxDecision | None:
+    if seller.country == US and buyer.country == US and category in RATED_CATEGORIES:
+        return None  # US sales tax: a tax engine (or the rate table) answers at billing
+    try:
+        decision = determine(seller, buyer, supply, category, rates)
+    except TaxError:
+        return None
+    return None if is_distance_line(decision) else decision
 
 
 def _billing_start(deal: DealInput, closed_on: date) -> date:

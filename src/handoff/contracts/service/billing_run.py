@@ -23,6 +23,10 @@ the contract came from a deal (contract id = deal id), whose `issue_invoice` fin
 draft cannot be built (no configured entity or terms, VAT undetermined) is reported in `failures`
 and its items stay planned for the next run.
 
+The VAT is determined at billing, each invoice's tax point, so the treatment in force then applies
+(a rate or a buyer's VAT id changed since the lock). A contract line's `tax` is the treatment agreed
+at the quote lock (`quote.lock_tax`), kept as the record of what was agreed; the run does not bill by it.
+
 Before billing, a run plans auto-renewing lines (renewing with no notice given: `lock` plans them
 `HORIZON_MONTHS` ahead) on when their plan ends less than `PLAN_AHEAD_MONTHS` after the day.
 """

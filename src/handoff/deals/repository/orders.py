@@ -142,6 +142,7 @@ class OrderBook:
         if ids:  # a batch of new deals has nothing more to load (and IN () can cost a table scan)
             self._load_related(ids)
         self._customers: dict[str, dict[str, Any]] = {}
+        self._customer_deals: dict[str, DealInput] = {}  # the deal each saved customer comes from
         self._order_updates: dict[int, dict[str, Any]] = {}
         self._inbox_updates: list[dict[str, Any]] = []
         # New rows wait here (with ids allocated up front) and are written in bulk by flush.
@@ -231,6 +232,7 @@ class OrderBook:
     def save_customer(self, deal: DealInput, now: datetime) -> None:
         """The deal's customer as billed (the last version in the batch wins). Only for a deal that
         passed readiness: a blocked deal's data must not overwrite what a good one stored."""
+        self._customer_deals[deal.get("customer_id")] = deal
         self._customers[deal.get("customer_id")] = {
             "customer_id": deal.get("customer_id"),
             "legal_name": deal.get("customer_legal_name"),
@@ -240,6 +242,10 @@ class OrderBook:
             "billing_email": deal.get("billing_email"),
             "updated_at": now,
         }
+
+    def customer_deals(self) -> list[DealInput]:
+        """The deal each customer saved in the batch comes from (the last one per customer)."""
+        return list(self._customer_deals.values())
 
     # -- the exception queue
 
@@ -393,6 +399,7 @@ class OrderBook:
             "_tasks": dict(self._tasks),
             "_drafts": dict(self._drafts),
             "_customers": {k: dict(v) for k, v in self._customers.items()},
+            "_customer_deals": dict(self._customer_deals),
             "_order_updates": {k: dict(v) for k, v in self._order_updates.items()},
             "_pending": {t: {i: dict(r) for i, r in rows.items()} for t, rows in self._pending.items()},
             "_links": [dict(link) for link in self._links],

@@ -14,6 +14,10 @@ a contract blocks the deal on the field named. A later version of a locked deal 
 the contract stands, and finance reviews the change (the `review_amendment` task, as for an
 invoiced deal). A plain deal pays one look at its lines for this; which orders are locked is asked
 once per batch, and only of orders in state `ready`.
+
+Customer master: at the batch's end, a ready deal that changes a customer the master has versions
+of adds a version there (`customers.service.sync_intake`: one query per batch, in its transaction);
+a customer without versions keeps its `customers` row as its record.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from handoff.context import AppContext, DraftsAhead
 from handoff.contracts.domain.model import ContractError
 from handoff.contracts.domain.quote import contract_from_deal, is_contract_deal
 from handoff.contracts.service import quote_lock
+from handoff.customers import service as customers
 from handoff.deals.domain.drafting import RenderedDraft, render_draft
 from handoff.deals.domain.flow import Decision, OrderSnapshot, decide
 from handoff.deals.domain.orders import DealEvent, DealInput, OrderState, billing_customer
@@ -221,6 +226,8 @@ def _run_batch(
                 outcome.stale += 1
             else:
                 outcome.applied += 1
+        # a ready deal that changes a versioned customer: a new master version (one query per batch)
+        customers.sync_intake(uow, book.customer_deals(), b.now)
         book.flush()
         uow.commit()
     report.applied += outcome.applied
@@ -351,7 +358,9 @@ def _lock_quote(b: _Batch, deal: DealInput, event: DealEvent, decision: Decision
     an amendment."""
     try:
         closed_on = _closed_on(deal, event)
-        version = contract_from_deal(deal, closed_on)
+        cfg = b.ctx.config  # the agreed VAT treatment is locked with the lines, with its evidence
+        seller = cfg.entities.get(deal.get("legal_entity"))
+        version = contract_from_deal(deal, closed_on, seller=seller, rates=cfg.vat_rates)
         locked = quote_lock.lock_in(
             b.uow,
             b.ctx,
