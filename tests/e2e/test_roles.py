@@ -122,12 +122,14 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/account/password"): ALL,
     ("GET", "/customers"): READ,
     ("GET", "/customers/{customer_id}"): READ,
+    ("POST", "/customers/{customer_id}"): WRITE,
     ("GET", "/contracts"): ALL,
     ("GET", "/contracts/{contract_id}"): ALL,
     ("POST", "/contracts/{contract_id}/milestones/{key}/accept"): WRITE,
     ("GET", "/catalog"): ALL,
     ("GET", "/catalog/{sku}"): ALL,
     ("POST", "/catalog/{sku}/prices"): WRITE,
+    ("POST", "/catalog/{sku}"): WRITE,
 }
 
 
@@ -218,6 +220,15 @@ def _form(site: Site, path: str, who: str) -> dict[str, str]:
         "/invoices/{invoice_id}/billing-contact": {"billing_email": "ap@x.example", "reason": "matrix"},
         "/contracts/{contract_id}/milestones/{key}/accept": {"accepted_on": "2026-11-01", "reason": "matrix"},
         "/catalog/{sku}/prices": {"currency": "EUR", "unit_price": "100.00"},
+        "/customers/{customer_id}": {"legal_name": "Kestrel Labs GmbH", "reason": "matrix"},
+        "/catalog/{sku}": {
+            "name": "Standard support",
+            "unit_code": "MON",
+            "tax_category": "standard",
+            "revenue_rule": "point_in_time",
+            "active": "1",
+            "reason": "matrix",
+        },
         "/login": {"email": EMAILS[F], "password": PASSWORDS[F]},
     }
     return forms.get(path, {})

@@ -3,7 +3,8 @@ contract with its terms, lines, a schedule timeline (each line's periods as a ro
 billed ones link to their invoice; due, planned and superseded ones marked), its versions with their
 change orders and content hashes, and the milestone acceptance form (finance and admins); the
 product catalog with the list price in force per currency, one product with its versions and
-prices, and the form that sets a price (finance and admins). Plain HTML and CSS, no script."""
+prices, the form that sets a price and the one that changes the product (finance and admins).
+Plain HTML and CSS, no script."""
 
 from __future__ import annotations
 
@@ -212,4 +213,32 @@ async def price_page(request: Request, sku: Sku, user: User = ui_user(*WRITERS))
     shown = day or context(request).clock().date()
     said = f"{sku} costs {price} {currency} from {shown}." if changed else "That price was set already."
     flash_message(request, "ok", said)
+    return see_other(back)
+
+
+@router.post("/catalog/{sku}")
+async def change_product_page(request: Request, sku: Sku, user: User = ui_user(*WRITERS)) -> Response:
+    """Finance changes a product (the same use case as the API): a new version from today on."""
+    form = await request.form()
+    back = "/catalog/" + quote(sku, safe="")
+    reason = str(form.get("reason", "")).strip()[:REASON_LENGTH]
+    if not reason:
+        flash_message(request, "error", f"Product {sku} not changed: say why (reason).")
+        return see_other(back)
+    ctx = context(request)
+    if catalog.show_product(ctx, sku) is None:
+        return error_page(request, 404, f"There is no product {sku} in the catalog.")
+    changes: dict[str, Any] = {
+        name: str(form.get(name, "")).strip()[:REASON_LENGTH]
+        for name in ("name", "unit_code", "tax_category", "gl_account", "revenue_rule")
+    }
+    changes["active"] = form.get("active") is not None
+    try:
+        done = catalog.change_product(ctx, sku, changes, user.actor, reason)
+    except catalog.CatalogError as exc:
+        flash_message(request, "error", f"Product {sku} not changed: {exc}")
+        return see_other(back)
+    flash_message(
+        request, "ok", f"Product {sku} changed: version {done.version}." if done.changed else "Nothing changed."
+    )
     return see_other(back)
