@@ -31,6 +31,7 @@ from handoff.contracts.service.terms_review import review_on_lock
 from handoff.kernel.encoding import load_json, to_jsonable
 from handoff.kernel.money import ZERO
 from handoff.kernel.parties import Address, Customer
+from handoff.kernel.storage.unit_of_work import UnitOfWork
 
 HORIZON_MONTHS = 24  # auto-renewing lines are planned this far ahead of the later of billing start and today
 LOCKED = "locked"  # contracts.origin of a contract locked here (a migrated order's: "order")
@@ -132,10 +133,38 @@ def lock(
     cid = version.contract_id
     if not actor.strip():
         raise ContractError.at(cid, "actor", "is missing")
+    check_lockable(ctx, version, buyer)
+    now = ctx.clock()
+    try:
+        with ctx.unit_of_work() as uow:
+            existing = uow.repository(ContractRepository).header(cid, lock=True)
+            if existing is not None:
+                raise ContractError.at(cid, "contract_id", f"is locked already (version {existing.current_version})")
+            locked = store_locked(
+                uow,
+                ctx,
+                version,
+                buyer,
+                actor=actor,
+                reason=reason,
+                now=now,
+                close_date=close_date,
+                manual_tax=manual_tax,
+            )
+            uow.commit()
+    except AlreadyWritten:  # locked at the same moment by another request
+        raise ContractError.at(cid, "contract_id", "is locked already") from None
+    return locked
+
+
+def check_lockable(ctx: AppContext, version: ContractVersion, buyer: Customer) -> None:
+    """ContractError naming the contract and field, before anything is written, unless `version` is
+    a billable version 1 whose buyer is the contract's customer and whose selling entity and payment
+    terms are configured (what `lock` and intake's `quote_lock.lock_in` both require)."""
+    cid, terms = version.contract_id, version.terms
     validate(version)
     if version.version != 1 or version.change_order:
         raise ContractError.at(cid, "version", f"is {version.version}: a contract is locked at version 1")
-    terms = version.terms
     if buyer.customer_id != terms.customer_id:
         raise ContractError.at(
             cid, "buyer.customer_id", f"is {buyer.customer_id!r}, not the contract's customer {terms.customer_id!r}"
@@ -144,55 +173,63 @@ def lock(
         raise ContractError.at(cid, "legal_entity", f"{terms.legal_entity!r} is not a configured selling entity")
     if terms.payment_terms not in ctx.config.model.payment_terms:
         raise ContractError.at(cid, "payment_terms", f"{terms.payment_terms!r} are not configured payment terms")
-    now = ctx.clock()
+
+
+def store_locked(
+    uow: UnitOfWork,
+    ctx: AppContext,
+    version: ContractVersion,
+    buyer: Customer,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+    close_date: date | None = None,
+    manual_tax: bool = False,
+) -> Locked:
+    """Write a checked version 1 (`check_lockable`) in `uow`, not committed: the contract, its
+    version with its content hash, its schedule planned through `horizon`, its terms review, and the
+    `contract.locked` audit entry."""
+    cid, terms = version.contract_id, version.terms
     through = horizon(version, now.date())
     items = plan(version, through)
-    content, digest = version.to_json(), version.content_hash
+    digest = version.content_hash
     value = sum((i.amount for i in items), ZERO)
-    try:
-        with ctx.unit_of_work() as uow:
-            repo = uow.repository(ContractRepository)
-            existing = repo.header(cid, lock=True)
-            if existing is not None:
-                raise ContractError.at(cid, "contract_id", f"is locked already (version {existing.current_version})")
-            repo.add_contract(
-                _contract_row(version, buyer, now),
-                {
-                    "contract_id": cid,
-                    "version": 1,
-                    "effective": version.effective,
-                    "change_order": "",
-                    "content": content,
-                    "content_hash": digest,
-                    "created_at": now,
-                    "created_by": actor,
-                },
-                [_item_row(version, item) for item in items],
-            )
-            # terms beyond the configured policy: pending, unbilled, until another person approves
-            review_on_lock(uow, ctx, version, actor=actor, now=now, close_date=close_date, manual_tax=manual_tax)
-            uow.audit(
-                at=now,
-                actor=actor,
-                action="contract.locked",
-                entity_type="contract",
-                entity_id=cid,
-                reason=reason,
-                after={
-                    "version": 1,
-                    "content_hash": digest,
-                    "customer_id": terms.customer_id,
-                    "legal_entity": terms.legal_entity,
-                    "currency": terms.currency,
-                    "lines": [line.key for line in version.lines],
-                    "items": len(items),
-                    "value": value,
-                    "planned_through": through,
-                },
-            )
-            uow.commit()
-    except AlreadyWritten:  # locked at the same moment by another request
-        raise ContractError.at(cid, "contract_id", "is locked already") from None
+    uow.repository(ContractRepository).add_contract(
+        _contract_row(version, buyer, now),
+        {
+            "contract_id": cid,
+            "version": 1,
+            "effective": version.effective,
+            "change_order": "",
+            "content": version.to_json(),
+            "content_hash": digest,
+            "created_at": now,
+            "created_by": actor,
+        },
+        [_item_row(version, item) for item in items],
+    )
+    # terms beyond the configured policy: pending, unbilled, until another person approves
+    review_on_lock(uow, ctx, version, actor=actor, now=now, close_date=close_date, manual_tax=manual_tax)
+    uow.audit(
+        at=now,
+        actor=actor,
+        action="contract.locked",
+        entity_type="contract",
+        entity_id=cid,
+        reason=reason,
+        after={
+            "version": 1,
+            "content_hash": digest,
+            "customer_id": terms.customer_id,
+            "legal_entity": terms.legal_entity,
+            "currency": terms.currency,
+            "lines": [line.key for line in version.lines],
+            "items": len(items),
+            "value": value,
+            "planned_through": through,
+        },
+    )
     return Locked(cid, 1, digest, len(items), value, through)
 
 
