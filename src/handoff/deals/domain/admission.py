@@ -90,13 +90,14 @@ def refusal(event: DealEvent) -> Refusal | None:
         for name, text, is_name in _texts(event.deal):
             if (why := unstorable(text)) is not None:
                 return Refusal(printable(name), f"field name {why}" if is_name else why)
+    fields = event.deal.fields  # every generic field is present (`DealInput.from_mapping`)
     for name, limit in LIMITS.items():
         if name == "source":
             value = event.source
         elif name == "event_id":
             value = event.event_id
         else:
-            value = event.deal.get(name)
+            value = fields.get(name, "")
         if len(value) > limit:
             return Refusal(name, f"has {len(value)} characters; at most {limit} are stored")
     return None

@@ -240,7 +240,7 @@ class DealInput:
 
     @property
     def is_business(self) -> bool:
-        return self.get("customer_type").lower() != "consumer"
+        return self.fields.get("customer_type", "").lower() != "consumer"
 
     @property
     def requires_po(self) -> bool | None:

@@ -162,7 +162,7 @@ def _country(value: str, _d: DealInput, _r: Rule, _c: ReadinessContext) -> str |
 def _deal_country(deal: DealInput) -> str:
     """The deal's ISO country code (its value upper-cased when it names no country: readiness
     reports that on `country`)."""
-    value = deal.get("country")
+    value = deal.fields.get("country", "")
     return country_code(value) or value.upper()
 
 
@@ -490,11 +490,13 @@ def check(deal: DealInput, ruleset: RuleSet) -> list[Problem]:
     be taxed."""
     problems: list[Problem] = []
     ctx = ruleset.context
+    given = deal.fields.get  # a generic field's value in one lookup; a custom one through `get`
     for planned in ruleset.plan:
         if planned.when is not None and not planned.when(deal):
             continue
         name = planned.rule.field
-        problem = _judge(deal.get(name), name, deal, planned, ctx, "")
+        value = given(name)
+        problem = _judge(deal.get(name) if value is None else value, name, deal, planned, ctx, "")
         if problem is not None:
             problems.append(problem)
     line_problems = _line_problems(deal, ruleset) if deal.lines else []

@@ -96,18 +96,19 @@ class OrderRecord:
 
 
 def _order_columns(deal: DealInput, data: dict[str, object]) -> dict[str, Any]:
+    get = deal.fields.get  # generic fields only: the mapping's own lookup, once per order saved
     try:
-        amount = D(deal.get("amount")) if deal.get("amount") else None
+        amount = D(get("amount", "")) if get("amount") else None
     except MoneyError:
         amount = None
     return {
         "data": data,
-        "customer_id": deal.get("customer_id"),
-        "customer_name": deal.get("customer_legal_name"),
-        "legal_entity": deal.get("legal_entity"),
-        "owner_email": deal.get("owner_email").lower(),  # matched case-insensitively via an index
+        "customer_id": get("customer_id", ""),
+        "customer_name": get("customer_legal_name", ""),
+        "legal_entity": get("legal_entity", ""),
+        "owner_email": get("owner_email", "").lower(),  # matched case-insensitively via an index
         "amount": amount,
-        "currency": deal.get("currency").upper()[:3],
+        "currency": get("currency", "").upper()[:3],
     }
 
 
@@ -232,14 +233,16 @@ class OrderBook:
     def save_customer(self, deal: DealInput, now: datetime) -> None:
         """The deal's customer as billed (the last version in the batch wins). Only for a deal that
         passed readiness: a blocked deal's data must not overwrite what a good one stored."""
-        self._customer_deals[deal.get("customer_id")] = deal
-        self._customers[deal.get("customer_id")] = {
-            "customer_id": deal.get("customer_id"),
-            "legal_name": deal.get("customer_legal_name"),
-            "country": country_code(deal.get("country")) or "",  # resolved, never cut to two letters
-            "vat_id": deal.get("vat_id"),
+        get = deal.fields.get
+        customer_id = get("customer_id", "")
+        self._customer_deals[customer_id] = deal
+        self._customers[customer_id] = {
+            "customer_id": customer_id,
+            "legal_name": get("customer_legal_name", ""),
+            "country": country_code(get("country", "")) or "",  # resolved, never cut to two letters
+            "vat_id": get("vat_id", ""),
             "is_business": deal.is_business,
-            "billing_email": deal.get("billing_email"),
+            "billing_email": get("billing_email", ""),
             "updated_at": now,
         }
 
