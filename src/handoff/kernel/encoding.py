@@ -30,17 +30,32 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
 
+def _omitting_empty(value: Any) -> Any:
+    """A dataclass instance whose class lists fields in `__json_omit_empty__` as a dict of its
+    fields without those that are empty; any other value as it is. A field added to a stored type
+    this way leaves the documents that do not use it byte for byte as they were (an invoice's
+    `annex`: a digest of an invoice queued before it existed still matches). Top level only."""
+    omit = getattr(type(value), "__json_omit_empty__", None)
+    if not omit:
+        return value
+    fields = {name: getattr(value, name) for name in _field_names(type(value))}
+    for name in omit:
+        if not fields[name]:
+            del fields[name]
+    return fields
+
+
 def to_jsonable(value: Any) -> Any:
     """Plain JSON types for any domain value (dataclasses, Decimals as exact strings, enums, dates)."""
     if value is None or isinstance(value, str | int | bool):
         return value
-    return orjson.loads(orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS))
+    return orjson.loads(orjson.dumps(_omitting_empty(value), default=_default, option=orjson.OPT_NON_STR_KEYS))
 
 
 def to_json_bytes(value: Any, sort_keys: bool = False) -> bytes:
     """`value` as the JSON text of `to_json_fragment`."""
     option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_SORT_KEYS if sort_keys else 0)
-    return orjson.dumps(value, default=_default, option=option)
+    return orjson.dumps(_omitting_empty(value), default=_default, option=option)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -65,6 +80,9 @@ def to_json_bytes_sharing(value: Any, shared: tuple[str, ...]) -> bytes:
     fields = {name: getattr(value, name) for name in _field_names(type(value))}
     for name in shared:
         fields[name] = _shared_fragment(fields[name])
+    for name in getattr(type(value), "__json_omit_empty__", ()):
+        if not fields[name]:
+            del fields[name]
     return to_json_bytes(fields)
 
 

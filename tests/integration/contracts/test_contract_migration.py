@@ -122,7 +122,8 @@ def test_0022_turns_orders_into_contracts_and_back(empty_engine: Engine) -> None
         q = sa.select(c.c.contract_id, c.c.origin, c.c.status, c.c.current_version, c.c.buyer)
         contracts = {r.contract_id: r for r in conn.execute(q)}
         versions = {r.contract_id: r for r in conn.execute(sa.select(v))}
-        items = {(r.contract_id, r.line_key): r for r in conn.execute(sa.select(s))}
+        made = [col for col in s.c if col.key not in ("note", "detail")]  # (0026 added these)
+        items = {(r.contract_id, r.line_key): r for r in conn.execute(sa.select(*made))}
         billed = {(r.contract_id, r.line_key): r.invoice_id for r in conn.execute(sa.select(b))}
 
     assert set(contracts) == {"D-sent", "D-drafted", "D-blocked"}

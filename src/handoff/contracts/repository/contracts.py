@@ -10,6 +10,8 @@ past everything else fails on it and writes nothing.
 Like intake (`deals/repository/orders.py`), it writes the drafts' rows into invoicing's tables
 (`invoices`, `invoice_orders`) and reopens the linked orders' `issue_invoice` finance tasks in the
 same bulk batch; it reads `orders` (read-only) to link a contract made from a deal to its order.
+A delivery item's `detail` (the entries it bills, for the invoice annex) is read by the run only for
+the due items that have one, in a second query: the common item carries none.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ PLANNED = "planned"
 BILLED = "billed"
 APPROVED = "approved"  # contracts.review_state of terms that may be billed
 INVOICE_TASK = "issue_invoice"
+# triggers of the items that may carry a `detail` (delivery items: `service.delivery`)
+DETAILED_TRIGGERS = frozenset({"time", "expense", "retainer"})
 _PLANNED_SQL: ColumnClause[str] = literal_column(
     "'planned'", String()
 )  # a literal, so SQLite uses the partial index of planned items
@@ -102,6 +106,19 @@ class ItemRow:
     invoice_id: int | None
     invoice_number: str | None = None
     invoice_status: str | None = None
+    note: str = ""  # the invoice line's note (BT-127): a delivery item's source
+    detail: list[dict[str, Any]] | None = None  # a delivery item's entries (invoice annex rows, as JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class BilledInvoice:
+    """An invoice that billed schedule items: its id, number (None until issued), status and kind."""
+
+    invoice_id: int
+    number: str | None
+    status: str
+    kind: str
+    issue_date: date | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +138,9 @@ _c, _v, _s, _b, _m = (
     schema.milestone_acceptances,
 )
 _ITEM_COLUMNS = [c for c in _s.c if c.key != "id"]
+# the billing run reads an item's `detail` (a delivery item's entries, possibly thousands) only
+# for the items that have one, in a second query
+_DUE_COLUMNS = [c for c in _s.c if c.key != "detail"]
 
 
 def _header(r: Any, stamped: bool = True) -> ContractHeader:
@@ -143,7 +163,9 @@ def _header(r: Any, stamped: bool = True) -> ContractHeader:
     )
 
 
-def _item(r: Any, number: str | None = None, status: str | None = None) -> ItemRow:
+def _item(
+    r: Any, number: str | None = None, status: str | None = None, detail: list[dict[str, Any]] | None = None
+) -> ItemRow:
     return ItemRow(
         r.id,
         r.contract_id,
@@ -168,6 +190,8 @@ def _item(r: Any, number: str | None = None, status: str | None = None) -> ItemR
         r.invoice_id,
         number,
         status,
+        r.note,
+        detail,
     )
 
 
@@ -227,7 +251,7 @@ class ContractRepository(OnUnitOfWorkOrEngine):
             .order_by(_s.c.line_key, _s.c.period_start, _s.c.period_key)
         )
         with self._connect() as conn:
-            return [_item(r, r.invoice_number, r.invoice_status) for r in conn.execute(q)]
+            return [_item(r, r.invoice_number, r.invoice_status, r.detail) for r in conn.execute(q)]
 
     def item(self, contract_id: str, line_key: str | None, period_key: str) -> ItemRow | None:
         q = select(_s).where(_s.c.contract_id == contract_id, _s.c.period_key == period_key)
@@ -235,7 +259,31 @@ class ContractRepository(OnUnitOfWorkOrEngine):
             q = q.where(_s.c.line_key == line_key)
         with self._connect() as conn:
             row = conn.execute(q.limit(1)).first()
-        return None if row is None else _item(row)
+        return None if row is None else _item(row, detail=row.detail)
+
+    def scheduled(self, contract_id: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Those of the (line key, period key) pairs the contract's schedule has already, with their
+        status (planned, billed, ...)."""
+        wanted = set(keys)
+        periods = sorted({period for _, period in wanted})
+        found: dict[tuple[str, str], str] = {}
+        conn = self._tx
+        for start in range(0, len(periods), 500):
+            q = select(_s.c.line_key, _s.c.period_key, _s.c.status).where(
+                _s.c.contract_id == contract_id, _s.c.period_key.in_(periods[start : start + 500])
+            )
+            for r in conn.execute(q):
+                if (r.line_key, r.period_key) in wanted:
+                    found[(r.line_key, r.period_key)] = r.status
+        return found
+
+    def add_items(self, items: Sequence[dict[str, Any]]) -> None:
+        """Add schedule items (the caller checked they are new; the unique (contract, line, period)
+        refuses one written meanwhile all the same: AlreadyWritten, the transaction must roll back)."""
+        try:
+            insert_many(self._tx, _s, list(items))
+        except IntegrityError as exc:
+            raise AlreadyWritten(str(exc.orig)) from None
 
     def acceptance(self, contract_id: str, milestone_key: str) -> Acceptance | None:
         q = select(_m).where(_m.c.contract_id == contract_id, _m.c.milestone_key == milestone_key)
@@ -324,12 +372,29 @@ class ContractRepository(OnUnitOfWorkOrEngine):
     def due_items(self, contract_ids: Sequence[str], on: date) -> list[ItemRow]:
         """The contracts' planned items due on `on` (bill date on or before it), in contract, line
         and period order."""
+        due = (_s.c.contract_id.in_(list(contract_ids)), _s.c.status == _PLANNED_SQL, _s.c.bill_date <= on)
+        rows = self._tx.execute(select(*_DUE_COLUMNS).where(*due).order_by(_s.c.contract_id, _s.c.id)).all()
+        details: dict[int, list[dict[str, Any]]] = {}
+        if any(r.trigger in DETAILED_TRIGGERS for r in rows):  # only delivery items have a detail
+            q = select(_s.c.id, _s.c.detail).where(*due, _s.c.detail.is_not(None))
+            details = {r.id: r.detail for r in self._tx.execute(q)}
+        return [_item(r, detail=details.get(r.id)) for r in rows]
+
+    def billed_with_prefix(self, contract_id: str, line_key: str, prefix: str) -> list[BilledInvoice]:
+        """The invoices that billed the contract line's periods whose key starts with `prefix` (a
+        delivery month's items: "time:2027-01:"), newest first (read-only from `invoices`)."""
+        inv = schema.invoices
         q = (
-            select(_s)
-            .where(_s.c.contract_id.in_(list(contract_ids)), _s.c.status == _PLANNED_SQL, _s.c.bill_date <= on)
-            .order_by(_s.c.contract_id, _s.c.id)
+            select(_b.c.invoice_id, inv.c.number, inv.c.status, inv.c.kind, inv.c.issue_date)
+            .join(inv, inv.c.id == _b.c.invoice_id)
+            .where(
+                _b.c.contract_id == contract_id,
+                _b.c.line_key == line_key,
+                _b.c.period_key.startswith(prefix, autoescape=True),
+            )
+            .order_by(_b.c.invoice_id.desc())
         )
-        return [_item(r) for r in self._tx.execute(q)]
+        return [BilledInvoice(r.invoice_id, r.number, r.status, r.kind, r.issue_date) for r in self._tx.execute(q)]
 
     def orders_of(self, deal_ids: Iterable[str]) -> dict[str, int]:
         """Order id by deal id, for the contracts that came from a deal (read-only)."""

@@ -10,10 +10,11 @@ those deals.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, String, func, literal_column, select
+from sqlalchemy import Engine, String, and_, func, literal_column, or_, select
 
 from handoff.contracts.repository.contracts import Acceptance
 from handoff.kernel.storage import schema
@@ -111,3 +112,79 @@ def prices_in_force(engine: Engine, skus: Sequence[str], on: date) -> dict[str, 
         for r in conn.execute(q):  # by day: the last one seen is the one in force
             found.setdefault(r.sku, {})[r.currency] = r.unit_price
     return found
+
+
+class OutlookItem(NamedTuple):
+    """A schedule item for the cash forecast: what it bills and when, its contract's customer, currency
+    and terms, when the contract was created, and when the invoice that billed it was issued."""
+
+    contract_id: str
+    customer_id: str
+    currency: str
+    payment_terms: str
+    contract_created: datetime
+    contract_status: str
+    line_key: str
+    period_key: str
+    period_start: date
+    bill_date: date | None  # a milestone's: its acceptance day (None until accepted)
+    amount: Decimal  # net
+    trigger: str
+    status: str  # planned | billed
+    invoice_issue_date: date | None
+
+
+def schedule_outlook(engine: Engine, include_billed: bool = False) -> list[OutlookItem]:
+    """Every planned schedule item, every billed one whose invoice is still a draft and every billed
+    milestone (with `include_billed`: every billed item) with its contract's terms, in one query: the
+    cash forecast reads what is not invoiced yet and how long milestones took to be accepted, its
+    backtest also what was invoiced (with the invoice's issue date)."""
+    inv = schema.invoices
+    q = (
+        select(
+            _s.c.contract_id,
+            _c.c.customer_id,
+            _c.c.currency,
+            _c.c.payment_terms,
+            _c.c.created_at,
+            _c.c.status.label("contract_status"),
+            _s.c.line_key,
+            _s.c.period_key,
+            _s.c.period_start,
+            _s.c.bill_date,
+            _s.c.amount,
+            _s.c.trigger,
+            _s.c.status,
+            inv.c.issue_date,
+        )
+        .join(_c, _c.c.contract_id == _s.c.contract_id)
+        .outerjoin(inv, inv.c.id == _s.c.invoice_id)
+        .where(
+            _s.c.status.in_(["planned", "billed"])
+            if include_billed
+            else or_(
+                _s.c.status == "planned",
+                and_(_s.c.status == "billed", or_(inv.c.status == "draft", _s.c.trigger == "milestone")),
+            )
+        )
+        .order_by(_s.c.contract_id, _s.c.line_key, _s.c.period_start, _s.c.period_key)
+    )
+    with engine.connect() as conn:
+        return [OutlookItem._make(r) for r in conn.execute(q)]
+
+
+def current_versions(
+    engine: Engine, after: str = "", limit: int = 500
+) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """Up to `limit` contracts after `after` (by id, in order): (contract id, status, buyer, the
+    current version's content)."""
+    v = schema.contract_versions
+    q = (
+        select(_c.c.contract_id, _c.c.status, _c.c.buyer, v.c.content)
+        .join(v, (v.c.contract_id == _c.c.contract_id) & (v.c.version == _c.c.current_version))
+        .where(_c.c.contract_id > after)
+        .order_by(_c.c.contract_id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [(r.contract_id, r.status, dict(r.buyer), dict(r.content)) for r in conn.execute(q)]

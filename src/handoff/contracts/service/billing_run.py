@@ -23,6 +23,13 @@ the contract came from a deal (contract id = deal id), whose `issue_invoice` fin
 draft cannot be built (no configured entity or terms, VAT undetermined) is reported in `failures`
 and its items stay planned for the next run.
 
+Delivery items (`service.delivery`: a project's time, expenses and retainer top-ups) bill like the
+rest, with the period worked (BG-26), their source as the line's note (BT-127) and the entries they
+bill in the invoice's time and expense annex (`Invoice.annex`; the PDF prints it). Their entries
+are read only for the items that have them (`ContractRepository.due_items`). A group netting below
+zero through delivery adjustments ("time-adjust:2027-01:4": hours taken back after invoicing) becomes
+a credit-note draft correcting the newest issued invoice that billed that month of the line.
+
 The VAT is determined at billing, each invoice's tax point, so the treatment in force then applies
 (a rate or a buyer's VAT id changed since the lock). A contract line's `tax` is the treatment agreed
 at the quote lock (`quote.lock_tax`), kept as the record of what was agreed; the run does not bill by it.
@@ -34,9 +41,9 @@ Before billing, a run plans auto-renewing lines (renewing with no notice given: 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -44,19 +51,28 @@ import orjson
 
 from handoff.context import AppContext
 from handoff.contracts.domain.model import ContractVersion, add_months
+from handoff.contracts.domain.replanning import ADJUST_PREFIX
 from handoff.contracts.domain.schedule import plan
 from handoff.contracts.repository.contracts import (
     BILLED,
+    DETAILED_TRIGGERS,
     AlreadyWritten,
     ContractHeader,
     ContractRepository,
     ItemRow,
 )
-from handoff.contracts.service.change_orders import credit_documents
+from handoff.contracts.service.change_orders import _net_charge, credit_documents
 from handoff.contracts.service.contracts import HORIZON_MONTHS, _item_row, buyer_of
-from handoff.invoicing.domain.contract_invoices import ContractCharge, draft_for_charges
+from handoff.invoicing.domain.contract_invoices import ContractCharge, charges_total, draft_for_charges
 from handoff.invoicing.domain.determination import TaxInputsNeeded, complete
-from handoff.invoicing.domain.invoices import DocumentStatus, Invoice, InvoiceError, PaymentState
+from handoff.invoicing.domain.invoices import (
+    DocumentStatus,
+    Invoice,
+    InvoiceError,
+    InvoiceKind,
+    PaymentState,
+    annex_from_json,
+)
 from handoff.invoicing.domain.tax import TaxDecision, TaxError, TaxUndetermined
 from handoff.invoicing.service import taxation
 from handoff.kernel.encoding import to_json_bytes_sharing
@@ -72,6 +88,7 @@ ACTOR = "automation:billing_run"
 PLAN_AHEAD_MONTHS = 12  # an auto-renewing contract planned less far ahead than this is planned on
 MAX_RETRIES = 5  # a chunk redone after losing a race on billed_items
 TASK_NOTE = "contract billing run: invoice draft to review and issue"
+DELIVERY_ADJUST = "-adjust:"  # a delivery adjustment's period key: "time-adjust:2027-01:4"
 
 __all__ = ["ACTOR", "CHUNK", "BillingResult", "run_billing"]
 
@@ -99,7 +116,8 @@ class _Draft:
 
 
 def _charge(item: ItemRow) -> ContractCharge:
-    periodic = item.period_key[:1].isdigit()  # recurring periods are keyed by their ISO start date
+    # recurring periods are keyed by their ISO start date; delivery items bill the period worked
+    periodic = item.period_key[:1].isdigit() or item.trigger in DETAILED_TRIGGERS
     return ContractCharge(
         contract_id=item.contract_id,
         line_key=item.line_key,
@@ -116,6 +134,8 @@ def _charge(item: ItemRow) -> ContractCharge:
         period_start=item.period_start if periodic else None,
         period_end=item.period_end if periodic else None,
         trigger=item.trigger,
+        note=item.note,
+        annex=annex_from_json(item.detail) if item.detail else (),
     )
 
 
@@ -273,7 +293,70 @@ def _build(
 
     # an invoice (a change order's credits as negative-quantity lines), or, when the group nets
     # below zero, a credit note correcting the invoice that billed the credited periods
-    return credit_documents(uow, items, [_charge(item) for item in items], build)
+    charges = [_charge(item) for item in items]
+    if charges_total(charges) < ZERO and _delivery_credits(items):
+        return _delivery_credit_note(uow, items, charges, build)
+    return credit_documents(uow, items, charges, build)
+
+
+def _corrected_prefix(item: ItemRow) -> str:
+    """The period keys a delivery adjustment corrects ("time-adjust:2027-01:4": the month's time
+    items, "time:2027-01:"), or "" for any other item."""
+    kind, adjust, rest = item.period_key.partition(DELIVERY_ADJUST)
+    if not adjust or item.trigger not in DETAILED_TRIGGERS:
+        return ""
+    month = rest.rpartition(":")[0] or rest
+    return f"{kind}:{month}:"
+
+
+def _delivery_credits(items: Sequence[ItemRow]) -> list[tuple[str, str, str]]:
+    """(contract, line, corrected period prefix) of the group's negative delivery adjustments, when
+    no change-order adjustment credits anything in it (those are `credit_documents`' to correct)."""
+    if any(item.period_key.startswith(ADJUST_PREFIX) and item.amount < ZERO for item in items):
+        return []
+    found = [(item.contract_id, item.line_key, _corrected_prefix(item)) for item in items if item.amount < ZERO]
+    return list(dict.fromkeys(key for key in found if key[2]))
+
+
+def _delivery_credit_note(
+    uow: UnitOfWork,
+    items: Sequence[ItemRow],
+    charges: Sequence[ContractCharge],
+    build: Callable[[list[ContractCharge]], Invoice],
+) -> Invoice:
+    """A group of delivery items netting below zero (hours taken back after invoicing, no new work
+    to net them against): a credit-note draft of its lines, signs turned, correcting the newest
+    issued invoice that billed the corrected month of the line (BT-25, BT-26). InvoiceError (the
+    run reports it; the items stay planned) when that invoice is not issued yet or not found."""
+    repo = uow.repository(ContractRepository)
+    credited = _delivery_credits(items)
+    found = [
+        billed
+        for contract_id, line_key, prefix in credited
+        for billed in repo.billed_with_prefix(contract_id, line_key, prefix)
+        if billed.kind == InvoiceKind.INVOICE.value
+    ]
+    issued = sorted(
+        (b for b in found if b.status == DocumentStatus.ISSUED.value and b.number),
+        key=lambda b: b.invoice_id,
+        reverse=True,
+    )
+    if not issued:
+        what = "not issued yet" if found else "not found"
+        periods = ", ".join(f"{line} {prefix}*" for _, line, prefix in credited)
+        raise InvoiceError(
+            f"contract {items[0].contract_id}: a credit of {-charges_total(charges)} corrects the invoice that "
+            f"billed {periods}, which is {what}: issue it first, the next run drafts the credit note"
+        )
+    target = issued[0]
+    invoice = build([_net_charge(c, -1) for c in charges])
+    return replace(
+        invoice,
+        kind=InvoiceKind.CREDIT_NOTE,
+        corrects=target.number,
+        corrects_issue_date=target.issue_date,
+        notes=(*invoice.notes, f"Credit note for invoice {target.number}: delivery adjustment"),
+    )
 
 
 def _write(

@@ -314,8 +314,12 @@ def version_of(ctx: AppContext, contract_id: str, version: int | None = None) ->
 def signed_charge(charge: ContractCharge) -> ContractCharge:
     """A charge as an invoice line can carry it: a credit adjustment (negative gross) becomes
     quantity -1 at its positive price (EN 16931 BR-27: an item's net price is never negative; a
-    negative quantity is allowed, BT-129). Other charges are returned as they are."""
+    negative quantity is allowed, BT-129). A credit that already is a negative quantity at a
+    positive price (hours taken back at the role's rate) keeps them. Other charges are returned as
+    they are."""
     if charge.gross >= ZERO:
+        return charge
+    if charge.quantity < ZERO and charge.unit_price > ZERO:
         return charge
     return replace(charge, quantity=Decimal(-1), unit_price=-charge.gross)
 

@@ -11,15 +11,26 @@ from typing import Any
 
 from handoff.context import AppContext
 from handoff.contracts.domain.catalog import shown
-from handoff.contracts.domain.model import BillingKind, ContractError
+from handoff.contracts.domain.model import BillingKind, ContractError, ContractVersion
 from handoff.contracts.domain.schedule import MILESTONE_PREFIX
 from handoff.contracts.repository import queries
 from handoff.contracts.repository.contracts import PLANNED, Acceptance
+from handoff.contracts.repository.queries import OutlookItem
 from handoff.contracts.service.contracts import show_contract
 from handoff.kernel.money import CENT
 from handoff.kernel.storage.paging import Page
 
-__all__ = ["Page", "acceptances", "contract_detail", "contract_owner", "list_contracts", "prices_in_force"]
+__all__ = [
+    "OutlookItem",
+    "Page",
+    "acceptances",
+    "contract_detail",
+    "contract_owner",
+    "current_versions",
+    "list_contracts",
+    "prices_in_force",
+    "schedule_outlook",
+]
 
 
 def list_contracts(
@@ -36,6 +47,24 @@ def list_contracts(
     return queries.contracts_page(
         ctx.engine, customer_id=customer_id, status=status, owner=owner, limit=limit, offset=offset
     )
+
+
+def schedule_outlook(ctx: AppContext, include_billed: bool = False) -> list[OutlookItem]:
+    """Every planned (and with `include_billed`, billed) schedule item with its contract's customer,
+    currency, terms and creation, and the issue date of the invoice that billed it: what the cash
+    forecast (planned) and its backtest (both) read."""
+    return queries.schedule_outlook(ctx.engine, include_billed)
+
+
+def current_versions(
+    ctx: AppContext, *, after: str = "", limit: int = 500
+) -> list[tuple[str, str, dict[str, Any], ContractVersion]]:
+    """Up to `limit` contracts after `after`, by id: (contract id, status, buyer as stored, its
+    current version), for walking every contract (projects opens one per services contract)."""
+    return [
+        (cid, status, buyer, ContractVersion.from_json(content))
+        for cid, status, buyer, content in queries.current_versions(ctx.engine, after, limit)
+    ]
 
 
 def contract_owner(ctx: AppContext, contract_id: str) -> tuple[bool, str | None]:

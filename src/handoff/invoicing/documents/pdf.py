@@ -11,6 +11,12 @@ BT-83, payment page), the legal notes (BT-22) and the seller's footer text on ev
 brand colours. Texts are drawn as literal strings (the canvas interprets no markup), so an entity's
 or customer's text cannot restyle the page.
 
+An invoice billing delivered work (`Invoice.annex`: time entries and expenses) gets a "Time and
+expense annex" after the totals, on its own page: a table per kind (time: date, person, role,
+description, hours, amount; expenses: date, person, category and description, receipt reference,
+amount) and the totals per role (per category for expenses). Its cells are ReportLab paragraphs
+(so a long description wraps): their text is XML-escaped, never read as markup.
+
 Fonts are embedded (DejaVu Sans, shipped in `pdfa/` with its licence) so the file can become
 PDF/A-3 for Factur-X; Helvetica is the fallback should the files be missing. `invariant=1` keeps
 output byte-stable for the same invoice.
@@ -19,17 +25,23 @@ output byte-stable for the same invoice.
 from __future__ import annotations
 
 import io
+from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from reportlab.lib.colors import HexColor
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
+from reportlab.platypus import Paragraph, Table, TableStyle
 
 from handoff.invoicing.documents.common import (
     NON_VAT_COUNTRIES,
@@ -42,7 +54,7 @@ from handoff.invoicing.documents.common import (
 )
 from handoff.invoicing.documents.letterhead import address_lines, colours, footer_lines, registrations
 from handoff.invoicing.domain.allowances import LineAllowance
-from handoff.invoicing.domain.invoices import DocumentStatus, Invoice, InvoiceKind
+from handoff.invoicing.domain.invoices import ANNEX_EXPENSE, ANNEX_TIME, AnnexRow, DocumentStatus, Invoice, InvoiceKind
 from handoff.kernel.parties import LegalEntity
 
 FONT_DIR = Path(__file__).parent / "pdfa"  # DejaVu Sans shipped with handoff, with its licence
@@ -376,6 +388,154 @@ def _payment(page: _Page, invoice: Invoice) -> None:
         page.y = page.lines(LEFT, notes, 8, top=page.y - 13)
 
 
+ANNEX_TEXT_LIMIT = 400  # characters of an entry's description shown in the annex (a row fits a page)
+
+
+def _cell(value: str, style: ParagraphStyle) -> Paragraph:
+    """A table cell of user text: escaped, so `<`, `&` and markup print as they are."""
+    return Paragraph(escape(value[:ANNEX_TEXT_LIMIT]), style)
+
+
+def _place(page: _Page, table: Table) -> None:
+    """Draw `table` at the cursor, splitting it across pages (its heading row repeated)."""
+    width = RIGHT - LEFT
+    part: Table | None = table
+    fresh = False
+    while part is not None:
+        avail = page.y - BOTTOM
+        _, height = part.wrapOn(page.pdf, width, avail)
+        if height <= avail:
+            part.drawOn(page.pdf, LEFT, page.y - height)
+            page.y -= height
+            return
+        pieces = part.split(width, avail)
+        if len(pieces) < 2:
+            if fresh:  # one row taller than a page (cannot be, descriptions are cut): drawn as it is
+                part.drawOn(page.pdf, LEFT, page.y - height)
+                page.y -= height
+                return
+            page.need(avail + 1)
+            fresh = True
+            continue
+        first, part = pieces[0], pieces[1]
+        _, used = first.wrapOn(page.pdf, width, avail)
+        first.drawOn(page.pdf, LEFT, page.y - used)
+        page.y -= used
+        page.need(page.y - BOTTOM + 1)  # the rest on the next page
+        fresh = True
+
+
+def _annex_table(
+    header: Sequence[str], rows: Sequence[Sequence[str | Paragraph]], widths: Sequence[float], right_from: int
+) -> Table:
+    table = Table([list(header), *[list(r) for r in rows]], colWidths=list(widths), repeatRows=1)
+    regular, bold = fonts()
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), regular, 7.5),
+                ("FONT", (0, 0), (-1, 0), bold, 7.5),
+                ("FONT", (0, -1), (-1, -1), bold, 7.5),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("ALIGN", (right_from, 0), (-1, -1), "RIGHT"),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.5, HexColor(0x1F2937)),
+                ("LINEABOVE", (0, -1), (-1, -1), 0.5, HexColor(0x1F2937)),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+                ("LEFTPADDING", (0, 0), (-1, -1), 2),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
+    return table
+
+
+def _totals_by(rows: Sequence[AnnexRow]) -> list[tuple[str, Decimal, Decimal]]:
+    """(role or category, quantity, amount) in name order."""
+    sums: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for row in rows:
+        sums[row.role][0] += row.quantity
+        sums[row.role][1] += row.amount
+    return [(name, q, a) for name, (q, a) in sorted(sums.items())]
+
+
+def _annex(page: _Page, invoice: Invoice) -> None:
+    """The time and expense annex on a page of its own after the totals."""
+    cur = invoice.currency
+    regular, _ = fonts()
+    style = ParagraphStyle("annex", fontName=regular, fontSize=7.5, leading=9)
+    number = ParagraphStyle("annex-number", parent=style, alignment=TA_RIGHT)
+    page.footer()
+    page.pdf.showPage()
+    page.page += 1
+    page.y = HEIGHT - 20 * mm
+    page.pdf.setFillColor(page.primary)
+    page.text(LEFT, "Time and expense annex", 14, bold=True)
+    page.pdf.setFillGray(0)
+    page.y -= 6 * mm
+    page.text(LEFT, f"{page.title}: the time and expenses it bills", 8)
+    page.y -= 8 * mm
+    time = [r for r in invoice.annex if r.kind == ANNEX_TIME]
+    expenses = [r for r in invoice.annex if r.kind == ANNEX_EXPENSE]
+    if time:
+        page.need(60)
+        page.text(LEFT, "Time", 10, bold=True)
+        page.y -= 4 * mm
+        rows: list[list[str | Paragraph]] = [
+            [
+                r.day.isoformat(),
+                _cell(r.person, style),
+                _cell(r.role, style),
+                _cell(r.description, style),
+                decimal_text(r.quantity),
+                _cell(money(r.amount, cur), number),
+            ]
+            for r in time
+        ]
+        hours, total = sum((r.quantity for r in time), Decimal(0)), sum((r.amount for r in time), Decimal(0))
+        rows.append(["Total", "", "", "", decimal_text(hours), money(total, cur)])
+        widths = [18 * mm, 30 * mm, 26 * mm, 58 * mm, 14 * mm, 24 * mm]
+        _place(page, _annex_table(["Date", "Person", "Role", "Description", "Hours", "Amount"], rows, widths, 4))
+        page.y -= 6 * mm
+        page.need(40)
+        page.text(LEFT, "Totals per role", 9, bold=True)
+        page.y -= 4 * mm
+        per_role: list[list[str | Paragraph]] = [
+            [_cell(role, style), decimal_text(q), money(a, cur)] for role, q, a in _totals_by(time)
+        ]
+        per_role.append(["Total", decimal_text(hours), money(total, cur)])
+        _place(page, _annex_table(["Role", "Hours", "Amount"], per_role, [70 * mm, 20 * mm, 30 * mm], 1))
+        page.y -= 8 * mm
+    if expenses:
+        page.need(60)
+        page.text(LEFT, "Expenses", 10, bold=True)
+        page.y -= 4 * mm
+        rows = [
+            [
+                r.day.isoformat(),
+                _cell(r.person, style),
+                _cell(f"{r.role}: {r.description}" if r.role else r.description, style),
+                _cell(r.reference, style),
+                _cell(money(r.amount, cur), number),
+            ]
+            for r in expenses
+        ]
+        total = sum((r.amount for r in expenses), Decimal(0))
+        rows.append(["Total", "", "", "", money(total, cur)])
+        widths = [18 * mm, 30 * mm, 70 * mm, 28 * mm, 24 * mm]
+        header = ["Date", "Person", "Category / description", "Receipt", "Amount"]
+        _place(page, _annex_table(header, rows, widths, 4))
+        page.y -= 6 * mm
+        page.need(40)
+        page.text(LEFT, "Totals per category", 9, bold=True)
+        page.y -= 4 * mm
+        per_category: list[list[str | Paragraph]] = [
+            [_cell(category or "(none)", style), money(a, cur)] for category, _, a in _totals_by(expenses)
+        ]
+        per_category.append(["Total", money(total, cur)])
+        _place(page, _annex_table(["Category", "Amount"], per_category, [70 * mm, 30 * mm], 1))
+
+
 def render(invoice: Invoice) -> bytes:
     """The PDF of an invoice or credit note (a draft is marked DRAFT)."""
     buffer = io.BytesIO()
@@ -391,6 +551,8 @@ def render(invoice: Invoice) -> bytes:
     _items(page, invoice)
     _summary(page, invoice)
     _payment(page, invoice)
+    if invoice.annex:
+        _annex(page, invoice)
     page.footer()
     pdf.showPage()
     pdf.save()

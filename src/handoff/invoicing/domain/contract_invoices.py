@@ -7,7 +7,9 @@ contracts of the same buyer, selling entity, currency and payment terms (a conso
 with the same VAT determination, totals and rounding (EN 16931 BR-CO rules) as a deal's draft
 (`invoices.draft_invoice`). Each line keeps the contract it bills (`order_ref`), the contract line
 (`contract_line`), the period billed (BG-26: BT-134 first day, BT-135 last day, for periods only)
-and what made it due (`trigger`).
+and what made it due (`trigger`). A delivery item's charge (`contracts.service.delivery`) carries its
+source as the line's note (BT-127) and the entries it bills, which make up the invoice's time and
+expense annex (`Invoice.annex`, in charge order).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from handoff.invoicing.domain.allowances import LineAllowance
-from handoff.invoicing.domain.invoices import Invoice, InvoiceError, InvoiceKind, InvoiceLine, _assemble
+from handoff.invoicing.domain.invoices import AnnexRow, Invoice, InvoiceError, InvoiceKind, InvoiceLine, _assemble
 from handoff.invoicing.domain.tax import TaxDecision, VatRates, determine
 from handoff.kernel.money import ZERO, round2
 from handoff.kernel.parties import Customer, LegalEntity
@@ -46,6 +48,8 @@ class ContractCharge:
     period_start: date | None = None  # a period's first day ...
     period_end: date | None = None  # ... and the first day after it (exclusive); None: not a period
     trigger: str = "date"
+    note: str = ""  # the line's note (BT-127): a delivery item's source
+    annex: tuple[AnnexRow, ...] = ()  # a delivery item's entries, for the invoice's annex
 
 
 def charge_line(
@@ -97,6 +101,7 @@ def charge_line(
         period_start=charge.period_start,
         period_end=None if charge.period_end is None else charge.period_end - DAY,
         trigger=charge.trigger,
+        note=charge.note,
     )
 
 
@@ -128,6 +133,7 @@ def draft_for_charges(
     ]
     refs = tuple(dict.fromkeys(c.contract_id for c in charges))
     notes = (f"Contract {refs[0]}",) if len(refs) == 1 else (f"Contracts {', '.join(refs)}",)
+    annex = tuple(row for charge in charges for row in charge.annex)
     return _assemble(
         InvoiceKind.INVOICE,
         seller,
@@ -141,6 +147,7 @@ def draft_for_charges(
         exchange_rate,
         notes,
         buyer_reference=po_number or buyer.customer_id,
+        annex=annex,
     )
 
 

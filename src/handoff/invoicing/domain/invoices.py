@@ -144,6 +144,43 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
+class AnnexRow:
+    """One delivered entry an invoice bills, for its time and expense annex: a time entry (hours of
+    a person in a role on a day) or an expense (quantity 1, with its receipt reference)."""
+
+    kind: str  # "time" | "expense"
+    day: date
+    person: str
+    role: str  # time: the role billed; expense: its category
+    description: str
+    quantity: Decimal  # hours; 1 for an expense
+    amount: Decimal  # net, in the invoice currency
+    reference: str = ""  # the entry's external id, an expense's receipt reference
+
+
+ANNEX_TIME = "time"
+ANNEX_EXPENSE = "expense"
+
+
+def annex_from_json(rows: Sequence[Mapping[str, Any]]) -> tuple[AnnexRow, ...]:
+    """The annex rows that `kernel.encoding.to_jsonable` turned into `rows` (a delivery schedule
+    item's `detail`), read directly: a monthly item may bill thousands of entries."""
+    return tuple(
+        AnnexRow(
+            r["kind"],
+            date.fromisoformat(r["day"]),
+            r["person"],
+            r["role"],
+            r["description"],
+            Decimal(r["quantity"]),
+            Decimal(r["amount"]),
+            r.get("reference", ""),
+        )
+        for r in rows
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Invoice:
     kind: InvoiceKind
     seller: LegalEntity
@@ -170,6 +207,10 @@ class Invoice:
     delivery_date: date | None = None  # BT-72
     buyer_reference: str = ""  # BT-10
     allowances: tuple[DocumentAllowance, ...] = ()  # BG-20: the deals' discounts, per VAT category
+    annex: tuple[AnnexRow, ...] = ()  # the time and expenses billed, for the PDF's annex (not in UBL/CII)
+
+    # serialised (kernel.encoding) without `annex` when it is empty: the same bytes as before it existed
+    __json_omit_empty__ = ("annex",)
 
     def __post_init__(self) -> None:
         # The totals are a function of the lines and allowances: refusing anything else keeps an

@@ -784,6 +784,8 @@ schedule_items = Table(
     Column("status", String(16), nullable=False),  # planned | billed | superseded | intake
     Column("version", Integer, nullable=False),
     Column("invoice_id", Integer),
+    Column("note", Text, nullable=False, server_default=""),  # the invoice line's note (BT-127): its source
+    Column("detail", Json),  # delivered entries it bills (invoice annex rows), NULL for a contract's own items
     UniqueConstraint("contract_id", "line_key", "period_key", name="uq_schedule_items_contract_line_period"),
     # the billing run walks the planned items contract by contract
     Index(
@@ -841,3 +843,152 @@ change_orders = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("contract_id", "key", name="uq_change_orders_contract_key"),
 )
+
+# ---- projects (migration 0025) ----
+
+# Projects (`projects.domain.model`): one per contract with time-and-materials or milestone lines,
+# with its plan (phases, budget, settings; `plan_version` counts its changes), the day through which
+# finance closed its periods, and what its postings drew on (the time amount posted, against the
+# not-to-exceed cap; the retainer's balance in hours). `project_external_ids`: its id in the project
+# tool and the time trackers. `time_entries` and `expenses`: delivery signals, unique per source and
+# the source's id; `revision` counts their changes, `posted_*` what the last posting billed of them
+# (so an edit or a deletion after posting becomes an adjustment). `delivery_postings`: which entry
+# revision went into which schedule item (exactly once per entry revision). `project_alerts`: an
+# alert raised once per project, kind and key.
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", String(200), nullable=False, unique=True),  # "PRJ-" + contract id
+    Column("contract_id", String(200), nullable=False, unique=True),
+    Column("customer_id", String(200), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),  # open | closed
+    Column("manager_email", String(320), nullable=False),  # the plan's, kept for approvals and lists
+    # the whole project (projects.domain.model.project_to_json: roles and rates, milestones, the plan)
+    Column("plan", Json, nullable=False),
+    Column("plan_version", Integer, nullable=False),
+    Column("closed_through", Date),  # entries dated on or before it are refused
+    Column("postings", Integer, nullable=False),  # postings made (numbers the period keys)
+    Column("posted_time_amount", Amount, nullable=False),  # time billed so far, against the cap
+    Column("retainer_hours", Amount),  # the retainer's balance in hours (NULL: not funded yet)
+    Column("topups", Integer, nullable=False),  # retainer top-ups posted
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_projects_customer", "customer_id"),
+)
+
+project_external_ids = Table(
+    "project_external_ids",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", String(200), nullable=False),
+    Column("system", String(40), nullable=False),  # "project_tool", "harvest", "toggl", ...
+    Column("external_id", String(200), nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
+    UniqueConstraint("system", "external_id", name="uq_project_external_ids_system_external"),
+    UniqueConstraint("project_id", "system", name="uq_project_external_ids_project_system"),
+)
+
+time_entries = Table(
+    "time_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", String(200), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("role", String(100), nullable=False),
+    Column("person", String(330), nullable=False),
+    Column("work_date", Date, nullable=False),
+    Column("hours", Amount, nullable=False),
+    Column("billable", Boolean, nullable=False),
+    Column("notes", Text, nullable=False),
+    Column("phase", String(100), nullable=False),
+    Column("status", String(16), nullable=False),  # submitted | approved | rejected
+    Column("deleted", Boolean, nullable=False),
+    Column("revision", Integer, nullable=False),  # 1 at arrival, +1 per change (edit, approval, deletion)
+    Column("source_updated_at", UTCDateTime),  # the source's last change (orders its versions)
+    Column("decided_by", String(330), nullable=False),  # who approved or rejected it
+    Column("reason", Text, nullable=False),  # why it was rejected
+    Column("posted_revision", Integer, nullable=False),  # 0: never posted
+    Column("posted_role", String(100), nullable=False),
+    Column("posted_month", Date),  # the first day of the month it was posted in
+    Column("posted_hours", Amount, nullable=False),  # billed as T&M (rounded, after the cap)
+    Column("posted_drawn_hours", Amount, nullable=False),  # drawn from the retainer
+    Column("posted_amount", Amount, nullable=False),  # posted_hours x rate, exact
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "external_id", name="uq_time_entries_source_external"),
+    Index("ix_time_entries_project_date", "project_id", "work_date"),
+)
+
+expenses = Table(
+    "expenses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", String(200), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("person", String(330), nullable=False),
+    Column("spent_on", Date, nullable=False),
+    Column("amount", Amount, nullable=False),  # as spent, in `currency`
+    Column("currency", String(3), nullable=False),
+    Column("category", String(100), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("receipt_ref", String(500), nullable=False),
+    Column("tax_category", String(40), nullable=False),
+    Column("billable", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # submitted | approved | rejected
+    Column("deleted", Boolean, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("source_updated_at", UTCDateTime),
+    Column("decided_by", String(330), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("posted_revision", Integer, nullable=False),
+    Column("posted_month", Date),
+    Column("posted_tax_category", String(40), nullable=False),
+    Column("posted_amount", Amount, nullable=False),  # in the contract's currency, markup included
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "external_id", name="uq_expenses_source_external"),
+    Index("ix_expenses_project_date", "project_id", "spent_on"),
+)
+
+delivery_postings = Table(
+    "delivery_postings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", String(200), nullable=False),
+    Column("posting", Integer, nullable=False),  # the project's posting number
+    Column("kind", String(16), nullable=False),  # time | expense | retainer
+    Column("entry_id", Integer),  # the time entry's or expense's id (None: a retainer top-up)
+    Column("revision", Integer, nullable=False),
+    Column("contract_id", String(200), nullable=False),
+    Column("line_key", String(100), nullable=False),
+    Column("period_key", String(200), nullable=False),
+    Column("hours", Amount, nullable=False),  # this revision's share (a delta for an adjustment)
+    Column("amount", Amount, nullable=False),
+    Column("posted_at", UTCDateTime, nullable=False),
+    # an entry's revision is posted once (to each item it is part of: a role or month changed by an
+    # edit is taken off one item and added to another)
+    UniqueConstraint(
+        "kind", "entry_id", "revision", "line_key", "period_key", name="uq_delivery_postings_entry_revision_item"
+    ),
+    Index("ix_delivery_postings_project", "project_id", "posting"),
+)
+
+project_alerts = Table(
+    "project_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", String(200), nullable=False),
+    Column("kind", String(40), nullable=False),  # cap | cap_reached | burn | wip | retainer_low | ...
+    Column("key", String(200), nullable=False),  # what makes it once (a threshold, a month)
+    Column("message", Text, nullable=False),
+    Column("detail", Json, nullable=False),
+    Column("raised_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "kind", "key", name="uq_project_alerts_project_kind_key"),
+)
+
+# ---- delivery items (migration 0026): schedule_items.note and .detail are declared above ----
