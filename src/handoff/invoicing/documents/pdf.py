@@ -266,23 +266,28 @@ def _items(page: _Page, invoice: Invoice) -> None:
 
     page.need(40)
     head()
+    # the description wraps (three lines at most) short of the quantity, which is right-aligned
+    width = COLUMNS[3] - 16 * mm - COLUMNS[1]
     for line in invoice.lines:
         discounts = [_discount_text(a, invoice.currency) for a in line.allowances]  # BG-27
-        height = (24 if line.note else 13) + 10 * len(discounts)
+        described = simpleSplit(line.description, page.regular, 8, width)[:3] or [""]
+        extra = 10 * (len(described) - 1)
+        height = (24 if line.note else 13) + extra + 10 * len(discounts)
         if page.y - height < BOTTOM:
             page.need(height + 20)
             head()
         page.text(COLUMNS[0], str(line.line_no), 8)
-        page.text(COLUMNS[1], line.description[:60], 8)
+        for n, text in enumerate(described):
+            page.text(COLUMNS[1], text, 8, y=page.y - 10 * n)
         page.text(COLUMNS[3], decimal_text(line.quantity), 8, right=True)
         page.text(COLUMNS[4], decimal_text(line.unit_price), 8, right=True)
         rate = "" if line.tax.category == "O" else f" {decimal_text(line.tax.rate)}%"
         page.text(COLUMNS[4] + 6, f"{line.tax.category}{rate}", 7)
         page.text(COLUMNS[5], money(line.net_amount, invoice.currency), 8, right=True)
         if line.note:
-            page.text(COLUMNS[1], line.note, 7, y=page.y - 10)
+            page.text(COLUMNS[1], line.note, 7, y=page.y - 10 - extra)
         for n, text in enumerate(discounts):  # already off the net amount shown
-            page.text(COLUMNS[1], text, 7, y=page.y - (21 if line.note else 10) - 10 * n)
+            page.text(COLUMNS[1], text, 7, y=page.y - (21 if line.note else 10) - extra - 10 * n)
         page.y -= height
     page.pdf.line(LEFT, page.y + 8, RIGHT, page.y + 8)
     page.y -= 6

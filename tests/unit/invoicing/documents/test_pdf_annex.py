@@ -118,3 +118,24 @@ def test_ubl_lines_carry_their_note_and_period() -> None:
     assert period.findtext("cbc:EndDate", namespaces=UBL) == "2027-01-31"
     assert validate(xml) == []
     assert b"Task 001" not in xml  # the annex is the PDF's, not the e-invoice's
+
+
+def test_a_long_line_description_wraps_in_full_beside_the_quantity() -> None:
+    """A description wider than its column is wrapped (up to three lines), not cut, and the line
+    below starts under it: nothing of it is lost and nothing is drawn over the quantity."""
+    base = build_corpus()["domestic_standard"]
+    long = "Senior consultant, February 2027: 76.50 h at 130.00 (solution design workshops, Hamburg)"
+    document = render(replace(base, lines=(replace(base.lines[0], description=long), *base.lines[1:])), "pdf")
+    _, text = _text(document)
+    assert "workshops, Hamburg)" in text  # beyond the 60 characters the table used to cut at
+    drawn: list[tuple[float, float, str]] = []  # (x, y, text) of each fragment on page 1
+
+    def visit(fragment: str, _cm: object, tm: list[float], _font: object, _size: object) -> None:
+        if fragment.strip():
+            drawn.append((tm[4], tm[5], fragment.strip()))
+
+    PdfReader(io.BytesIO(document)).pages[0].extract_text(visitor_text=visit)
+    rows = {round(y) for x, y, t in drawn if "Senior consultant" in t or "Hamburg" in t}
+    assert len(rows) == 2  # over two lines of the table
+    quantity_x = next(x for x, _, t in drawn if t == "Quantity")
+    assert all(x < quantity_x for x, y, t in drawn if round(y) in rows and ("Senior" in t or "Hamburg" in t))
