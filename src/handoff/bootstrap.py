@@ -39,6 +39,9 @@ from handoff.notifications.channels.email import SmtpChannel
 from handoff.notifications.channels.log import LogChannel
 from handoff.notifications.channels.slack import SlackChannel, SlackReplyChannel
 from handoff.notifications.channels.slack import make_client as slack_client
+from handoff.projects.connectors.project_tool import ProjectToolClient
+from handoff.projects.service.project_tool import CHANNEL as PROJECT_TOOL
+from handoff.projects.service.project_tool import ProjectToolChannel
 from handoff.worker.outbox import Channel
 
 
@@ -192,7 +195,47 @@ def build_channels(
             _salesforce_token(s, state, transport),
             crm_mapping(settings, "salesforce"),
         )
+    tool = options.project_tool
+    tool_secret = s.secret(tool.secret_env) if tool is not None else None
+    if tool is not None and tool_secret:  # without its secret nothing is pushed (the rows wait, then dead-letter)
+        channels[PROJECT_TOOL] = ProjectToolChannel(
+            ctx, ProjectToolClient(_sender("project tool", tool.url, transport), tool.url, tool_secret, ctx.clock)
+        )
     return channels
+
+
+def build_delivery_webhook_secrets(settings: Settings, ctx: AppContext) -> dict[str, str]:
+    """The delivery webhook's secret per source (`connectors.delivery_webhooks` names the setting of
+    each); a source whose setting is unset is left out, so its webhook stays closed. ValueError for a
+    secret too short to be one."""
+    s = Secrets.load(settings.env)
+    found: dict[str, str] = {}
+    for source, hook in ctx.config.model.connectors.delivery_webhooks.items():
+        secret = s.secret(hook.secret_env)
+        if secret and len(secret.reveal()) < MIN_WEBHOOK_TOKEN:
+            raise ValueError(
+                f"{hook.secret_env} must have at least {MIN_WEBHOOK_TOKEN} characters (a random one is best)"
+            )
+        if secret:
+            found[source] = secret.reveal()
+    return found
+
+
+def build_usage_webhook_secrets(settings: Settings, ctx: AppContext) -> dict[str, str]:
+    """The usage webhook's secret per source (`connectors.usage_webhooks`), as for the delivery
+    webhooks: a source whose setting is unset is left out (its webhook stays closed); ValueError
+    for a secret too short to be one."""
+    s = Secrets.load(settings.env)
+    found: dict[str, str] = {}
+    for source, hook in ctx.config.model.connectors.usage_webhooks.items():
+        secret = s.secret(hook.secret_env)
+        if secret and len(secret.reveal()) < MIN_WEBHOOK_TOKEN:
+            raise ValueError(
+                f"{hook.secret_env} must have at least {MIN_WEBHOOK_TOKEN} characters (a random one is best)"
+            )
+        if secret:
+            found[source] = secret.reveal()
+    return found
 
 
 def crm_mapping(settings: Settings, source: str) -> SourceMapping:

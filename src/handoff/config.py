@@ -51,6 +51,8 @@ from handoff.invoicing.domain.payment import bic_error, iban_error, payment_link
 from handoff.invoicing.domain.sales_tax import DEFAULT_PRODUCT_TAX_CODES, LocalRates, SalesTaxRates, StateRates
 from handoff.invoicing.domain.tax import PRODUCT_CATEGORIES, SUPPLY_KINDS, Jurisdiction, VatCategory, VatRates
 from handoff.kernel.parties import EU_MEMBER_STATES, Address, Branding, LegalEntity
+from handoff.usage.domain.events import UsageError
+from handoff.usage.domain.metrics import metric_from_json
 
 DEFAULTS = Path(__file__).parent / "defaults"
 _M = TypeVar("_M", bound=BaseModel)
@@ -367,7 +369,29 @@ class QuickBooksModel(_Strict):
         return category_code(mappings, category, rate, product=product, tax_category=tax_category)
 
 
+class ProjectToolModel(_Strict):
+    """A generic REST project tool told of every project opened (`projects.connectors.project_tool`):
+    the endpoint it posts to and the HANDOFF_* setting holding the HMAC secret it signs with."""
+
+    url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+    secret_env: str = Field("HANDOFF_PROJECT_TOOL_SECRET", pattern=r"^HANDOFF_[A-Z0-9_]+$")
+
+
+class DeliveryWebhookModel(_Strict):
+    """A time-tracking tool that posts delivery signals to `/api/v1/webhooks/delivery/{source}`:
+    the HANDOFF_* setting holding its HMAC secret (unset: the source is refused)."""
+
+    secret_env: str = Field(pattern=r"^HANDOFF_[A-Z0-9_]+$")
+
+
 class ConnectorsModel(_Strict):
+    # The project tool every opened project is pushed to (unset: none).
+    project_tool: ProjectToolModel | None = None
+    # Time-tracking tools whose webhooks are taken, by source name (none: the webhook is closed).
+    delivery_webhooks: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,29}$")], DeliveryWebhookModel] = {}
+    # Product platforms whose usage events are taken at /api/v1/webhooks/usage/{source}, by source
+    # name, each with the HANDOFF_* setting of its HMAC secret (none: the webhook is closed).
+    usage_webhooks: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,29}$")], DeliveryWebhookModel] = {}
     # Accounting systems every issued invoice, credit note and payment is pushed to (via the outbox).
     accounting: list[Literal["xero", "quickbooks", "generic_rest"]] = []
     # CRMs that get invoice and payment status written back onto the deal (deals.service.crm_status);
@@ -459,6 +483,60 @@ class ContractsModel(_Strict):
     terms_review: dict[str, Any] = {}
 
 
+class ForecastModel(_Strict):
+    """The 13-week cash forecast (`reporting.forecast`): weights and fallbacks the business owns."""
+
+    # a milestone's acceptance likelihood; unset: from the history of on-time acceptances, else 0.7
+    milestone_likelihood: Annotated[Decimal, Field(ge=0, le=1)] | None = None
+    # a milestone without a planned date is planned this many days after its contract's billing start
+    milestone_lead_days: Annotated[int, Field(ge=0)] = 90
+    # an open CRM deal's probability by stage (lower case, without spaces, dashes and underscores);
+    # a deal that carries its own `probability` (0-1 or a percent) keeps it
+    stage_probabilities: dict[str, Annotated[Decimal, Field(ge=0, le=1)]] = {
+        "prospecting": Decimal("0.1"),
+        "qualification": Decimal("0.2"),
+        "needsanalysis": Decimal("0.25"),
+        "proposal": Decimal("0.4"),
+        "negotiation": Decimal("0.6"),
+        "commit": Decimal("0.8"),
+        "closedlost": Decimal(0),
+        "lost": Decimal(0),
+    }
+    default_stage_probability: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.1")
+    # payment terms of a contract or deal whose code is not in `payment_terms`
+    default_payment_terms_days: Annotated[int, Field(ge=0)] = 30
+    # an open invoice past due by more than this many days is on the forecast's doubtful line, in no week
+    doubtful_after_days: Annotated[int, Field(ge=0)] = 90
+
+
+class UsageModel(_Strict):
+    """Usage-based billing (`usage/`): how late an event may arrive and still land in its own month,
+    how far ahead of the clock a timestamp may be, how long raw events are kept, and the billable
+    metrics seeded into the database (`usage.domain.metrics.metric_from_json` entries; the API and
+    the CLI change them afterwards)."""
+
+    grace_days: Annotated[int, Field(ge=0, le=28)] = 3
+    future_tolerance_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
+    # raw events received this many months ago are dropped (partitions on PostgreSQL); the
+    # aggregates, the transaction ids and the invoices stay
+    retention_months: Annotated[int, Field(ge=1, le=240)] = 25
+    metrics: list[dict[str, Any]] = []
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        codes: set[str] = set()
+        for i, doc in enumerate(value):
+            try:
+                metric = metric_from_json(doc, f"usage.metrics[{i}]")
+            except UsageError as exc:
+                raise ValueError(str(exc)) from None
+            if metric.code in codes:
+                raise ValueError(f"usage.metrics[{i}]: code {metric.code!r} is given twice")
+            codes.add(metric.code)
+        return value
+
+
 class BusinessModel(_Strict):
     legal_entities: dict[str, EntityModel]
     payment_terms: dict[str, int]
@@ -474,6 +552,8 @@ class BusinessModel(_Strict):
     cash: CashModel = CashModel()
     tax: TaxModel = TaxModel()
     contracts: ContractsModel = ContractsModel()
+    forecast: ForecastModel = ForecastModel()
+    usage: UsageModel = UsageModel()
 
     @field_validator("contracts")
     @classmethod
@@ -689,7 +769,7 @@ class BusinessConfig:
             eur_rates=dict(self.model.exchange_rates.get("EUR", {})),
         )
 
-    @property
+    @cached_property  # asked once per deal applied: normalised once
     def won_stages(self) -> frozenset[str]:
         return frozenset(
             s.lower().replace(" ", "").replace("-", "").replace("_", "") for s in self.model.intake.won_stages

@@ -52,6 +52,14 @@ RELAXED = {
     ("POST", "/api/v1/billing/runs"): "date relative to the clock",
     # a change order applies to the stored contract: its lines, start, current version and used keys
     ("POST", "/api/v1/contracts/{contract_id}/change-orders"): "the stored contract, its lines, dates and keys",
+    # posting delivery more than a year after the server's clock is refused, as a billing run is
+    # (projects.api.MAX_POST_AHEAD_DAYS)
+    ("POST", "/api/v1/delivery/postings"): "through relative to the clock",
+    # a plan applies to the stored project: its roles, milestones and the phases' dates
+    ("PUT", "/api/v1/projects/{project_id}/plan"): "the stored project's roles, milestones and dates",
+    # a backtest's cut-off today or later is refused: none of its weeks has ended, nothing to compare
+    # (reporting.service.forecast.forecast_backtest)
+    ("GET", "/api/v1/forecast/backtest"): "cutoff relative to the clock",
 }
 
 

@@ -69,6 +69,9 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
     ("POST", "/api/v1/users/{user_id}/unlock"): ADMIN,
     ("GET", "/api/v1/metrics"): READ,
+    ("GET", "/api/v1/forecast"): READ,
+    ("GET", "/api/v1/forecast.csv"): READ,
+    ("GET", "/api/v1/forecast/backtest"): READ,
     ("GET", "/api/v1/audit/verify"): frozenset({A, D}),
     ("GET", "/api/v1/audit/{entity_type}/{entity_id}"): READ,
     ("GET", "/api/v1/settings"): ADMIN,
@@ -80,6 +83,20 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/contracts/{contract_id}/milestones/{key}/accept"): WRITE,
     ("POST", "/api/v1/contracts/{contract_id}/change-orders"): WRITE,
     ("POST", "/api/v1/billing/runs"): WRITE,
+    # sales: the projects they own or manage (403 otherwise)
+    ("GET", "/api/v1/projects/{project_id}/health"): ALL,
+    ("GET", "/api/v1/projects"): ALL,
+    ("GET", "/api/v1/projects/{project_id}"): ALL,
+    ("PUT", "/api/v1/projects/{project_id}/plan"): WRITE,
+    ("POST", "/api/v1/projects/{project_id}/close-period"): WRITE,
+    # approving and rejecting delivery: finance, admins and the project's manager (any role)
+    ("POST", "/api/v1/projects/{project_id}/approve"): ALL,
+    ("POST", "/api/v1/projects/{project_id}/reject"): ALL,
+    ("POST", "/api/v1/time-entries"): WRITE,
+    ("POST", "/api/v1/expenses"): WRITE,
+    ("POST", "/api/v1/milestone-acceptances"): WRITE,
+    ("POST", "/api/v1/delivery/postings"): WRITE,
+    ("POST", "/api/v1/webhooks/delivery/{source}"): SIGNED,  # the source's HMAC secret (404 unconfigured)
     # the browser UI
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
@@ -130,6 +147,11 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/catalog/{sku}"): ALL,
     ("POST", "/catalog/{sku}/prices"): WRITE,
     ("POST", "/catalog/{sku}"): WRITE,
+    # sales see the projects they own or manage; approving: finance, admins and the project's manager (any role)
+    ("GET", "/projects"): ALL,
+    ("GET", "/projects/{project_id}"): ALL,
+    ("GET", "/projects/{project_id}/charts/{name}.svg"): ALL,
+    ("POST", "/projects/{project_id}/approve"): ALL,
 }
 
 
@@ -176,6 +198,7 @@ def _url(site: Site, path: str) -> str:
         currency="EUR",
         contract_id="D-1",
         key="M1",
+        project_id="PRJ-D-1",
     )
 
 
@@ -246,8 +269,8 @@ def call(site: Site, client: httpx.Client, method: str, path: str, who: str, csr
 def denied(path: str, response: httpx.Response) -> bool:
     if response.status_code in (401, 403):
         return True
-    if path.startswith("/api/v1/webhooks/crm/") or path == "/slack/interactions":
-        return response.status_code == 404  # no such CRM / no Slack configured: nothing accepted either
+    if path.startswith(("/api/v1/webhooks/crm/", "/api/v1/webhooks/delivery/")) or path == "/slack/interactions":
+        return response.status_code == 404  # no such CRM or source / no Slack configured: nothing accepted either
     return (
         not path.startswith("/api/")
         and response.status_code == 303

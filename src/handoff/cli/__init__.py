@@ -21,6 +21,7 @@ from handoff.deals import cli as deals
 from handoff.invoicing import cli as invoicing
 from handoff.kernel.cli_support import fail
 from handoff.kernel.storage.unit_of_work import AuditKeyMissing
+from handoff.projects import cli as projects
 from handoff.reporting import cli as reporting
 from handoff.users import cli as users
 
@@ -94,6 +95,7 @@ users.register(app, common.context)
 audit.register(app, common.context)
 reporting.register(app, common.context)
 customers.register(app, common.context)
+projects.register(app, common.context)
 operations.register(app)
 
 

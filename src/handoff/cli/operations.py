@@ -170,7 +170,14 @@ def serve(
 
     import uvicorn
 
-    from handoff.bootstrap import build_context, build_crm_sources, build_slack_signing_secret, build_webhook_tokens
+    from handoff.bootstrap import (
+        build_context,
+        build_crm_sources,
+        build_delivery_webhook_secrets,
+        build_slack_signing_secret,
+        build_usage_webhook_secrets,
+        build_webhook_tokens,
+    )
     from handoff.deals.connectors.mapping_file import MappingFileError
     from handoff.kernel.connectors.secrets import SecretsError
     from handoff.web.app import create_app
@@ -203,6 +210,11 @@ def serve(
     except MappingFileError as exc:  # a CRM's mapping file that does not validate
         fail(str(exc))
     api.state.public_url = current.env.get("HANDOFF_PUBLIC_URL", "")
+    try:  # the time-tracking tools' delivery webhooks: closed for a source without its secret
+        api.state.delivery_webhook_secrets = build_delivery_webhook_secrets(current, ctx)
+        api.state.usage_webhook_secrets = build_usage_webhook_secrets(current, ctx)  # the usage platforms
+    except (ValueError, SecretsError) as exc:
+        fail(str(exc))
     api.state.slack_signing_secret = build_slack_signing_secret(current)
     # What exists now (modules, the app, the schema) lives as long as the process: kept out of the
     # cycle collector's full runs, which would otherwise walk it all and stall requests.

@@ -12,7 +12,7 @@ import matplotlib
 
 matplotlib.use("svg")
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
 ACCENT, WARN, BAD, GOOD = "#2f6fde", "#e0a526", "#d64545", "#2f9e6e"
@@ -107,4 +107,36 @@ def donut(share: float, label: str, color: str = ACCENT) -> bytes:
     ax.text(0, 0.08, f"{share:.0%}", ha="center", va="center", fontsize=20, color=INK, fontweight="bold")
     ax.text(0, -0.25, label, ha="center", va="center", fontsize=9, color=MUTED)
     ax.set_aspect("equal")
+    return _svg(fig)
+
+
+def stacked(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float], str]],
+    ylabel: str = "",
+    empty: str = "no data yet",
+) -> bytes:
+    """Vertical bars stacked from several series (name, values per label, colour), with a legend and
+    each bar's total above it (the weekly cash forecast by source)."""
+    fig, ax = _axes(width=7.2, height=3.0)
+    totals = [sum(values[k] for _, values, _ in series) for k in range(len(labels))]
+    if not labels or not any(totals):
+        ax.text(0.5, 0.5, empty, ha="center", va="center", color=MUTED, transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return _svg(fig)
+    bottom = [0.0] * len(labels)
+    for name, values, color in series:
+        ax.bar(list(labels), list(values), bottom=bottom, color=color, width=0.65, label=name)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    top = max(totals)
+    for k, total in enumerate(totals):
+        if total:
+            ax.text(k, total + top * 0.02, f"{total:,.0f}", ha="center", va="bottom", fontsize=7, color=INK)
+    ax.set_ylim(0, top * 1.2)
+    ax.tick_params(axis="x", length=0, labelsize=8)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, frameon=False, ncols=len(series))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    if ylabel:
+        ax.set_ylabel(ylabel)
     return _svg(fig)

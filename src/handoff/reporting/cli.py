@@ -1,4 +1,5 @@
-"""The reporting command (`handoff digest`): the weekly exception digest, printed or queued as an e-mail.
+"""The reporting commands: `handoff digest` (the weekly exception digest, printed or queued as an e-mail)
+and `handoff forecast` (the 13-week cash forecast, as a table or CSV, or its backtest).
 
 Mounted on the root app by `handoff.cli`, which passes in how a command gets its AppContext.
 """
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.markup import escape
 
-from handoff.kernel.cli_support import DbOption, err
+from handoff.kernel.cli_support import DbOption, err, fail
 
 if TYPE_CHECKING:
     from handoff.context import AppContext
@@ -33,3 +36,25 @@ def register(app: typer.Typer, context: Callable[[str | None], AppContext]) -> N
         if send_to:
             digests.send(ctx, d, send_to)
             err.print(f"digest queued for {', '.join(send_to)}")
+
+    @app.command()
+    def forecast(
+        db: DbOption = None,
+        as_of: Annotated[Optional[str], typer.Option("--as-of", help="First day (YYYY-MM-DD; default today).")] = None,
+        csv: Annotated[bool, typer.Option("--csv", help="Print the weeks as CSV.")] = False,
+        backtest: Annotated[bool, typer.Option("--backtest", help="Print the error per week ahead instead.")] = False,
+    ) -> None:
+        """The 13-week cash forecast per currency and source (or, with --backtest, its past error)."""
+        from handoff.reporting.cli_forecast import print_backtest, print_forecast
+
+        day = None
+        if as_of is not None:
+            try:
+                day = date.fromisoformat(as_of)
+            except ValueError:
+                fail(f"--as-of: {escape(as_of)!r} is not a date (YYYY-MM-DD)")
+        ctx = context(db)
+        if backtest:
+            print_backtest(ctx, day)
+        else:
+            print_forecast(ctx, day, csv)

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from handoff.reporting import charts
+from handoff.reporting.forecast import Source
+from handoff.reporting.service import forecast as forecasts
 from handoff.reporting.service import metrics
 from handoff.users.service import User
 from handoff.web.auth import context, ui_user
@@ -18,11 +20,20 @@ router = APIRouter(include_in_schema=False)
 @router.get("/dashboard")
 def dashboard(request: Request, user: User = ui_user(*FINANCE)) -> Response:
     # fresh for the page; its charts, requested right after, reuse this computation
-    return render(request, "dashboard.html", user, m=metrics.recent(context(request), max_age=0))
+    ctx = context(request)
+    return render(
+        request,
+        "dashboard.html",
+        user,
+        m=metrics.recent(ctx, max_age=0),
+        forecast=forecasts.recent_forecast(ctx, max_age=0),
+    )
 
 
 @router.get("/charts/{name}.svg")
 def chart(request: Request, name: str, user: User = ui_user(*FINANCE)) -> Response:
+    if name.startswith("forecast-"):
+        return _forecast_chart(request, name.removeprefix("forecast-"))
     m = metrics.recent(context(request))
     if name == "states":
         states = {k: v for k, v in m.deals_by_state.items() if v or k != "pipeline"}
@@ -50,4 +61,29 @@ def chart(request: Request, name: str, user: User = ui_user(*FINANCE)) -> Respon
         svg = charts.donut(m.automation_rate, "no human touch", charts.GOOD)
     else:
         return error_page(request, 404, f"There is no chart {name}.")
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=30"})
+
+
+FORECAST_COLORS = {
+    Source.RECEIVABLES: charts.ACCENT,
+    Source.SCHEDULED_BILLING: charts.GOOD,
+    Source.MILESTONES: charts.WARN,
+    Source.PIPELINE: "#9aa5b1",
+}
+
+
+def _forecast_chart(request: Request, currency: str) -> Response:
+    """The 13 weeks of one currency's cash forecast, stacked by source."""
+    found = forecasts.recent_forecast(context(request)).currency(currency)
+    if found is None:
+        return error_page(request, 404, f"The forecast has no currency {currency}.")
+    svg = charts.stacked(
+        [f"{w.start:%d}\n{w.start:%b}" for w in found.weeks],
+        [
+            (source.value.replace("_", " "), [float(w.amounts[source]) for w in found.weeks], color)
+            for source, color in FORECAST_COLORS.items()
+        ],
+        ylabel=currency,
+        empty="no cash expected",
+    )
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=30"})

@@ -40,7 +40,12 @@ from handoff.deals import ui as deals_ui
 from handoff.invoicing import api as invoicing_api
 from handoff.invoicing import ui as invoicing_ui
 from handoff.invoicing.service import einvoicing
+from handoff.projects import api as projects_api
+from handoff.projects import api_health as projects_api_health
+from handoff.projects import api_signals as projects_api_signals
+from handoff.projects import ui as projects_ui
 from handoff.reporting import api as reporting_api
+from handoff.reporting import api_forecast as reporting_api_forecast
 from handoff.reporting import ui as reporting_ui
 from handoff.users import api as users_api
 from handoff.users import ui as users_ui
@@ -66,16 +71,17 @@ class BodyLimit:
     """Refuses request bodies over `limit` bytes with 413 before any route reads them (the
     declared length is checked first; a chunked body is counted as it arrives)."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY, larger: dict[str, int] | None = None) -> None:
+        self.app, self.limit, self.larger = app, limit, dict(larger or {})  # paths that take bigger batches
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await error(413, "too_large", f"body over {self.limit} bytes")(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await error(413, "too_large", f"body over {limit} bytes")(scope, receive, send)
             return
         chunks, size, more = [], 0, True
         while more:
@@ -85,8 +91,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await error(413, "too_large", f"body over {self.limit} bytes")(scope, receive, send)
+            if size > limit:
+                await error(413, "too_large", f"body over {limit} bytes")(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -172,7 +178,7 @@ def create_app(
         same_site="lax",
         https_only=secure,
     )
-    api.add_middleware(BodyLimit, limit=MAX_BODY)
+    api.add_middleware(BodyLimit, limit=MAX_BODY, larger=projects_api_signals.LARGE_BODIES)
     api.add_middleware(SecurityHeaders, docs_paths=("/api/v1/docs", "/api/v1/docs/oauth2-redirect"))
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
@@ -199,8 +205,10 @@ def create_app(
     _mount(api, contracts_api_change_orders.router)
     _mount(api, approvals_api.router, approvals_ui.router)
     _mount(api, users_api.router, users_ui.router)
-    _mount(api, reporting_api.router, reporting_ui.router)
+    _mount(api, reporting_api.router, reporting_api_forecast.router, reporting_ui.router)
     _mount(api, audit_api.router)
+    _mount(api, projects_api.router, projects_api_signals.router)
+    _mount(api, projects_api_health.router, projects_ui.router)
     _mount(api, customers_api.router, customers_ui.router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
     return api

@@ -21,6 +21,9 @@ from handoff.deals.service.intake import process_pending
 from handoff.invoicing.service import exchange_rates
 from handoff.invoicing.service.issuing import issue_all_drafts
 from handoff.kernel.delivery import DeliveryError
+from handoff.projects.service import health as delivery_health
+from handoff.projects.service import posting
+from handoff.projects.service import projects as project_service
 from handoff.reporting.service import digest, metrics
 from handoff.worker.outbox import Channel, deliver_due
 from handoff.worker.scheduler import Job, daily, every, hourly, run_due, weekly
@@ -46,7 +49,15 @@ DEFAULT_JOBS = [
     Job("daily_dunning", daily, _run_dunning),
     Job("compact_state_counts", hourly, metrics.compact_state_counts),
     Job("tax_retry", every(15), _retry_tax_engines, lease=timedelta(minutes=15)),
+    # services contracts open their projects; approved delivery of the months before this one is
+    # posted to the contract schedules (late edits too, as adjustments) before the billing run bills it
+    # (each new project is queued for the project tool, when one is configured, in the transaction
+    # that opens it)
+    Job("open_projects", hourly, lambda ctx: project_service.open_projects(ctx, "automation:projects")),
+    Job("delivery_posting", daily, lambda ctx: posting.post_delivery(ctx, ctx.clock().date().replace(day=1))),
     Job("billing_run", daily, lambda ctx: billing_run.run_billing(ctx, ctx.clock().date(), "worker")),
+    # projects whose burn or unbilled work crossed a threshold: alerts to owner, manager and finance, once
+    Job("delivery_health", daily, lambda ctx: delivery_health.raise_alerts(ctx, ctx.clock().date())),
 ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import IntegrityError
 
 from handoff.context import AppContext
 from handoff.deals.service.intake import ingest
@@ -137,3 +138,14 @@ def test_json_fragments_serialise_like_the_documents_they_stand_for() -> None:
     flat = {"state": "ready", "amount": "1.00", "n": 3, "ok": True, "gone": None}
     copied = to_jsonable(flat)
     assert copied == flat and copied is not flat
+
+
+def test_a_duplicate_key_raises_sqlalchemys_integrity_error_on_both_engines(engine: Engine) -> None:
+    """Callers tell a lost race (a unique key written meanwhile) by one exception type, whichever
+    engine: the SQLite fast path raises SQLAlchemy's IntegrityError too, not the driver's."""
+    with engine.begin() as conn:
+        insert_many(conn, schema.outbox, [_outbox_row("dup-1", {"n": 1})])
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        insert_many(conn, schema.outbox, [_outbox_row("dup-1", {"n": 2})])
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox WHERE key = 'dup-1'")).scalar_one() == 1

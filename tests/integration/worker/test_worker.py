@@ -59,7 +59,10 @@ def test_one_pass_applies_issues_delivers_and_sends_the_digest(ctx: AppContext, 
         ("daily_dunning", "2026-11-02"),
         ("compact_state_counts", "2026-11-02T09"),
         ("tax_retry", "2026-11-02T09:00"),
+        ("open_projects", "2026-11-02T09"),
+        ("delivery_posting", "2026-11-02"),
         ("billing_run", "2026-11-02"),
+        ("delivery_health", "2026-11-02"),
     ]
     assert result.delivered >= 4  # exception, task, invoice e-mail, their log lines; the digest next pass
     assert one_pass(auto, {"email": channel, "log": channel}, "w1").delivered == 1  # the digest

@@ -117,7 +117,7 @@ class _Draft:
 
 def _charge(item: ItemRow) -> ContractCharge:
     # recurring periods are keyed by their ISO start date; delivery items bill the period worked
-    periodic = item.period_key[:1].isdigit() or item.trigger in DETAILED_TRIGGERS
+    periodic = item.period_key[:1].isdigit() or item.trigger in DETAILED_TRIGGERS or item.trigger == "usage"
     return ContractCharge(
         contract_id=item.contract_id,
         line_key=item.line_key,

@@ -29,7 +29,7 @@ ACTIVE = "active"
 HOURS = "HUR"  # UN/ECE Rec 20: a time item's quantity
 ONE = "C62"  # an expense's
 TIME_TRIGGERS = frozenset({"time", "retainer"})  # quantities in hours
-TRIGGERS = frozenset({"time", "expense", "retainer"})
+TRIGGERS = frozenset({"time", "expense", "retainer", "usage"})  # usage: rated by `usage.service.rating`
 
 __all__ = ["AlreadyWritten", "AnnexRow", "ContractError", "DeliveryItem", "add_delivery_items"]
 
@@ -53,6 +53,7 @@ class DeliveryItem:
     trigger: str  # "time" | "expense" | "retainer"
     note: str  # BT-127: "project PRJ-D-1: 37 time entries (harvest), January 2027"
     detail: tuple[AnnexRow, ...] = ()  # the entries it bills, for the PDF annex
+    unit_code: str = ""  # UN/ECE Rec 20 (BT-130); "": HUR for time and retainer, C62 otherwise
 
 
 def _check(contract_id: str, item: DeliveryItem) -> None:
@@ -72,6 +73,7 @@ def _check(contract_id: str, item: DeliveryItem) -> None:
         ("product", item.product, 100),
         ("tax_category", item.tax_category, 40),
         ("supply", item.supply, 40),
+        ("unit_code", item.unit_code, 3),
     ):
         if len(value) > size:
             raise bad(name, f"is longer than {size} characters")
@@ -113,7 +115,7 @@ def _row(contract_id: str, version: int, item: DeliveryItem) -> dict[str, Any]:
         "unit_price": item.unit_price,
         "description": item.description,
         "product": item.product,
-        "unit_code": HOURS if item.trigger in TIME_TRIGGERS else ONE,
+        "unit_code": item.unit_code or (HOURS if item.trigger in TIME_TRIGGERS else ONE),
         "tax_category": item.tax_category,
         "supply": item.supply,
         "trigger": item.trigger,

@@ -13,6 +13,7 @@ there.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -113,6 +115,8 @@ def _write(
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(prepared.sql, params)
+    except sqlite3.IntegrityError as exc:  # as SQLAlchemy raises it: callers catch one type on both engines
+        raise IntegrityError(prepared.sql, None, exc) from exc
     finally:
         cursor.close()
 
