@@ -9,9 +9,10 @@ accounting systems get invoices is business configuration (`connectors.accountin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine
@@ -205,29 +206,22 @@ def build_channels(
 
 
 def build_delivery_webhook_secrets(settings: Settings, ctx: AppContext) -> dict[str, str]:
-    """The delivery webhook's secret per source (`connectors.delivery_webhooks` names the setting of
-    each); a source whose setting is unset is left out, so its webhook stays closed. ValueError for a
-    secret too short to be one."""
-    s = Secrets.load(settings.env)
-    found: dict[str, str] = {}
-    for source, hook in ctx.config.model.connectors.delivery_webhooks.items():
-        secret = s.secret(hook.secret_env)
-        if secret and len(secret.reveal()) < MIN_WEBHOOK_TOKEN:
-            raise ValueError(
-                f"{hook.secret_env} must have at least {MIN_WEBHOOK_TOKEN} characters (a random one is best)"
-            )
-        if secret:
-            found[source] = secret.reveal()
-    return found
+    """The delivery webhook's secret per source (`connectors.delivery_webhooks`)."""
+    return _webhook_secrets(settings, ctx.config.model.connectors.delivery_webhooks)
 
 
 def build_usage_webhook_secrets(settings: Settings, ctx: AppContext) -> dict[str, str]:
-    """The usage webhook's secret per source (`connectors.usage_webhooks`), as for the delivery
-    webhooks: a source whose setting is unset is left out (its webhook stays closed); ValueError
-    for a secret too short to be one."""
+    """The usage webhook's secret per source (`connectors.usage_webhooks`)."""
+    return _webhook_secrets(settings, ctx.config.model.connectors.usage_webhooks)
+
+
+def _webhook_secrets(settings: Settings, hooks: Mapping[str, Any]) -> dict[str, str]:
+    """Each source's secret (`hooks` names the setting of each, as `secret_env`); a source whose
+    setting is unset is left out, so its webhook stays closed. ValueError for a secret too short
+    to be one."""
     s = Secrets.load(settings.env)
     found: dict[str, str] = {}
-    for source, hook in ctx.config.model.connectors.usage_webhooks.items():
+    for source, hook in hooks.items():
         secret = s.secret(hook.secret_env)
         if secret and len(secret.reveal()) < MIN_WEBHOOK_TOKEN:
             raise ValueError(

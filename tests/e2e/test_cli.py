@@ -112,6 +112,8 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert "change order CO-1 effective 2027-07-01" in flat and "line L1 period 2027-01-01 +1,008.22" in flat
     assert "billing run of 2028-01-01: 1 draft with 1 item" in flat and "the same run again: 0 drafts" in flat
     assert "waits for acceptance" in out and "net 14,400.00 + VAT 2,736.00 = 17,136.00 EUR" in flat
+    # January's metered usage rated and drafted (hand calculation: tests/integration/usage/test_usage_demo_invoice.py)
+    assert "draft #" in flat and "net 1,622.62 + VAT 19 % 308.30 = 1,930.92 EUR" in flat
     # a year of invoices before today, each customer paying its own way, measured by the forecast's backtest
     assert "invoices issued to 22 customers of the bundled deals" in flat
     cutoffs = re.search(r"backtest over (\d+) weekly cut-offs", flat)

@@ -60,6 +60,12 @@ RELAXED = {
     # a backtest's cut-off today or later is refused: none of its weeks has ended, nothing to compare
     # (reporting.service.forecast.forecast_backtest)
     ("GET", "/api/v1/forecast/backtest"): "cutoff relative to the clock",
+    # a billable metric: UN/ECE Rec 20 unit codes, a field only for the aggregations that measure
+    # one (usage.domain.metrics.metric_from_json)
+    ("PUT", "/api/v1/usage/metrics/{code}"): "unit codes and which aggregations take a field",
+    # a usage price: tiers ascending and ending open, a package above 0, a percentage up to 100
+    # (usage.domain.pricing.check_price), a known metric
+    ("PUT", "/api/v1/contracts/{contract_id}/lines/{key}/usage-price"): "the price rules and the stored metrics",
 }
 
 

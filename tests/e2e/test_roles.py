@@ -97,6 +97,14 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/milestone-acceptances"): WRITE,
     ("POST", "/api/v1/delivery/postings"): WRITE,
     ("POST", "/api/v1/webhooks/delivery/{source}"): SIGNED,  # the source's HMAC secret (404 unconfigured)
+    # usage-based billing: events from finance and admins (or the signed webhook), metrics and prices
+    ("POST", "/api/v1/usage"): WRITE,
+    ("POST", "/api/v1/webhooks/usage/{source}"): SIGNED,  # the platform's HMAC secret (404 unconfigured)
+    ("GET", "/api/v1/usage/current"): READ,
+    ("GET", "/api/v1/usage/metrics"): READ,
+    ("GET", "/api/v1/usage/metrics/{code}"): READ,
+    ("PUT", "/api/v1/usage/metrics/{code}"): WRITE,
+    ("PUT", "/api/v1/contracts/{contract_id}/lines/{key}/usage-price"): WRITE,
     # the browser UI
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
@@ -152,6 +160,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/projects/{project_id}"): ALL,
     ("GET", "/projects/{project_id}/charts/{name}.svg"): ALL,
     ("POST", "/projects/{project_id}/approve"): ALL,
+    ("GET", "/usage/metrics"): READ,
 }
 
 
@@ -199,6 +208,7 @@ def _url(site: Site, path: str) -> str:
         contract_id="D-1",
         key="M1",
         project_id="PRJ-D-1",
+        code="api_calls",
     )
 
 
@@ -225,6 +235,14 @@ def _json_body(site: Site, method: str, path: str, who: str) -> dict[str, object
         ("POST", "/api/v1/users"): {"email": f"matrix-{who}@acme.example", "role": "sales", "password": "long-pass-1"},
         ("PATCH", "/api/v1/users/{user_id}"): {"active": True},
         ("POST", "/api/v1/webhooks/deals/{source}"): {"event_id": f"matrix-{who}", "deal": GOOD},
+        ("POST", "/api/v1/usage"): {
+            "transaction_id": f"matrix-{who}",
+            "customer": "C-1",
+            "metric": "api_calls",
+            "timestamp": "2026-11-01T08:00:00Z",
+        },
+        ("PUT", "/api/v1/usage/metrics/{code}"): {"aggregation": "count"},
+        ("PUT", "/api/v1/contracts/{contract_id}/lines/{key}/usage-price"): {"model": "per_unit", "unit_price": "0.01"},
     }
     return bodies.get((method, path))
 
@@ -269,7 +287,8 @@ def call(site: Site, client: httpx.Client, method: str, path: str, who: str, csr
 def denied(path: str, response: httpx.Response) -> bool:
     if response.status_code in (401, 403):
         return True
-    if path.startswith(("/api/v1/webhooks/crm/", "/api/v1/webhooks/delivery/")) or path == "/slack/interactions":
+    signed = ("/api/v1/webhooks/crm/", "/api/v1/webhooks/delivery/", "/api/v1/webhooks/usage/")
+    if path.startswith(signed) or path == "/slack/interactions":
         return response.status_code == 404  # no such CRM or source / no Slack configured: nothing accepted either
     return (
         not path.startswith("/api/")

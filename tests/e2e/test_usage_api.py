@@ -56,11 +56,13 @@ def test_a_batch_stores_the_valid_events_and_names_the_refused(site: Site, contr
 
         current = api.get("/api/v1/usage/current", params={"contract": contract})
         assert current.status_code == 200, current.text
-        rows = {(r["metric"], r["group"]): r for r in current.json()["items"]}
-    assert rows[("api_calls", "eu")]["quantity"] == "1" and rows[("api_calls", "eu")]["events"] == 1
-    assert rows[("api_calls", "eu")]["amount"] == "0.01" and rows[("api_calls", "us")]["events"] == 1
-    assert rows[("storage_gb", "")]["quantity"] == "2.5" and rows[("storage_gb", "")]["amount"] == "1.25"
-    assert {r["period"] for r in rows.values()} == {"2026-11"}
+        lines = {u["metric"]: u for u in current.json()["items"]}
+    calls, storage = lines["api_calls"], lines["storage_gb"]
+    assert (calls["line_key"], calls["period"], calls["currency"]) == ("U1", "2026-11", "EUR")
+    groups = {g["group_key"]: g for g in calls["groups"]}
+    assert groups["eu"]["quantity"] == "1" and groups["eu"]["amount"] == "0.01" and groups["us"]["events"] == 1
+    assert (calls["quantity"], calls["events"], calls["amount"]) == ("2", 2, "0.02")
+    assert (storage["quantity"], storage["amount"]) == ("2.5", "1.25")  # 2.5 GB at 0.50
 
 
 def test_malformed_requests_are_refused_whole(site: Site, contract: str) -> None:
@@ -69,7 +71,8 @@ def test_malformed_requests_are_refused_whole(site: Site, contract: str) -> None
         unknown = api.post("/api/v1/usage", json={"events": [{**event("x"), "colour": "red"}]})
         assert unknown.status_code == 422 and "colour" in unknown.json()["error"]["field"]
         assert api.post("/api/v1/usage", json={"events": [event("y" * 201)]}).status_code == 422
-        assert api.get("/api/v1/usage/current").json()["items"] == []  # nothing stored
+        current = api.get("/api/v1/usage/current", params={"contract": contract}).json()["items"]
+        assert current and all(u["events"] == 0 for u in current)  # nothing stored
 
 
 def test_roles(site: Site, contract: str) -> None:
@@ -154,3 +157,17 @@ def test_contract_page_shows_usage_escaped_and_metrics_page(site: Site, contract
         metrics = browser.get("/usage/metrics")
         assert metrics.status_code == 200
         assert 'data-metric="api_calls"' in metrics.text and "storage_gb" in metrics.text
+
+
+def test_a_batch_of_ten_thousand_passes_the_body_limit(site: Site, contract: str) -> None:
+    batch = [event(f"big-{i:05d}", properties={"region": "eu" if i % 2 else "us"}) for i in range(10_000)]
+    body = json.dumps({"events": batch}).encode()
+    assert len(body) > 1_000_000  # more than the app's usual limit: the usage path takes more
+    with site.client(F) as api:
+        done = api.post("/api/v1/usage", content=body, headers={"Content-Type": "application/json"})
+        assert done.status_code == 200, done.text[:300]
+        assert (done.json()["accepted"], done.json()["refused"]) == (10_000, 0)
+        over = api.post("/api/v1/usage", json={"events": [*batch, event("big-10000")]})
+        assert over.status_code == 422 and over.json()["error"]["field"] == "batch.events"
+        calls = {u["metric"]: u for u in api.get("/api/v1/usage/current").json()["items"]}["api_calls"]
+    assert (calls["events"], calls["quantity"]) == (10_000, "10000")

@@ -20,9 +20,9 @@ from tests.e2e.usage_builders import lock_usage_contract
 
 FINANCE = "finance@acme.example"
 EVENTS_CSV = """transaction_id,subscription,metric,timestamp,prop.region,prop.gb
-c-1,U-1,api_calls,2026-11-01T10:00:00Z,eu,
-c-2,U-1,api_calls,2026-11-01T11:00:00Z,us,
-c-3,U-1,storage_gb,2026-11-01T12:00:00Z,,4.5
+c-1,D-1,api_calls,2026-11-01T10:00:00Z,eu,
+c-2,D-1,api_calls,2026-11-01T11:00:00Z,us,
+c-3,D-1,storage_gb,2026-11-01T12:00:00Z,,4.5
 """
 
 
@@ -53,18 +53,18 @@ def test_a_usage_file_imported_twice_is_all_duplicates_the_second_time(
     outcome = json.loads(said)
     assert (outcome["accepted"], outcome["duplicates"], outcome["refused"]) == (0, 3, 0)
     code, said = invoke(ctx, run, "usage", "current", "--json")
-    rows = {(r["metric"], r["group"]): r for r in json.loads(said)["items"]}
-    assert rows[("api_calls", "eu")]["events"] == 1 and rows[("storage_gb", "")]["quantity"] == "4.5"
-    assert rows[("storage_gb", "")]["amount"] == "2.25"  # 4.5 GB at 0.50
+    lines = {u["metric"]: u for u in json.loads(said)["items"]}
+    assert [(g["group_key"], g["events"]) for g in lines["api_calls"]["groups"]] == [("eu", 1), ("us", 1)]
+    assert (lines["storage_gb"]["quantity"], lines["storage_gb"]["amount"]) == ("4.5", "2.25")  # 4.5 GB at 0.50
 
 
 def test_bad_rows_are_named_and_the_good_ones_stored(ctx: AppContext, run: CliRunner, tmp_path: Path) -> None:
     file = tmp_path / "mixed.csv"
     file.write_text(
         EVENTS_CSV
-        + "c-4,U-1,api_calls,2026-11-01 10:00,eu,\n"  # no UTC offset
-        + "c-5,U-1,storage_gb,2026-11-01T12:00:00Z,,lots\n"  # not a number for a sum
-        + "c-6,U-1,nope,2026-11-01T12:00:00Z,eu,\n"  # no such metric
+        + "c-4,D-1,api_calls,2026-11-01 10:00,eu,\n"  # no UTC offset
+        + "c-5,D-1,storage_gb,2026-11-01T12:00:00Z,,lots\n"  # not a number for a sum
+        + "c-6,D-1,nope,2026-11-01T12:00:00Z,eu,\n"  # no such metric
     )
     code, said = invoke(ctx, run, "usage", "import", str(file), "--json")
     assert code == 1
@@ -91,9 +91,44 @@ def test_metrics_prices_and_rating(ctx: AppContext, run: CliRunner, tmp_path: Pa
     assert code == 2 and "field" in said
     price = tmp_path / "price.yaml"
     price.write_text("model: volume\ntiers:\n  - {up_to: 100, unit_price: 0.10}\n  - {up_to: null, unit_price: 0.05}\n")
-    code, said = invoke(ctx, run, "usage", "price", "U-1", "U1", "--file", str(price), "--actor", FINANCE)
+    code, said = invoke(ctx, run, "usage", "price", "D-1", "U1", "--file", str(price), "--actor", FINANCE)
     assert code == 0, said
-    code, said = invoke(ctx, run, "usage", "price", "U-1", "U1", "--file", str(price), "--actor", "nobody@x.example")
+    code, said = invoke(ctx, run, "usage", "price", "D-1", "U1", "--file", str(price), "--actor", "nobody@x.example")
     assert code == 2
     code, said = invoke(ctx, run, "usage", "rate", "--through", "2026-11-03")
     assert code == 0 and "usage rated through 2026-11-03" in said
+
+
+def test_json_lines_with_a_reversal(ctx: AppContext, run: CliRunner, tmp_path: Path) -> None:
+    lines = [
+        {
+            "transaction_id": "j-1",
+            "subscription": "D-1",
+            "metric": "storage_gb",
+            "timestamp": "2026-11-01T10:00:00Z",
+            "properties": {"gb": 3},
+        },
+        {
+            "transaction_id": "j-2",
+            "subscription": "D-1",
+            "metric": "storage_gb",
+            "timestamp": "2026-11-01T11:00:00Z",
+            "properties": {"gb": 1.25},
+        },
+        {
+            "transaction_id": "j-3",
+            "subscription": "D-1",
+            "metric": "storage_gb",
+            "timestamp": "2026-11-01T12:00:00Z",
+            "type": "reversal",
+            "reverses": "j-1",
+        },
+    ]
+    file = tmp_path / "platform.jsonl"
+    file.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    code, said = invoke(ctx, run, "usage", "import", str(file), "--json")
+    assert code == 0, said
+    assert (json.loads(said)["format"], json.loads(said)["accepted"]) == ("jsonl", 3)
+    code, said = invoke(ctx, run, "usage", "current", "--contract", "D-1", "--json")
+    storage = {u["metric"]: u for u in json.loads(said)["items"]}["storage_gb"]
+    assert storage["quantity"] == "1.25"  # 3 GB taken back by the reversal

@@ -1,6 +1,7 @@
-"""A usage contract the usage adapter tests lock through the service: contract U-1 of the sales
-user's customer with a usage line U1 (product `api_calls`, 0.01 EUR per call) billed from 1 Oct
-2026, and the billable metrics `api_calls` (a count per region) and `storage_gb` (a sum of `gb`)."""
+"""A usage contract the usage adapter tests lock through the service: contract D-1 (the sales
+user's deal in the e2e seed) with usage lines U1 (product `api_calls`, 0.01 EUR per call) and U2
+(`storage_gb`, 0.50 EUR per GB) billed from 1 Oct 2026, and the billable metrics `api_calls` (a
+count per region) and `storage_gb` (a sum of the property `gb`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from handoff.usage.service import metrics as metric_service
 from tests.e2e.contract_builders import BUYER, CUSTOMER
 
 START = date(2026, 10, 1)
-CONTRACT = "U-1"
+CONTRACT = "D-1"  # the sales user's deal in the e2e seed, so its owner sees the contract
 METRICS: dict[str, dict[str, Any]] = {
     "api_calls": {"name": "API calls", "aggregation": "count", "group_by": ["region"]},
     "storage_gb": {"name": "Storage", "aggregation": "sum", "field": "gb"},
@@ -40,7 +41,7 @@ def lock_usage_contract(ctx: AppContext, owner: str, contract_id: str = CONTRACT
 
 
 def event(txn: str, metric: str = "api_calls", **more: Any) -> dict[str, Any]:
-    """A usage event as the API takes it: on the e2e clock's day (1 Nov 2026), for U-1."""
+    """A usage event as the API takes it: on the e2e clock's day (1 Nov 2026), for D-1."""
     body: dict[str, Any] = {
         "transaction_id": txn,
         "subscription": CONTRACT,

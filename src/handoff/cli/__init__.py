@@ -23,6 +23,7 @@ from handoff.kernel.cli_support import fail
 from handoff.kernel.storage.unit_of_work import AuditKeyMissing
 from handoff.projects import cli as projects
 from handoff.reporting import cli as reporting
+from handoff.usage import cli as usage
 from handoff.users import cli as users
 
 HELP_ORDER = (
@@ -96,6 +97,7 @@ audit.register(app, common.context)
 reporting.register(app, common.context)
 customers.register(app, common.context)
 projects.register(app, common.context)
+usage.register(app, common.context)
 operations.register(app)
 
 

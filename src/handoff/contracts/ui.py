@@ -20,6 +20,7 @@ from handoff.contracts.api_contracts import default_event_id
 from handoff.contracts.service import catalog
 from handoff.contracts.service import queries as contract_queries
 from handoff.contracts.service.contracts import ContractError, accept_milestone
+from handoff.usage.service.queries import current_usage
 from handoff.users.service import Role, User
 from handoff.web.auth import ALL, context, may_see_deal, ui_user
 from handoff.web.pages import FINANCE, PAGE, WRITERS, error_page, flash_message, render, see_other
@@ -107,6 +108,7 @@ def contract_page(request: Request, contract_id: ContractId, user: User = ui_use
         today=ctx.clock().date(),
         can_accept=user.role in WRITERS,
         sees_invoices=user.role in FINANCE,
+        usage=current_usage(ctx, contract_id=contract_id),  # the "Usage this period" section
     )
 
 

@@ -30,6 +30,7 @@ from handoff.demo.contracts import run_contract_demo
 from handoff.demo.forecast import run_forecast_demo
 from handoff.demo.history import run_history_demo
 from handoff.demo.projects import run_project_demo
+from handoff.demo.usage import run_usage_demo
 from handoff.invoicing.domain.invoices import Invoice
 from handoff.invoicing.service.issuing import issue_all_drafts
 from handoff.kernel.audit_keys import load_audit_keys, sidecar
@@ -71,7 +72,7 @@ def run_demo(db: Path, out: Console) -> None:
     for owner in sorted({e.deal.get("owner_email").lower() for e in events} - logins - {""}):
         add_user(ctx, owner, "sales", secrets.token_urlsafe(24), actor="demo")
     # a year of business before today: 22 of the bundled customers invoiced and paying their own way,
-    # so the cash forecast learns days late and its backtest (section 12) has a past to measure
+    # so the cash forecast learns days late and its backtest (section 13) has a past to measure
     out.rule("History: the past year's invoices and payments")
     run_history_demo(ctx, events, db.with_suffix(".history-payments.csv"), out)
     out.rule("1. Intake")
@@ -180,7 +181,10 @@ def run_demo(db: Path, out: Console) -> None:
     out.rule("11. Projects: delivery billed from Harvest time and expenses")
     run_project_demo(ctx, out)
 
-    out.rule("12. Cash forecast (13 weeks) and its backtest")
+    out.rule("12. Usage: metered events rated into the contract's invoice")
+    run_usage_demo(ctx, out)
+
+    out.rule("13. Cash forecast (13 weeks) and its backtest")
     run_forecast_demo(ctx, out)
 
 

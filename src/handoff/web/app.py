@@ -47,6 +47,8 @@ from handoff.projects import ui as projects_ui
 from handoff.reporting import api as reporting_api
 from handoff.reporting import api_forecast as reporting_api_forecast
 from handoff.reporting import ui as reporting_ui
+from handoff.usage import api as usage_api
+from handoff.usage import ui as usage_ui
 from handoff.users import api as users_api
 from handoff.users import ui as users_ui
 from handoff.web import pages
@@ -178,7 +180,8 @@ def create_app(
         same_site="lax",
         https_only=secure,
     )
-    api.add_middleware(BodyLimit, limit=MAX_BODY, larger=projects_api_signals.LARGE_BODIES)
+    larger = {**projects_api_signals.LARGE_BODIES, **usage_api.LARGE_BODIES}  # paths taking batches of 10,000
+    api.add_middleware(BodyLimit, limit=MAX_BODY, larger=larger)
     api.add_middleware(SecurityHeaders, docs_paths=("/api/v1/docs", "/api/v1/docs/oauth2-redirect"))
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
@@ -210,5 +213,6 @@ def create_app(
     _mount(api, projects_api.router, projects_api_signals.router)
     _mount(api, projects_api_health.router, projects_ui.router)
     _mount(api, customers_api.router, customers_ui.router)
+    _mount(api, usage_api.router, usage_ui.router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
     return api

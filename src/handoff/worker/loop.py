@@ -25,6 +25,7 @@ from handoff.projects.service import health as delivery_health
 from handoff.projects.service import posting
 from handoff.projects.service import projects as project_service
 from handoff.reporting.service import digest, metrics
+from handoff.usage.service import rating as usage_rating
 from handoff.worker.outbox import Channel, deliver_due
 from handoff.worker.scheduler import Job, daily, every, hourly, run_due, weekly
 
@@ -37,6 +38,12 @@ def _send_digest(ctx: AppContext) -> None:
 
 def _run_dunning(ctx: AppContext) -> None:
     dunning.run_dunning(ctx)
+
+
+def _rate_usage(ctx: AppContext) -> None:
+    today = ctx.clock().date()
+    usage_rating.rate_usage(ctx, today)
+    usage_rating.prune_usage_events(ctx, today)
 
 
 def _retry_tax_engines(ctx: AppContext) -> None:
@@ -55,6 +62,9 @@ DEFAULT_JOBS = [
     # that opens it)
     Job("open_projects", hourly, lambda ctx: project_service.open_projects(ctx, "automation:projects")),
     Job("delivery_posting", daily, lambda ctx: posting.post_delivery(ctx, ctx.clock().date().replace(day=1))),
+    # metered usage of the months whose grace ended is rated into the schedules (raw events past
+    # the retention dropped) before the billing run bills it
+    Job("usage_rating", daily, _rate_usage),
     Job("billing_run", daily, lambda ctx: billing_run.run_billing(ctx, ctx.clock().date(), "worker")),
     # projects whose burn or unbilled work crossed a threshold: alerts to owner, manager and finance, once
     Job("delivery_health", daily, lambda ctx: delivery_health.raise_alerts(ctx, ctx.clock().date())),

@@ -61,6 +61,7 @@ def test_one_pass_applies_issues_delivers_and_sends_the_digest(ctx: AppContext, 
         ("tax_retry", "2026-11-02T09:00"),
         ("open_projects", "2026-11-02T09"),
         ("delivery_posting", "2026-11-02"),
+        ("usage_rating", "2026-11-02"),
         ("billing_run", "2026-11-02"),
         ("delivery_health", "2026-11-02"),
     ]

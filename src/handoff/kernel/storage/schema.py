@@ -992,3 +992,143 @@ project_alerts = Table(
 )
 
 # ---- delivery items (migration 0026): schedule_items.note and .detail are declared above ----
+
+# ---- usage (migration 0027) ----
+
+# Usage-based billing (`usage/`). `billable_metrics`: what is counted (usage.domain.metrics, versioned;
+# seeded from handoff.yaml `usage.metrics`). `usage_prices`: a usage line's price when it is not the
+# default (per unit at the line's unit_price, metric = the line's product). `usage_transactions`: the
+# idempotency key, one row per transaction id ever accepted, with where it counted (a unique index on
+# the partitioned `usage_events` would have to hold its partition key). `usage_events`: the raw events,
+# kept for audit and for recomputing one aggregate; on PostgreSQL partitioned by month of `received_at`
+# (migration 0027: its primary key there is (id, received_at); partitions are made by
+# `usage.repository.events` as needed and dropped after `usage.retention_months`). `usage_aggregates`:
+# one row per (contract, line, metric, period, group) kept as events arrive, so rating never scans raw
+# events; `rated_key` is the schedule item it became. `usage_unique_values`: the values a unique-count
+# aggregate holds, with how many events hold each. `usage_credits`: prepaid credits drawn per period.
+billable_metrics = Table(
+    "billable_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(100), nullable=False, unique=True),
+    Column("name", String(300), nullable=False),
+    Column("definition", Json, nullable=False),  # usage.domain.metrics.metric_to_json
+    Column("version", Integer, nullable=False),  # 1, +1 per change
+    Column("source", String(16), nullable=False),  # config | api | cli
+    Column("updated_by", String(330), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+usage_prices = Table(
+    "usage_prices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("line_key", String(100), nullable=False),
+    Column("metric", String(100), nullable=False),  # the billable metric the line bills
+    Column("price", Json, nullable=False),  # usage.domain.pricing.price_to_json
+    Column("version", Integer, nullable=False),
+    Column("updated_by", String(330), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("contract_id", "line_key", name="uq_usage_prices_contract_line"),
+)
+
+usage_transactions = Table(
+    "usage_transactions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("transaction_id", String(200), nullable=False, unique=True),  # the idempotency key
+    Column("fingerprint", String(64), nullable=False),  # SHA-256 of the event's content: same id, other content
+    Column("contract_id", String(200), nullable=False),
+    Column("line_key", String(100), nullable=False),
+    Column("metric", String(100), nullable=False),
+    Column("period", String(7), nullable=False),  # "2027-01": the aggregate it counted in
+    Column("group_key", String(200)),  # NULL: filtered out by the metric (stored, counted nowhere)
+    Column("value", Text, nullable=False),  # what it counted: a number, or the value a unique count counts
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),  # its raw event's partition
+    Column("reverses", String(200), nullable=False),  # the transaction it cancels ('' for none)
+    Column("reversed_by", String(200), nullable=False),  # the reversal that cancelled it ('' for none)
+)
+
+usage_events = Table(
+    "usage_events",
+    metadata,
+    # PostgreSQL: PRIMARY KEY (id, received_at), the table partitioned by RANGE (received_at) (migration 0027)
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("transaction_id", String(200), nullable=False),
+    Column("contract_id", String(200), nullable=False),
+    Column("line_key", String(100), nullable=False),
+    Column("metric", String(100), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("group_key", String(200)),
+    Column("value", Text, nullable=False),
+    Column("properties", Json, nullable=False),
+    Column("reverses", String(200), nullable=False),
+    Column("note", Text, nullable=False),  # "late: occurred 2027-01-30, billed in 2027-02"
+    Column("source", String(100), nullable=False),  # api | file:<name> | webhook:<name>
+    Column("aggregate_id", Integer),  # the usage_aggregates row it counted in (NULL: none)
+    # one aggregate's events, to recompute it (max, latest after a reversal) or show them; an integer
+    # key, since a five-text-column index costs the bulk insert more than the rest of the row
+    Index("ix_usage_events_aggregate", "aggregate_id"),
+)
+
+usage_aggregates = Table(
+    "usage_aggregates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("line_key", String(100), nullable=False),
+    Column("metric", String(100), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("group_key", String(200), nullable=False),  # '' when the metric is not grouped
+    Column("events", Integer, nullable=False),  # events received (reversals included)
+    Column("count", Integer, nullable=False),  # events counted, net of reversals
+    Column("total", Amount, nullable=False),
+    Column("maximum", Amount),
+    Column("latest_at", UTCDateTime),
+    Column("latest_txn", String(200)),
+    Column("latest_value", Amount),
+    Column("uniques", Integer, nullable=False),  # distinct values held (unique count)
+    Column("dirty", Boolean, nullable=False),  # a reversal it cannot subtract (max, latest): recompute
+    Column("rated_key", String(200)),  # the schedule item's period key it was rated into (NULL: open)
+    Column("rated_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint(
+        "contract_id", "line_key", "metric", "period", "group_key", name="uq_usage_aggregates_subscription_period_group"
+    ),
+    # rating walks the open aggregates by period
+    Index(
+        "ix_usage_aggregates_open",
+        "period",
+        "contract_id",
+        postgresql_where=text("rated_key IS NULL"),
+        sqlite_where=text("rated_key IS NULL"),
+    ),
+)
+
+usage_unique_values = Table(
+    "usage_unique_values",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("aggregate_id", Integer, nullable=False),
+    Column("value", String(200), nullable=False),
+    Column("refcount", Integer, nullable=False),  # events holding it, net of reversals
+    UniqueConstraint("aggregate_id", "value", name="uq_usage_unique_values_aggregate_value"),
+)
+
+usage_credits = Table(
+    "usage_credits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("line_key", String(100), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("period_key", String(200), nullable=False),  # the draw-down's schedule item
+    Column("drawn", Amount, nullable=False),
+    Column("balance", Amount, nullable=False),  # prepaid credits left after it
+    Column("drawn_at", UTCDateTime, nullable=False),
+    UniqueConstraint("contract_id", "line_key", "period_key", name="uq_usage_credits_contract_line_period"),
+)

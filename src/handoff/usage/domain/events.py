@@ -115,54 +115,53 @@ def check_event(
     """The first problem of an event (None when it may be stored); `metric` is the billable metric
     its code names, None when no such metric exists. Checks that need storage (duplicate
     transaction ids, the subscription existing, a reversal's target) are the store's."""
-    record = describe(event)
     txn = event.transaction_id
     if not isinstance(txn, str) or not txn.strip():
-        return UsageError(record, "transaction_id", "is missing")
+        return _refusal(event, "transaction_id", "is missing")
     if len(txn) > MAX_TRANSACTION_ID:
-        return UsageError(record, "transaction_id", f"is longer than {MAX_TRANSACTION_ID} characters")
+        return _refusal(event, "transaction_id", f"is longer than {MAX_TRANSACTION_ID} characters")
     if txn != txn.strip():
-        return UsageError(record, "transaction_id", "has leading or trailing spaces")
+        return _refusal(event, "transaction_id", "has leading or trailing spaces")
     if not isinstance(event.metric, str) or not event.metric.strip():
-        return UsageError(record, "metric", "is missing")
+        return _refusal(event, "metric", "is missing")
     if metric is None or metric.code != event.metric:
-        return UsageError(record, "metric", f"is not a known billable metric ({event.metric!r})")
+        return _refusal(event, "metric", f"is not a known billable metric ({event.metric!r})")
     ts = event.timestamp
     if not isinstance(ts, datetime):
-        return UsageError(record, "timestamp", f"is not a date and time ({ts!r})")
+        return _refusal(event, "timestamp", f"is not a date and time ({ts!r})")
     if ts.tzinfo is None or ts.utcoffset() is None:
-        return UsageError(record, "timestamp", "has no time zone (give UTC, e.g. 2027-01-31T23:59:59Z)")
+        return _refusal(event, "timestamp", "has no time zone (give UTC, e.g. 2027-01-31T23:59:59Z)")
     if ts > now + future_tolerance:
         ahead = int((ts - now).total_seconds())
-        return UsageError(
-            record,
+        return _refusal(
+            event,
             "timestamp",
             f"is {ahead} s in the future (tolerance {int(future_tolerance.total_seconds())} s)",
         )
     subscription = event.subscription if isinstance(event.subscription, str) else ""
     customer = event.customer if isinstance(event.customer, str) else ""
     if not subscription.strip() and not customer.strip():
-        return UsageError(record, "subscription", "is missing (give a subscription or a customer)")
+        return _refusal(event, "subscription", "is missing (give a subscription or a customer)")
     for name, ref in (("subscription", subscription), ("customer", customer)):
         if len(ref) > MAX_REFERENCE:
-            return UsageError(record, name, f"is longer than {MAX_REFERENCE} characters")
+            return _refusal(event, name, f"is longer than {MAX_REFERENCE} characters")
     if not isinstance(event.properties, Mapping):
-        return UsageError(record, "properties", "is not an object of names and values")
+        return _refusal(event, "properties", "is not an object of names and values")
     if len(event.properties) > MAX_PROPERTIES:
-        return UsageError(record, "properties", f"has more than {MAX_PROPERTIES} entries")
+        return _refusal(event, "properties", f"has more than {MAX_PROPERTIES} entries")
     for key, value in event.properties.items():
         text = property_text(value)
         if not isinstance(key, str) or not key:
-            return UsageError(record, "properties", f"has a name that is not text ({key!r})")
+            return _refusal(event, "properties", f"has a name that is not text ({key!r})")
         if text is None:
-            return UsageError(record, f"properties.{key}", f"is not text or a number ({value!r})")
+            return _refusal(event, f"properties.{key}", f"is not text or a number ({value!r})")
         if len(text) > MAX_PROPERTY_TEXT:
-            return UsageError(record, f"properties.{key}", f"is longer than {MAX_PROPERTY_TEXT} characters")
+            return _refusal(event, f"properties.{key}", f"is longer than {MAX_PROPERTY_TEXT} characters")
     if event.is_reversal:
         if not isinstance(event.reverses, str) or not event.reverses.strip():
-            return UsageError(record, "reverses", "is missing: a reversal names the transaction id it cancels")
+            return _refusal(event, "reverses", "is missing: a reversal names the transaction id it cancels")
         if event.reverses == txn:
-            return UsageError(record, "reverses", "names the reversal itself")
+            return _refusal(event, "reverses", "names the reversal itself")
         # A reversal carries no value of its own: it takes back its target's contribution.
         return None
     from handoff.usage.domain.metrics import check_measure
@@ -172,3 +171,8 @@ def check_event(
     except UsageError as exc:
         return exc
     return None
+
+
+def _refusal(event: UsageEvent, field: str, problem: str) -> UsageError:
+    """The error naming `event` (its record name built only for a refusal: most events pass)."""
+    return UsageError(describe(event), field, problem)

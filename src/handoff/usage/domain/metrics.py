@@ -98,15 +98,16 @@ def check_measure(metric: BillableMetric, event: UsageEvent) -> None:
     measured property missing, or a non-number where a number is summed / maxed / taken."""
     if group_key(metric, event) is None:
         return  # filtered out: stored for audit, measures nothing
-    record = describe(event)
     props = event.properties
     for name in metric.group_by:
         text = property_text(props.get(name))
         if text is None or not text.strip():
-            raise UsageError(record, f"properties.{name}", f"is missing (metric {metric.code} is grouped by it)")
+            raise UsageError(
+                describe(event), f"properties.{name}", f"is missing (metric {metric.code} is grouped by it)"
+            )
         if GROUP_SEPARATOR in text or len(text) > MAX_GROUP_VALUE:
             raise UsageError(
-                record,
+                describe(event),
                 f"properties.{name}",
                 f"cannot be a group (at most {MAX_GROUP_VALUE} characters, no {GROUP_SEPARATOR!r})",
             )
@@ -114,9 +115,12 @@ def check_measure(metric: BillableMetric, event: UsageEvent) -> None:
         where = f"properties.{metric.field}"
         value = props.get(metric.field)
         if value is None or (isinstance(value, str) and not value.strip()):
-            raise UsageError(record, where, f"is missing (metric {metric.code} measures it)")
+            raise UsageError(describe(event), where, f"is missing (metric {metric.code} measures it)")
         if metric.aggregation in MEASURED:
-            parse_value(record, where, value)
+            try:
+                parse_value("", where, value)
+            except UsageError as exc:  # named only when refused: most events pass
+                raise UsageError(describe(event), exc.field, exc.problem) from None
 
 
 def event_value(metric: BillableMetric, event: UsageEvent) -> Decimal:
