@@ -60,7 +60,9 @@ class ForecastWeek(Out):
 
 class CurrencyForecast(Out):
     currency: str
-    overdue: str = Field(description="open receivables expected before as_of (later than the customer usually pays)")
+    overdue: str = Field(description="open receivables past due later than every days late of their customer's")
+    disputed: str = Field(description="open receivables with an open dispute: not expected")
+    doubtful: str = Field(description="open receivables past due by more than doubtful_after_days: not expected")
     weeks: list[ForecastWeek]
     beyond: str = Field(description="expected after the 13th week")
     total: str = Field(description="the 13 weeks' sum (without overdue and beyond)")
@@ -75,6 +77,7 @@ class ExpectedReceipt(Out):
     amount: str
     weight: str
     overdue: bool
+    line: str | None = Field(description="overdue, disputed or doubtful: on that line, in no week; null: in a week")
 
 
 class ForecastOut(Out):
@@ -109,6 +112,8 @@ def forecast_json(f: Forecast, detail: bool = False) -> dict[str, Any]:
         {
             "currency": c.currency,
             "overdue": c.overdue,
+            "disputed": c.disputed,
+            "doubtful": c.doubtful,
             "weeks": [{"start": w.start, **{s.value: w.amounts[s] for s in Source}, "total": w.total} for w in c.weeks],
             "beyond": c.beyond,
             "total": c.total,
@@ -136,6 +141,7 @@ def forecast_json(f: Forecast, detail: bool = False) -> dict[str, Any]:
                 "amount": e.amount,
                 "weight": e.weight,
                 "overdue": e.overdue,
+                "line": None if e.line is None else e.line.value,
             }
             for e in f.receipts
         ]

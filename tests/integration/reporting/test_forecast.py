@@ -136,8 +136,13 @@ def test_a_disputed_invoice_is_not_expected_cash_and_an_old_one_is_doubtful(ctx:
     assert (eur.disputed, eur.overdue, eur.doubtful) == (Decimal("600.00"), Decimal("0.00"), Decimal("0.00"))
     assert eur.total == Decimal("38480.00")  # the weeks as before: it was on the overdue line
     assert [r.line for r in f.receipts if r.reference == lumiere] == [Line.DISPUTED]
-    _, page, _ = visit(ctx, "/api/v1/forecast", page="/dashboard")  # the dashboard names the line
+    api, page, _ = visit(ctx, f"/api/v1/forecast?as_of={AS_OF}&detail=true", page="/dashboard")
     assert "disputed: 600.00" in re.sub(r"\s+", " ", page.text) and "overdue, not timed" not in page.text
+    body = api.json()  # the API names the line too, per currency and per receipt
+    assert [(c["disputed"], c["doubtful"]) for c in body["currencies"] if c["currency"] == "EUR"] == [
+        ("600.00", "0.00")
+    ]
+    assert [r["line"] for r in body["receipts"] if r["reference"] == lumiere] == ["disputed"]
     # the backtest knows the dispute only from the day it was opened: on 9 November it was still expected
     b = forecast_backtest(ctx, [date(2026, 11, 9), date(2026, 12, 21)], today=AS_OF)
     assert b.detail[date(2026, 11, 9)]["EUR"][3][0] == Decimal("1790.00")
