@@ -16,13 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import ARRAY, Engine, String, any_, bindparam, column, func, select, tuple_
+from sqlalchemy import ARRAY, Engine, Integer, String, bindparam, func, select, tuple_
 
 from handoff.kernel.money import ZERO
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many, update_many
 from handoff.kernel.storage.repository import OnUnitOfWorkOrEngine
 from handoff.kernel.storage.unit_of_work import UnitOfWork
+from handoff.usage.repository.parameters import in_one_parameter
 
 CHUNK = 1_000  # keys of five columns per query (SQLite's bound-parameter limit)
 _a, _u, _k = schema.usage_aggregates, schema.usage_unique_values, schema.usage_credits
@@ -77,34 +78,31 @@ class UsageAggregateRepository(OnUnitOfWorkOrEngine):
     # -- ingest ---------------------------------------------------------------------------------
 
     def _select(self, keys: Sequence[AggregateKey], lock: bool) -> dict[AggregateKey, AggregateRow]:
-        """The rows of `keys`: read by their contracts and periods (two short lists, each one
-        parameter) and filtered here, rather than by a five-column IN of thousands of parameters;
-        on PostgreSQL locked in id order (the other keys of those contracts and periods too)."""
-        wanted = set(keys)
-        contracts = sorted({k[0] for k in wanted})
-        periods = sorted({k[3] for k in wanted})
+        """The rows of exactly `keys`, found by the unique key: the chunk's keys sent as one
+        parameter per column (arrays on PostgreSQL, one JSON list of lists on SQLite), not as
+        thousands of literal parameters; on PostgreSQL locked in id order."""
         found: dict[AggregateKey, AggregateRow] = {}
         with self._connect() as conn:
-            for start in range(0, len(contracts), CHUNK * 5):
-                chunk = contracts[start : start + CHUNK * 5]
+            for start in range(0, len(keys), CHUNK * 5):
+                chunk = keys[start : start + CHUNK * 5]
                 if self._postgres:
-                    q = select(*_COLUMNS).where(
-                        _a.c.contract_id == any_(bindparam("ids", chunk, type_=ARRAY(String()))),
-                        _a.c.period.in_(periods),
+                    listed = (
+                        func.unnest(
+                            *(bindparam(f"k{i}", [k[i] for k in chunk], type_=ARRAY(String())) for i in range(5))
+                        )
+                        .table_valued("c", "l", "m", "p", "g")
+                        .render_derived()
                     )
+                    q = select(*_COLUMNS).where(tuple_(*_KEY).in_(select(*listed.c)))
                     if lock:
                         q = q.order_by(_a.c.id).with_for_update()
                 else:
-                    listed = select(column("value", String)).select_from(
-                        func.json_each(bindparam("ids", orjson.dumps(chunk).decode()))
-                    )
-                    q = select(*_COLUMNS).where(
-                        _a.c.contract_id.in_(listed.scalar_subquery()), _a.c.period.in_(periods)
-                    )
+                    each = func.json_each(bindparam("keys", orjson.dumps(chunk).decode())).table_valued("value")
+                    parts = [func.json_extract(each.c.value, f"$[{i}]") for i in range(5)]
+                    q = select(*_COLUMNS).where(tuple_(*_KEY).in_(select(*parts).select_from(each)))
                 for r in conn.execute(q).all():  # fetchall: thousands of rows a batch
                     row = _row(r)
-                    if row.key in wanted:
-                        found[row.key] = row
+                    found[row.key] = row
         return found
 
     def get(self, keys: Iterable[AggregateKey]) -> dict[AggregateKey, AggregateRow]:
@@ -155,11 +153,23 @@ class UsageAggregateRepository(OnUnitOfWorkOrEngine):
         def read(keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, int]]:
             out: dict[tuple[int, str], tuple[int, int]] = {}
             for start in range(0, len(keys), CHUNK * 2):
-                q = select(_u.c.id, _u.c.aggregate_id, _u.c.value, _u.c.refcount).where(
-                    tuple_(_u.c.aggregate_id, _u.c.value).in_(keys[start : start + CHUNK * 2])
-                )
-                if self._postgres:
-                    q = q.order_by(_u.c.id).with_for_update()
+                chunk = keys[start : start + CHUNK * 2]
+                pair = tuple_(_u.c.aggregate_id, _u.c.value)
+                q = select(_u.c.id, _u.c.aggregate_id, _u.c.value, _u.c.refcount)
+                if self._postgres:  # the chunk as two array parameters, not thousands of them
+                    listed = (
+                        func.unnest(
+                            bindparam("ids", [k[0] for k in chunk], type_=ARRAY(Integer())),
+                            bindparam("values", [k[1] for k in chunk], type_=ARRAY(String())),
+                        )
+                        .table_valued("a", "v")
+                        .render_derived()
+                    )
+                    q = q.where(pair.in_(select(*listed.c))).order_by(_u.c.id).with_for_update()
+                else:  # one JSON list of [id, value] pairs
+                    each = func.json_each(bindparam("pairs", orjson.dumps(chunk).decode())).table_valued("value")
+                    parts = [func.json_extract(each.c.value, f"$[{i}]") for i in range(2)]
+                    q = q.where(pair.in_(select(*parts).select_from(each)))
                 for r in self._tx.execute(q).all():
                     out[(r.aggregate_id, r.value)] = (r.id, r.refcount)
             return out
@@ -189,7 +199,7 @@ class UsageAggregateRepository(OnUnitOfWorkOrEngine):
                 q = (
                     select(_a.c.contract_id, _a.c.line_key, _a.c.metric, _a.c.period)
                     .where(
-                        _a.c.contract_id.in_(ids[start : start + CHUNK * 5]),
+                        in_one_parameter(_a.c.contract_id, ids[start : start + CHUNK * 5], self._postgres),
                         _a.c.period >= since,
                         _a.c.rated_key.is_not(None),
                     )

@@ -47,6 +47,7 @@ from handoff.kernel.storage import schema
 from handoff.kernel.storage.bulk import insert_many, update_many
 from handoff.kernel.storage.repository import OnUnitOfWorkOrEngine
 from handoff.kernel.storage.unit_of_work import UnitOfWork
+from handoff.usage.repository.parameters import in_one_parameter
 
 CHUNK = 5_000
 PARTITION_LOCK = 0x75736167  # "usag": the advisory lock serialising partition creation
@@ -453,9 +454,9 @@ class UsageEventRepository(OnUnitOfWorkOrEngine):
             for start in range(0, max(len(ids), len(customers)), CHUNK):
                 where = []
                 if ids[start : start + CHUNK]:
-                    where.append(_c.c.contract_id.in_(ids[start : start + CHUNK]))
+                    where.append(in_one_parameter(_c.c.contract_id, ids[start : start + CHUNK], self._postgres))
                 if customers[start : start + CHUNK]:
-                    where.append(_c.c.customer_id.in_(customers[start : start + CHUNK]))
+                    where.append(in_one_parameter(_c.c.customer_id, customers[start : start + CHUNK], self._postgres))
                 q = (
                     select(
                         _c.c.contract_id,

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select, tuple_, update
 from handoff.kernel.storage import schema
 from handoff.kernel.storage.repository import OnUnitOfWorkOrEngine
 from handoff.kernel.storage.unit_of_work import UnitOfWork
+from handoff.usage.repository.parameters import in_one_parameter
 
 _m, _p = schema.billable_metrics, schema.usage_prices
 CHUNK = 2_000
@@ -106,7 +107,7 @@ class MetricRepository(OnUnitOfWorkOrEngine):
         found: dict[tuple[str, str], PriceRow] = {}
         with self._connect() as conn:
             for start in range(0, len(ids), CHUNK):
-                q = select(_p).where(_p.c.contract_id.in_(ids[start : start + CHUNK]))
+                q = select(_p).where(in_one_parameter(_p.c.contract_id, ids[start : start + CHUNK], self._postgres))
                 for r in conn.execute(q):
                     found[(r.contract_id, r.line_key)] = _price(r)
         return found

@@ -126,6 +126,11 @@ def price_of(line: UsageLine, row: PriceRow | None) -> tuple[str, UsagePrice, in
     return (line.product if row is None else row.metric), found[0], found[1]
 
 
+# the subscriptions of a contract without price rows, by its state as read (status, current
+# version and content hash included: any change makes another key)
+_default_priced: dict[ContractRef, tuple[Subscription, ...]] = {}
+
+
 def subscriptions(
     on: UnitOfWork | AppContext, contract_ids: Iterable[str] = (), customer_ids: Iterable[str] = ()
 ) -> list[Subscription]:
@@ -139,8 +144,19 @@ def subscriptions(
     lines = _usage_lines(events, refs)
     with_lines = [r for r in refs if lines[r.contract_id]]
     prices = MetricRepository(on if isinstance(on, UnitOfWork) else on.engine).prices(r.contract_id for r in with_lines)
+    priced = {contract_id for contract_id, _ in prices}
     found: list[Subscription] = []
     for ref in sorted(with_lines, key=lambda r: r.contract_id):
+        if ref.contract_id not in priced:  # default prices only: built once per contract state
+            built = _default_priced.get(ref)
+            if built is None:
+                if len(_default_priced) > _CACHE_LIMIT:
+                    _default_priced.clear()
+                built = _default_priced[ref] = tuple(
+                    Subscription(ref, line, *price_of(line, None)) for line in lines[ref.contract_id]
+                )
+            found.extend(built)
+            continue
         for line in lines[ref.contract_id]:
             metric, price, version = price_of(line, prices.get((ref.contract_id, line.line_key)))
             found.append(Subscription(ref, line, metric, price, version))
