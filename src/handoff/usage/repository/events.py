@@ -469,10 +469,9 @@ class UsageEventRepository(OnUnitOfWorkOrEngine):
                     .join(_v, (_v.c.contract_id == _c.c.contract_id) & (_v.c.version == _c.c.current_version))
                     .where(or_(*where))
                 )
-                for r in conn.execute(q):
-                    found[r.contract_id] = ContractRef(
-                        r.contract_id, r.customer_id, r.status, r.current_version, r.content_hash, r.currency
-                    )
+                for r in conn.execute(q).all():  # fetchall: thousands of rows a batch
+                    contract_id, customer_id, status, version, currency, content_hash = r  # the select's order
+                    found[contract_id] = ContractRef(contract_id, customer_id, status, version, content_hash, currency)
         return list(found.values())
 
     def contract_contents(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:

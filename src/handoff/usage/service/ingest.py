@@ -33,7 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from operator import itemgetter
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import orjson
@@ -118,6 +119,7 @@ def fingerprint(event: UsageEvent) -> str:
 
 
 _INSTANT_THEN_TXN = itemgetter(1, 2)
+_CONTRACT_ID = attrgetter("contract.contract_id")
 
 
 def _fold(contributions: Sequence[tuple[Decimal, datetime, str]]) -> AggregateState:
@@ -126,6 +128,9 @@ def _fold(contributions: Sequence[tuple[Decimal, datetime, str]]) -> AggregateSt
     transaction id), without an object per event."""
     if not contributions:
         return EMPTY
+    if len(contributions) == 1:  # the common case with many subscriptions: one event a key
+        value, at, txn = contributions[0]
+        return AggregateState(1, 1, value + Decimal(0), value, at, txn, value)
     values = [c[0] for c in contributions]
     latest = max(contributions, key=_INSTANT_THEN_TXN)
     n = len(contributions)
@@ -140,13 +145,22 @@ class _Resolver:
     """The batch's subscriptions, looked up by the references events carry."""
 
     def __init__(self, found: Sequence[Subscription]) -> None:
-        self.by_contract: dict[str, list[Subscription]] = defaultdict(list)
-        self.by_customer: dict[str, list[Subscription]] = defaultdict(list)
-        for sub in found:
-            self.by_contract[sub.contract.contract_id].append(sub)
-            self.by_customer[sub.contract.customer_id].append(sub)
+        self._found = found
+        self.by_contract: dict[str, list[Subscription]] = {}
+        for contract_id, group in groupby(found, key=_CONTRACT_ID):  # found is in contract order
+            self.by_contract.setdefault(contract_id, []).extend(group)
+        self._by_customer: dict[str, list[Subscription]] | None = None
         self._memo: dict[tuple[str, str, str], list[Subscription] | tuple[str, str]] = {}
         self._whole_month: dict[tuple[str, str, str, str], Subscription] = {}
+
+    @property
+    def by_customer(self) -> dict[str, list[Subscription]]:
+        """The subscriptions by customer, made when an event first names a customer."""
+        if self._by_customer is None:
+            self._by_customer = defaultdict(list)
+            for sub in self._found:
+                self._by_customer[sub.contract.customer_id].append(sub)
+        return self._by_customer
 
     def candidates(self, event: UsageEvent) -> list[Subscription] | tuple[str, str]:
         """The active usage lines the event may count on (by reference and metric), or (field,
