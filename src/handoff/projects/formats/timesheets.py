@@ -42,9 +42,11 @@ issue. A re-export of the same entries gives the same ids, and an entry whose ho
 billable flag were edited keeps its id, so the edit is an edit (an adjustment if already invoiced).
 The limits, stated: ids hold for the same mapping; an edit of an identity field (another day, task
 or project, or a Harvest project given a code) reads as a new entry while the old one stays; an
-entry deleted at the source is simply absent from the export, which says nothing about it (delete
-it in handoff, or send `deleted` through the generic CSV/JSON); and entries of one identity are
-told apart by their order in the export only (deleting the first makes the second take its id).
+entry deleted at the source is simply absent from the export, which by itself says nothing about
+it (import a complete export of the period with `handoff time import --sync`, which deletes what
+it no longer holds, or send `deleted` through the generic CSV/JSON); and entries of one identity
+are told apart by their order in the export only (deleting the first makes the second take its id,
+which a `--sync` import of the complete export turns into an edit of it and a deletion of the last).
 
 Errors: every problem of a file is collected, each a `SignalError` naming the record ("harvest.csv
 row 12": the row as a spreadsheet shows it, header = row 1, first entry = row 2; JSON: "x.json
