@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from handoff.projects.api_signals import sign
 from handoff.projects.service.projects import set_plan
 from handoff.users.service import Role
+from handoff.web.webhooks import sign
 from tests.e2e.conftest import EMAILS, OTHER, SALES, Site
 from tests.e2e.project_builders import entry, open_services_project
 

@@ -11,8 +11,8 @@ import json
 import httpx
 import pytest
 
-from handoff.usage.api import sign
 from handoff.users.service import Role
+from handoff.web.webhooks import sign
 from tests.e2e.conftest import SALES, Site, login
 from tests.e2e.usage_builders import event, lock_usage_contract
 

@@ -18,9 +18,6 @@ request (422 naming the signal and field) before any of its kind is stored.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -33,12 +30,12 @@ from handoff.projects.domain.model import ProjectError
 from handoff.projects.domain.signals import AcceptanceInput, ExpenseInput, TimeEntryInput
 from handoff.projects.service import delivery
 from handoff.users.service import Role, User
-from handoff.web.auth import api_user, context
+from handoff.web.auth import api_user
 from handoff.web.deps import Ctx
 from handoff.web.errors import ERROR_RESPONSES, ApiError
 from handoff.web.schemas import LINE, In, Out, Text
+from handoff.web.webhooks import verified
 
-logger = logging.getLogger("handoff.projects.api")
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["delivery"])
 WRITERS = (Role.FINANCE, Role.ADMIN)
 MAX_BATCH = 10_000
@@ -48,7 +45,6 @@ LARGE_BODIES = {
     "/api/v1/expenses": 8_000_000,
     "/api/v1/milestone-acceptances": 4_000_000,
 }
-WINDOW = dt.timedelta(minutes=5)
 MAX_WEBHOOK_SIGNALS = 1_000
 API_BATCH = "api batch"  # what an API batch's audit entry names as its file
 
@@ -314,11 +310,6 @@ class WebhookResult(Out):
     milestone_acceptances: SignalResult | None
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """`sha256=<hex>` of HMAC-SHA256(secret, timestamp + "." + body): what a sender puts in X-Handoff-Signature."""
-    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
 def webhook_secrets(request: Request) -> Mapping[str, str]:
     """The secrets of the configured delivery sources (`app.state.delivery_webhook_secrets`, set by
     `handoff serve` from `connectors.delivery_webhooks`); a source without one is closed."""
@@ -330,28 +321,7 @@ async def verified_source(
     request: Request, source: Annotated[str, Path(min_length=1, max_length=30, pattern=LINE)]
 ) -> str:
     """The source, once the request is shown to come from it (signature and time window)."""
-    secret = webhook_secrets(request).get(source)
-    if secret is None:
-        raise ApiError(404, "unknown_source", f"no delivery source {source!r} is configured", "source")
-    given = request.headers.get("x-handoff-signature", "")
-    stamp = request.headers.get("x-handoff-timestamp", "")
-    client = request.client.host if request.client else "-"
-    problem = ""
-    if not given or not stamp:
-        problem = "missing X-Handoff-Signature or X-Handoff-Timestamp"
-    elif not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
-        problem = "X-Handoff-Timestamp is not Unix seconds"
-    else:
-        ctx: AppContext = context(request)
-        age = ctx.clock() - dt.datetime.fromtimestamp(int(stamp), dt.UTC)
-        if abs(age) > WINDOW:
-            problem = f"timestamp outside the 5-minute window ({age.total_seconds():.0f}s old)"
-        elif not hmac.compare_digest(sign(secret, stamp, await request.body()).encode(), given.encode()):
-            problem = "X-Handoff-Signature does not match"
-    if problem:
-        logger.warning("delivery webhook %s from %s rejected: %s", source, client, problem)
-        raise ApiError(401, "unauthenticated", problem)
-    return source
+    return await verified(request, webhook_secrets(request), source, "delivery")
 
 
 def _refuse_any(result: dict[str, Any], kind: str) -> None:

@@ -23,9 +23,6 @@ minimum commitment, prepaid credits). Amounts and quantities are exact decimal s
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -38,12 +35,12 @@ from handoff.usage.domain.events import UsageError, UsageEvent, property_text
 from handoff.usage.formats.events import parse_timestamp
 from handoff.usage.service.metrics import MetricView
 from handoff.users.service import Role, User
-from handoff.web.auth import api_user, context
+from handoff.web.auth import api_user
 from handoff.web.deps import Ctx
 from handoff.web.errors import ERROR_RESPONSES, ApiError
 from handoff.web.schemas import LINE, In, Out, plain
+from handoff.web.webhooks import verified
 
-logger = logging.getLogger("handoff.usage.api")
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["usage"])
 WRITERS = (Role.FINANCE, Role.ADMIN)
 READERS = (Role.FINANCE, Role.AUDITOR, Role.ADMIN)
@@ -51,7 +48,6 @@ MAX_BATCH = 10_000
 MAX_WEBHOOK_EVENTS = 1_000  # within the app's usual 1 MB body
 # A batch of 10,000 events is larger than the app's usual 1 MB body limit: this path may send more.
 LARGE_BODIES = {"/api/v1/usage": 8_000_000}
-WINDOW = dt.timedelta(minutes=5)
 
 NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"  # printable, and not only spaces
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # a metric's code (usage.domain.metrics.METRIC_CODE)
@@ -256,11 +252,6 @@ def post_usage(ctx: Ctx, body: EventBody, user: User = api_user(*WRITERS)) -> An
 # ---- the webhook ----
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """`sha256=<hex>` of HMAC-SHA256(secret, timestamp + "." + body): what a sender puts in X-Handoff-Signature."""
-    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
 def webhook_secrets(request: Request) -> Mapping[str, str]:
     """The secrets of the configured usage sources (`app.state.usage_webhook_secrets`, set by
     `handoff serve` from `connectors.usage_webhooks`); a source without one is closed."""
@@ -273,28 +264,7 @@ async def verified_source(
 ) -> str:
     """The source, once the request is shown to come from it (signature and time window): the
     delivery webhook's check (`projects.api_signals.verified_source`), for usage sources."""
-    secret = webhook_secrets(request).get(source)
-    if secret is None:
-        raise ApiError(404, "unknown_source", f"no usage source {source!r} is configured", "source")
-    given = request.headers.get("x-handoff-signature", "")
-    stamp = request.headers.get("x-handoff-timestamp", "")
-    client = request.client.host if request.client else "-"
-    problem = ""
-    if not given or not stamp:
-        problem = "missing X-Handoff-Signature or X-Handoff-Timestamp"
-    elif not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
-        problem = "X-Handoff-Timestamp is not Unix seconds"
-    else:
-        ctx: AppContext = context(request)
-        age = ctx.clock() - dt.datetime.fromtimestamp(int(stamp), dt.UTC)
-        if abs(age) > WINDOW:
-            problem = f"timestamp outside the 5-minute window ({age.total_seconds():.0f}s old)"
-        elif not hmac.compare_digest(sign(secret, stamp, await request.body()).encode(), given.encode()):
-            problem = "X-Handoff-Signature does not match"
-    if problem:
-        logger.warning("usage webhook %s from %s rejected: %s", source, client, problem)
-        raise ApiError(401, "unauthenticated", problem)
-    return source
+    return await verified(request, webhook_secrets(request), source, "usage")
 
 
 @router.post("/webhooks/usage/{source}", response_model=UsageResult, tags=["webhooks"])
